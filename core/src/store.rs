@@ -1,0 +1,173 @@
+//! The event store contract: appending, reading, subscribing.
+
+use std::future::Future;
+
+use crate::{
+    EventFilter, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
+    Subscription, Version,
+};
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Version of the first event written (or found, for an idempotent repeat).
+    pub first_version: Version,
+    /// Version of the last event: the stream's version right after this append.
+    pub version: Version,
+    /// Global position of the last event.
+    pub position: Position,
+}
+
+/// Reading direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Oldest first.
+    #[default]
+    Forward,
+    /// Newest first.
+    Backward,
+}
+
+/// A read of one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStream {
+    /// Forward or backward.
+    pub direction: Direction,
+    /// First version to return (inclusive). `None`: the first (forward) or last
+    /// (backward) event of the stream.
+    pub from: Option<Version>,
+    /// The most events to return (at least 1).
+    pub limit: usize,
+}
+
+impl ReadStream {
+    /// Every event, oldest first.
+    pub fn forward() -> Self {
+        Self {
+            direction: Direction::Forward,
+            from: None,
+            limit: usize::MAX,
+        }
+    }
+
+    /// Every event, newest first.
+    pub fn backward() -> Self {
+        Self {
+            direction: Direction::Backward,
+            from: None,
+            limit: usize::MAX,
+        }
+    }
+
+    /// Starts at `version` (inclusive).
+    #[must_use]
+    pub fn from(mut self, version: Version) -> Self {
+        self.from = Some(version);
+        self
+    }
+
+    /// Returns at most `limit` events.
+    #[must_use]
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+/// A read of the global log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadAll {
+    /// Return events strictly after this position.
+    pub after: Position,
+    /// The most events to return (at least 1).
+    pub limit: usize,
+    /// Which events to return.
+    pub filter: EventFilter,
+}
+
+impl ReadAll {
+    /// Up to `limit` events of any kind after `after`.
+    pub fn after(after: Position, limit: usize) -> Self {
+        Self {
+            after,
+            limit,
+            filter: EventFilter::all(),
+        }
+    }
+
+    /// Keeps only the events that pass `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: EventFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+}
+
+/// Reading half of the contract: what projections and other readers need.
+///
+/// Every reader sees the global log **gap-free**: once it has seen position `p` it
+/// never later receives an event with a lower position, and it never misses one.
+pub trait EventReader: Clone + Send + Sync + 'static {
+    /// Events of one stream, in the requested direction, at most `read.limit`. A stream
+    /// that does not exist reads as empty.
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Events of the global log after `read.after` that pass its filter, in position
+    /// order, at most `read.limit`. Only events every reader can already see are
+    /// returned, so a later call never returns a lower position.
+    fn read_all(
+        &self,
+        read: ReadAll,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The stream's current version (`None` when it holds no event).
+    fn stream_version(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send;
+
+    /// The position of the newest event readers can see (`None` for an empty log).
+    fn head(&self) -> impl Future<Output = Result<Option<Position>, StoreError>> + Send;
+
+    /// The event with id `id` in `stream`, if stored.
+    fn find_event(
+        &self,
+        stream: &StreamId,
+        id: crate::EventId,
+    ) -> impl Future<Output = Result<Option<RecordedEvent>, StoreError>> + Send;
+
+    /// Catch-up subscription: every event after `after` that passes `filter`, then new
+    /// ones as they are appended, each exactly once and in position order.
+    fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription;
+}
+
+/// Writing half of the contract.
+pub trait EventAppender: Clone + Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically: all are written or none.
+    ///
+    /// Idempotency is keyed by event id within the stream:
+    /// - expectation met and no id already stored: the events are appended;
+    /// - every id of the batch already stored, consecutively and in order, where the
+    ///   expectation says they go (or anywhere, for `Any`/`StreamExists`): success,
+    ///   nothing written, the original versions and position returned;
+    /// - otherwise [`StoreError::WrongExpectedVersion`] (expectation not met) or
+    ///   [`StoreError::DuplicateEventId`] (expectation met but an id is taken).
+    ///
+    /// An append that failed with [`StoreError::Unavailable`] has an unknown outcome;
+    /// retrying it with the same event ids lands it exactly once.
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+}
+
+/// A full event store: reader and appender.
+pub trait EventStore: EventReader + EventAppender {}
+
+impl<T: EventReader + EventAppender> EventStore for T {}

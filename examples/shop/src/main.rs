@@ -1,0 +1,2 @@
+//! The example shop (placeholder until its issue lands).
+fn main() {}
