@@ -91,3 +91,8 @@ pub use stream_id::{category_of, InvalidStreamId, StreamId, MAX_STREAM_ID_LEN};
 pub use subscription::{Subscription, SubscriptionConfig, Wakeup};
 pub use upcast::Upcasters;
 pub use version::{ExpectedVersion, Version};
+
+/// The repository README's examples, run as doctests so they keep compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against a real PostgreSQL.
+#
+# Finds the PostgreSQL named by DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test);
+# if it is not answering, starts the local cluster; if PostgreSQL is not installed,
+# installs it from Debian's packages, starts it, and creates the database. Says what it did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+say() { printf '[test.sh] %s\n' "$*"; }
+
+# host, port and database out of the URL (postgres://user[:pw]@host[:port]/db[?..]).
+rest="${DATABASE_URL#*://}"; rest="${rest#*@}"
+hostport="${rest%%/*}"; db="${rest#*/}"; db="${db%%\?*}"
+host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$hostport" ] && port=5432
+user_part="${DATABASE_URL#*://}"; user_part="${user_part%%@*}"; user="${user_part%%:*}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+answering() {
+    command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$host" -p "$port" -t 3
+}
+
+if answering; then
+    say "PostgreSQL is answering at $host:$port: using it."
+else
+    if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        say "PostgreSQL is not installed: installing it from Debian's packages (apt-get install postgresql)."
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+    fi
+    if [ "$host" != 127.0.0.1 ] && [ "$host" != localhost ]; then
+        say "ERROR: nothing answers at $host:$port and it is not this machine; start it or set DATABASE_URL." >&2
+        exit 1
+    fi
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1 || true)"
+    if [ -z "$version" ]; then
+        version="$(ls /usr/lib/postgresql | sort -V | tail -1)"
+        say "No PostgreSQL cluster exists: creating cluster $version/main on port $port."
+        as_root pg_createcluster "$version" main -p "$port" >/dev/null
+    fi
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba" 2>/dev/null; then
+        say "Allowing passwordless (trust) connections from 127.0.0.1 and ::1 for the tests ($hba)."
+        as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    say "Starting PostgreSQL cluster $version/main."
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do answering && break; sleep 1; done
+    answering || { say "ERROR: PostgreSQL did not come up on $host:$port." >&2; exit 1; }
+    say "PostgreSQL is up at $host:$port."
+fi
+
+if ! psql "${DATABASE_URL%/*}/postgres" -Atqc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+    say "Creating database $db."
+    psql "${DATABASE_URL%/*}/postgres" -qc "create database \"$db\"" >/dev/null
+fi
+say "Running: cargo test --workspace (DATABASE_URL=$DATABASE_URL, user $user)"
+exec cargo test --workspace "$@"
