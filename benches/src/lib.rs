@@ -1,1 +1,12 @@
-//! Benchmarks and the load generator.
+//! # tessera-benches
+//!
+//! The `tessera-bench` load generator and the criterion micro-benchmarks. Each
+//! `tessera-bench` subcommand runs one workload and prints one line of `key=value`
+//! pairs, with the raw tokio-postgres baseline measured in the same run beside it.
+//! See `BENCHMARKS.md` at the repository root for the figures.
+
+pub mod baseline;
+pub mod order;
+pub mod pg;
+pub mod stats;
+pub mod workload;

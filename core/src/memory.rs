@@ -47,16 +47,22 @@ struct Shared {
 #[derive(Debug, Default)]
 struct State {
     log: Vec<RecordedEvent>,
-    streams: HashMap<StreamId, StreamState>,
+    streams: HashMap<StreamId, StreamState, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Default)]
 struct StreamState {
     /// Index in the log of each version.
     entries: Vec<usize>,
-    /// Version of each event id.
-    ids: HashMap<EventId, Version>,
+    /// Event id of each version.
+    ids: Vec<EventId>,
+    /// Version of each event id, built once the stream is long enough that a scan of
+    /// `ids` costs more than hashing.
+    by_id: Option<HashMap<EventId, Version, foldhash::fast::RandomState>>,
 }
+
+/// Streams shorter than this are searched by scanning their ids.
+const SCAN_LIMIT: usize = 16;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -140,7 +146,11 @@ impl EventReader for MemoryStore {
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
-        Ok(self.lock().streams.get(stream).and_then(StreamState::current))
+        Ok(self
+            .lock()
+            .streams
+            .get(stream)
+            .and_then(StreamState::current))
     }
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {
@@ -156,9 +166,8 @@ impl EventReader for MemoryStore {
         let Some(s) = state.streams.get(stream) else {
             return Ok(None);
         };
-        Ok(s.ids
-            .get(&id)
-            .and_then(|v| s.index_of(*v))
+        Ok(s.version_of(id)
+            .and_then(|v| s.index_of(v))
             .map(|i| state.log[i].clone()))
     }
 
@@ -197,6 +206,34 @@ impl SnapshotStore for MemoryStore {
 impl StreamState {
     fn current(&self) -> Option<Version> {
         (self.entries.len() as u64).checked_sub(1).map(Version)
+    }
+
+    fn version_of(&self, id: EventId) -> Option<Version> {
+        match &self.by_id {
+            Some(map) => map.get(&id).copied(),
+            None => self
+                .ids
+                .iter()
+                .position(|x| *x == id)
+                .map(|i| Version(i as u64)),
+        }
+    }
+
+    fn push(&mut self, index: usize, id: EventId) {
+        let version = Version(self.entries.len() as u64);
+        self.entries.push(index);
+        self.ids.push(id);
+        if let Some(map) = &mut self.by_id {
+            map.insert(id, version);
+        } else if self.ids.len() > SCAN_LIMIT {
+            let map = self
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(v, id)| (*id, Version(v as u64)))
+                .collect();
+            self.by_id = Some(map);
+        }
     }
 
     fn index_of(&self, version: Version) -> Option<usize> {

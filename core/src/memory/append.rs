@@ -4,7 +4,9 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::{position_of, State, StreamState};
-use crate::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamId, Version};
+use crate::{
+    AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamId, Version,
+};
 
 /// Rejects batches that are wrong whatever the stream holds.
 pub(super) fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -43,7 +45,7 @@ pub(super) fn append_locked(
         if expected.is_met_by(current) {
             if let Some((id, version)) = events
                 .iter()
-                .find_map(|e| s.ids.get(&e.id).map(|v| (e.id, *v)))
+                .find_map(|e| s.version_of(e.id).map(|v| (e.id, v)))
             {
                 return Err(StoreError::DuplicateEventId {
                     stream: stream.clone(),
@@ -65,13 +67,11 @@ pub(super) fn append_locked(
     let s = state.streams.entry(stream.clone()).or_default();
     let n = events.len();
     s.entries.reserve(n);
-    s.ids.reserve(n);
     state.log.reserve(n);
     for (i, e) in events.into_iter().enumerate() {
         let index = first_index + i;
         let version = Version(first_version.0 + i as u64);
-        s.entries.push(index);
-        s.ids.insert(e.id, version);
+        s.push(index, e.id);
         state.log.push(RecordedEvent {
             id: e.id,
             stream_id: stream.clone(),
@@ -103,12 +103,12 @@ fn repeat_of_stored(
         // Already-current expectations have nothing stored where the batch would go.
         Some(v) if current.is_some_and(|c| v <= c) => v,
         Some(_) => return None,
-        None => *s.ids.get(&events[0].id)?,
+        None => s.version_of(events[0].id)?,
     };
     let mut last = None;
     for (i, e) in events.iter().enumerate() {
         let version = Version(start.0 + i as u64);
-        if s.ids.get(&e.id) != Some(&version) {
+        if s.version_of(e.id) != Some(version) {
             return None;
         }
         last = s.index_of(version);

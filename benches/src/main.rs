@@ -1,0 +1,218 @@
+//! `tessera-bench`: one workload per subcommand, one `key=value` summary line each.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tessera_benches::order::BenchOrder;
+use tessera_benches::stats::Summary;
+use tessera_benches::workload::{batch, commands, long_stream};
+use tessera_core::{CommandHandler, EventStore, MemoryStore, SnapshotPolicy, SnapshotStore};
+
+/// Tessera load generator.
+#[derive(Parser, Debug)]
+#[command(name = "tessera-bench", version, about)]
+struct Cli {
+    /// PostgreSQL to run against (and to measure raw baselines on).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test",
+        global = true
+    )]
+    database_url: String,
+    /// Which store the workload uses.
+    #[arg(long, value_enum, default_value_t = StoreKind::Postgres, global = true)]
+    store: StoreKind,
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum StoreKind {
+    /// The embedded in-memory store (no baseline).
+    Memory,
+    /// PostgreSQL at --database-url, in a fresh schema dropped afterwards.
+    Postgres,
+}
+
+#[derive(Subcommand, Debug)]
+enum Workload {
+    /// Single-event commands (load, decide, append) through the command handler.
+    Append {
+        /// Concurrent tasks.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Fresh aggregates per task.
+        #[arg(long, default_value_t = 10)]
+        aggregates: usize,
+        /// Commands per aggregate.
+        #[arg(long, default_value_t = 10)]
+        commands: usize,
+    },
+    /// Appends of many events at once (default 100), straight to the store.
+    Batch {
+        /// Number of appends.
+        #[arg(long, default_value_t = 200)]
+        batches: usize,
+        /// Events per append.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// Commands on long streams (snapshots every N events) against commands on new streams.
+    LongStream {
+        /// Long streams.
+        #[arg(long, default_value_t = 4)]
+        streams: usize,
+        /// Events in each before the run.
+        #[arg(long, default_value_t = 10_000)]
+        length: usize,
+        /// Commands per stream.
+        #[arg(long, default_value_t = 50)]
+        commands: usize,
+        /// Snapshot policy: every N events (0: never).
+        #[arg(long, default_value_t = 100)]
+        snapshot_every: u64,
+    },
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let run_id = format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let result = match cli.store {
+        StoreKind::Memory => run(&cli, MemoryStore::new(), None, &run_id).await,
+        StoreKind::Postgres => {
+            tessera_benches::pg::with_store(&cli.database_url, &run_id, |store, schema| {
+                let cli = &cli;
+                let run_id = run_id.clone();
+                async move { run(cli, store, Some(schema), &run_id).await }
+            })
+            .await
+            .and_then(|r| r)
+        }
+    };
+    match result {
+        Ok(summary) => {
+            println!("{}", summary.line());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tessera-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the chosen workload; `schema` is set when on PostgreSQL (baselines run there).
+async fn run<S: EventStore + SnapshotStore>(
+    cli: &Cli,
+    store: S,
+    schema: Option<String>,
+    run_id: &str,
+) -> Result<Summary, String> {
+    let mut s = Summary::default();
+    let store_name = if schema.is_some() {
+        "postgres"
+    } else {
+        "memory"
+    };
+    match cli.workload {
+        Workload::Append {
+            concurrency,
+            aggregates,
+            commands: k,
+        } => {
+            let load = commands::CommandLoad {
+                concurrency,
+                aggregates,
+                commands: k,
+            };
+            let handler = CommandHandler::<BenchOrder, _>::new(store.clone(), ());
+            let mut r = commands::run(handler, load, run_id).await?;
+            commands::verify(&store, &r.ids, k).await?;
+            s.add("workload", "append")
+                .add("store", store_name)
+                .add("concurrency", concurrency);
+            s.add("commands", load.total())
+                .add("elapsed_s", format!("{:.3}", r.elapsed.as_secs_f64()));
+            let rate = s.rate("commands_per_s", load.total(), r.elapsed);
+            s.add("p50_ms", format!("{:.3}", r.latencies.percentile_ms(50.0)));
+            s.add("p99_ms", format!("{:.3}", r.latencies.percentile_ms(99.0)));
+            s.add("verified", true);
+            if let Some(schema) = &schema {
+                let client = tessera_benches::baseline::connect(&cli.database_url).await?;
+                let table = tessera_benches::baseline::create_table(&client, schema).await?;
+                let (el, mut lat) = tessera_benches::baseline::single_inserts(
+                    &cli.database_url,
+                    &table,
+                    concurrency,
+                    load.total(),
+                )
+                .await?;
+                let base = s.rate("baseline_single_insert_per_s", lat.len(), el);
+                s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
+                s.add("baseline_p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
+                s.add("ratio", format!("{:.2}", rate / base));
+            }
+        }
+        Workload::Batch { batches, size } => {
+            let (el, mut lat) = batch::run(&store, batches, size, run_id).await?;
+            s.add("workload", "batch")
+                .add("store", store_name)
+                .add("batch_size", size)
+                .add("batches", batches);
+            let rate = s.rate("events_per_s", batches * size, el);
+            s.add("p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
+            s.add("p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
+            if let Some(schema) = &schema {
+                let client = tessera_benches::baseline::connect(&cli.database_url).await?;
+                let table = tessera_benches::baseline::create_table(&client, schema).await?;
+                let (el, mut lat) = tessera_benches::baseline::multi_inserts(
+                    &cli.database_url,
+                    &table,
+                    batches,
+                    size,
+                )
+                .await?;
+                let base = s.rate("baseline_multi_insert_events_per_s", batches * size, el);
+                s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
+                s.add("ratio", format!("{:.2}", rate / base));
+            }
+        }
+        Workload::LongStream {
+            streams,
+            length,
+            commands: k,
+            snapshot_every,
+        } => {
+            let policy = if snapshot_every == 0 {
+                SnapshotPolicy::Never
+            } else {
+                SnapshotPolicy::EveryNEvents(snapshot_every)
+            };
+            let handler = CommandHandler::<BenchOrder, _>::new(store.clone(), ())
+                .with_snapshots(store.clone(), policy);
+            let ids = long_stream::prepare(&store, streams, length, run_id).await?;
+            let fresh: Vec<String> = (0..streams)
+                .map(|i| format!("{run_id}_fresh_{i}"))
+                .collect();
+            // Warm up: the first command on each long stream reads it whole and snapshots.
+            long_stream::run(&handler, &ids, 1).await?;
+            let (el_long, mut lat_long) = long_stream::run(&handler, &ids, k).await?;
+            let (el_new, mut lat_new) = long_stream::run(&handler, &fresh, k).await?;
+            s.add("workload", "long-stream")
+                .add("store", store_name)
+                .add("stream_length", length);
+            s.add("snapshot_every", snapshot_every);
+            let long = s.rate("long_commands_per_s", streams * k, el_long);
+            let new = s.rate("new_commands_per_s", streams * k, el_new);
+            s.add(
+                "long_p50_ms",
+                format!("{:.3}", lat_long.percentile_ms(50.0)),
+            );
+            s.add("new_p50_ms", format!("{:.3}", lat_new.percentile_ms(50.0)));
+            s.add("cost_ratio", format!("{:.2}", new / long));
+        }
+    }
+    Ok(s)
+}

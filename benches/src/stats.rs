@@ -1,0 +1,83 @@
+//! Latency percentiles and the one-line `key=value` summary.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Latencies in microseconds, merged from every task.
+#[derive(Debug, Default, Clone)]
+pub struct Latencies(Vec<u64>);
+
+impl Latencies {
+    /// Room for `n` samples.
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    /// Records one sample.
+    pub fn record(&mut self, d: Duration) {
+        self.0
+            .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Merges another task's samples.
+    pub fn merge(&mut self, other: Latencies) {
+        self.0.extend(other.0);
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `p`-th percentile (0..=100) in milliseconds.
+    pub fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        self.0.sort_unstable();
+        let last = self.0.len() - 1;
+        let rank = (p / 100.0 * last as f64).round();
+        // rank is within 0..=last by construction.
+        let idx = format!("{rank:.0}")
+            .parse::<usize>()
+            .unwrap_or(last)
+            .min(last);
+        self.0[idx] as f64 / 1000.0
+    }
+}
+
+/// A summary line of `key=value` pairs, printed in insertion order.
+#[derive(Debug, Default)]
+pub struct Summary(Vec<(String, String)>);
+
+impl Summary {
+    /// Adds a pair.
+    pub fn add(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        self.0.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Adds a rate with one decimal.
+    pub fn rate(&mut self, key: &str, count: usize, elapsed: Duration) -> f64 {
+        let rate = count as f64 / elapsed.as_secs_f64().max(1e-9);
+        self.add(key, format!("{rate:.1}"));
+        rate
+    }
+
+    /// The line.
+    pub fn line(&self) -> String {
+        let mut s = String::new();
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            let _ = write!(s, "{k}={v}");
+        }
+        s
+    }
+}

@@ -1,0 +1,5 @@
+//! Workloads of the load generator, generic over the store.
+
+pub mod batch;
+pub mod commands;
+pub mod long_stream;
