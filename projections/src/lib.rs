@@ -1,1 +1,27 @@
-//! Placeholder: see the issue list.
+//! # tessera-projections
+//!
+//! The one piece of machinery that turns the log into read models, and drives every
+//! other checkpointed reader (process managers, relays): a [`Runner`] feeds a
+//! [`Subscriber`] batches from the store's gap-free subscription; the subscriber applies
+//! each batch and moves its checkpoint atomically, with a compare-and-set that fences a
+//! second runner of the same subscriber.
+//!
+//! - Errors: a failing batch is retried with backoff, narrowed to the one failing event,
+//!   and after `max_attempts` the runner stops as [`State::Failed`] reporting the event's
+//!   position, id, type and the error. Nothing is skipped; a restart resumes at it.
+//! - Status: [`RunnerHandle::status`] gives state, checkpoint, head, lag in events and time.
+//! - Read-your-writes: [`RunnerHandle::wait_for`] a position with a timeout.
+//! - In-memory read models: [`MemoryProjection`] (model and checkpoint under one lock),
+//!   with a zero-downtime [`MemoryProjection::rebuild`].
+
+mod memory;
+mod rebuild;
+mod runner;
+mod status;
+mod subscriber;
+
+pub use memory::{MemoryHandler, MemoryProjection};
+pub use rebuild::{Progress, ProgressMeter};
+pub use runner::{Runner, RunnerConfig, RunnerHandle, WaitError};
+pub use status::{Failure, State, Status};
+pub use subscriber::{ApplyError, Subscriber};

@@ -1,0 +1,275 @@
+//! The runner: a checkpointed subscription that feeds a [`Subscriber`] in batches.
+//!
+//! It reads the checkpoint, subscribes to the store from there, hands over batches, and
+//! lets the subscriber move its checkpoint atomically with its writes. A failing batch is
+//! retried with backoff, narrowing to one event at a time so the poison event is found
+//! exactly; after `max_attempts` the runner stops in [`State::Failed`] and reports the
+//! event. Nothing is ever skipped. A fenced batch (another runner moved the checkpoint)
+//! makes the runner re-read the checkpoint and resubscribe.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tessera_core::{EventReader, Position, RecordedEvent};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::{ApplyError, Failure, State, Status, Subscriber};
+
+mod config;
+mod handle;
+
+pub use config::RunnerConfig;
+pub use handle::{RunnerHandle, WaitError};
+
+/// Drives one subscriber from one store.
+pub struct Runner<S, P> {
+    store: S,
+    subscriber: Arc<P>,
+    config: RunnerConfig,
+}
+
+impl<S: EventReader, P: Subscriber> Runner<S, P> {
+    /// A runner feeding `subscriber` from `store`.
+    pub fn new(store: S, subscriber: P, config: RunnerConfig) -> Self {
+        Self::shared(store, Arc::new(subscriber), config)
+    }
+
+    /// A runner over a subscriber shared with the caller (to query its read model).
+    pub fn shared(store: S, subscriber: Arc<P>, config: RunnerConfig) -> Self {
+        Self {
+            store,
+            subscriber,
+            config,
+        }
+    }
+
+    /// Starts the runner on the current tokio runtime.
+    pub fn spawn(self) -> RunnerHandle<S> {
+        let (status_tx, status_rx) = watch::channel(Status::new(self.subscriber.name()));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let filter = self.subscriber.filter();
+        let store = self.store.clone();
+        let task: JoinHandle<()> = tokio::spawn(self.run(status_tx, stop_rx));
+        RunnerHandle::new(store, filter, status_rx, stop_tx, task)
+    }
+
+    async fn run(self, status: watch::Sender<Status>, mut stop: watch::Receiver<bool>) {
+        let name = self.subscriber.name().to_owned();
+        let span = tracing::info_span!("runner", subscriber = %name);
+        let _ = tracing::Instrument::instrument(self.run_inner(&status, &mut stop), span).await;
+        status.send_modify(|s| {
+            if s.state != State::Failed {
+                s.state = State::Stopped;
+            }
+            s.updated_at = SystemTime::now();
+        });
+    }
+
+    /// Runs until stopped or failed.
+    async fn run_inner(&self, status: &watch::Sender<Status>, stop: &mut watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        let mut last_head = Instant::now() - self.config.head_refresh;
+        loop {
+            let from = match self.subscriber.checkpoint().await {
+                Ok(p) => p,
+                Err(e) => {
+                    failures += 1;
+                    note_error(status, &format!("reading checkpoint: {e}"));
+                    if !sleep_or_stop(self.config.backoff(failures), stop).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            status.send_modify(|s| {
+                s.checkpoint = from;
+                if s.state == State::Starting {
+                    s.state = State::CatchingUp;
+                }
+            });
+            let mut subscription = self.store.subscribe(from, self.subscriber.filter());
+            let mut cp = from;
+            loop {
+                let first = tokio::select! {
+                    biased;
+                    _ = stop.changed() => return,
+                    item = subscription.next() => item,
+                };
+                let first = match first {
+                    Some(Ok(e)) => e,
+                    Some(Err(e)) => {
+                        failures += 1;
+                        note_error(status, &format!("subscription: {e}"));
+                        if !sleep_or_stop(self.config.backoff(failures), stop).await {
+                            return;
+                        }
+                        break; // resubscribe from the checkpoint
+                    }
+                    None => break,
+                };
+                let mut batch = vec![first];
+                let mut trailing_error = false;
+                for item in subscription.try_next_batch(self.config.batch_size.max(1) - 1) {
+                    match item {
+                        Ok(e) => batch.push(e),
+                        Err(_) => {
+                            trailing_error = true;
+                            break;
+                        }
+                    }
+                }
+                let full = batch.len() >= self.config.batch_size;
+                match self.apply(cp, &batch, status, stop).await {
+                    Outcome::Applied(next) => {
+                        failures = 0;
+                        let last = &batch[batch.len() - 1];
+                        cp = next;
+                        let refresh = last_head.elapsed() >= self.config.head_refresh || !full;
+                        let head = if refresh {
+                            last_head = Instant::now();
+                            self.store.head().await.ok().flatten()
+                        } else {
+                            None
+                        };
+                        publish_progress(status, cp, batch.len(), last, head, full);
+                    }
+                    Outcome::Fenced => break,
+                    Outcome::Stop => return,
+                }
+                if trailing_error {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Applies a batch with the error policy. Narrows to one event after a failure.
+    async fn apply(
+        &self,
+        mut cp: Position,
+        batch: &[RecordedEvent],
+        status: &watch::Sender<Status>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Outcome {
+        let mut start = 0;
+        let mut attempts = 0u32;
+        while start < batch.len() {
+            let end = if attempts == 0 {
+                batch.len()
+            } else {
+                start + 1
+            };
+            let slice = &batch[start..end];
+            match self.subscriber.apply(cp, slice).await {
+                Ok(()) => {
+                    cp = slice[slice.len() - 1].position;
+                    start = end;
+                    attempts = 0;
+                }
+                Err(ApplyError::Fenced { .. }) => {
+                    tracing::info!("checkpoint moved by another runner; re-reading it");
+                    return Outcome::Fenced;
+                }
+                Err(ApplyError::Failed { applied, error }) => {
+                    if applied > 0 {
+                        cp = slice[applied.min(slice.len()) - 1].position;
+                        start += applied.min(slice.len());
+                    }
+                    attempts += 1;
+                    let event = &batch[start.min(batch.len() - 1)];
+                    let text = error.to_string();
+                    tracing::warn!(position = %event.position, event_id = %event.id, attempts, error = %text, "subscriber failed");
+                    note_error(status, &text);
+                    if attempts >= self.config.max_attempts && end - start <= 1 {
+                        fail(status, event, text, attempts, cp);
+                        return Outcome::Stop;
+                    }
+                    if !sleep_or_stop(self.config.backoff(attempts), stop).await {
+                        return Outcome::Stop;
+                    }
+                }
+            }
+        }
+        Outcome::Applied(cp)
+    }
+}
+
+enum Outcome {
+    Applied(Position),
+    Fenced,
+    Stop,
+}
+
+fn note_error(status: &watch::Sender<Status>, error: &str) {
+    status.send_modify(|s| {
+        s.last_error = Some(error.to_owned());
+        s.updated_at = SystemTime::now();
+    });
+}
+
+fn fail(
+    status: &watch::Sender<Status>,
+    event: &RecordedEvent,
+    error: String,
+    attempts: u32,
+    cp: Position,
+) {
+    tracing::error!(position = %event.position, event_id = %event.id, event_type = %event.event_type, %error, "subscriber stopped on a failing event");
+    status.send_modify(|s| {
+        s.state = State::Failed;
+        s.checkpoint = cp;
+        s.failure = Some(Failure {
+            position: event.position,
+            event_id: event.id,
+            event_type: event.event_type.clone(),
+            stream_id: event.stream_id.to_string(),
+            error,
+            attempts,
+        });
+        s.updated_at = SystemTime::now();
+    });
+}
+
+fn publish_progress(
+    status: &watch::Sender<Status>,
+    cp: Position,
+    applied: usize,
+    last: &RecordedEvent,
+    head: Option<Position>,
+    full: bool,
+) {
+    status.send_modify(|s| {
+        s.checkpoint = cp;
+        s.applied += applied as u64;
+        if let Some(h) = head {
+            s.head = Some(h);
+        }
+        let head = s.head.unwrap_or(cp).max(cp);
+        s.lag_events = head.prepare.saturating_sub(cp.prepare);
+        s.lag = if head > cp {
+            SystemTime::now()
+                .duration_since(last.recorded_at)
+                .unwrap_or(Duration::ZERO)
+        } else {
+            Duration::ZERO
+        };
+        if s.state != State::Rebuilding {
+            s.state = if full || head > cp {
+                State::CatchingUp
+            } else {
+                State::Live
+            };
+        }
+        s.last_error = None;
+        s.updated_at = SystemTime::now();
+    });
+}
+
+/// Sleeps, or returns `false` at once when stopped.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = stop.changed() => false,
+        () = tokio::time::sleep(d) => !*stop.borrow(),
+    }
+}

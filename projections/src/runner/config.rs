@@ -1,0 +1,41 @@
+//! Runner tuning.
+
+use std::time::Duration;
+
+/// How a runner batches and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerConfig {
+    /// Most events handed to the subscriber at once.
+    pub batch_size: usize,
+    /// Attempts at one event before the subscriber is stopped as failed.
+    pub max_attempts: u32,
+    /// First backoff after a failure (doubles each time, with full jitter).
+    pub base_backoff: Duration,
+    /// Cap of the backoff.
+    pub max_backoff: Duration,
+    /// How often the head of the log is read for the lag figures.
+    pub head_refresh: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+            head_refresh: Duration::from_millis(250),
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// Jittered backoff after failure number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = u64::try_from(exp.min(self.max_backoff).as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(fastrand::u64(cap / 2..=cap.max(1)))
+    }
+}

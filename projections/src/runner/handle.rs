@@ -1,0 +1,152 @@
+//! Controlling a running runner: status, read-your-writes waits, stop.
+
+use std::time::Duration;
+
+use tessera_core::{EventFilter, EventReader, Position, ReadAll};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::{State, Status};
+
+/// Why a wait for a position ended without reaching it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WaitError {
+    /// The subscriber did not get there in time.
+    #[error(
+        "subscriber {name} did not reach position {position} within {timeout:?} (at {checkpoint})"
+    )]
+    Timeout {
+        /// The subscriber.
+        name: String,
+        /// The position waited for.
+        position: Position,
+        /// Where it was when the wait ended.
+        checkpoint: Position,
+        /// How long the wait lasted.
+        timeout: Duration,
+    },
+    /// The subscriber is stopped or failed and will not get there.
+    #[error("subscriber {name} is {state} and will not reach position {position}")]
+    NotRunning {
+        /// The subscriber.
+        name: String,
+        /// The position waited for.
+        position: Position,
+        /// Its state (`"stopped"` or `"failed"`).
+        state: &'static str,
+    },
+}
+
+/// A running runner. Dropping the handle stops the runner after its current batch.
+#[derive(Debug)]
+pub struct RunnerHandle<S> {
+    store: S,
+    filter: EventFilter,
+    status: watch::Receiver<Status>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl<S: EventReader> RunnerHandle<S> {
+    pub(crate) fn new(
+        store: S,
+        filter: EventFilter,
+        status: watch::Receiver<Status>,
+        stop: watch::Sender<bool>,
+        task: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            store,
+            filter,
+            status,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// The latest status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// Waits until the subscriber has processed everything up to `position`
+    /// (read-your-writes), or `timeout` passes.
+    ///
+    /// Reached when its checkpoint is at or past `position`, or when no event it wants
+    /// lies between its checkpoint and `position` (a filtered subscriber never sees
+    /// other categories' positions).
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), WaitError> {
+        let mut rx = self.status.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (checkpoint, state, name) = {
+                let s = rx.borrow_and_update();
+                (s.checkpoint, s.state, s.name.clone())
+            };
+            if checkpoint >= position || self.nothing_wanted(checkpoint, position).await {
+                return Ok(());
+            }
+            if matches!(state, State::Stopped | State::Failed) {
+                return Err(WaitError::NotRunning {
+                    name,
+                    position,
+                    state: state.as_str(),
+                });
+            }
+            let tick = tokio::time::sleep(Duration::from_millis(20));
+            tokio::select! {
+                _ = rx.changed() => {}
+                () = tick => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(WaitError::Timeout { name, position, checkpoint, timeout });
+                }
+            }
+        }
+    }
+
+    /// Whether the head has reached `position` and no wanted event lies after
+    /// `checkpoint`. The head is read first, so a wanted event at or before it would be
+    /// visible to the read that follows.
+    async fn nothing_wanted(&self, checkpoint: Position, position: Position) -> bool {
+        let Ok(Some(head)) = self.store.head().await else {
+            return false;
+        };
+        if head < position {
+            return false;
+        }
+        let probe = ReadAll::after(checkpoint, 1).filter(self.filter.clone());
+        match self.store.read_all(probe).await {
+            Ok(events) => events.first().is_none_or(|e| e.position > position),
+            Err(_) => false,
+        }
+    }
+
+    /// Stops the runner after its current batch and returns its final status.
+    pub async fn stop(mut self) -> Status {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.status()
+    }
+
+    /// Kills the runner where it is, as a crash would: a batch in flight is abandoned
+    /// (its transaction rolls back), its checkpoint stays where it was.
+    pub async fn abort(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl<S> Drop for RunnerHandle<S> {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

@@ -1,0 +1,96 @@
+//! Status of a running subscriber: state, checkpoint, head, lag, last error.
+
+use std::time::{Duration, SystemTime};
+
+use tessera_core::{EventId, Position};
+
+/// What a runner is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not started yet.
+    Starting,
+    /// Reading history faster than it arrives.
+    CatchingUp,
+    /// At the head, applying events as they arrive.
+    Live,
+    /// Building a new version beside the live one.
+    Rebuilding,
+    /// Stopped on request.
+    Stopped,
+    /// Stopped on a poison event; see [`Status::failure`].
+    Failed,
+}
+
+impl State {
+    /// Lower-case name for APIs (`"catching_up"`, `"live"`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::CatchingUp => "catching_up",
+            State::Live => "live",
+            State::Rebuilding => "rebuilding",
+            State::Stopped => "stopped",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// The event a subscriber could not apply, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Where it is in the log.
+    pub position: Position,
+    /// Its id.
+    pub event_id: EventId,
+    /// Its type.
+    pub event_type: String,
+    /// Its stream.
+    pub stream_id: String,
+    /// The handler's error, as text.
+    pub error: String,
+    /// Attempts made before giving up.
+    pub attempts: u32,
+}
+
+/// A snapshot of a runner's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// The subscriber's name.
+    pub name: String,
+    /// What it is doing.
+    pub state: State,
+    /// Last applied position.
+    pub checkpoint: Position,
+    /// Newest position visible in the store when last looked at.
+    pub head: Option<Position>,
+    /// Events between checkpoint and head (exact for the memory store; for PostgreSQL the
+    /// difference of `prepare` positions, an upper bound).
+    pub lag_events: u64,
+    /// Age of the oldest event not yet applied (zero when caught up).
+    pub lag: Duration,
+    /// Events applied by this runner since it started.
+    pub applied: u64,
+    /// The last error (retried or final).
+    pub last_error: Option<String>,
+    /// Set when the state is [`State::Failed`].
+    pub failure: Option<Failure>,
+    /// When the status last changed.
+    pub updated_at: SystemTime,
+}
+
+impl Status {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            state: State::Starting,
+            checkpoint: Position::START,
+            head: None,
+            lag_events: 0,
+            lag: Duration::ZERO,
+            applied: 0,
+            last_error: None,
+            failure: None,
+            updated_at: SystemTime::now(),
+        }
+    }
+}
