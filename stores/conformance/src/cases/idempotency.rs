@@ -1,0 +1,180 @@
+//! Idempotent appends, keyed by event id within a stream (the EventStoreDB rules).
+
+use tessera_core::{
+    AppendOutcome, EventId, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, Version,
+};
+
+use crate::support::{
+    append_ok, assert_empty_store, assert_nothing_written, assert_wrong_version, ev, evs, ok,
+    read_stream, sid, within,
+};
+use ExpectedVersion::{Any, NoStream, StreamExists};
+
+/// Stands for a new event (an id the stream does not hold) in a [`Fixture::batch`].
+const NEW: usize = usize::MAX;
+
+/// `Exact(Version(v))`.
+fn exact(v: u64) -> ExpectedVersion {
+    ExpectedVersion::Exact(Version(v))
+}
+
+/// A stream holding `a0` (appended alone), `b1 b2` (one batch) and `c3` (alone).
+struct Fixture {
+    stream: StreamId,
+    events: Vec<NewEvent>,
+    outcomes: [AppendOutcome; 3],
+}
+
+impl Fixture {
+    async fn new<S: EventStore>(store: &S, stream: &str) -> Self {
+        let stream = sid(stream);
+        let events = evs("Fixture", 0, 4);
+        let outcomes = [
+            append_ok(store, &stream, NoStream, events[..1].to_vec()).await,
+            append_ok(store, &stream, exact(0), events[1..3].to_vec()).await,
+            append_ok(store, &stream, exact(2), events[3..].to_vec()).await,
+        ];
+        let versions = outcomes.map(|o| (o.first_version.0, o.version.0));
+        assert_eq!(
+            versions,
+            [(0, 0), (1, 2), (3, 3)],
+            "fixture appends' versions"
+        );
+        Self {
+            stream,
+            events,
+            outcomes,
+        }
+    }
+
+    /// The stored events at these versions, in this order ([`NEW`]: a new event).
+    fn batch(&self, versions: &[usize]) -> Vec<NewEvent> {
+        let pick = |&v: &usize| match v {
+            NEW => ev("New", 99),
+            v => self.events[v].clone(),
+        };
+        versions.iter().map(pick).collect()
+    }
+
+    /// The ids of `batch` the fixture did not store.
+    fn new_ids(&self, batch: &[NewEvent]) -> Vec<EventId> {
+        let stored = |id: &EventId| self.events.iter().any(|e| e.id == *id);
+        batch
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| !stored(id))
+            .collect()
+    }
+}
+
+/// Repeats of stored events succeed with the original outcome and write nothing: at the
+/// original expectation after the stream moved on, with `Any` and `StreamExists`, as a
+/// sub-batch or a span across batches placed where the expectation puts it.
+pub async fn idempotent_repeats<S: EventStore>(store: S) {
+    assert_empty_store(&store).await;
+    let f = Fixture::new(&store, "idem-1").await;
+    let head = ok("head", store.head().await);
+    let stored = read_stream(&store, &f.stream).await;
+    let [out_a, out_b, out_c] = f.outcomes;
+    let span = |first: usize, last: usize| AppendOutcome {
+        first_version: Version(first as u64),
+        version: Version(last as u64),
+        position: stored[last].position,
+    };
+    #[rustfmt::skip]
+    let cases = [
+        ("a0 again with NoStream",            NoStream,     f.batch(&[0]),          out_a),
+        ("b1 b2 again with Exact(0)",         exact(0),     f.batch(&[1, 2]),       out_b),
+        ("c3 again with Exact(2)",            exact(2),     f.batch(&[3]),          out_c),
+        ("b1 b2 again with Any",              Any,          f.batch(&[1, 2]),       out_b),
+        ("b1 b2 again with StreamExists",     StreamExists, f.batch(&[1, 2]),       out_b),
+        ("a0 again with Any",                 Any,          f.batch(&[0]),          out_a),
+        ("c3 again with StreamExists",        StreamExists, f.batch(&[3]),          out_c),
+        ("b1 alone with Exact(0)",            exact(0),     f.batch(&[1]),          span(1, 1)),
+        ("b2 alone with Exact(1)",            exact(1),     f.batch(&[2]),          span(2, 2)),
+        ("b2 c3 (two appends) with Exact(1)", exact(1),     f.batch(&[2, 3]),       span(2, 3)),
+        ("b2 c3 (two appends) with Any",      Any,          f.batch(&[2, 3]),       span(2, 3)),
+        ("the whole stream with NoStream",    NoStream,     f.batch(&[0, 1, 2, 3]), span(0, 3)),
+    ];
+    for (what, expected, batch, original) in cases {
+        let got = ok(
+            what,
+            within(what, store.append(&f.stream, expected, batch)).await,
+        );
+        assert_eq!(
+            got, original,
+            "{what}: a repeat must return the original outcome"
+        );
+        assert_nothing_written(&store, &f.stream, Some(Version(3)), &[], what).await;
+        let now = ok("head", store.head().await);
+        assert_eq!(now, head, "{what}: a repeat must not move the head");
+    }
+    let after = read_stream(&store, &f.stream).await;
+    assert_eq!(after, stored, "repeats changed the stream");
+
+    // Idempotency is per stream: the same ids in another stream are new events.
+    let other = sid("idem-2");
+    let out = append_ok(&store, &other, NoStream, f.batch(&[0, 1, 2, 3])).await;
+    assert_eq!(
+        (out.first_version, out.version),
+        (Version(0), Version(3)),
+        "ids stored in one stream must be appendable to another"
+    );
+}
+
+/// Stored ids that are not an exact repeat where the expectation puts them:
+/// `WrongExpectedVersion` when the expectation is not met (partial overlaps included),
+/// `DuplicateEventId` naming the stored id and its version when it is; nothing written.
+pub async fn idempotency_conflicts<S: EventStore>(store: S) {
+    assert_empty_store(&store).await;
+    let f = Fixture::new(&store, "idemc-1").await;
+    let current = Some(Version(3));
+
+    // Expectation not met: stored ids at the wrong place, or mixed with new ones.
+    #[rustfmt::skip]
+    let wrong_place = [
+        ("c3 with Exact(0)",                     exact(0), f.batch(&[3])),
+        ("b1 b2 with Exact(1)",                  exact(1), f.batch(&[1, 2])),
+        ("b2 b1 reordered with Exact(0)",        exact(0), f.batch(&[2, 1])),
+        ("a0 plus a new event with NoStream",    NoStream, f.batch(&[0, NEW])),
+        ("c3 plus a new event with Exact(2)",    exact(2), f.batch(&[3, NEW])),
+        ("b1 b2 plus a new event with Exact(0)", exact(0), f.batch(&[1, 2, NEW])),
+        ("a new event plus c3 with Exact(2)",    exact(2), f.batch(&[NEW, 3])),
+    ];
+    for (what, expected, batch) in wrong_place {
+        let result = within(what, store.append(&f.stream, expected, batch.clone())).await;
+        assert_wrong_version(&result, &f.stream, expected, current, what);
+        assert_nothing_written(&store, &f.stream, current, &f.new_ids(&batch), what).await;
+    }
+
+    // Expectation met, but an id of the batch is already stored.
+    #[rustfmt::skip]
+    let taken = [
+        ("a0 with Exact(3)",                      exact(3),     f.batch(&[0])),
+        ("a new event plus b1 with Exact(3)",     exact(3),     f.batch(&[NEW, 1])),
+        ("c3 plus a new event with Any",          Any,          f.batch(&[3, NEW])),
+        ("a new event plus a0 with StreamExists", StreamExists, f.batch(&[NEW, 0])),
+        ("b2 b1 reordered with Any",              Any,          f.batch(&[2, 1])),
+    ];
+    for (what, expected, batch) in taken {
+        let new_ids = f.new_ids(&batch);
+        match within(what, store.append(&f.stream, expected, batch.clone())).await {
+            Err(StoreError::DuplicateEventId {
+                stream,
+                event_id,
+                version,
+            }) => {
+                assert_eq!(stream, f.stream, "{what}: DuplicateEventId.stream");
+                let at = f.events.iter().position(|e| e.id == event_id);
+                assert!(
+                    batch.iter().any(|e| e.id == event_id) && at.is_some(),
+                    "{what}: DuplicateEventId names {event_id}, not a stored id of the batch"
+                );
+                let at = at.map(|v| Version(v as u64));
+                assert_eq!(Some(version), at, "{what}: DuplicateEventId.version");
+            }
+            other => panic!("{what}: expected DuplicateEventId, got {other:?}"),
+        }
+        assert_nothing_written(&store, &f.stream, current, &new_ids, what).await;
+    }
+}
