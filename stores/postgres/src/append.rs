@@ -1,0 +1,116 @@
+//! One append as the statement's parameters, and the row that statement returns.
+
+use postgres_types::ToSql;
+use tessera_core::{AppendOutcome, ExpectedVersion, NewEvent, StoreError, StreamId, Version};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::codec::{self, get, Jsonb, Xid8};
+
+/// An append, encoded once into the arrays the append statement unnests.
+#[derive(Debug)]
+pub(crate) struct Append {
+    pub(crate) stream: StreamId,
+    pub(crate) expected: ExpectedVersion,
+    pub(crate) ids: Vec<Uuid>,
+    /// The stream id as the `text` parameter.
+    name: String,
+    types: Vec<String>,
+    schema_versions: Vec<i64>,
+    data: Vec<Jsonb>,
+    metadata: Vec<Jsonb>,
+    /// `Exact(v)` as a `bigint`; `None` when `v` does not fit (no stream can be there).
+    exact: Option<i64>,
+}
+
+/// What the append statement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// The events went in (pending the transaction's commit).
+    Inserted(AppendOutcome),
+    /// The expectation did not hold or an id was already stored: nothing written.
+    Refused,
+}
+
+impl Append {
+    /// Encodes `events` (already checked non-empty and free of repeated ids).
+    pub(crate) fn new(
+        stream: StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Self, StoreError> {
+        let n = events.len();
+        let mut this = Self {
+            name: stream.as_str().to_owned(),
+            stream,
+            expected,
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            schema_versions: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            exact: match expected {
+                ExpectedVersion::Exact(v) => i64::try_from(v.0).ok(),
+                _ => None,
+            },
+        };
+        for e in events {
+            let metadata = serde_json::to_vec(&e.metadata).map_err(|err| {
+                StoreError::InvalidInput(format!("event {} metadata: {err}", e.id))
+            })?;
+            this.ids.push(e.id.0);
+            this.types.push(e.event_type);
+            this.schema_versions.push(i64::from(e.schema_version));
+            this.data.push(Jsonb(e.data.bytes().clone()));
+            this.metadata.push(Jsonb(metadata.into()));
+        }
+        Ok(this)
+    }
+
+    /// Whether the statement can be skipped: an `Exact` version no stream can have.
+    pub(crate) fn cannot_apply(&self) -> bool {
+        matches!(self.expected, ExpectedVersion::Exact(_)) && self.exact.is_none()
+    }
+
+    /// The statement's parameters, in `$n` order.
+    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &self.name,
+            &self.ids,
+            &self.types,
+            &self.schema_versions,
+            &self.data,
+            &self.metadata,
+        ];
+        if let Some(v) = &self.exact {
+            params.push(v);
+        }
+        params
+    }
+
+    /// Reads the statement's result row.
+    pub(crate) fn applied(&self, row: &Row) -> Result<Applied, StoreError> {
+        let decode = || -> Result<Applied, String> {
+            let appended: i64 = get(row, "appended")?;
+            if appended == 0 {
+                return Ok(Applied::Refused);
+            }
+            let first = codec::unsigned(get(row, "first_version")?, "first_version")?;
+            let last = codec::unsigned(get(row, "last_version")?, "last_version")?;
+            let tx_id: Xid8 = get(row, "tx_id")?;
+            let position = codec::position(tx_id, get(row, "last_position")?)?;
+            Ok(Applied::Inserted(AppendOutcome {
+                first_version: Version(first),
+                version: Version(last),
+                position,
+            }))
+        };
+        decode().map_err(|reason| StoreError::Backend {
+            message: format!(
+                "append to stream {} committed but its result could not be read: {reason}",
+                self.stream
+            ),
+            source: None,
+        })
+    }
+}

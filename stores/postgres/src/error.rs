@@ -1,0 +1,98 @@
+//! Mapping PostgreSQL and pool failures to [`StoreError`]s, by SQLSTATE, never by text.
+
+use std::error::Error as _;
+
+use deadpool_postgres::PoolError;
+use tessera_core::StoreError;
+use tokio_postgres::error::SqlState;
+
+/// SQLSTATEs after which the connection is gone or the server refuses work for now.
+const UNAVAILABLE: &[SqlState] = &[
+    SqlState::ADMIN_SHUTDOWN,
+    SqlState::CRASH_SHUTDOWN,
+    SqlState::CANNOT_CONNECT_NOW,
+    SqlState::TOO_MANY_CONNECTIONS,
+    SqlState::IDLE_SESSION_TIMEOUT,
+];
+
+/// Whether `e` means the connection is lost or unusable (the outcome of a write in
+/// flight is then unknown).
+pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => code.code().starts_with("08") || UNAVAILABLE.contains(code),
+        None => e.as_db_error().is_none() && io_source(e),
+    }
+}
+
+/// Whether the transaction was rolled back by the server for reasons a retry may fix.
+pub(crate) fn is_retryable_abort(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// Whether `e` is a unique violation of one of the given constraints.
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error, constraints: &[&str]) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::UNIQUE_VIOLATION
+            && db.constraint().is_some_and(|c| constraints.contains(&c))
+    })
+}
+
+fn io_source(e: &tokio_postgres::Error) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A human description of `e` including the server's message and SQLSTATE.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => match e.source() {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Maps a driver error during `what` against `endpoint`.
+pub(crate) fn map_pg(e: tokio_postgres::Error, what: &str, endpoint: &str) -> StoreError {
+    let message = format!("{what} on PostgreSQL at {endpoint}: {}", describe(&e));
+    if is_connection_error(&e) {
+        StoreError::unavailable(message, e)
+    } else {
+        StoreError::backend(message, e)
+    }
+}
+
+/// Maps a failure to get a pooled connection to `endpoint`.
+pub(crate) fn map_pool(e: PoolError, endpoint: &str) -> StoreError {
+    match e {
+        PoolError::Backend(e) => {
+            let message = format!(
+                "cannot connect to PostgreSQL at {endpoint}: {}",
+                describe(&e)
+            );
+            if e.as_db_error().is_some() && !is_connection_error(&e) {
+                // Bad credentials, unknown database: retrying will not help.
+                StoreError::backend(message, e)
+            } else {
+                StoreError::unavailable(message, e)
+            }
+        }
+        other => StoreError::unavailable(
+            format!("no connection to PostgreSQL at {endpoint}: {other}"),
+            other,
+        ),
+    }
+}

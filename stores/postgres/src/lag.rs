@@ -1,0 +1,58 @@
+//! How far readers trail the writers, and why.
+
+use std::time::Duration;
+
+use tessera_core::{Position, StoreError};
+
+use crate::codec::{self, get, Xid8};
+use crate::PostgresStore;
+
+/// How far the log readers can see trails what has committed.
+///
+/// Readers only see events of transactions older than every running one (that is what
+/// makes the log gap-free), so one long-open transaction holds back everything that
+/// committed after it started. This is that delay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReaderLag {
+    /// Committed events readers cannot see yet.
+    pub events_behind: u64,
+    /// The newest committed position, when it is not yet visible to readers.
+    pub newest_committed: Option<Position>,
+    /// How long the oldest open transaction (the one holding readers back) has been
+    /// running, when there is one this connection may inspect in `pg_stat_activity`.
+    pub oldest_open_transaction: Option<Duration>,
+}
+
+impl PostgresStore {
+    /// Measures the [`ReaderLag`] now.
+    ///
+    /// ```no_run
+    /// # async fn f(store: tessera_postgres::PostgresStore) -> Result<(), tessera_core::StoreError> {
+    /// let lag = store.reader_lag().await?;
+    /// if lag.events_behind > 0 {
+    ///     println!("{} events wait behind a transaction open for {:?}", lag.events_behind, lag.oldest_open_transaction);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
+        let inner = self.inner();
+        let rows = inner
+            .query("measuring reader lag", &inner.sql.lag, &[])
+            .await?;
+        let decode = || -> Result<ReaderLag, String> {
+            let row = rows.first().ok_or("no row")?;
+            let newest_committed = match get::<Option<Xid8>>(row, "tx_id")? {
+                Some(tx) => Some(codec::position(tx, get(row, "position")?)?),
+                None => None,
+            };
+            let age = get::<Option<f64>>(row, "holder_age")?;
+            Ok(ReaderLag {
+                events_behind: codec::unsigned(get(row, "events")?, "count")?,
+                newest_committed,
+                oldest_open_transaction: age
+                    .and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok()),
+            })
+        };
+        decode().map_err(|e| StoreError::backend("measuring reader lag", e))
+    }
+}

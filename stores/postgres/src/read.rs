@@ -1,0 +1,138 @@
+//! Reads: one stream, the global log, heads and single events.
+
+use deadpool_postgres::Object;
+use postgres_types::ToSql;
+use tessera_core::{
+    Direction, EventId, Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId, Version,
+};
+use tokio_postgres::Row;
+
+use crate::codec::{self, get, recorded_event, Xid8};
+use crate::error::{map_pg, map_pool};
+use crate::store::Inner;
+
+impl Inner {
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| map_pool(e, &self.endpoint))
+    }
+
+    /// Runs a (cached, prepared) query.
+    pub(crate) async fn query(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let result = async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        };
+        result.await.map_err(|e| map_pg(e, what, &self.endpoint))
+    }
+
+    pub(crate) async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = limit(read.limit)?;
+        let (sql, from) = match read.direction {
+            Direction::Forward => (&self.sql.read_stream_forward, read.from.map_or(0, clamp)),
+            Direction::Backward => (
+                &self.sql.read_stream_backward,
+                read.from.map_or(i64::MAX, clamp),
+            ),
+        };
+        let rows = self
+            .query("reading a stream", sql, &[&stream.as_str(), &from, &limit])
+            .await?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    pub(crate) async fn read_all(&self, read: &ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = limit(read.limit)?;
+        let tx = Xid8(read.after.commit);
+        let position = i64::try_from(read.after.prepare).unwrap_or(i64::MAX);
+        let rows = if read.filter.is_all() {
+            let params: [&(dyn ToSql + Sync); 3] = [&tx, &position, &limit];
+            self.query("reading the log", &self.sql.read_all, &params)
+                .await?
+        } else {
+            let (c, t) = (&read.filter.categories, &read.filter.event_types);
+            let params: [&(dyn ToSql + Sync); 5] = [&tx, &position, &limit, c, t];
+            self.query("reading the log", &self.sql.read_all_filtered, &params)
+                .await?
+        };
+        rows.iter().map(recorded_event).collect()
+    }
+
+    pub(crate) async fn stream_version(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Option<Version>, StoreError> {
+        let rows = self
+            .query(
+                "reading a stream version",
+                &self.sql.stream_version,
+                &[&stream.as_str()],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let version = get::<i64>(row, "version")
+            .and_then(|v| codec::unsigned(v, "streams.version"))
+            .map_err(|reason| StoreError::Corrupt {
+                stream: stream.to_string(),
+                version: 0,
+                reason,
+            })?;
+        Ok(Some(Version(version)))
+    }
+
+    pub(crate) async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let rows = self.query("reading the head", &self.sql.head, &[]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let position = get(row, "tx_id")
+            .and_then(|tx| codec::position(tx, get(row, "global_position")?))
+            .map_err(|e| StoreError::backend("reading the head", e))?;
+        Ok(Some(position))
+    }
+
+    pub(crate) async fn find_event(
+        &self,
+        stream: &StreamId,
+        id: EventId,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        let rows = self
+            .query(
+                "finding an event",
+                &self.sql.find_event,
+                &[&stream.as_str(), &id.0],
+            )
+            .await?;
+        rows.first().map(recorded_event).transpose()
+    }
+}
+
+/// A read limit as a SQL `LIMIT`.
+fn limit(limit: usize) -> Result<i64, StoreError> {
+    if limit == 0 {
+        return Err(StoreError::InvalidInput(
+            "read limit must be at least 1".into(),
+        ));
+    }
+    Ok(i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+/// A version as a `bigint` bound (versions beyond `i64::MAX` cannot be stored).
+fn clamp(v: Version) -> i64 {
+    i64::try_from(v.0).unwrap_or(i64::MAX)
+}

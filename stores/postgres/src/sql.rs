@@ -1,0 +1,68 @@
+//! The statements a store runs, with its schema substituted in.
+
+use tessera_core::ExpectedVersion;
+
+use crate::SchemaName;
+
+/// Every statement of one store, built once.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub(crate) append_no_stream: String,
+    pub(crate) append_exact: String,
+    pub(crate) append_stream_exists: String,
+    pub(crate) append_any: String,
+    pub(crate) conflict: String,
+    pub(crate) notify: String,
+    pub(crate) read_all: String,
+    pub(crate) read_all_filtered: String,
+    pub(crate) read_stream_forward: String,
+    pub(crate) read_stream_backward: String,
+    pub(crate) find_event: String,
+    pub(crate) stream_version: String,
+    pub(crate) head: String,
+    pub(crate) lag: String,
+    pub(crate) snapshot_load: String,
+    pub(crate) snapshot_save: String,
+}
+
+impl Sql {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let q = schema.quoted();
+        let s = |text: &str| text.replace("{schema}", &q);
+        let append = |cas: &str| {
+            format!(
+                "WITH cas AS (\n{}\n)\n{}",
+                s(cas).trim_end(),
+                s(include_str!("sql/append_insert.sql"))
+            )
+        };
+        Self {
+            append_no_stream: append(include_str!("sql/append_cas_no_stream.sql")),
+            append_exact: append(include_str!("sql/append_cas_exact.sql")),
+            append_stream_exists: append(include_str!("sql/append_cas_stream_exists.sql")),
+            append_any: append(include_str!("sql/append_cas_any.sql")),
+            conflict: s(include_str!("sql/conflict.sql")),
+            notify: format!("NOTIFY \"{}\"", schema.channel()),
+            read_all: s(include_str!("sql/read_all.sql")),
+            read_all_filtered: s(include_str!("sql/read_all_filtered.sql")),
+            read_stream_forward: s(include_str!("sql/read_stream_forward.sql")),
+            read_stream_backward: s(include_str!("sql/read_stream_backward.sql")),
+            find_event: s(include_str!("sql/find_event.sql")),
+            stream_version: s(include_str!("sql/stream_version.sql")),
+            head: s(include_str!("sql/head.sql")),
+            lag: s(include_str!("sql/lag.sql")),
+            snapshot_load: s(include_str!("sql/snapshot_load.sql")),
+            snapshot_save: s(include_str!("sql/snapshot_save.sql")),
+        }
+    }
+
+    /// The append statement for an expectation.
+    pub(crate) fn append(&self, expected: ExpectedVersion) -> &str {
+        match expected {
+            ExpectedVersion::NoStream => &self.append_no_stream,
+            ExpectedVersion::Exact(_) => &self.append_exact,
+            ExpectedVersion::StreamExists => &self.append_stream_exists,
+            ExpectedVersion::Any => &self.append_any,
+        }
+    }
+}

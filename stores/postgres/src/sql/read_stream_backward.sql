@@ -1,0 +1,6 @@
+SELECT global_position, tx_id, stream_id, version, event_id, event_type,
+       schema_version, data, metadata, recorded_at
+FROM {schema}.events
+WHERE stream_id = $1 AND version <= $2
+ORDER BY version DESC
+LIMIT $3

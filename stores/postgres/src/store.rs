@@ -1,0 +1,184 @@
+//! The store handle and its event-store contract.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use deadpool_postgres::Pool;
+use tessera_core::{
+    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
+    Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId, Subscription,
+    SubscriptionConfig, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::append::Append;
+use crate::sql::Sql;
+use crate::writer::Job;
+use crate::{listen, SchemaName};
+
+/// A PostgreSQL event store. Cheap to clone: clones share the pool, the group-commit
+/// writer and the LISTEN connection. Build one with [`PostgresStore::builder`] or
+/// [`PostgresStore::from_pool`].
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) sql: Arc<Sql>,
+    pub(crate) schema: SchemaName,
+    /// Where the database is, for error messages.
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) jobs: mpsc::Sender<Job>,
+    pub(crate) appended: watch::Sender<u64>,
+    /// Connection settings for LISTEN (none: subscriptions only poll).
+    pub(crate) listen: Option<tokio_postgres::Config>,
+    pub(crate) listener: OnceLock<JoinHandle<()>>,
+    pub(crate) subscription: SubscriptionConfig,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.get() {
+            listener.abort();
+        }
+    }
+}
+
+impl PostgresStore {
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The schema holding this store's tables.
+    pub fn schema(&self) -> &SchemaName {
+        &self.inner.schema
+    }
+
+    /// The connection pool (for read models that share the database).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    fn wakeup(&self) -> watch::Receiver<u64> {
+        let inner = &self.inner;
+        if let Some(config) = &inner.listen {
+            inner.listener.get_or_init(|| {
+                let task = listen::run(
+                    config.clone(),
+                    inner.schema.channel(),
+                    inner.appended.clone(),
+                );
+                tokio::spawn(task)
+            });
+        }
+        inner.appended.subscribe()
+    }
+}
+
+impl EventAppender for PostgresStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let span = tracing::info_span!("append", stream = %stream, expected = %expected, events = events.len());
+        async {
+            check_batch(stream, &events)?;
+            let append = Append::new(stream.clone(), expected, events)?;
+            let (reply, outcome) = oneshot::channel();
+            let stopped = || StoreError::Backend {
+                message: "the append writer task has stopped".into(),
+                source: None,
+            };
+            self.inner
+                .jobs
+                .send(Job::new(append, reply))
+                .await
+                .map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())?
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Rejects batches that are wrong whatever the stream holds.
+fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::EmptyAppend {
+            stream: stream.clone(),
+        });
+    }
+    let mut seen = HashSet::with_capacity(events.len());
+    match events.iter().find(|e| !seen.insert(e.id)) {
+        Some(e) => Err(StoreError::DuplicateIdInBatch {
+            stream: stream.clone(),
+            event_id: e.id,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl EventReader for PostgresStore {
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let span = tracing::debug_span!("read_stream", stream = %stream, direction = ?read.direction, limit = read.limit);
+        self.inner.read_stream(stream, read).instrument(span).await
+    }
+
+    async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
+        let span = tracing::debug_span!("read_all", after = %read.after, limit = read.limit, filter = ?read.filter);
+        self.inner.read_all(&read).instrument(span).await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
+        self.inner.stream_version(stream).await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        self.inner.head().await
+    }
+
+    async fn find_event(
+        &self,
+        stream: &StreamId,
+        id: EventId,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        self.inner.find_event(stream, id).await
+    }
+
+    fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
+        let span = tracing::info_span!("subscribe", schema = %self.inner.schema, after = %after, filter = ?filter);
+        let reader = crate::subscribe::Traced::new(self.clone(), span);
+        Subscription::polling(
+            reader,
+            after,
+            filter,
+            Some(self.wakeup()),
+            self.inner.subscription,
+        )
+    }
+}

@@ -1,0 +1,245 @@
+//! Group commit: one task drains the queue of appends and runs whatever is waiting as
+//! one transaction, so concurrent appends share a commit (and its WAL flush) while a
+//! lone append goes out at once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use deadpool_postgres::{Object, Pool};
+use tessera_core::{AppendOutcome, StoreError};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Span;
+
+use crate::append::{Append, Applied};
+use crate::conflict::{self, Verdict};
+use crate::error::{is_retryable_abort, is_unique_violation, map_pg, map_pool};
+use crate::group::{self, GroupResult};
+use crate::sql::Sql;
+
+/// Times a refused append whose stream then met the expectation is run again.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Constraints whose violation means "this batch collided with stored events".
+const EVENT_CONSTRAINTS: &[&str] = &["events_pkey", "events_stream_event_id_key"];
+
+/// An append waiting for its transaction.
+pub(crate) struct Job {
+    pub(crate) append: Append,
+    pub(crate) reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    pub(crate) span: Span,
+    attempts: u32,
+    /// Run in a transaction of its own (after its group failed).
+    solo: bool,
+}
+
+impl Job {
+    pub(crate) fn new(
+        append: Append,
+        reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    ) -> Self {
+        Self {
+            append,
+            reply,
+            span: Span::current(),
+            attempts: 0,
+            solo: false,
+        }
+    }
+
+    fn finish(self, result: Result<AppendOutcome, StoreError>, group: usize) {
+        match &result {
+            Ok(o) => {
+                tracing::debug!(parent: &self.span, group, version = o.version.0, position = %o.position, "appended")
+            }
+            Err(e) => tracing::debug!(parent: &self.span, group, error = %e, "append refused"),
+        }
+        let _ = self.reply.send(result); // The caller may have given up waiting.
+    }
+}
+
+/// What the writer task shares with nobody else.
+pub(crate) struct Writer {
+    pub(crate) pool: Pool,
+    pub(crate) sql: Arc<Sql>,
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) appended: watch::Sender<u64>,
+    pub(crate) max_group: usize,
+}
+
+impl Writer {
+    /// Runs until every sender is gone.
+    pub(crate) async fn run(self, mut queue: mpsc::Receiver<Job>) {
+        let mut again: VecDeque<Job> = VecDeque::new();
+        loop {
+            let mut jobs = Vec::new();
+            match again.pop_front() {
+                Some(job) if job.solo => jobs.push(job),
+                Some(job) => {
+                    jobs.push(job);
+                    while jobs.len() < self.max_group && again.front().is_some_and(|j| !j.solo) {
+                        jobs.extend(again.pop_front());
+                    }
+                }
+                None => match queue.recv().await {
+                    Some(job) => jobs.push(job),
+                    None => return,
+                },
+            }
+            if !jobs[0].solo {
+                while jobs.len() < self.max_group {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+            }
+            // One lock order for stream rows across writers; per-stream order is kept.
+            jobs.sort_by(|a, b| a.append.stream.cmp(&b.append.stream));
+            again.extend(self.run_group(jobs).await);
+        }
+    }
+
+    /// Runs one group; returns the jobs to run again.
+    async fn run_group(&self, jobs: Vec<Job>) -> Vec<Job> {
+        let client = match self.pool.get().await {
+            Ok(client) => client,
+            Err(e) => {
+                let e = map_pool(e, &self.endpoint);
+                let n = jobs.len();
+                for job in jobs {
+                    job.finish(Err(copy(&e)), n);
+                }
+                return Vec::new();
+            }
+        };
+        let n = jobs.len();
+        let (skip, jobs): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| j.append.cannot_apply());
+        let mut refused = skip;
+        let mut again = Vec::new();
+        if !jobs.is_empty() {
+            let appends: Vec<&Append> = jobs.iter().map(|j| &j.append).collect();
+            match group::run(&client, &self.sql, &appends).await {
+                GroupResult::Committed(results) => {
+                    let mut any = false;
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        match result {
+                            Ok(Applied::Inserted(outcome)) => {
+                                any = true;
+                                job.finish(Ok(outcome), n);
+                            }
+                            Ok(Applied::Refused) => refused.push(job),
+                            Err(e) => job.finish(Err(e), n),
+                        }
+                    }
+                    if any {
+                        self.appended.send_modify(|v| *v = v.wrapping_add(1));
+                    }
+                }
+                GroupResult::Lost(e) => {
+                    let _ = Object::take(client);
+                    for job in jobs.into_iter().chain(refused) {
+                        job.finish(Err(self.lost(&e)), n);
+                    }
+                    return Vec::new();
+                }
+                GroupResult::Aborted { culprit, error } => {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        let _ = Object::take(client);
+                        for job in jobs.into_iter().chain(refused) {
+                            job.finish(Err(self.lost(&error)), n);
+                        }
+                        return Vec::new();
+                    }
+                    if jobs.len() > 1 {
+                        // One append failed the whole transaction: each on its own now.
+                        tracing::debug!(group = n, ?culprit, error = %crate::error::describe(&error), "group rolled back");
+                        again.extend(jobs.into_iter().map(|mut j| {
+                            j.solo = true;
+                            j
+                        }));
+                    } else if let Some(job) = jobs.into_iter().next() {
+                        if is_unique_violation(&error, EVENT_CONSTRAINTS) {
+                            refused.push(job);
+                        } else if is_retryable_abort(&error) {
+                            again.extend(self.attempt_again(job, n));
+                        } else {
+                            job.finish(Err(map_pg(error, "append", &self.endpoint)), n);
+                        }
+                    }
+                }
+            }
+        }
+        for job in refused {
+            again.extend(self.settle(&client, job, n).await);
+        }
+        again
+    }
+
+    /// Decides on a refused append with the idempotency rules.
+    async fn settle(&self, client: &Object, job: Job, n: usize) -> Option<Job> {
+        let rows = async {
+            let statement = client.prepare_cached(&self.sql.conflict).await?;
+            client
+                .query(&statement, &[&job.append.stream.as_str(), &job.append.ids])
+                .await
+        };
+        match rows.await {
+            Ok(rows) => match conflict::verdict(&job.append, &rows) {
+                Verdict::Repeat(outcome) => job.finish(Ok(outcome), n),
+                Verdict::Refused(e) => job.finish(Err(e), n),
+                Verdict::Retry => return self.attempt_again(job, n),
+            },
+            Err(e) => job.finish(
+                Err(map_pg(e, "checking a refused append", &self.endpoint)),
+                n,
+            ),
+        }
+        None
+    }
+
+    fn attempt_again(&self, mut job: Job, n: usize) -> Option<Job> {
+        job.attempts += 1;
+        if job.attempts < MAX_ATTEMPTS {
+            return Some(job);
+        }
+        let stream = job.append.stream.clone();
+        job.finish(
+            Err(StoreError::Backend {
+                message: format!(
+                    "append to stream {stream} kept conflicting with concurrent writers"
+                ),
+                source: None,
+            }),
+            n,
+        );
+        None
+    }
+
+    fn lost(&self, e: &tokio_postgres::Error) -> StoreError {
+        StoreError::Unavailable {
+            message: format!(
+                "connection to PostgreSQL at {} lost during append (outcome unknown: retry with the same event ids): {}",
+                self.endpoint,
+                crate::error::describe(e)
+            ),
+            source: None,
+        }
+    }
+}
+
+/// The same failure for another waiter (the source is not cloneable).
+fn copy(e: &StoreError) -> StoreError {
+    let message = e.to_string();
+    if e.is_transient() {
+        StoreError::Unavailable {
+            message,
+            source: None,
+        }
+    } else {
+        StoreError::Backend {
+            message,
+            source: None,
+        }
+    }
+}

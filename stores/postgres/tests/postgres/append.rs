@@ -1,0 +1,314 @@
+//! Appends: versions, expectations, idempotency, unknown outcomes.
+
+use std::time::Duration;
+
+use tessera_core::{
+    EventAppender, EventReader, ExpectedVersion, ReadStream, StoreError, StreamId, Version,
+};
+
+use crate::common::{event, is_unavailable, raw_client, TestDb};
+
+fn sid(s: &str) -> StreamId {
+    StreamId::new(s).unwrap()
+}
+
+#[tokio::test]
+async fn versions_start_at_zero_and_expectations_are_checked() {
+    let db = TestDb::new("expectations").await;
+    let store = db.store().await;
+    let s = sid("order-1");
+    let out = store
+        .append(&s, ExpectedVersion::NoStream, vec![event("A"), event("B")])
+        .await
+        .unwrap();
+    assert_eq!((out.first_version, out.version), (Version(0), Version(1)));
+    let out2 = store
+        .append(&s, ExpectedVersion::Exact(Version(1)), vec![event("C")])
+        .await
+        .unwrap();
+    assert_eq!((out2.first_version, out2.version), (Version(2), Version(2)));
+    assert!(out2.position > out.position);
+    let out3 = store
+        .append(&s, ExpectedVersion::StreamExists, vec![event("D")])
+        .await
+        .unwrap();
+    assert_eq!(out3.version, Version(3));
+    let out4 = store
+        .append(&s, ExpectedVersion::Any, vec![event("E")])
+        .await
+        .unwrap();
+    assert_eq!(out4.version, Version(4));
+    let fresh = store
+        .append(&sid("order-2"), ExpectedVersion::Any, vec![event("A")])
+        .await
+        .unwrap();
+    assert_eq!(fresh.version, Version(0));
+
+    for (expected, actual) in [
+        (ExpectedVersion::NoStream, Some(Version(4))),
+        (ExpectedVersion::Exact(Version(2)), Some(Version(4))),
+        (ExpectedVersion::Exact(Version(9)), Some(Version(4))),
+        (ExpectedVersion::Exact(Version(u64::MAX)), Some(Version(4))),
+    ] {
+        let err = store
+            .append(&s, expected, vec![event("X")])
+            .await
+            .unwrap_err();
+        match err {
+            StoreError::WrongExpectedVersion {
+                stream,
+                expected: e,
+                actual: a,
+            } => {
+                assert_eq!((stream, e, a), (s.clone(), expected, actual));
+            }
+            other => panic!("expected a version conflict, got {other:?}"),
+        }
+    }
+    let missing = sid("order-missing");
+    for expected in [
+        ExpectedVersion::StreamExists,
+        ExpectedVersion::Exact(Version(0)),
+    ] {
+        let err = store
+            .append(&missing, expected, vec![event("X")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::WrongExpectedVersion { actual: None, .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(store.stream_version(&s).await.unwrap(), Some(Version(4)));
+    assert_eq!(store.stream_version(&missing).await.unwrap(), None);
+    let versions: Vec<u64> = store
+        .read_stream(&s, ReadStream::forward())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version.0)
+        .collect();
+    assert_eq!(versions, [0, 1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn bad_batches_are_rejected() {
+    let db = TestDb::new("bad_batches").await;
+    let store = db.store().await;
+    let s = sid("order-1");
+    let err = store
+        .append(&s, ExpectedVersion::Any, vec![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EmptyAppend { .. }), "{err:?}");
+    let e = event("A");
+    let err = store
+        .append(&s, ExpectedVersion::Any, vec![e.clone(), e.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateIdInBatch { event_id, .. } if event_id == e.id),
+        "{err:?}"
+    );
+    assert_eq!(store.stream_version(&s).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn repeats_of_stored_batches_return_the_original_outcome() {
+    let db = TestDb::new("idempotency").await;
+    let store = db.store().await;
+    let s = sid("cart-1");
+    let batch = vec![event("A"), event("B")];
+    let first = store
+        .append(&s, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    // The same append again (a retry after a lost acknowledgement): same outcome.
+    for expected in [
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Any,
+        ExpectedVersion::StreamExists,
+    ] {
+        let again = store.append(&s, expected, batch.clone()).await.unwrap();
+        assert_eq!(again, first, "{expected:?}");
+    }
+    let later = store
+        .append(&s, ExpectedVersion::Exact(Version(1)), vec![event("C")])
+        .await
+        .unwrap();
+    // Still a repeat once the stream moved on.
+    assert_eq!(
+        store
+            .append(&s, ExpectedVersion::NoStream, batch.clone())
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(
+        store
+            .append(&s, ExpectedVersion::Any, batch.clone())
+            .await
+            .unwrap(),
+        first
+    );
+    // Only the second event: a repeat at its own place.
+    let tail = store
+        .append(
+            &s,
+            ExpectedVersion::Exact(Version(0)),
+            vec![batch[1].clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (tail.first_version, tail.version, tail.position),
+        (Version(1), Version(1), first.position)
+    );
+    // Not where the expectation puts it: a conflict.
+    let err = store
+        .append(&s, ExpectedVersion::Exact(Version(0)), batch.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::WrongExpectedVersion {
+                actual: Some(Version(2)),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Expectation met but an id is taken: a duplicate.
+    let err = store
+        .append(
+            &s,
+            ExpectedVersion::Exact(later.version),
+            vec![event("D"), batch[0].clone()],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateEventId { event_id, version: Version(0), .. } if event_id == batch[0].id),
+        "{err:?}"
+    );
+    let err = store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![batch[1].clone(), batch[0].clone()],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateEventId { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        store
+            .read_stream(&s, ReadStream::forward())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+/// A connection lost during COMMIT: the append reports an unknown outcome, and retrying
+/// it with the same ids lands it exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_lost_during_commit_then_retry_lands_once() {
+    let db = TestDb::new("lost_commit").await;
+    let store = db.store().await;
+    let raw = raw_client().await;
+    // A deferred constraint trigger runs at COMMIT: it stalls the commit of this one
+    // event type long enough to kill the connection in the middle of it.
+    raw.batch_execute(&format!(
+        "CREATE FUNCTION {schema}.slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON {events}
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+           WHEN (NEW.event_type = 'SlowCommit') EXECUTE FUNCTION {schema}.slow_commit();",
+        schema = format!("\"{}\"", db.schema.as_str()),
+        events = db.table("events"),
+    ))
+    .await
+    .unwrap();
+    let s = sid("payment-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event("Opened")])
+        .await
+        .unwrap();
+    let batch = vec![event("SlowCommit"), event("Charged")];
+    let pending = tokio::spawn({
+        let (store, s, batch) = (store.clone(), s.clone(), batch.clone());
+        async move {
+            store
+                .append(&s, ExpectedVersion::Exact(Version(0)), batch)
+                .await
+        }
+    });
+    wait_for_sleeping_commit(&raw, &db.app).await;
+    db.terminate_connections(&raw).await;
+    let err = pending.await.unwrap().unwrap_err();
+    assert!(is_unavailable(&err), "{err:?}");
+
+    raw.batch_execute(&format!(
+        "DROP TRIGGER slow_commit ON {}",
+        db.table("events")
+    ))
+    .await
+    .unwrap();
+    let retried = retry_until_available(|| {
+        store.append(&s, ExpectedVersion::Exact(Version(0)), batch.clone())
+    })
+    .await;
+    assert_eq!(
+        (retried.first_version, retried.version),
+        (Version(1), Version(2))
+    );
+    let again = store
+        .append(&s, ExpectedVersion::Exact(Version(0)), batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, retried);
+    let stored = store.read_stream(&s, ReadStream::forward()).await.unwrap();
+    let ids: Vec<_> = stored.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(&ids[1..], &[batch[0].id, batch[1].id]);
+}
+
+async fn wait_for_sleeping_commit(raw: &tokio_postgres::Client, app: &str) {
+    for _ in 0..200 {
+        let row = raw
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                 AND wait_event = 'PgSleep'",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the append never reached its COMMIT");
+}
+
+/// Retries an append while the store reports it unavailable (the pool may still hand
+/// out a connection that was killed).
+pub async fn retry_until_available<F, Fut, T>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..100 {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) if is_unavailable(&e) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    panic!("store stayed unavailable");
+}

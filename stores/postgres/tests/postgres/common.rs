@@ -1,0 +1,154 @@
+//! Shared test setup: one schema per test, dropped at the end, and event helpers.
+
+use std::time::Duration;
+
+use tessera_core::{NewEvent, RecordedEvent, StoreError, Subscription, SubscriptionConfig};
+use tessera_postgres::{PostgresStore, SchemaName};
+use tokio_postgres::{Client, NoTls};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// `DATABASE_URL`, or the local test database.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// A raw connection to the test database; fails the test, saying how to start
+/// PostgreSQL, when it cannot be reached.
+pub async fn raw_client() -> Client {
+    let url = database_url();
+    let connect = tokio_postgres::connect(&url, NoTls);
+    let (client, connection) = match tokio::time::timeout(Duration::from_secs(10), connect).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => panic!("{}", unreachable_message(&url, &e.to_string())),
+        Err(_) => panic!("{}", unreachable_message(&url, "timed out after 10 s")),
+    };
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+fn unreachable_message(url: &str, error: &str) -> String {
+    format!(
+        "PostgreSQL is not reachable at {url} ({error}). These tests need a real server: \
+         start it (e.g. `pg_ctlcluster 15 main start` or `service postgresql start`) with a \
+         `test` database the `postgres` user can use without a password, or set DATABASE_URL \
+         to one that is running."
+    )
+}
+
+/// A schema of its own for one test; dropped when this is dropped.
+pub struct TestDb {
+    pub schema: SchemaName,
+    /// `application_name` of the store's connections, to find them in pg_stat_activity.
+    pub app: String,
+}
+
+impl TestDb {
+    pub async fn new(test: &str) -> Self {
+        let _ = raw_client().await; // Fails early, with instructions, without a server.
+        let suffix: String = (0..10)
+            .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+            .collect();
+        let name = format!("tt_{}_{suffix}", &test[..test.len().min(30)]);
+        Self {
+            schema: SchemaName::new(&name).expect("valid test schema name"),
+            app: format!("tessera-test-{suffix}"),
+        }
+    }
+
+    /// A store on this schema with short poll intervals.
+    pub async fn store(&self) -> PostgresStore {
+        self.builder().build().await.expect("store builds")
+    }
+
+    pub fn builder(&self) -> tessera_postgres::Builder {
+        PostgresStore::builder(database_url())
+            .schema(self.schema.clone())
+            .application_name(&self.app)
+            .pool_size(8)
+            .subscription_config(SubscriptionConfig {
+                batch_size: 100,
+                buffer: 256,
+                poll_interval: Duration::from_millis(100),
+                retry_delay: Duration::from_millis(20),
+            })
+    }
+
+    /// Terminates every server connection of this test's stores.
+    pub async fn terminate_connections(&self, raw: &Client) -> i64 {
+        let row = raw
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&self.app],
+            )
+            .await
+            .expect("terminate");
+        row.get(0)
+    }
+
+    pub fn table(&self, name: &str) -> String {
+        format!("\"{}\".{name}", self.schema.as_str())
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema.as_str());
+        let url = database_url();
+        // A thread of its own: this may run inside (or after) the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&sql).await
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}", self.schema);
+        }
+    }
+}
+
+/// A small JSON event of type `ty`.
+pub fn event(ty: &str) -> NewEvent {
+    NewEvent::json(ty, &serde_json::json!({ "n": fastrand::u32(..) })).expect("json")
+}
+
+/// Takes `n` events from `sub`, failing after `timeout` of silence.
+pub async fn take(sub: &mut Subscription, n: usize, timeout: Duration) -> Vec<RecordedEvent> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match tokio::time::timeout(timeout, sub.next()).await {
+            Ok(Some(Ok(e))) => out.push(e),
+            Ok(Some(Err(e))) => panic!("subscription failed: {e}"),
+            Ok(None) => panic!("subscription ended after {} of {n} events", out.len()),
+            Err(_) => panic!(
+                "subscription delivered {} of {n} events, then nothing for {timeout:?}",
+                out.len()
+            ),
+        }
+    }
+    out
+}
+
+/// Whether nothing arrives on `sub` for `wait`.
+pub async fn quiet(sub: &mut Subscription, wait: Duration) -> Result<(), RecordedEvent> {
+    match tokio::time::timeout(wait, sub.next()).await {
+        Err(_) => Ok(()),
+        Ok(Some(Ok(e))) => Err(e),
+        Ok(other) => panic!("subscription ended or failed: {other:?}"),
+    }
+}
+
+/// Whether `e` is the typed error for an unavailable store.
+pub fn is_unavailable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable { .. })
+}

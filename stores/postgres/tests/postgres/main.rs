@@ -1,0 +1,10 @@
+//! Integration tests of the PostgreSQL store, against a real server (`DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`). Each test works in a schema of its
+//! own and drops it at the end.
+
+mod append;
+mod bad_input;
+mod common;
+mod ordering;
+mod read;
+mod snapshots;

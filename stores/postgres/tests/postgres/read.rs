@@ -1,0 +1,170 @@
+//! Reads: streams both ways, the global log with filters, head, single events.
+
+use tessera_core::{
+    EventAppender, EventFilter, EventReader, ExpectedVersion, Metadata, Position, ReadAll,
+    ReadStream, StoreError, StreamId, Version,
+};
+
+use crate::common::{event, TestDb};
+
+#[tokio::test]
+async fn streams_read_forward_and_backward_with_limits() {
+    let db = TestDb::new("read_stream").await;
+    let store = db.store().await;
+    let s = StreamId::new("order-1").unwrap();
+    let meta = Metadata::correlated(uuid::Uuid::new_v4())
+        .caused_by(uuid::Uuid::new_v4())
+        .with_header("k", "v");
+    let first = event("A")
+        .with_metadata(meta.clone())
+        .with_schema_version(3);
+    let events = vec![first.clone(), event("B"), event("C"), event("D")];
+    store
+        .append(&s, ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+
+    let all = store.read_stream(&s, ReadStream::forward()).await.unwrap();
+    assert_eq!(all.len(), 4);
+    let got = &all[0];
+    assert_eq!(
+        (got.id, &got.event_type, got.schema_version),
+        (first.id, &first.event_type, 3)
+    );
+    assert_eq!(got.metadata, meta);
+    assert_eq!(got.data.to_value().unwrap(), first.data.to_value().unwrap());
+    assert_eq!(got.stream_id, s);
+    let v = |r: Vec<tessera_core::RecordedEvent>| r.iter().map(|e| e.version.0).collect::<Vec<_>>();
+    assert_eq!(
+        v(store
+            .read_stream(&s, ReadStream::forward().from(Version(1)).limit(2))
+            .await
+            .unwrap()),
+        [1, 2]
+    );
+    assert_eq!(
+        v(store.read_stream(&s, ReadStream::backward()).await.unwrap()),
+        [3, 2, 1, 0]
+    );
+    assert_eq!(
+        v(store
+            .read_stream(&s, ReadStream::backward().from(Version(2)).limit(2))
+            .await
+            .unwrap()),
+        [2, 1]
+    );
+    assert_eq!(
+        v(store
+            .read_stream(&s, ReadStream::backward().from(Version(99)).limit(1))
+            .await
+            .unwrap()),
+        [3]
+    );
+    assert!(store
+        .read_stream(&s, ReadStream::forward().from(Version(u64::MAX)))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .read_stream(&StreamId::new("none").unwrap(), ReadStream::forward())
+        .await
+        .unwrap()
+        .is_empty());
+    let err = store
+        .read_stream(&s, ReadStream::forward().limit(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+
+    let found = store.find_event(&s, events[2].id).await.unwrap().unwrap();
+    assert_eq!(found.version, Version(2));
+    assert!(store
+        .find_event(&s, tessera_core::EventId::random())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn the_global_log_reads_in_position_order_with_filters() {
+    let db = TestDb::new("read_all").await;
+    let store = db.store().await;
+    assert_eq!(store.head().await.unwrap(), None);
+    let order = StreamId::new("order-1").unwrap();
+    let pay = StreamId::new("payment-1").unwrap();
+    let plain = StreamId::new("order").unwrap();
+    store
+        .append(
+            &order,
+            ExpectedVersion::NoStream,
+            vec![event("Placed"), event("Paid")],
+        )
+        .await
+        .unwrap();
+    store
+        .append(&pay, ExpectedVersion::NoStream, vec![event("Charged")])
+        .await
+        .unwrap();
+    let last = store
+        .append(&plain, ExpectedVersion::NoStream, vec![event("Placed")])
+        .await
+        .unwrap();
+    assert_eq!(store.head().await.unwrap(), Some(last.position));
+
+    let all = store
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    let page = store
+        .read_all(ReadAll::after(all[1].position, 1))
+        .await
+        .unwrap();
+    assert_eq!(page[0].id, all[2].id);
+    assert!(store
+        .read_all(ReadAll::after(last.position, 10))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let ids = |f: EventFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .read_all(ReadAll::after(Position::START, 100).filter(f))
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| (e.stream_id.to_string(), e.event_type.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let o = |s: &str, t: &str| (s.to_owned(), t.to_owned());
+    assert_eq!(
+        ids(EventFilter::category("order")).await,
+        [
+            o("order-1", "Placed"),
+            o("order-1", "Paid"),
+            o("order", "Placed")
+        ]
+    );
+    assert_eq!(
+        ids(EventFilter::all().with_types(["Placed", "Charged"])).await,
+        [
+            o("order-1", "Placed"),
+            o("payment-1", "Charged"),
+            o("order", "Placed")
+        ]
+    );
+    assert_eq!(
+        ids(EventFilter::categories(["payment", "order"]).with_types(["Paid"])).await,
+        [o("order-1", "Paid")]
+    );
+    assert!(ids(EventFilter::category("nothing")).await.is_empty());
+    let err = store
+        .read_all(ReadAll::after(Position::START, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+}
