@@ -5,6 +5,7 @@
 mod append;
 mod bad_input;
 mod common;
+mod conformance;
 mod ordering;
 mod read;
 mod snapshots;
