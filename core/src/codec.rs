@@ -311,7 +311,10 @@ mod tests {
             a: u8,
         }
         impl DomainEvent for NotEnum {}
-        assert!(matches!(NotEnum { a: 1 }.encode(), Err(CodecError::Encode(_))));
+        assert!(matches!(
+            NotEnum { a: 1 }.encode(),
+            Err(CodecError::Encode(_))
+        ));
         assert!(NotEnum::decode("a", b"{}").is_err());
     }
 }

@@ -210,7 +210,9 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                 %stream, stored = s.schema_version, "snapshot of another state version ignored"
             ),
             Ok(None) => {}
-            Err(e) => tracing::warn!(%stream, error = %e, "snapshot load failed; reading the full stream"),
+            Err(e) => {
+                tracing::warn!(%stream, error = %e, "snapshot load failed; reading the full stream")
+            }
         }
         (A::default(), None)
     }
@@ -274,7 +276,10 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             }
             let new_events = encode_all(&stream, &events, key, &options.metadata)?;
             let expected = ExpectedVersion::from_current(loaded.version);
-            match self.append_retrying_unknown(&stream, expected, new_events).await {
+            match self
+                .append_retrying_unknown(&stream, expected, new_events)
+                .await
+            {
                 Ok(written) => {
                     for event in &events {
                         loaded.state.apply(event);
@@ -345,7 +350,10 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         'pages: loop {
             let page = self
                 .store
-                .read_stream(stream, ReadStream::forward().from(last.version.next()).limit(256))
+                .read_stream(
+                    stream,
+                    ReadStream::forward().from(last.version.next()).limit(256),
+                )
                 .await?;
             let full = page.len() == 256;
             for e in page {

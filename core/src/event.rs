@@ -86,7 +86,10 @@ impl fmt::Debug for EventData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = String::from_utf8_lossy(&self.0);
         if text.len() > 200 {
-            let cut = (0..=200).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
             write!(f, "EventData({}… {} bytes)", &text[..cut], self.0.len())
         } else {
             write!(f, "EventData({text})")

@@ -36,6 +36,9 @@ mod tests {
         // Separators keep ("a", "b-c") and ("a-b", "c") apart.
         let ab = StreamId::new("a-b").unwrap();
         let a = StreamId::new("a").unwrap();
-        assert_ne!(command_event_id(&ab, "c", 0), command_event_id(&a, "b\0c", 0));
+        assert_ne!(
+            command_event_id(&ab, "c", 0),
+            command_event_id(&a, "b\0c", 0)
+        );
     }
 }

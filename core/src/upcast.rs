@@ -70,7 +70,12 @@ impl Upcasters {
         new_type: &str,
         f: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
     ) -> Self {
-        self.insert(event_type, from_version, Some(new_type.to_owned()), Arc::new(f))
+        self.insert(
+            event_type,
+            from_version,
+            Some(new_type.to_owned()),
+            Arc::new(f),
+        )
     }
 
     fn insert(mut self, ty: &str, from: u32, to_type: Option<String>, f: UpcastFn) -> Self {
@@ -95,14 +100,14 @@ impl Upcasters {
     ) -> Result<(String, Value), CodecError> {
         let mut ty = event_type.to_owned();
         while version < current(&ty) {
-            let step = self
-                .steps
-                .get(&(ty.clone(), version))
-                .ok_or_else(|| CodecError::Upcast {
-                    event_type: ty.clone(),
-                    from: version,
-                    reason: format!("no upcaster registered to version {}", version + 1),
-                })?;
+            let step =
+                self.steps
+                    .get(&(ty.clone(), version))
+                    .ok_or_else(|| CodecError::Upcast {
+                        event_type: ty.clone(),
+                        from: version,
+                        reason: format!("no upcaster registered to version {}", version + 1),
+                    })?;
             data = (step.f)(data).map_err(|reason| CodecError::Upcast {
                 event_type: ty.clone(),
                 from: version,

@@ -5,7 +5,9 @@ use crate::{Direction, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId}
 
 pub(super) fn check_limit(limit: usize) -> Result<(), StoreError> {
     if limit == 0 {
-        return Err(StoreError::InvalidInput("read limit must be at least 1".into()));
+        return Err(StoreError::InvalidInput(
+            "read limit must be at least 1".into(),
+        ));
     }
     Ok(())
 }
