@@ -51,9 +51,17 @@ impl StreamId {
         Ok(Self(Arc::from(value)))
     }
 
-    /// Builds `"{category}-{id}"`, validated.
+    /// Builds `"{category}-{id}"`, validated. An empty `id` is rejected: it would give
+    /// every caller that forgot to set one the same stream, `"{category}-"`.
     pub fn from_parts(category: &str, id: impl fmt::Display) -> Result<Self, InvalidStreamId> {
-        Self::new(format!("{category}-{id}"))
+        let value = format!("{category}-{id}");
+        if value.len() == category.len() + 1 {
+            return Err(InvalidStreamId {
+                value: value.chars().take(300).collect(),
+                reason: "the id after the category is empty",
+            });
+        }
+        Self::new(value)
     }
 
     /// The id as a string slice.
@@ -141,5 +149,14 @@ mod tests {
         // 255 bytes of multi-byte characters are still checked in bytes.
         assert!(StreamId::new("é".repeat(128)).is_err());
         assert!(serde_json::from_str::<StreamId>("\"\"").is_err());
+        assert_eq!(
+            StreamId::from_parts("order", 42).unwrap().as_str(),
+            "order-42"
+        );
+        assert_eq!(
+            StreamId::from_parts("order", "").unwrap_err().value,
+            "order-"
+        );
+        assert!(StreamId::from_parts("order", "a\nb").is_err());
     }
 }

@@ -1,0 +1,138 @@
+//! The command handler's happy path: outcomes, metadata, empty decisions, rejections.
+
+use serde_json::json;
+use tessera_core::{
+    CommandError, CommandHandler, CommandOptions, EventReader, MemoryStore, Metadata, Version,
+};
+use uuid::Uuid;
+
+use crate::tally::{events, stream, Cmd, Tally, TallyError};
+
+fn handler() -> (MemoryStore, CommandHandler<Tally, MemoryStore>) {
+    let store = MemoryStore::new();
+    (store.clone(), CommandHandler::new(store, ()))
+}
+
+#[tokio::test]
+async fn outcome_reports_version_and_position_of_the_last_event() {
+    let (store, tally) = handler();
+    let first = tally.handle("h1", &Cmd::Add(5)).await.unwrap();
+    assert_eq!(first.stream_id, stream("h1"));
+    assert_eq!(
+        (first.version, first.events, first.replayed),
+        (Some(Version(0)), 1, false)
+    );
+    let stored = events(&store, "h1").await;
+    assert_eq!(first.position, Some(stored[0].position));
+    assert_eq!(stored[0].event_type, "Added");
+    assert_eq!(
+        stored[0].schema_version, 2,
+        "the event type's current schema version"
+    );
+    assert_eq!(stored[0].data.to_value().unwrap(), json!({"amount": 5}));
+
+    let second = tally.handle("h1", &Cmd::AddTwice(2)).await.unwrap();
+    assert_eq!((second.version, second.events), (Some(Version(2)), 2));
+    let stored = events(&store, "h1").await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        second.position,
+        Some(stored[2].position),
+        "position of the last event"
+    );
+    assert_eq!(store.head().await.unwrap(), second.position);
+
+    let loaded = tally.load("h1").await.unwrap();
+    assert_eq!(loaded.state.total, 9);
+    assert_eq!(loaded.state.adds, 3);
+    assert_eq!(loaded.version, Some(Version(2)));
+    assert_eq!(loaded.events_since_snapshot, 3);
+}
+
+#[tokio::test]
+async fn metadata_goes_on_every_event() {
+    let (store, tally) = handler();
+    let metadata = Metadata::correlated(Uuid::new_v4())
+        .caused_by(Uuid::new_v4())
+        .with_header("user", "zoë");
+    let options = CommandOptions::default().with_metadata(metadata.clone());
+    tally
+        .handle_with("m1", &Cmd::AddTwice(1), options)
+        .await
+        .unwrap();
+    let stored = events(&store, "m1").await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored.iter().all(|e| e.metadata == metadata));
+}
+
+#[tokio::test]
+async fn an_empty_decision_records_nothing() {
+    let (store, tally) = handler();
+    let out = tally.handle("n1", &Cmd::Nothing).await.unwrap();
+    assert_eq!((out.version, out.position, out.events), (None, None, 0));
+    tally.handle("n1", &Cmd::Rename("x".into())).await.unwrap();
+    let out = tally.handle("n1", &Cmd::Nothing).await.unwrap();
+    assert_eq!(
+        (out.version, out.position, out.events),
+        (Some(Version(0)), None, 0)
+    );
+    assert_eq!(events(&store, "n1").await.len(), 1);
+    assert_eq!(tally.load("n1").await.unwrap().state.label, "x");
+}
+
+#[tokio::test]
+async fn a_rejected_command_records_nothing() {
+    let (store, tally) = handler();
+    let err = tally.handle("r1", &Cmd::Refuse).await.unwrap_err();
+    assert!(
+        matches!(err, CommandError::Rejected(TallyError::Refused)),
+        "{err:?}"
+    );
+    assert!(events(&store, "r1").await.is_empty());
+
+    tally.handle("r1", &Cmd::Add(i64::MAX)).await.unwrap();
+    let err = tally.handle("r1", &Cmd::Add(1)).await.unwrap_err();
+    assert!(
+        matches!(err, CommandError::Rejected(TallyError::Overflow)),
+        "{err:?}"
+    );
+    assert_eq!(events(&store, "r1").await.len(), 1);
+    assert_eq!(tally.load("r1").await.unwrap().state.total, i64::MAX);
+}
+
+#[tokio::test]
+async fn each_aggregate_has_its_own_stream() {
+    let (store, tally) = handler();
+    tally.handle("a", &Cmd::Add(1)).await.unwrap();
+    let b = tally.handle("b", &Cmd::Add(2)).await.unwrap();
+    assert_eq!(
+        b.version,
+        Some(Version(0)),
+        "b's first event is b's version 0"
+    );
+    let a = tally.handle("a", &Cmd::Add(3)).await.unwrap();
+    assert_eq!(a.version, Some(Version(1)));
+    assert!(
+        a.position > b.position,
+        "global positions keep growing across streams"
+    );
+    assert_eq!(store.len(), 3);
+    assert_eq!(tally.load("a").await.unwrap().state.total, 4);
+    assert_eq!(tally.load("b").await.unwrap().state.total, 2);
+    let fresh = tally.load("never").await.unwrap();
+    assert_eq!((fresh.state, fresh.version), (Tally::default(), None));
+}
+
+#[tokio::test]
+async fn a_long_stream_loads_across_pages() {
+    let (store, tally) = handler();
+    for _ in 0..3 {
+        tally.handle("long", &Cmd::AddMany(1500)).await.unwrap();
+    }
+    tally.handle("long", &Cmd::Add(10)).await.unwrap();
+    let loaded = tally.load("long").await.unwrap();
+    assert_eq!(loaded.state.total, 4510);
+    assert_eq!(loaded.version, Some(Version(4500)));
+    assert_eq!(loaded.events_since_snapshot, 4501);
+    assert_eq!(store.len(), 4501);
+}
