@@ -8,7 +8,7 @@ use tessera_core::{
 };
 use tessera_postgres::{PostgresStore, SchemaName};
 
-use crate::common::{event, raw_client, TestDb};
+use crate::common::{event, raw_client, wait_settled, TestDb};
 
 #[test]
 fn invalid_schema_names_are_rejected() {
@@ -71,6 +71,7 @@ async fn malformed_stored_rows_are_corrupt_naming_stream_and_version() {
         .await
         .unwrap();
     raw.batch_execute(&insert(2, "{}", -1)).await.unwrap();
+    wait_settled(&store).await;
 
     let expect_corrupt = |result: Result<Vec<tessera_core::RecordedEvent>, StoreError>,
                           version: u64| {

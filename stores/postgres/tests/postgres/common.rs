@@ -152,3 +152,30 @@ pub async fn quiet(sub: &mut Subscription, wait: Duration) -> Result<(), Recorde
 pub fn is_unavailable(e: &StoreError) -> bool {
     matches!(e, StoreError::Unavailable { .. })
 }
+
+/// Waits until readers can see `position` (another test's open transaction anywhere on
+/// the server holds visibility back for a while).
+pub async fn wait_visible(
+    store: &tessera_postgres::PostgresStore,
+    position: tessera_core::Position,
+) {
+    use tessera_core::EventReader;
+    for _ in 0..1500 {
+        if store.head().await.unwrap().is_some_and(|h| h >= position) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("position {position} never became visible");
+}
+
+/// Waits until no committed event of this store's schema is hidden from readers.
+pub async fn wait_settled(store: &tessera_postgres::PostgresStore) {
+    for _ in 0..1500 {
+        if store.reader_lag().await.unwrap().events_behind == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("committed events stayed hidden from readers");
+}

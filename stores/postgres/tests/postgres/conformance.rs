@@ -9,7 +9,7 @@ use tessera_core::{
 };
 use tessera_postgres::PostgresStore;
 
-use crate::common::TestDb;
+use crate::common::{wait_visible, TestDb};
 
 /// A store that drops its schema once the case has let go of it.
 #[derive(Clone)]
@@ -40,7 +40,12 @@ impl EventAppender for SchemaStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        self.store.append(stream, expected, events).await
+        let outcome = self.store.append(stream, expected, events).await?;
+        // Some cases read `head()` right after appending (the idempotency fixture does
+        // not wait for visibility). Any transaction running anywhere on the server
+        // briefly hides a fresh commit from readers, by design, so wait until it shows.
+        wait_visible(&self.store, outcome.position).await;
+        Ok(outcome)
     }
 }
 

@@ -4,8 +4,10 @@
 
 mod append;
 mod bad_input;
+mod chaos;
 mod common;
 mod conformance;
+mod load;
 mod ordering;
 mod read;
 mod snapshots;

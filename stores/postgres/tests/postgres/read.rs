@@ -5,7 +5,7 @@ use tessera_core::{
     ReadStream, StoreError, StreamId, Version,
 };
 
-use crate::common::{event, TestDb};
+use crate::common::{event, wait_visible, TestDb};
 
 #[tokio::test]
 async fn streams_read_forward_and_backward_with_limits() {
@@ -109,6 +109,7 @@ async fn the_global_log_reads_in_position_order_with_filters() {
         .append(&plain, ExpectedVersion::NoStream, vec![event("Placed")])
         .await
         .unwrap();
+    wait_visible(&store, last.position).await;
     assert_eq!(store.head().await.unwrap(), Some(last.position));
 
     let all = store

@@ -1,0 +1,239 @@
+//! Connections killed under load: appends and subscriptions recover without losing or
+//! repeating anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::{
+    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
+    Position, ReadStream, StoreError, StreamId,
+};
+use tessera_postgres::PostgresStore;
+
+use crate::common::{event, is_unavailable, raw_client, take, TestDb};
+
+/// Appends `batch`, retrying with the same ids while the outcome is unknown and
+/// reloading the expectation after a conflict.
+async fn append_until_acknowledged(
+    store: &PostgresStore,
+    stream: &StreamId,
+    mut expected: ExpectedVersion,
+    batch: &[NewEvent],
+    unknown: &AtomicUsize,
+) -> AppendOutcome {
+    for _ in 0..500 {
+        match store.append(stream, expected, batch.to_vec()).await {
+            Ok(out) => return out,
+            Err(e) if is_unavailable(&e) => {
+                unknown.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(StoreError::WrongExpectedVersion { actual, .. }) => {
+                expected = ExpectedVersion::from_current(actual);
+            }
+            Err(e) => panic!("append to {stream} failed: {e}"),
+        }
+    }
+    panic!("append to {stream} never went through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_append_connections_lose_nothing_and_land_retries_once() {
+    let db = TestDb::new("kill_appends").await;
+    let store = db.builder().pool_size(6).build().await.unwrap();
+    let unknown = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let raw = raw_client().await;
+    let killer = tokio::spawn({
+        let (stop, app) = (stop.clone(), db.app.clone());
+        async move {
+            let raw = raw_client().await;
+            let mut kills = 0_i64;
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(15 + fastrand::u64(..30))).await;
+                let row = raw
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND state = 'active'",
+                        &[&app],
+                    )
+                    .await
+                    .unwrap();
+                kills += row.get::<_, i64>(0);
+            }
+            kills
+        }
+    });
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let (store, unknown) = (store.clone(), unknown.clone());
+            tokio::spawn(async move {
+                let mut acked: Vec<(StreamId, Vec<EventId>, AppendOutcome)> = Vec::new();
+                for i in 0..40 {
+                    let stream = if i % 4 == 0 {
+                        StreamId::new(format!("hot-{}", i % 2)).unwrap()
+                    } else {
+                        StreamId::new(format!("own-{w}")).unwrap()
+                    };
+                    let batch: Vec<_> = (0..1 + fastrand::usize(..3))
+                        .map(|_| event("Chaos"))
+                        .collect();
+                    let expected = match store.stream_version(&stream).await {
+                        Ok(v) => ExpectedVersion::from_current(v),
+                        Err(_) => ExpectedVersion::Any,
+                    };
+                    let out =
+                        append_until_acknowledged(&store, &stream, expected, &batch, &unknown)
+                            .await;
+                    acked.push((stream, batch.iter().map(|e| e.id).collect(), out));
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let kills = killer.await.unwrap();
+    assert!(kills > 0, "the test killed no connection");
+    assert!(
+        unknown.load(Ordering::Relaxed) > 0,
+        "no append saw its connection die"
+    );
+
+    // Every acknowledged event is stored once, where its outcome says.
+    let mut per_stream: HashMap<StreamId, usize> = HashMap::new();
+    for (stream, ids, out) in &acked {
+        for (i, id) in ids.iter().enumerate() {
+            let stored = store
+                .find_event(stream, *id)
+                .await
+                .unwrap()
+                .expect("acknowledged event stored");
+            assert_eq!(stored.version.0, out.first_version.0 + i as u64);
+        }
+        *per_stream.entry(stream.clone()).or_default() += ids.len();
+    }
+    // Nothing else: no leftovers of appends that were never acknowledged, no holes.
+    let total: usize = per_stream.values().sum();
+    let rows = raw
+        .query_one(&format!("SELECT count(*) FROM {}", db.table("events")), &[])
+        .await
+        .unwrap();
+    assert_eq!(usize::try_from(rows.get::<_, i64>(0)).unwrap(), total);
+    for (stream, n) in per_stream {
+        let events = store
+            .read_stream(&stream, ReadStream::forward())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), n);
+        assert!(events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.version.0 == i as u64));
+    }
+    eprintln!(
+        "killed {kills} connections; {} appends retried after an unknown outcome",
+        unknown.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_survives_its_connections_being_killed() {
+    let db = TestDb::new("kill_subscription").await;
+    let reader = db.store().await;
+    // Writes go through a store with another application_name, which is never killed.
+    let writer = db
+        .builder()
+        .application_name(format!("{}-writer", db.app))
+        .build()
+        .await
+        .unwrap();
+    let mut sub = reader.subscribe(Position::START, EventFilter::all());
+    let raw = raw_client().await;
+    let mut sent = Vec::new();
+    for round in 0..20_u64 {
+        let stream = StreamId::new(format!("order-{}", round % 3)).unwrap();
+        let batch: Vec<_> = (0..10).map(|_| event("Placed")).collect();
+        sent.extend(batch.iter().map(|e| e.id));
+        writer
+            .append(&stream, ExpectedVersion::Any, batch)
+            .await
+            .unwrap();
+        if round % 4 == 1 {
+            assert!(db.terminate_connections(&raw).await > 0, "nothing to kill");
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let got = take(&mut sub, sent.len(), Duration::from_secs(10)).await;
+    assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), sent);
+    assert!(
+        crate::common::quiet(&mut sub, Duration::from_millis(300))
+            .await
+            .is_ok(),
+        "a duplicate"
+    );
+}
+
+/// With polling slowed to 30 s, only LISTEN/NOTIFY can deliver promptly: it works, and
+/// it comes back after its connection is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_wake_subscribers_and_reconnect() {
+    let db = TestDb::new("listen").await;
+    let slow = tessera_core::SubscriptionConfig {
+        poll_interval: Duration::from_secs(30),
+        ..tessera_core::SubscriptionConfig::default()
+    };
+    let reader = db
+        .builder()
+        .subscription_config(slow)
+        .build()
+        .await
+        .unwrap();
+    let writer = db
+        .builder()
+        .application_name(format!("{}-writer", db.app))
+        .build()
+        .await
+        .unwrap();
+    let mut sub = reader.subscribe(Position::START, EventFilter::all());
+    let raw = raw_client().await;
+    let stream = StreamId::new("order-1").unwrap();
+    // Wait for the listener to be connected before relying on it.
+    wait_for_listener(&raw, &db.app).await;
+    writer
+        .append(&stream, ExpectedVersion::Any, vec![event("A")])
+        .await
+        .unwrap();
+    take(&mut sub, 1, Duration::from_secs(15)).await;
+    db.terminate_connections(&raw).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_listener(&raw, &db.app).await;
+    writer
+        .append(&stream, ExpectedVersion::Any, vec![event("B")])
+        .await
+        .unwrap();
+    let got = take(&mut sub, 1, Duration::from_secs(15)).await;
+    assert_eq!(got[0].event_type, "B");
+}
+
+async fn wait_for_listener(raw: &tokio_postgres::Client, app: &str) {
+    for _ in 0..250 {
+        let row = raw
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the LISTEN connection never came up");
+}
