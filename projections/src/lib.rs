@@ -13,14 +13,19 @@
 //! - Read-your-writes: [`RunnerHandle::wait_for`] a position with a timeout.
 //! - In-memory read models: [`MemoryProjection`] (model and checkpoint under one lock),
 //!   with a zero-downtime [`MemoryProjection::rebuild`].
+//! - PostgreSQL read models: [`PgProjection`] (the handler writes in the runner's
+//!   transaction, the checkpoint moves in it), with a zero-downtime, crash-resumable
+//!   [`PgProjection::rebuild`] into a fresh schema per version.
 
 mod memory;
+mod postgres;
 mod rebuild;
 mod runner;
 mod status;
 mod subscriber;
 
 pub use memory::{MemoryHandler, MemoryProjection};
+pub use postgres::{PgError, PgHandler, PgProjection, RebuildReport};
 pub use rebuild::{Progress, ProgressMeter};
 pub use runner::{Runner, RunnerConfig, RunnerHandle, WaitError};
 pub use status::{Failure, State, Status};

@@ -1,5 +1,9 @@
-//! Integration tests of the projection runner with in-memory read models.
+//! Integration tests of the projection runner: in-memory and PostgreSQL read models.
+//! The PostgreSQL tests use DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
+//! and fail with instructions when it is not reachable.
 #![allow(missing_docs)]
 
 mod memory;
+mod pg_support;
+mod postgres;
 mod support;

@@ -1,0 +1,171 @@
+//! PostgreSQL read models: the handler writes in the runner's transaction, and the
+//! checkpoint moves in that same transaction with a compare-and-set.
+//!
+//! Each version of a projection owns a schema of its own (`{name}_v{version}`); a control
+//! schema (default `tessera_projections`) records every version's checkpoint and which
+//! version is active. Queries resolve the active schema with
+//! [`PgProjection::active_schema`]. A rebuild builds the next version into a fresh schema
+//! while the active one keeps serving, and takes over in one transaction.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{Pool, Transaction};
+use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
+
+use crate::{ApplyError, Subscriber};
+
+mod control;
+mod rebuild;
+
+pub use control::PgError;
+pub use rebuild::RebuildReport;
+
+/// The logic of a PostgreSQL projection.
+pub trait PgHandler: Send + Sync + 'static {
+    /// Stable name: lower-case letters, digits and `_`, at most 40 bytes.
+    fn name(&self) -> &str;
+    /// Events it wants.
+    fn filter(&self) -> EventFilter;
+    /// Creates this projection's tables in `schema` (a fresh, empty schema).
+    fn setup(
+        &self,
+        tx: &Transaction<'_>,
+        schema: &str,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// Applies `events` to the tables in `schema`, inside `tx`.
+    fn handle(
+        &self,
+        tx: &Transaction<'_>,
+        schema: &str,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+/// Which version a runner applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    version: i32,
+    schema: String,
+}
+
+/// A projection into PostgreSQL tables. Clones share the handler and pool.
+pub struct PgProjection<H> {
+    pool: Pool,
+    handler: Arc<H>,
+    control: String,
+    target: Arc<Mutex<Option<Target>>>,
+}
+
+impl<H> Clone for PgProjection<H> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            handler: Arc::clone(&self.handler),
+            control: self.control.clone(),
+            target: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl<H: PgHandler> PgProjection<H> {
+    /// A projection whose control tables live in `tessera_projections`. Creates them,
+    /// and version 1 of the projection if none is active yet.
+    pub async fn new(pool: Pool, handler: H) -> Result<Self, PgError> {
+        Self::with_control_schema(pool, handler, "tessera_projections").await
+    }
+
+    /// The same, with the control tables in `control_schema`.
+    pub async fn with_control_schema(
+        pool: Pool,
+        handler: H,
+        control_schema: &str,
+    ) -> Result<Self, PgError> {
+        control::check_ident(handler.name())?;
+        control::check_ident(control_schema)?;
+        let this = Self {
+            pool,
+            handler: Arc::new(handler),
+            control: format!("\"{control_schema}\""),
+            target: Arc::new(Mutex::new(None)),
+        };
+        control::ensure(&this.pool, &this.control, this.handler.as_ref()).await?;
+        Ok(this)
+    }
+
+    /// The schema of the active version: where queries read.
+    pub async fn active_schema(&self) -> Result<String, PgError> {
+        let client = self.pool.get().await?;
+        Ok(control::active(&client, &self.control, self.handler.name())
+            .await?
+            .1)
+    }
+
+    /// The active version number.
+    pub async fn active_version(&self) -> Result<i32, PgError> {
+        let client = self.pool.get().await?;
+        Ok(control::active(&client, &self.control, self.handler.name())
+            .await?
+            .0)
+    }
+
+    fn set_target(&self, t: Target) {
+        *self
+            .target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(t);
+    }
+
+    fn current_target(&self) -> Option<Target> {
+        self.target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl<H: PgHandler> Subscriber for PgProjection<H> {
+    fn name(&self) -> &str {
+        self.handler.name()
+    }
+
+    fn filter(&self) -> EventFilter {
+        self.handler.filter()
+    }
+
+    async fn checkpoint(&self) -> Result<Position, BoxError> {
+        let client = self.pool.get().await?;
+        let (version, schema) = control::active(&client, &self.control, self.name()).await?;
+        let position =
+            control::read_checkpoint(&client, &self.control, self.name(), version).await?;
+        self.set_target(Target { version, schema });
+        Ok(position)
+    }
+
+    async fn apply(&self, from: Position, batch: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let failed = |error: BoxError| ApplyError::Failed { applied: 0, error };
+        let Some(target) = self.current_target() else {
+            return Err(ApplyError::Fenced { expected: from });
+        };
+        let mut client = self.pool.get().await.map_err(|e| failed(e.into()))?;
+        let tx = client.transaction().await.map_err(|e| failed(e.into()))?;
+        // Locks the active row and this version's checkpoint: a second runner waits here,
+        // then finds the checkpoint moved and is fenced.
+        let locked = control::lock_for_apply(&tx, &self.control, self.name())
+            .await
+            .map_err(|e| failed(e.into()))?;
+        if locked != Some((target.version, from)) {
+            return Err(ApplyError::Fenced { expected: from });
+        }
+        self.handler
+            .handle(&tx, &target.schema, batch)
+            .await
+            .map_err(failed)?;
+        let last = batch.last().map_or(from, |e| e.position);
+        control::write_checkpoint(&tx, &self.control, self.name(), target.version, last)
+            .await
+            .map_err(|e| failed(e.into()))?;
+        tx.commit().await.map_err(|e| failed(e.into()))?;
+        Ok(())
+    }
+}

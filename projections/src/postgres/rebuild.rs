@@ -1,0 +1,151 @@
+//! Zero-downtime rebuild of a PostgreSQL projection.
+
+use tessera_core::{EventReader, Position, ReadAll};
+
+use super::control::{self, schema_of, PgError};
+use super::{PgHandler, PgProjection};
+use crate::{Progress, ProgressMeter};
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildReport {
+    /// The version now active.
+    pub version: i32,
+    /// The version it replaced.
+    pub replaced: i32,
+    /// Where this run started (after [`Position::START`] when it resumed a crashed one).
+    pub resumed_from: Position,
+    /// Events applied by this run.
+    pub events: u64,
+}
+
+impl<H: PgHandler> PgProjection<H> {
+    /// Rebuilds the projection from the start of the log into the next version's fresh
+    /// schema, while the active version keeps serving queries (and its runner keeps
+    /// applying). Once caught up, the new version takes over in one transaction that
+    /// also holds the live checkpoint's lock, so the live runner is fenced and continues
+    /// on the new version. The old schema is dropped afterwards.
+    ///
+    /// A rebuild interrupted by a crash resumes from its own checkpoint when run again.
+    pub async fn rebuild<S: EventReader>(
+        &self,
+        store: &S,
+        batch_size: usize,
+        mut progress: impl FnMut(&Progress) + Send,
+    ) -> Result<RebuildReport, PgError> {
+        let name = self.handler.name().to_owned();
+        let (version, start) = self.rebuild_target().await?;
+        let schema = format!("\"{}\"", schema_of(&name, version));
+        let filter = self.handler.filter();
+        let mut meter = ProgressMeter::start(store, &filter).await?;
+        let mut cp = start;
+        loop {
+            let batch = store
+                .read_all(ReadAll::after(cp, batch_size.max(1)).filter(filter.clone()))
+                .await?;
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            if batch.is_empty() {
+                // Caught up: take over if nothing new arrived, under the live lock.
+                let live = control::lock_for_apply(&tx, &self.control, &name).await?;
+                control::lock_version(&tx, &self.control, &name, version).await?;
+                let probe = ReadAll::after(cp, 1).filter(filter.clone());
+                if !store.read_all(probe).await?.is_empty() {
+                    continue; // more arrived meanwhile; the rollback releases the locks
+                }
+                let replaced = live.map_or(0, |(v, _)| v);
+                tx.execute(
+                    &format!("UPDATE {}.active SET version = $2, schema_name = $3, switched_at = now() WHERE name = $1", self.control),
+                    &[&name, &version, &schema_of(&name, version)],
+                )
+                .await?;
+                tx.commit().await?;
+                self.drop_version(replaced).await?;
+                let done = meter.finish();
+                progress(&done);
+                tracing::info!(projection = %name, version, replaced, events = done.done, "rebuild took over");
+                return Ok(RebuildReport {
+                    version,
+                    replaced,
+                    resumed_from: start,
+                    events: done.done,
+                });
+            }
+            let stored = control::lock_version(&tx, &self.control, &name, version).await?;
+            if stored != Some(cp) {
+                return Err(PgError::Corrupt {
+                    name,
+                    reason: format!("rebuild checkpoint moved under the rebuild (another rebuild running?): expected {cp}, found {stored:?}"),
+                });
+            }
+            let last = batch[batch.len() - 1].position;
+            self.handler
+                .handle(&tx, &schema, &batch)
+                .await
+                .map_err(|error| PgError::Handler {
+                    name: name.clone(),
+                    position: batch[0].position,
+                    error,
+                })?;
+            control::write_checkpoint(&tx, &self.control, &name, version, last).await?;
+            tx.commit().await?;
+            cp = last;
+            progress(meter.advance(batch.len() as u64, cp));
+        }
+    }
+
+    /// The version to build and where to start: an unfinished newer version resumes,
+    /// otherwise the next version is created fresh.
+    async fn rebuild_target(&self) -> Result<(i32, Position), PgError> {
+        let name = self.handler.name();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("tessera_rebuild_{name}")],
+        )
+        .await?;
+        let (active, _) = control::active(&tx, &self.control, name).await?;
+        let newest: Option<i32> = tx
+            .query_one(
+                &format!(
+                    "SELECT max(version) FROM {}.checkpoints WHERE name = $1",
+                    self.control
+                ),
+                &[&name],
+            )
+            .await?
+            .try_get(0)?;
+        let newest = newest.unwrap_or(active);
+        if newest > active {
+            let cp = control::read_checkpoint(&tx, &self.control, name, newest).await?;
+            tx.commit().await?;
+            tracing::info!(projection = %name, version = newest, from = %cp, "resuming an interrupted rebuild");
+            return Ok((newest, cp));
+        }
+        let version = active + 1;
+        control::create_version(&tx, &self.control, self.handler.as_ref(), version).await?;
+        tx.commit().await?;
+        Ok((version, Position::START))
+    }
+
+    async fn drop_version(&self, version: i32) -> Result<(), PgError> {
+        let client = self.pool.get().await?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                schema_of(self.handler.name(), version)
+            ))
+            .await?;
+        client
+            .execute(
+                &format!(
+                    "DELETE FROM {}.checkpoints WHERE name = $1 AND version = $2",
+                    self.control
+                ),
+                &[&self.handler.name(), &version],
+            )
+            .await?;
+        Ok(())
+    }
+}

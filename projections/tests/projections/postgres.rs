@@ -1,0 +1,262 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tessera_core::{EventFilter, EventReader, MemoryStore, Position, ReadAll};
+use tessera_projections::{PgProjection, Runner, RunnerConfig, State, Subscriber};
+
+use crate::pg_support::{cleanup, model, pool, unique, PgSums};
+use crate::support::{deposit, WAIT};
+
+fn fast() -> RunnerConfig {
+    RunnerConfig {
+        batch_size: 32,
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        head_refresh: Duration::from_millis(1),
+    }
+}
+
+/// Per-stream totals folded from the log: the from-scratch answer.
+async fn expected(store: &MemoryStore) -> Vec<(String, i64)> {
+    let events = store
+        .read_all(ReadAll::after(Position::START, usize::MAX).filter(EventFilter::category("acct")))
+        .await
+        .expect("read_all");
+    let mut sums = BTreeMap::new();
+    for e in events {
+        let amount = e.data.to_value().expect("json")["amount"]
+            .as_i64()
+            .expect("amount");
+        *sums.entry(e.stream_id.to_string()).or_insert(0) += amount;
+    }
+    sums.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_read_model_and_checkpoint_commit_together_under_kills() {
+    let pool = pool().await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let handler = PgSums::new(&name);
+    let pause = handler.pause_ms.clone();
+    pause.store(3, Ordering::SeqCst);
+    let projection = PgProjection::with_control_schema(pool.clone(), handler, &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..600 {
+                deposit(&store, &format!("acct-{}", i % 9), 1).await;
+                if i % 20 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        })
+    };
+    let schema = projection.active_schema().await.expect("schema");
+    for round in 0..15u64 {
+        let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+        // Kill it while a batch is between the handler's writes and the commit.
+        tokio::time::sleep(Duration::from_millis(4 + round % 5)).await;
+        runner.abort().await;
+        let (sums, applied) = model(&pool, &schema).await;
+        assert!(
+            applied.iter().all(|n| *n == 1),
+            "round {round}: an event was applied twice"
+        );
+        let upto = projection.checkpoint().await.expect("checkpoint");
+        let wanted = store
+            .read_all(
+                ReadAll::after(Position::START, usize::MAX).filter(EventFilter::category("acct")),
+            )
+            .await
+            .expect("read")
+            .iter()
+            .filter(|e| e.position <= upto)
+            .count();
+        assert_eq!(
+            applied.len(),
+            wanted,
+            "round {round}: checkpoint and read model disagree"
+        );
+        assert_eq!(sums.iter().map(|(_, t)| *t).sum::<i64>() as usize, wanted);
+    }
+    writer.await.expect("writer");
+    pause.store(0, Ordering::SeqCst);
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let head = deposit(&store, "acct-0", 1).await;
+    runner.wait_for(head, WAIT).await.expect("caught up");
+    assert_eq!(model(&pool, &schema).await.0, expected(&store).await);
+    runner.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pg_runners_apply_each_event_once() {
+    let pool = pool().await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    let a = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let b = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let mut last = Position::START;
+    for i in 0..400 {
+        last = deposit(&store, &format!("acct-{}", i % 5), 1).await;
+    }
+    a.wait_for(last, WAIT).await.expect("a");
+    b.wait_for(last, WAIT).await.expect("b");
+    let schema = projection.active_schema().await.expect("schema");
+    let (sums, applied) = model(&pool, &schema).await;
+    assert_eq!(applied.len(), 400);
+    assert!(
+        applied.iter().all(|n| *n == 1),
+        "an event was applied twice"
+    );
+    assert_eq!(sums, expected(&store).await);
+    a.stop().await;
+    b.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_poison_event_stops_and_resumes_after_the_fix() {
+    let pool = pool().await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let handler = PgSums::new(&name);
+    let strict = handler.strict.clone();
+    let projection = PgProjection::with_control_schema(pool.clone(), handler, &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    deposit(&store, "acct-a", 5).await;
+    let poison = deposit(&store, "acct-a", -2).await;
+    let after = deposit(&store, "acct-a", 1).await;
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let mut watch = runner.watch();
+    tokio::time::timeout(WAIT, watch.wait_for(|s| s.state == State::Failed))
+        .await
+        .expect("failed in time")
+        .expect("status");
+    let failure = runner.status().failure.expect("failure");
+    assert_eq!(failure.position, poison);
+    assert!(failure.error.contains("negative amount -2"));
+    let schema = projection.active_schema().await.expect("schema");
+    assert_eq!(
+        model(&pool, &schema).await.0,
+        vec![("acct-a".to_owned(), 5)]
+    );
+    drop(runner);
+    strict.store(false, Ordering::SeqCst);
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    runner.wait_for(after, WAIT).await.expect("resumed");
+    assert_eq!(
+        model(&pool, &schema).await.0,
+        vec![("acct-a".to_owned(), 4)]
+    );
+    runner.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_rebuild_under_traffic_serves_throughout_switches_and_resumes_after_a_crash() {
+    let pool = pool().await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    for i in 0..1500 {
+        deposit(&store, &format!("acct-{}", i % 17), 1).await;
+    }
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let head = deposit(&store, "acct-0", 1).await;
+    runner.wait_for(head, WAIT).await.expect("live");
+    let v1 = projection.active_schema().await.expect("schema");
+
+    // A rebuild that crashes after a few batches leaves its checkpoint behind...
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let crashing = {
+        let (projection, store) = (projection.clone(), store.clone());
+        tokio::spawn(async move {
+            projection
+                .rebuild(&store, 100, move |p| {
+                    let _ = tx.send(p.done);
+                })
+                .await
+        })
+    };
+    while rx.recv().await.is_some_and(|done| done < 300) {}
+    crashing.abort();
+    let _ = crashing.await;
+    assert_eq!(
+        projection.active_schema().await.expect("schema"),
+        v1,
+        "a crashed rebuild must not switch"
+    );
+
+    // ...and queries keep answering from v1 while traffic flows and the rebuild resumes.
+    let traffic = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                deposit(&store, &format!("acct-{}", i % 17), 2).await;
+                tokio::time::sleep(Duration::from_micros(300)).await;
+            }
+        })
+    };
+    let reader = {
+        let (pool, projection) = (pool.clone(), projection.clone());
+        tokio::spawn(async move {
+            let mut answered = 0;
+            for _ in 0..200 {
+                let schema = projection.active_schema().await.expect("schema");
+                let client = pool.get().await.expect("connection");
+                // A query may race the drop of the old schema right after the switch;
+                // it then re-resolves the active schema. Every other answer must come.
+                match client
+                    .query_one(&format!("SELECT count(*) FROM {schema}.sums"), &[])
+                    .await
+                {
+                    Ok(_) => answered += 1,
+                    Err(e) => assert!(
+                        e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE),
+                        "query failed: {e}"
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            answered
+        })
+    };
+    let report = projection
+        .rebuild(&store, 100, |_| {})
+        .await
+        .expect("rebuild");
+    assert!(
+        report.resumed_from > Position::START,
+        "the rebuild did not resume: {report:?}"
+    );
+    assert_eq!((report.replaced, report.version), (1, 2));
+    traffic.await.expect("traffic");
+    assert!(
+        reader.await.expect("reader") >= 190,
+        "queries stopped answering during the rebuild"
+    );
+    let v2 = projection.active_schema().await.expect("schema");
+    assert_ne!(v1, v2);
+    let head = deposit(&store, "acct-0", 1).await;
+    runner
+        .wait_for(head, WAIT)
+        .await
+        .expect("live runner continues on the new version");
+    let (sums, applied) = model(&pool, &v2).await;
+    assert!(applied.iter().all(|n| *n == 1));
+    assert_eq!(sums, expected(&store).await);
+    runner.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
