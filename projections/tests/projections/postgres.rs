@@ -82,7 +82,10 @@ async fn pg_read_model_and_checkpoint_commit_together_under_kills() {
             wanted,
             "round {round}: checkpoint and read model disagree"
         );
-        assert_eq!(sums.iter().map(|(_, t)| *t).sum::<i64>() as usize, wanted);
+        assert_eq!(
+            usize::try_from(sums.iter().map(|(_, t)| *t).sum::<i64>()).ok(),
+            Some(wanted)
+        );
     }
     writer.await.expect("writer");
     pause.store(0, Ordering::SeqCst);
