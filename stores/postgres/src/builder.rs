@@ -27,6 +27,7 @@ pub struct Builder {
     application_name: Option<String>,
     subscription: SubscriptionConfig,
     max_group: usize,
+    writers: usize,
     migrate: bool,
 }
 
@@ -68,6 +69,7 @@ impl Builder {
             application_name: None,
             subscription: SubscriptionConfig::default(),
             max_group: 64,
+            writers: 2,
             migrate: true,
         }
     }
@@ -113,6 +115,13 @@ impl Builder {
     /// commit off).
     pub fn max_group_size(mut self, size: usize) -> Self {
         self.max_group = size.max(1);
+        self
+    }
+
+    /// Writer tasks, each committing groups on a connection of its own (default 2).
+    /// Appends go to whichever is free; under load each commits what queued meanwhile.
+    pub fn writers(mut self, writers: usize) -> Self {
+        self.writers = writers.max(1);
         self
     }
 
@@ -202,7 +211,10 @@ impl Builder {
             appended: appended.clone(),
             max_group: self.max_group,
         };
-        tokio::spawn(writer.run(queue));
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..self.writers {
+            tokio::spawn(writer.clone().run(queue.clone()));
+        }
         Ok(PostgresStore::from_inner(Inner {
             pool,
             sql,

@@ -30,7 +30,8 @@ pub(crate) enum GroupResult {
 
 type Step<'a> = Pin<Box<dyn Future<Output = Result<Option<Row>, Error>> + Send + 'a>>;
 
-/// Runs `BEGIN; <append>...; NOTIFY; COMMIT` as one pipelined flight on `client`.
+/// Runs `BEGIN; <append>...; COMMIT; NOTIFY` as one pipelined flight on `client` (a
+/// lone append without `BEGIN`/`COMMIT`: its statement is its transaction).
 ///
 /// The transaction commits only if every statement succeeded (after an error the server
 /// turns the `COMMIT` into a rollback), so the connection is idle afterwards unless it
@@ -50,22 +51,40 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
         }
     }
     let params: Vec<_> = appends.iter().map(|a| a.params()).collect();
+    // A lone append is one statement: its implicit transaction is enough.
+    let explicit = appends.len() > 1;
     let mut steps: Vec<Step<'_>> = Vec::with_capacity(appends.len() + 3);
-    steps.push(Box::pin(async {
-        client.batch_execute("BEGIN").await.map(|()| None)
-    }));
+    if explicit {
+        steps.push(Box::pin(async {
+            client.batch_execute("BEGIN").await.map(|()| None)
+        }));
+    }
     for (statement, params) in statements.iter().zip(&params) {
         steps.push(Box::pin(async move {
             client.query_one(statement, params).await.map(Some)
         }));
     }
+    if explicit {
+        steps.push(Box::pin(async {
+            client.batch_execute("COMMIT").await.map(|()| None)
+        }));
+    }
+    // The wake-up hint goes out in a transaction of its own right after the commit, in
+    // the same flight: NOTIFY inside the appending transaction would take the server's
+    // notification lock across the commit's WAL flush and serialize every commit.
     steps.push(Box::pin(async {
         client.batch_execute(&sql.notify).await.map(|()| None)
     }));
-    steps.push(Box::pin(async {
-        client.batch_execute("COMMIT").await.map(|()| None)
-    }));
-    let results = join_in_order(steps).await;
+    let mut results = join_in_order(steps).await;
+    if let Some(Err(e)) = results.pop() {
+        if is_connection_error(&e) && results.iter().all(Result::is_ok) {
+            // Committed; only the hint is lost (polling covers it) with the connection,
+            // which the pool drops as closed.
+            tracing::debug!(error = %crate::error::describe(&e), "NOTIFY after commit failed");
+        } else if !is_connection_error(&e) {
+            tracing::warn!(error = %crate::error::describe(&e), "NOTIFY after commit failed");
+        }
+    }
 
     let mut rows = Vec::with_capacity(appends.len());
     let mut first_error = None;
@@ -75,7 +94,9 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
             Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
             Err(e) => {
                 if first_error.is_none() {
-                    let culprit = i.checked_sub(1).filter(|c| *c < appends.len());
+                    let culprit = i
+                        .checked_sub(usize::from(explicit))
+                        .filter(|c| *c < appends.len());
                     first_error = Some((culprit, e));
                 }
             }
@@ -86,7 +107,7 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
     }
     let applied = appends
         .iter()
-        .zip(rows.iter().skip(1))
+        .zip(rows.iter().skip(usize::from(explicit)))
         .map(|(a, row)| match row {
             Some(row) => a.applied(row),
             None => Err(StoreError::Backend {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use tessera_core::{AppendOutcome, StoreError};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tracing::Span;
 
 use crate::append::{Append, Applied};
@@ -57,7 +57,12 @@ impl Job {
     }
 }
 
-/// What the writer task shares with nobody else.
+/// The queue of appends, shared by the writer tasks.
+pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
+
+/// One writer task's view of the store. Several run side by side, each with a
+/// connection of its own, so the server can execute and flush groups in parallel.
+#[derive(Clone)]
 pub(crate) struct Writer {
     pub(crate) pool: Pool,
     pub(crate) sql: Arc<Sql>,
@@ -67,8 +72,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Runs until every sender is gone.
-    pub(crate) async fn run(self, mut queue: mpsc::Receiver<Job>) {
+    /// Runs until every sender is gone: takes whatever is queued (waiting only when
+    /// nothing is), runs it as one group, repeats.
+    pub(crate) async fn run(self, queue: Queue) {
         let mut again: VecDeque<Job> = VecDeque::new();
         loop {
             let mut jobs = Vec::new();
@@ -80,16 +86,17 @@ impl Writer {
                         jobs.extend(again.pop_front());
                     }
                 }
-                None => match queue.recv().await {
-                    Some(job) => jobs.push(job),
-                    None => return,
-                },
-            }
-            if !jobs[0].solo {
-                while jobs.len() < self.max_group {
-                    match queue.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
+                None => {
+                    let mut queue = queue.lock().await;
+                    match queue.recv().await {
+                        Some(job) => jobs.push(job),
+                        None => return,
+                    }
+                    while jobs.len() < self.max_group {
+                        match queue.try_recv() {
+                            Ok(job) => jobs.push(job),
+                            Err(_) => break,
+                        }
                     }
                 }
             }
