@@ -71,7 +71,7 @@ pub async fn single_inserts(
                             &0i64,
                             &uuid::Uuid::new_v4(),
                             &"LineAdded",
-                            &1i32,
+                            &1i64,
                             &data,
                             &metadata,
                         ],
@@ -99,13 +99,13 @@ pub async fn multi_inserts(
 ) -> Result<(Duration, Latencies), String> {
     let client = connect(url).await?;
     let sql = format!(
-        "INSERT INTO {table} ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])"
+        "INSERT INTO {table} ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::jsonb[], $7::jsonb[])"
     );
     let stmt = client.prepare(&sql).await.map_err(|e| e.to_string())?;
     let data = sample_event(1).data.to_value().map_err(|e| e.to_string())?;
     let versions: Vec<i64> = (0..i64::try_from(size).map_err(|e| e.to_string())?).collect();
     let types = vec!["LineAdded"; size];
-    let schema_versions = vec![1i32; size];
+    let schema_versions = vec![1i64; size];
     let datas = vec![data; size];
     let metas = vec![serde_json::json!({}); size];
     let mut lat = Latencies::with_capacity(batches);

@@ -2,11 +2,28 @@
 
 use std::future::Future;
 
-/// Placeholder until the PostgreSQL store lands: reports that it is missing.
-pub async fn with_store<F, Fut, T>(_url: &str, _run_id: &str, _f: F) -> Result<T, String>
+use tessera_postgres::{PostgresStore, SchemaName};
+
+/// Builds a [`PostgresStore`] in a fresh schema `bench_{run_id}`, runs `f` with it and
+/// the schema's name, then drops the schema (whatever `f` returned).
+pub async fn with_store<F, Fut, T>(url: &str, run_id: &str, f: F) -> Result<T, String>
 where
-    F: FnOnce(tessera_core::MemoryStore, String) -> Fut,
+    F: FnOnce(PostgresStore, String) -> Fut,
     Fut: Future<Output = T>,
 {
-    Err("the PostgreSQL store is not wired into tessera-bench yet; use --store memory".into())
+    let schema = format!("bench_{run_id}");
+    let name = SchemaName::new(&schema).map_err(|e| e.to_string())?;
+    let store = PostgresStore::builder(url)
+        .schema(name)
+        .pool_size(48)
+        .build()
+        .await
+        .map_err(|e| format!("cannot open the PostgreSQL store at {url}: {e}"))?;
+    let out = f(store, schema.clone()).await;
+    let client = crate::baseline::connect(url).await?;
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .map_err(|e| format!("dropping schema {schema}: {e}"))?;
+    Ok(out)
 }
