@@ -63,6 +63,7 @@ pub mod idempotency;
 mod memory;
 mod metadata;
 mod position;
+pub mod process;
 mod snapshot;
 mod store;
 mod stream_id;
@@ -83,6 +84,7 @@ pub use filter::EventFilter;
 pub use memory::MemoryStore;
 pub use metadata::Metadata;
 pub use position::{InvalidPosition, Position};
+pub use process::ProcessManager;
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
     AppendOutcome, Direction, EventAppender, EventReader, EventStore, ReadAll, ReadStream,

@@ -6,6 +6,7 @@ mod bad_input;
 mod command;
 mod doubles;
 mod idempotency;
+mod process;
 mod retry;
 mod snapshot;
 mod tally;
