@@ -14,13 +14,13 @@ pub(crate) struct Append {
     pub(crate) expected: ExpectedVersion,
     pub(crate) ids: Vec<Uuid>,
     /// The stream id as the `text` parameter.
-    name: String,
-    types: Vec<String>,
-    schema_versions: Vec<i64>,
-    data: Vec<Jsonb>,
-    metadata: Vec<Jsonb>,
+    pub(crate) name: String,
+    pub(crate) types: Vec<String>,
+    pub(crate) schema_versions: Vec<i64>,
+    pub(crate) data: Vec<Jsonb>,
+    pub(crate) metadata: Vec<Jsonb>,
     /// `Exact(v)` as a `bigint`; `None` when `v` does not fit (no stream can be there).
-    exact: Option<i64>,
+    pub(crate) exact: Option<i64>,
 }
 
 /// What the append statement did.

@@ -9,114 +9,116 @@ use tessera_core::StoreError;
 use tokio_postgres::{Error, Row};
 
 use crate::append::{Append, Applied};
-use crate::error::is_connection_error;
+use crate::error::{describe, is_connection_error};
+use crate::round::{self, Round};
 use crate::sql::Sql;
 
 /// How a group's transaction ended.
 pub(crate) enum GroupResult {
-    /// Committed; per append, what its statement did.
+    /// Committed; per append, what it did.
     Committed(Vec<Result<Applied, StoreError>>),
     /// The connection failed: every append's outcome is unknown.
     Lost(Error),
-    /// The server rolled the transaction back because of `error`, raised by the append
-    /// at `culprit` when a statement of an append raised it.
-    Aborted {
-        /// Index of the append whose statement failed.
-        culprit: Option<usize>,
-        /// The first error.
-        error: Error,
-    },
+    /// The server rolled the transaction back because of `error`.
+    Aborted(Error),
 }
 
-type Step<'a> = Pin<Box<dyn Future<Output = Result<Option<Row>, Error>> + Send + 'a>>;
+type Step<'a> = Pin<Box<dyn Future<Output = Result<Vec<Row>, Error>> + Send + 'a>>;
 
-/// Runs `BEGIN; <append>...; COMMIT; NOTIFY` as one pipelined flight on `client` (a
-/// lone append without `BEGIN`/`COMMIT`: its statement is its transaction).
+/// Runs the appends as one transaction, pipelined in one flight on `client`:
+/// `BEGIN; <one statement per round>; COMMIT; NOTIFY`, or for a lone append just its
+/// statement (its implicit transaction) and the `NOTIFY`.
 ///
 /// The transaction commits only if every statement succeeded (after an error the server
 /// turns the `COMMIT` into a rollback), so the connection is idle afterwards unless it
-/// was lost.
+/// was lost. The `NOTIFY` runs in a transaction of its own after the commit: inside the
+/// appending transaction it would hold the server's notification lock across the WAL
+/// flush and serialize every commit.
 pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) -> GroupResult {
-    let mut statements = Vec::with_capacity(appends.len());
-    for a in appends {
-        match client.prepare_cached(sql.append(a.expected)).await {
-            Ok(s) => statements.push(s),
-            Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
-            Err(error) => {
-                return GroupResult::Aborted {
-                    culprit: None,
-                    error,
-                }
-            }
+    let lone = appends.len() == 1;
+    let text = match appends {
+        [one] => sql.append(one.expected),
+        _ => &sql.append_group,
+    };
+    let statement = match client.prepare_cached(text).await {
+        Ok(s) => s,
+        Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
+        Err(e) => return GroupResult::Aborted(e),
+    };
+    let rounds = round::rounds(appends);
+    let members: Vec<Vec<&Append>> = rounds
+        .iter()
+        .map(|r| r.iter().map(|&i| appends[i]).collect())
+        .collect();
+    let batches: Vec<Round<'_>> = members
+        .iter()
+        .map(|m| Round::new(m.iter().copied()))
+        .collect();
+    let lone_params = appends.first().filter(|_| lone).map(|a| a.params());
+
+    let mut steps: Vec<Step<'_>> = Vec::with_capacity(rounds.len() + 3);
+    let simple = |text: &'static str| -> Step<'_> {
+        Box::pin(async move { client.batch_execute(text).await.map(|()| Vec::new()) })
+    };
+    if let Some(params) = &lone_params {
+        let statement = &statement;
+        steps.push(Box::pin(
+            async move { client.query(statement, params).await },
+        ));
+    } else {
+        steps.push(simple("BEGIN"));
+        for batch in &batches {
+            let statement = &statement;
+            steps.push(Box::pin(async move {
+                client.query(statement, &batch.params()).await
+            }));
         }
+        steps.push(simple("COMMIT"));
     }
-    let params: Vec<_> = appends.iter().map(|a| a.params()).collect();
-    // A lone append is one statement: its implicit transaction is enough.
-    let explicit = appends.len() > 1;
-    let mut steps: Vec<Step<'_>> = Vec::with_capacity(appends.len() + 3);
-    if explicit {
-        steps.push(Box::pin(async {
-            client.batch_execute("BEGIN").await.map(|()| None)
-        }));
-    }
-    for (statement, params) in statements.iter().zip(&params) {
-        steps.push(Box::pin(async move {
-            client.query_one(statement, params).await.map(Some)
-        }));
-    }
-    if explicit {
-        steps.push(Box::pin(async {
-            client.batch_execute("COMMIT").await.map(|()| None)
-        }));
-    }
-    // The wake-up hint goes out in a transaction of its own right after the commit, in
-    // the same flight: NOTIFY inside the appending transaction would take the server's
-    // notification lock across the commit's WAL flush and serialize every commit.
     steps.push(Box::pin(async {
-        client.batch_execute(&sql.notify).await.map(|()| None)
+        client.batch_execute(&sql.notify).await.map(|()| Vec::new())
     }));
     let mut results = join_in_order(steps).await;
     if let Some(Err(e)) = results.pop() {
-        if is_connection_error(&e) && results.iter().all(Result::is_ok) {
-            // Committed; only the hint is lost (polling covers it) with the connection,
-            // which the pool drops as closed.
-            tracing::debug!(error = %crate::error::describe(&e), "NOTIFY after commit failed");
-        } else if !is_connection_error(&e) {
-            tracing::warn!(error = %crate::error::describe(&e), "NOTIFY after commit failed");
-        }
+        // Only the hint is lost: polling covers it (a lost connection the pool drops).
+        tracing::debug!(error = %describe(&e), "NOTIFY after commit failed");
     }
 
-    let mut rows = Vec::with_capacity(appends.len());
-    let mut first_error = None;
-    for (i, result) in results.into_iter().enumerate() {
+    let mut outputs = Vec::with_capacity(results.len());
+    let mut aborted = None;
+    for result in results {
         match result {
-            Ok(row) => rows.push(row),
+            Ok(rows) => outputs.push(rows),
             Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
-            Err(e) => {
-                if first_error.is_none() {
-                    let culprit = i
-                        .checked_sub(usize::from(explicit))
-                        .filter(|c| *c < appends.len());
-                    first_error = Some((culprit, e));
-                }
-            }
+            Err(e) => aborted = aborted.or(Some(e)),
         }
     }
-    if let Some((culprit, error)) = first_error {
-        return GroupResult::Aborted { culprit, error };
+    if let Some(e) = aborted {
+        return GroupResult::Aborted(e);
     }
-    let applied = appends
-        .iter()
-        .zip(rows.iter().skip(usize::from(explicit)))
-        .map(|(a, row)| match row {
-            Some(row) => a.applied(row),
-            None => Err(StoreError::Backend {
-                message: "append statement returned no row".into(),
-                source: None,
-            }),
-        })
-        .collect();
-    GroupResult::Committed(applied)
+    if lone {
+        return GroupResult::Committed(round::applied(appends, &outputs[0]));
+    }
+    let mut applied: Vec<Option<Result<Applied, StoreError>>> =
+        appends.iter().map(|_| None).collect();
+    for ((indices, members), rows) in rounds.iter().zip(&members).zip(outputs.iter().skip(1)) {
+        for (&i, result) in indices.iter().zip(round::applied(members, rows)) {
+            applied[i] = Some(result);
+        }
+    }
+    GroupResult::Committed(
+        applied
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(StoreError::Backend {
+                        message: "append result missing".into(),
+                        source: None,
+                    })
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Polls every future in order (so each sends its request before the next does) until

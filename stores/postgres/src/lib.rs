@@ -28,6 +28,7 @@ mod lag;
 mod listen;
 mod migrate;
 mod read;
+mod round;
 mod schema;
 mod snapshot;
 mod sql;

@@ -150,7 +150,7 @@ impl Writer {
                     }
                     return Vec::new();
                 }
-                GroupResult::Aborted { culprit, error } => {
+                GroupResult::Aborted(error) => {
                     if client.batch_execute("ROLLBACK").await.is_err() {
                         let _ = Object::take(client);
                         for job in jobs.into_iter().chain(refused) {
@@ -160,7 +160,7 @@ impl Writer {
                     }
                     if jobs.len() > 1 {
                         // One append failed the whole transaction: each on its own now.
-                        tracing::debug!(group = n, ?culprit, error = %crate::error::describe(&error), "group rolled back");
+                        tracing::debug!(group = n, error = %crate::error::describe(&error), "group rolled back");
                         again.extend(jobs.into_iter().map(|mut j| {
                             j.solo = true;
                             j

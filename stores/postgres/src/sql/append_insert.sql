@@ -12,7 +12,8 @@
     ORDER BY e.ord
     RETURNING version, tx_id, global_position
 )
-SELECT count(*) AS appended,
+SELECT 1::bigint AS ord,
+       count(*) AS appended,
        min(version) AS first_version,
        max(version) AS last_version,
        max(tx_id) AS tx_id,

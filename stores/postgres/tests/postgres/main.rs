@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod common;
 mod conformance;
+mod group;
 mod load;
 mod ordering;
 mod read;
