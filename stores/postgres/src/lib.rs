@@ -1,22 +1,88 @@
 //! # tessera-postgres
 //!
-//! The PostgreSQL event store of Tessera, on `tokio-postgres` and `deadpool-postgres`.
+//! The PostgreSQL event store of Tessera, on `tokio-postgres` and `deadpool-postgres`:
+//! the [`EventStore`](tessera_core::EventStore) and
+//! [`SnapshotStore`](tessera_core::SnapshotStore) contracts of `tessera-core`, with the
+//! same semantics as the in-memory store (the shared conformance suite checks it).
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use tessera_core::{EventAppender, ExpectedVersion, NewEvent, StreamId};
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use tessera_core::{EventAppender, EventFilter, EventReader, ExpectedVersion, NewEvent, Position, StreamId};
 //! use tessera_postgres::{PostgresStore, SchemaName};
 //!
-//! let store = PostgresStore::builder("postgres://postgres@127.0.0.1:5432/test")
-//!     .schema(SchemaName::new("ordering")?)
+//! let url = std::env::var("DATABASE_URL")
+//!     .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+//! # let name = format!("doc_{}", fastrand::u64(..));
+//! # let schema = SchemaName::new(&name).unwrap();
+//! # /*
+//! let schema = SchemaName::new("ordering").unwrap();
+//! # */
+//! let store = PostgresStore::builder(url)
+//!     .schema(schema) // created and migrated if needed
 //!     .build()
-//!     .await?;
-//! let stream = StreamId::new("order-42")?;
-//! let placed = NewEvent::json("OrderPlaced", &serde_json::json!({"total": 10}))?;
-//! let outcome = store.append(&stream, ExpectedVersion::NoStream, vec![placed]).await?;
-//! assert_eq!(outcome.version.0, 0);
-//! # Ok(()) }
+//!     .await
+//!     .expect("PostgreSQL reachable");
+//! let stream = StreamId::new("order-42").unwrap();
+//! let placed = NewEvent::json("OrderPlaced", &serde_json::json!({"total": 10})).unwrap();
+//! let outcome = store.append(&stream, ExpectedVersion::NoStream, vec![placed]).await.unwrap();
+//! assert_eq!(outcome.version.0, 0); // versions start at 0
+//!
+//! let mut orders = store.subscribe(Position::START, EventFilter::category("order"));
+//! let first = orders.next().await.expect("live").unwrap();
+//! assert_eq!(first.stream_id, stream);
+//! # drop(orders);
+//! # let client = store.pool().get().await.unwrap();
+//! # client.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await.unwrap();
+//! # });
 //! ```
+//!
+//! ## Schema
+//!
+//! Everything lives in one schema per store ([`SchemaName`], default `tessera`), so each
+//! bounded context can own its own. Migrations are embedded, versioned and idempotent;
+//! [`Builder::build`] runs them in one transaction under `pg_advisory_xact_lock` and
+//! records each in `<schema>.tessera_migrations`.
+//!
+//! | table | columns | keys |
+//! |---|---|---|
+//! | `streams` | `stream_id text`, `version bigint` | primary key `stream_id` |
+//! | `events` | `global_position bigint` identity, `tx_id xid8` default `pg_current_xact_id()`, `stream_id`, `category` (generated: the part before the first `-`), `version`, `event_id uuid`, `event_type`, `schema_version`, `data jsonb`, `metadata jsonb`, `recorded_at timestamptz` | primary key `(stream_id, version)`, unique `(stream_id, event_id)`, indexes `(tx_id, global_position)` and `(category, tx_id, global_position)` |
+//! | `snapshots` | `stream_id`, `version`, `schema_version`, `data jsonb`, `taken_at` | primary key `stream_id` |
+//!
+//! ## Guarantees
+//!
+//! - **Atomic, checked appends.** An append is one statement: a compare-and-set on its
+//!   `streams` row (insert for `NoStream`, `UPDATE … WHERE version = $expected` for
+//!   `Exact`, …) and a multi-row insert of its events, which runs only if the row
+//!   moved. The unique keys on `events` are backstops; there is no
+//!   `ON CONFLICT DO NOTHING` on events.
+//! - **Idempotency** by event id within a stream, with the rules of the contract: a
+//!   refused append is an exact repeat of stored events (success, original outcome,
+//!   nothing written), a `WrongExpectedVersion`, or a `DuplicateEventId`. So an append
+//!   that failed with `Unavailable` (connection lost, maybe during `COMMIT`) can be
+//!   retried with the same ids and lands exactly once.
+//! - **A gap-free global log.** Positions are `(tx_id, global_position)`
+//!   ([`Position`](tessera_core::Position)`{ commit, prepare }`), and readers only see
+//!   rows whose transaction is older than every running one
+//!   (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`). A transaction that took a
+//!   lower position but commits late is never skipped: everything after it waits for
+//!   it. No timeouts. A long-open transaction anywhere on the server delays readers;
+//!   [`PostgresStore::reader_lag`] shows by how much and how old it is.
+//! - **Subscriptions** are the core's polling loop over that log (catch-up and live are
+//!   one path, so no gap and no duplicate at the hand-over), woken by `LISTEN/NOTIFY`
+//!   on a connection of their own that reconnects with backoff. Notifications are
+//!   hints: polling is the correctness path. A bounded buffer gives back-pressure.
+//! - **Group commit.** Writer tasks (two by default) each take whatever appends are
+//!   queued and commit them as one transaction, one statement per batch of distinct
+//!   streams, pipelined in one round trip; a lone append goes out at once. Each append
+//!   still succeeds or fails on its own expectation and is acknowledged only after its
+//!   transaction commits.
+//! - **Errors** map by SQLSTATE and constraint name, never by message text: lost or
+//!   refused connections and pool timeouts are `StoreError::Unavailable` naming host and
+//!   port; rows that do not decode are `StoreError::Corrupt` naming stream and version.
+//!   A connection whose transaction failed is rolled back or dropped, never pooled.
+//! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
+//!   `read_all` and `subscribe` spans.
 
 mod append;
 mod builder;

@@ -51,6 +51,33 @@ async fn an_unreachable_database_fails_fast_naming_host_and_port() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
+    // Accepts connections on loopback and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let err = PostgresStore::builder(format!("postgres://postgres@127.0.0.1:{port}/test"))
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    silent.abort();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn malformed_stored_rows_are_corrupt_naming_stream_and_version() {
     let db = TestDb::new("corrupt").await;
     let store = db.store().await;

@@ -9,6 +9,7 @@ mod common;
 mod conformance;
 mod group;
 mod load;
+mod migrate;
 mod ordering;
 mod read;
 mod snapshots;
