@@ -19,6 +19,7 @@
 
 mod memory;
 mod postgres;
+pub mod process;
 mod rebuild;
 mod runner;
 mod status;

@@ -6,4 +6,7 @@
 mod memory;
 mod pg_support;
 mod postgres;
+mod process_cases;
+mod process_memory;
+mod process_support;
 mod support;

@@ -1,0 +1,112 @@
+//! The process-manager runtime: drives a [`ProcessManager`] (the pure contract in
+//! `tessera_core::process`) from the log, durably.
+//!
+//! Two parts, one store:
+//! - a process store ([`MemoryProcess`], [`PgProcess`]) is a [`Subscriber`], driven by
+//!   the same [`Runner`](crate::Runner) as projections. For each event it loads the
+//!   instance, lets the process manager react, and records the new instance state, the
+//!   handled (instance, event id) pair, the deadlines scheduled or cancelled and the
+//!   commands issued (an outbox) **atomically with the checkpoint**: under one lock in
+//!   memory, in one transaction on PostgreSQL. An (instance, trigger) pair already
+//!   handled is skipped, so an event delivered twice issues its commands once.
+//! - a [`Worker`] dispatches the outbox through the application's [`Dispatcher`], marks
+//!   each command dispatched, retries transient failures with backoff, and fires due
+//!   deadlines. Dispatching outside the runner keeps a slow target from stalling the log.
+//!
+//! Crash safety: a crash after recording and before dispatching leaves the commands in
+//! the outbox, and the next worker dispatches them; a crash after dispatching and before
+//! marking dispatches again. Either way the command carries the idempotency key
+//! [`Issued::options`](tessera_core::process::Issued::options) derived from (process,
+//! instance, trigger, index), so the target lands it once. A deadline is claimed with a
+//! compare-and-set in the same transaction that records its timeout's reaction, so it
+//! fires once however many workers run and however often they restart; a deadline whose
+//! awaited event arrives first is cancelled in that event's transaction, so it never
+//! fires. Deadlines are wall-clock times measured with a [`Clock`] that follows tokio's
+//! clock (paused time works in tests).
+//!
+//! # Why a state table, not an event-sourced instance
+//!
+//! Instances are stored as rows (`instances`: JSON state, status, reason, steps, and a
+//! version bumped by every change) rather than as streams of their own events:
+//! - the reaction must be recorded in the same transaction as the subscriber's
+//!   checkpoint, the outbox and the deadlines; the event store's append is a separate
+//!   contract (and may be a different database), while a row in the process store's
+//!   schema joins that transaction for free;
+//! - what an instance did is already in the log: its inputs are events there, and its
+//!   commands produce events there, correlated by the instance's correlation id. A
+//!   second copy as saga events would add a write per reaction and a replay per load;
+//! - listing and querying instances by status (every instance is listable) is an index
+//!   on a column, not a projection to keep.
+//!
+//! The price: an instance's intermediate states are not kept (only its steps and
+//! status), and a change to the state's shape needs a serde-compatible evolution (or a
+//! migration of the rows), as for snapshots.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::{Arc, Mutex};
+//! use async_trait::async_trait;
+//! use serde::{Deserialize, Serialize};
+//! use tessera_core::process::{Correlation, Input, Instance, Issued, ProcessManager, Reaction, Status};
+//! use tessera_core::{DomainEvent, EventAppender, EventFilter, ExpectedVersion, MemoryStore, NewEvent, StreamId};
+//! use tessera_projections::process::{DispatchError, Dispatcher, MemoryProcess, ProcessConfig, ProcessStore, Worker};
+//! use tessera_projections::{Runner, RunnerConfig};
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! enum Event { #[serde(rename = "OrderPlaced")] Placed { order: String } }
+//! impl DomainEvent for Event {}
+//!
+//! struct Welcome;
+//! impl ProcessManager for Welcome {
+//!     const NAME: &'static str = "welcome";
+//!     type Event = Event;
+//!     type State = ();
+//!     type Command = String;
+//!     type Timeout = ();
+//!     fn filter(&self) -> EventFilter { EventFilter::category("order") }
+//!     fn correlate(&self, Event::Placed { order }: &Event) -> Correlation { Correlation::Start(order.into()) }
+//!     fn react(&self, saga: &Instance<Self>, _: Input<'_, Self>) -> Reaction<Self> {
+//!         Reaction::new().issue(format!("thank {}", saga.id)).complete()
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Outbox(Mutex<Vec<String>>);
+//! #[async_trait]
+//! impl Dispatcher<String> for Outbox {
+//!     async fn dispatch(&self, issued: &Issued<String>) -> Result<(), DispatchError> {
+//!         self.0.lock().unwrap().push(issued.command.clone());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let store = MemoryStore::new();
+//! let process = MemoryProcess::new(Welcome);
+//! let sent = Arc::new(Outbox::default());
+//! let runner = Runner::new(store.clone(), process.clone(), RunnerConfig::default()).spawn();
+//! let worker = Worker::new(process.clone(), sent.clone(), ProcessConfig::default()).spawn();
+//!
+//! let placed = NewEvent::json("OrderPlaced", &serde_json::json!({"order": "o1"})).unwrap();
+//! let at = store.append(&StreamId::new("order-o1").unwrap(), ExpectedVersion::Any, vec![placed]).await.unwrap();
+//! runner.wait_for(at.position, std::time::Duration::from_secs(5)).await.unwrap();
+//! while sent.0.lock().unwrap().is_empty() { tokio::task::yield_now().await; }
+//! assert_eq!(*sent.0.lock().unwrap(), ["thank o1"]);
+//! let saga = process.instance(&"o1".into()).await.unwrap().unwrap();
+//! assert_eq!(saga.status, Status::Completed);
+//! worker.stop().await;
+//! # });
+//! ```
+//!
+//! [`ProcessManager`]: tessera_core::process::ProcessManager
+
+mod config;
+mod dispatch;
+mod memory;
+mod store;
+mod worker;
+
+pub use config::{Clock, ProcessConfig};
+pub use dispatch::{DispatchError, Dispatcher};
+pub use memory::MemoryProcess;
+pub use store::{Deadline, DeadlineState, OutboxEntry, ProcessStore};
+pub use worker::{Round, Worker, WorkerHandle};

@@ -1,0 +1,72 @@
+//! Process runtime tuning, and the clock deadlines are measured with.
+
+use std::time::{Duration, SystemTime};
+
+/// How the process runtime retries dispatches and polls for work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessConfig {
+    /// Attempts at dispatching one command before it has failed for good.
+    pub max_attempts: u32,
+    /// Delay before the second attempt (doubling each time, with jitter).
+    pub base_backoff: Duration,
+    /// Cap of the delay between attempts.
+    pub max_backoff: Duration,
+    /// How often the worker looks for due deadlines and retries when nothing wakes it.
+    pub poll_interval: Duration,
+    /// Most outbox entries or deadlines taken in one round.
+    pub batch: usize,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(250),
+            batch: 256,
+        }
+    }
+}
+
+impl ProcessConfig {
+    /// The delay after failed attempt number `attempt` (1-based): exponential, capped,
+    /// with jitter in its upper half.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = u64::try_from(exp.min(self.max_backoff).as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(fastrand::u64(cap / 2..=cap.max(1)))
+    }
+}
+
+/// Wall-clock time that advances with tokio's clock: real time normally, and paused or
+/// advanced time in tests (`#[tokio::test(start_paused = true)]`). Deadlines are stored
+/// as wall-clock times so they survive restarts.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: SystemTime,
+    tokio: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock anchored at the current time. Call it inside a tokio runtime.
+    pub fn new() -> Self {
+        Self {
+            wall: SystemTime::now(),
+            tokio: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        self.wall + self.tokio.elapsed()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,149 @@
+//! What the worker needs from a process store, and what a store shows of its contents.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tessera_core::process::{Correlation, Instance, InstanceId, Issued, ProcessManager, Status};
+use tessera_core::{decode_recorded, BoxError, CodecError, RecordedEvent, Upcasters};
+
+use tokio::sync::Notify;
+
+use super::Clock;
+use crate::Subscriber;
+
+/// Durable storage of a process manager's instances, handled inputs, outbox and
+/// deadlines. The [`Runner`](crate::Runner) drives it as a [`Subscriber`]; the
+/// [`Worker`](super::Worker) dispatches its outbox and fires its deadlines. Implemented by
+/// [`MemoryProcess`](super::MemoryProcess) and [`PgProcess`](super::PgProcess).
+pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
+    /// The clock deadlines are measured with.
+    fn clock(&self) -> Clock;
+
+    /// Notified when new commands are in the outbox.
+    fn wakeup(&self) -> Arc<Notify>;
+
+    /// Commands not yet dispatched, oldest first, at most `limit`.
+    fn pending(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry<P::Command>>, BoxError>> + Send;
+
+    /// Records that `issued` was dispatched (and what that did to its instance).
+    fn mark_dispatched(
+        &self,
+        issued: &Issued<P::Command>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Records a failed attempt: to be retried at `retry_at`, or (`None`) failed for good,
+    /// which the instance reacts to.
+    fn mark_failed(
+        &self,
+        issued: &Issued<P::Command>,
+        error: &str,
+        retry_at: Option<SystemTime>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Fires the deadlines due at `now`, at most `limit`: each one is claimed with a
+    /// compare-and-set and its timeout handled in the same transaction, so it fires once
+    /// however many workers run. Returns how many fired.
+    fn fire_due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, BoxError>> + Send;
+
+    /// One instance.
+    fn instance(
+        &self,
+        id: &InstanceId,
+    ) -> impl Future<Output = Result<Option<Instance<P>>, BoxError>> + Send;
+
+    /// Every instance (with this status, if given), by id.
+    fn instances(
+        &self,
+        status: Option<Status>,
+    ) -> impl Future<Output = Result<Vec<Instance<P>>, BoxError>> + Send;
+
+    /// Every deadline stored, scheduled, fired or cancelled, by due time.
+    fn deadlines(&self) -> impl Future<Output = Result<Vec<Deadline>, BoxError>> + Send;
+}
+
+/// A command waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry<C> {
+    /// The command and its identity.
+    pub issued: Issued<C>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not to be attempted before this time.
+    pub not_before: SystemTime,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Where a deadline stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineState {
+    /// Waiting for its time.
+    Scheduled,
+    /// Its timeout was delivered.
+    Fired,
+    /// Cancelled, replaced, or its instance ended first.
+    Cancelled,
+}
+
+impl DeadlineState {
+    #[allow(dead_code)] // used by the PostgreSQL store
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DeadlineState::Scheduled => "scheduled",
+            DeadlineState::Fired => "fired",
+            DeadlineState::Cancelled => "cancelled",
+        }
+    }
+
+    #[allow(dead_code)] // used by the PostgreSQL store
+    pub(crate) fn parse(s: &str) -> Result<Self, BoxError> {
+        Ok(match s {
+            "scheduled" => DeadlineState::Scheduled,
+            "fired" => DeadlineState::Fired,
+            "cancelled" => DeadlineState::Cancelled,
+            other => return Err(format!("unknown deadline state {other:?}").into()),
+        })
+    }
+}
+
+/// A stored deadline, for status pages and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadline {
+    /// Its id (the trigger id of its timeout).
+    pub id: uuid::Uuid,
+    /// Its instance.
+    pub instance: InstanceId,
+    /// Its key.
+    pub key: String,
+    /// When it is due.
+    pub due_at: SystemTime,
+    /// Where it stands.
+    pub state: DeadlineState,
+}
+
+/// Where an event of the log goes: its instance, whether it may start one, and the
+/// decoded event. `None`: the process manager does not react to it.
+pub(crate) fn route<P: ProcessManager>(
+    process: &P,
+    upcasters: &Upcasters,
+    recorded: &RecordedEvent,
+) -> Result<Option<(InstanceId, bool, P::Event)>, BoxError> {
+    let event: P::Event = match decode_recorded(recorded, upcasters) {
+        Ok(e) => e,
+        Err(e) if matches!(e.source, CodecError::UnknownEventType { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match process.correlate(&event) {
+        Correlation::Start(id) => Some((id, true, event)),
+        Correlation::Continue(id) => Some((id, false, event)),
+        Correlation::Ignore => None,
+    })
+}
