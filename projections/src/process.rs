@@ -102,11 +102,13 @@
 mod config;
 mod dispatch;
 mod memory;
+mod postgres;
 mod store;
 mod worker;
 
 pub use config::{Clock, ProcessConfig};
 pub use dispatch::{DispatchError, Dispatcher};
 pub use memory::MemoryProcess;
+pub use postgres::PgProcess;
 pub use store::{Deadline, DeadlineState, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};

@@ -94,8 +94,8 @@ pub enum DeadlineState {
 }
 
 impl DeadlineState {
-    #[allow(dead_code)] // used by the PostgreSQL store
-    pub(crate) fn as_str(self) -> &'static str {
+    /// Lower-case name (`"scheduled"`, `"fired"`, `"cancelled"`).
+    pub fn as_str(self) -> &'static str {
         match self {
             DeadlineState::Scheduled => "scheduled",
             DeadlineState::Fired => "fired",
@@ -103,7 +103,6 @@ impl DeadlineState {
         }
     }
 
-    #[allow(dead_code)] // used by the PostgreSQL store
     pub(crate) fn parse(s: &str) -> Result<Self, BoxError> {
         Ok(match s {
             "scheduled" => DeadlineState::Scheduled,

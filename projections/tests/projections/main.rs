@@ -8,5 +8,6 @@ mod pg_support;
 mod postgres;
 mod process_cases;
 mod process_memory;
+mod process_postgres;
 mod process_support;
 mod support;

@@ -1,0 +1,353 @@
+//! The PostgreSQL process store: instances, handled inputs, outbox and deadlines in
+//! tables of a configurable schema, each change in one transaction with the checkpoint.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use deadpool_postgres::Pool;
+use tessera_core::process::{Input, Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
+use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
+use tokio::sync::Notify;
+use tokio_postgres::types::Json;
+
+use super::store::route;
+use super::{Clock, Deadline, DeadlineState, OutboxEntry, ProcessStore};
+use crate::{ApplyError, PgError, Subscriber};
+
+mod tx;
+
+/// A process store in PostgreSQL. Several process managers can share one schema (rows
+/// are keyed by [`ProcessManager::NAME`]); a bounded context usually owns one schema.
+///
+/// Tables: `checkpoints`, `instances` (JSON state with a version, status, reason),
+/// `handled` (instance, trigger), `outbox` (commands with their dispatch state),
+/// `deadlines` (due time, timeout, state).
+pub struct PgProcess<P: ProcessManager> {
+    pool: Pool,
+    process: Arc<P>,
+    schema: String,
+    clock: Clock,
+    wake: Arc<Notify>,
+    upcasters: Arc<Upcasters>,
+}
+
+impl<P: ProcessManager> Clone for PgProcess<P> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            process: Arc::clone(&self.process),
+            schema: self.schema.clone(),
+            clock: self.clock,
+            wake: Arc::clone(&self.wake),
+            upcasters: Arc::clone(&self.upcasters),
+        }
+    }
+}
+
+impl<P: ProcessManager> PgProcess<P> {
+    /// A store for `process` in `schema` (lower-case letters, digits and `_`), creating
+    /// the schema and tables if needed (idempotent, under an advisory lock).
+    pub async fn new(pool: Pool, process: P, schema: &str) -> Result<Self, PgError> {
+        let ok = !schema.is_empty()
+            && schema.len() <= 48
+            && !schema.starts_with(|c: char| c.is_ascii_digit())
+            && schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(PgError::InvalidName(schema.chars().take(100).collect()));
+        }
+        let schema = format!("\"{schema}\"");
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('tessera_process_schema'))",
+            &[],
+        )
+        .await?;
+        tx.batch_execute(&include_str!("postgres/schema.sql").replace("{schema}", &schema))
+            .await?;
+        tx.execute(
+            &format!("INSERT INTO {schema}.checkpoints (process) VALUES ($1) ON CONFLICT (process) DO NOTHING"),
+            &[&P::NAME],
+        )
+        .await?;
+        tx.commit().await?;
+        drop(client);
+        Ok(Self {
+            pool,
+            process: Arc::new(process),
+            schema,
+            clock: Clock::new(),
+            wake: Arc::new(Notify::new()),
+            upcasters: Arc::new(Upcasters::new()),
+        })
+    }
+
+    /// Decodes events with these upcasters.
+    #[must_use]
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = Arc::new(upcasters);
+        self
+    }
+
+    async fn apply_tx(&self, from: Position, batch: &[RecordedEvent]) -> Result<bool, BoxError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let s = &self.schema;
+        let row = tx
+            .query_one(&format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1 FOR UPDATE"), &[&P::NAME])
+            .await?;
+        let stored = Position::new(
+            u64::try_from(row.try_get::<_, i64>(0)?)?,
+            u64::try_from(row.try_get::<_, i64>(1)?)?,
+        );
+        if stored != from {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        for e in batch {
+            if let Some((id, start, event)) = route(self.process.as_ref(), &self.upcasters, e)? {
+                let trigger = Trigger::event(e.id);
+                tx::react(
+                    &tx,
+                    s,
+                    self.process.as_ref(),
+                    (&id, start),
+                    Input::Event(&event),
+                    trigger,
+                    now,
+                )
+                .await?;
+            }
+        }
+        let last = batch.last().map_or(from, |e| e.position);
+        tx.execute(
+            &format!("UPDATE {s}.checkpoints SET commit_pos = $2, prepare_pos = $3, updated_at = now() WHERE process = $1"),
+            &[&P::NAME, &i64::try_from(last.commit)?, &i64::try_from(last.prepare)?],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Applies a dispatch outcome to the command's outbox row and instance.
+    async fn settle(
+        &self,
+        issued: &Issued<P::Command>,
+        error: Option<&str>,
+        retry_at: Option<SystemTime>,
+    ) -> Result<(), BoxError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let s = &self.schema;
+        let loaded = tx::load::<P>(&tx, s, &issued.instance).await?;
+        let (state, not_before) = match (error, retry_at) {
+            (None, _) => ("dispatched", None),
+            (Some(_), Some(at)) => ("pending", Some(at)),
+            (Some(_), None) => ("failed", None),
+        };
+        let changed = tx
+            .execute(
+                &format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'"),
+                &[&issued.id.0, &state, &error, &not_before],
+            )
+            .await?;
+        if let (1, Some(mut instance), "dispatched" | "failed") = (changed, loaded, state) {
+            let previous = instance.version;
+            let effects = match error {
+                None => instance.dispatched(issued),
+                Some(reason) => instance.failed(&self.process, issued, reason),
+            };
+            if instance.version != previous {
+                tx::record(&tx, s, &instance, Some(previous), effects, self.clock.now()).await?;
+            }
+        }
+        tx.commit().await?;
+        if state == "failed" {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn fire_one(&self, id: uuid::Uuid, instance: &InstanceId) -> Result<bool, BoxError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let s = &self.schema;
+        // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
+        tx::load::<P>(&tx, s, instance).await?;
+        let claimed = tx
+            .query_opt(
+                &format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout"),
+                &[&id],
+            )
+            .await?;
+        let Some(row) = claimed else { return Ok(false) };
+        let timeout: Json<P::Timeout> = row.try_get("timeout")?;
+        let input = Input::Timeout(&timeout.0);
+        tx::react(
+            &tx,
+            s,
+            self.process.as_ref(),
+            (instance, false),
+            input,
+            Trigger(id),
+            self.clock.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+impl<P: ProcessManager> Subscriber for PgProcess<P> {
+    fn name(&self) -> &str {
+        P::NAME
+    }
+
+    fn filter(&self) -> EventFilter {
+        self.process.filter()
+    }
+
+    async fn checkpoint(&self) -> Result<Position, BoxError> {
+        let client = self.pool.get().await?;
+        let s = &self.schema;
+        let row = client
+            .query_one(
+                &format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1"),
+                &[&P::NAME],
+            )
+            .await?;
+        Ok(Position::new(
+            u64::try_from(row.try_get::<_, i64>(0)?)?,
+            u64::try_from(row.try_get::<_, i64>(1)?)?,
+        ))
+    }
+
+    async fn apply(&self, from: Position, batch: &[RecordedEvent]) -> Result<(), ApplyError> {
+        match self.apply_tx(from, batch).await {
+            Ok(true) => {
+                self.wake.notify_one();
+                Ok(())
+            }
+            Ok(false) => Err(ApplyError::Fenced { expected: from }),
+            Err(error) => Err(ApplyError::Failed { applied: 0, error }),
+        }
+    }
+}
+
+impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
+    fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn wakeup(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+        let client = self.pool.get().await?;
+        let s = &self.schema;
+        let rows = client
+            .query(
+                &format!("SELECT issued, attempts, not_before, last_error FROM {s}.outbox WHERE process = $1 AND state = 'pending' ORDER BY seq LIMIT $2"),
+                &[&P::NAME, &i64::try_from(limit)?],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxEntry {
+                    issued: r.try_get::<_, Json<Issued<P::Command>>>("issued")?.0,
+                    attempts: u32::try_from(r.try_get::<_, i32>("attempts")?)?,
+                    not_before: r.try_get("not_before")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
+        self.settle(issued, None, None).await
+    }
+
+    async fn mark_failed(
+        &self,
+        issued: &Issued<P::Command>,
+        error: &str,
+        retry_at: Option<SystemTime>,
+    ) -> Result<(), BoxError> {
+        self.settle(issued, Some(error), retry_at).await
+    }
+
+    async fn fire_due(&self, now: SystemTime, limit: usize) -> Result<usize, BoxError> {
+        let due = {
+            let client = self.pool.get().await?;
+            let s = &self.schema;
+            client
+                .query(
+                    &format!("SELECT id, instance_id FROM {s}.deadlines WHERE process = $1 AND state = 'scheduled' AND due_at <= $2 ORDER BY due_at LIMIT $3"),
+                    &[&P::NAME, &now, &i64::try_from(limit)?],
+                )
+                .await?
+        };
+        let mut fired = 0;
+        for row in due {
+            let instance = InstanceId(row.try_get("instance_id")?);
+            if self.fire_one(row.try_get("id")?, &instance).await? {
+                fired += 1;
+            }
+        }
+        if fired > 0 {
+            self.wake.notify_one();
+        }
+        Ok(fired)
+    }
+
+    async fn instance(&self, id: &InstanceId) -> Result<Option<Instance<P>>, BoxError> {
+        let client = self.pool.get().await?;
+        let s = &self.schema;
+        let row = client
+            .query_opt(
+                &format!("SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2"),
+                &[&P::NAME, &id.as_str()],
+            )
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get::<_, Json<Instance<P>>>("data")?.0),
+            None => None,
+        })
+    }
+
+    async fn instances(&self, status: Option<Status>) -> Result<Vec<Instance<P>>, BoxError> {
+        let client = self.pool.get().await?;
+        let s = &self.schema;
+        let rows = client
+            .query(
+                &format!("SELECT data FROM {s}.instances WHERE process = $1 AND ($2::text IS NULL OR status = $2) ORDER BY instance_id"),
+                &[&P::NAME, &status.map(Status::as_str)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<_, Json<Instance<P>>>("data")?.0))
+            .collect()
+    }
+
+    async fn deadlines(&self) -> Result<Vec<Deadline>, BoxError> {
+        let client = self.pool.get().await?;
+        let s = &self.schema;
+        let rows = client
+            .query(&format!("SELECT id, instance_id, key, due_at, state FROM {s}.deadlines WHERE process = $1 ORDER BY due_at, id"), &[&P::NAME])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Deadline {
+                    id: r.try_get("id")?,
+                    instance: InstanceId(r.try_get("instance_id")?),
+                    key: r.try_get("key")?,
+                    due_at: r.try_get("due_at")?,
+                    state: DeadlineState::parse(r.try_get("state")?)?,
+                })
+            })
+            .collect()
+    }
+}
