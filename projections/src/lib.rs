@@ -21,6 +21,7 @@ mod memory;
 mod postgres;
 pub mod process;
 mod rebuild;
+pub mod resilience;
 mod runner;
 mod status;
 mod subscriber;

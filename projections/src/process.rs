@@ -2,7 +2,7 @@
 //! `tessera_core::process`) from the log, durably.
 //!
 //! Two parts, one store:
-//! - a process store ([`MemoryProcess`], [`PgProcess`]) is a [`Subscriber`], driven by
+//! - a process store ([`MemoryProcess`], [`PgProcess`]) is a [`Subscriber`](crate::Subscriber), driven by
 //!   the same [`Runner`](crate::Runner) as projections. For each event it loads the
 //!   instance, lets the process manager react, and records the new instance state, the
 //!   handled (instance, event id) pair, the deadlines scheduled or cancelled and the

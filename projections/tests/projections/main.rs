@@ -10,4 +10,5 @@ mod process_cases;
 mod process_memory;
 mod process_postgres;
 mod process_support;
+mod resilience;
 mod support;

@@ -1,0 +1,235 @@
+//! A circuit breaker: closed → open after N failures in a row → half-open after a
+//! cool-down → closed after M successes (or open again on a failure).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// When a breaker opens and closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open a closed breaker.
+    pub failure_threshold: u32,
+    /// How long it stays open before letting trial calls through.
+    pub cool_down: Duration,
+    /// Successful trial calls that close a half-open breaker. At most this many trial
+    /// calls are in flight at once.
+    pub success_threshold: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+            success_threshold: 2,
+        }
+    }
+}
+
+/// The state of a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are refused until the cool-down has passed.
+    Open,
+    /// A few trial calls go through to probe the service.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// Lower-case name (`"closed"`, `"open"`, `"half_open"`), for metrics and readiness.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// A breaker's state and counters, for readiness checks and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSnapshot {
+    /// The current state (an open breaker whose cool-down has passed reads half-open).
+    pub state: BreakerState,
+    /// Failures in a row while closed.
+    pub consecutive_failures: u32,
+    /// Successful trial calls while half-open.
+    pub half_open_successes: u32,
+    /// Calls let through since creation.
+    pub calls: u64,
+    /// Of those, how many failed.
+    pub failures: u64,
+    /// Calls refused because the breaker was open (or its trial slots were taken).
+    pub rejected: u64,
+    /// How many times it opened.
+    pub opened: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    snapshot: BreakerSnapshot,
+    open_until: Option<Instant>,
+    trials_in_flight: u32,
+}
+
+/// A circuit breaker. Clones share it. Time is tokio's, so tests can pause it.
+///
+/// Ask [`CircuitBreaker::try_acquire`] before a call, then report the call's outcome to
+/// the permit; [`Resilience`](super::Resilience) does this for you.
+#[derive(Debug, Clone)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// The breaker refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("circuit open")]
+pub struct Open;
+
+/// Leave to make one call. Report its outcome with [`Permit::success`] or
+/// [`Permit::failure`]; dropping it unreported frees its trial slot and counts nothing.
+#[derive(Debug)]
+pub struct Permit {
+    breaker: CircuitBreaker,
+    trial: bool,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig) -> Self {
+        let snapshot = BreakerSnapshot {
+            state: BreakerState::Closed,
+            consecutive_failures: 0,
+            half_open_successes: 0,
+            calls: 0,
+            failures: 0,
+            rejected: 0,
+            opened: 0,
+        };
+        let inner = Inner {
+            snapshot,
+            open_until: None,
+            trials_in_flight: 0,
+        };
+        Self {
+            config,
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// Its state and counters now.
+    pub fn snapshot(&self) -> BreakerSnapshot {
+        let mut inner = self.lock();
+        Self::tick(&mut inner);
+        inner.snapshot
+    }
+
+    /// Its state now.
+    pub fn state(&self) -> BreakerState {
+        self.snapshot().state
+    }
+
+    /// Leave to call, or [`Open`].
+    pub fn try_acquire(&self) -> Result<Permit, Open> {
+        let mut inner = self.lock();
+        Self::tick(&mut inner);
+        let trial = match inner.snapshot.state {
+            BreakerState::Closed => false,
+            BreakerState::HalfOpen
+                if inner.trials_in_flight < self.config.success_threshold.max(1) =>
+            {
+                inner.trials_in_flight += 1;
+                true
+            }
+            BreakerState::Open | BreakerState::HalfOpen => {
+                inner.snapshot.rejected += 1;
+                return Err(Open);
+            }
+        };
+        inner.snapshot.calls += 1;
+        Ok(Permit {
+            breaker: self.clone(),
+            trial,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Open → half-open once the cool-down has passed.
+    fn tick(inner: &mut Inner) {
+        if inner.snapshot.state == BreakerState::Open
+            && inner.open_until.is_some_and(|t| Instant::now() >= t)
+        {
+            inner.snapshot.state = BreakerState::HalfOpen;
+            inner.snapshot.half_open_successes = 0;
+            inner.open_until = None;
+        }
+    }
+
+    fn open(&self, inner: &mut Inner) {
+        inner.snapshot.state = BreakerState::Open;
+        inner.snapshot.opened += 1;
+        inner.snapshot.consecutive_failures = 0;
+        inner.snapshot.half_open_successes = 0;
+        inner.open_until = Some(Instant::now() + self.config.cool_down);
+    }
+
+    fn report(&self, trial: bool, ok: bool) {
+        let mut inner = self.lock();
+        if trial {
+            inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
+        }
+        if !ok {
+            inner.snapshot.failures += 1;
+        }
+        match (inner.snapshot.state, ok) {
+            (BreakerState::Closed, true) => inner.snapshot.consecutive_failures = 0,
+            (BreakerState::Closed, false) => {
+                inner.snapshot.consecutive_failures += 1;
+                if inner.snapshot.consecutive_failures >= self.config.failure_threshold.max(1) {
+                    self.open(&mut inner);
+                }
+            }
+            (BreakerState::HalfOpen, true) if trial => {
+                inner.snapshot.half_open_successes += 1;
+                if inner.snapshot.half_open_successes >= self.config.success_threshold.max(1) {
+                    inner.snapshot.state = BreakerState::Closed;
+                    inner.snapshot.half_open_successes = 0;
+                }
+            }
+            (BreakerState::HalfOpen, false) => self.open(&mut inner),
+            // Outcomes of calls let through before the breaker opened.
+            _ => {}
+        }
+    }
+}
+
+impl Permit {
+    /// The call succeeded.
+    pub fn success(mut self) {
+        self.breaker.report(std::mem::take(&mut self.trial), true);
+    }
+
+    /// The call failed.
+    pub fn failure(mut self) {
+        self.breaker.report(std::mem::take(&mut self.trial), false);
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if self.trial {
+            let mut inner = self.breaker.lock();
+            inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
+        }
+    }
+}
