@@ -1,12 +1,46 @@
-//! The example shop. Its domain, saga, HTTP API and CLI are the subject of an open
-//! issue; until then this binary says so instead of pretending to serve.
+//! # shop
+//!
+//! The Tessera example shop: three bounded contexts (**ordering**, **inventory**,
+//! **payment**), each with its own aggregates, events, read models and (on PostgreSQL)
+//! its own schemas, tied together by the **fulfilment saga**: order placed → reserve
+//! stock → charge payment → confirm. Too little stock rejects the order
+//! (`out_of_stock`); a declined payment releases the stock and rejects it
+//! (`payment_declined`); no payment answer before the deadline does the same
+//! (`payment_timeout`); a confirmed order cancelled is refunded and its stock released.
+//!
+//! ```text
+//! shop serve [--listen 127.0.0.1:8080] [--database-url URL] [--payment-limit-cents N]
+//!            [--payment-latency-ms N] [--payment-failure-rate F] [--payment-timeout-s N]
+//! shop rebuild <projection>|--all --database-url URL
+//! shop projections --database-url URL
+//! shop load --orders N --concurrency C [--target http://127.0.0.1:8080]
+//! ```
+//!
+//! With no `--database-url` (and no `DATABASE_URL`) `serve` runs on the embedded
+//! in-memory store and says so: data lives as long as the process. With one, each
+//! context's events live in schema `ordering`, `inventory` or `payment`, read models in
+//! `{context}_{model}_v{n}`, saga checkpoints and deadlines in `fulfilment`.
+//!
+//! The API (under `/v1`, errors as `application/problem+json`, OpenAPI at
+//! `/openapi.json`):
+//!
+//! ```text
+//! POST /v1/products                      {sku, name, price_cents, initial_stock} → 201
+//! POST /v1/products/{sku}/restock        {quantity} → 200
+//! GET  /v1/products/{sku}[?min_position]  → {sku, name, price_cents, on_hand, reserved, available}
+//! POST /v1/orders   [Idempotency-Key]    {customer_id, lines: [{sku, quantity}]} → 201 {order_id, status, position}
+//! GET  /v1/orders/{id}[?min_position]    → the order with its payment and reservation
+//! GET  /v1/orders?customer_id=&status=&limit=&after=
+//! POST /v1/orders/{id}/cancel            → 202
+//! GET  /v1/admin/projections             POST /v1/admin/projections/{name}/rebuild → 202
+//! GET  /health/live  /health/ready  /metrics  /openapi.json
+//! ```
+//!
+//! Admin routes need `Authorization: Bearer $SHOP_ADMIN_TOKEN` when that variable is
+//! set, and are refused without it unless the server listens on loopback only.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    eprintln!(
-        "shop: not built yet. The example shop (ordering, payment, inventory, the \
-         fulfilment saga and its HTTP API) is an open issue; see README.md."
-    );
-    ExitCode::FAILURE
+    shop::cli::main()
 }

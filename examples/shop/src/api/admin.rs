@@ -1,0 +1,144 @@
+//! Admin routes: runner status, rebuilds. Guarded by a bearer token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tessera_core::{EventStore, SnapshotStore};
+
+use super::Problem;
+use crate::app::{App, RebuildError, RebuildState};
+
+/// One runner's status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunnerStatus {
+    /// Its name.
+    pub name: String,
+    /// `projection`, `saga` or `worker`.
+    pub kind: &'static str,
+    /// The context whose log it reads.
+    pub context: &'static str,
+    /// `starting`, `catching_up`, `live`, `rebuilding`, `stopped` or `failed`.
+    pub state: &'static str,
+    /// Last position applied.
+    pub checkpoint: String,
+    /// Head of its log when last looked at.
+    pub head: Option<String>,
+    /// Events behind.
+    pub lag_events: u64,
+    /// Age of the oldest unapplied event, in milliseconds.
+    pub lag_ms: u128,
+    /// Events applied since start.
+    pub applied: u64,
+    /// Last error, retried or final.
+    pub last_error: Option<String>,
+}
+
+/// Status of every runner and rebuild.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminStatus {
+    /// `memory` or `postgres`.
+    pub backend: &'static str,
+    /// Every projection, saga leg and worker.
+    pub runners: Vec<RunnerStatus>,
+    /// Rebuilds started through the API, by projection.
+    pub rebuilds: BTreeMap<String, RebuildState>,
+}
+
+/// Lets a request through when the token matches, or when no token is configured and
+/// the server listens on loopback only.
+pub async fn guard<S: EventStore + SnapshotStore>(
+    State(app): State<Arc<App<S>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match &app.settings.admin_token {
+        Some(token) => {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            let ok = given
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+            if !ok {
+                return Problem::unauthorized(
+                    "admin routes need `Authorization: Bearer <SHOP_ADMIN_TOKEN>`",
+                )
+                .into_response();
+            }
+        }
+        None if !app.settings.loopback_only => {
+            return Problem::forbidden(
+                "admin routes are off: set SHOP_ADMIN_TOKEN, or listen on loopback only",
+            )
+            .into_response();
+        }
+        None => {}
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Status of every projection, saga leg and worker.
+#[utoipa::path(get, path = "/v1/admin/projections", responses((status = 200, body = AdminStatus), (status = 401, body = super::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn status<S: EventStore + SnapshotStore>(
+    State(app): State<Arc<App<S>>>,
+) -> Json<AdminStatus> {
+    let runners = app
+        .statuses()
+        .into_iter()
+        .map(|(kind, context, s)| RunnerStatus {
+            name: s.name,
+            kind: kind.as_str(),
+            context,
+            state: s.state.as_str(),
+            checkpoint: s.checkpoint.to_string(),
+            head: s.head.map(|h| h.to_string()),
+            lag_events: s.lag_events,
+            lag_ms: s.lag.as_millis(),
+            applied: s.applied,
+            last_error: s
+                .failure
+                .map(|f| format!("at {} ({}): {}", f.position, f.event_type, f.error))
+                .or(s.last_error),
+        })
+        .collect();
+    Json(AdminStatus {
+        backend: app.backend,
+        runners,
+        rebuilds: app.rebuild_states(),
+    })
+}
+
+/// Starts a zero-downtime rebuild of a projection (name without prefix, e.g.
+/// `ordering_orders`); poll the status route for progress.
+#[utoipa::path(post, path = "/v1/admin/projections/{name}/rebuild", params(("name" = String, Path, description = "The projection")),
+    responses((status = 202), (status = 404, body = super::ProblemBody), (status = 409, body = super::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn rebuild<S: EventStore + SnapshotStore>(
+    State(app): State<Arc<App<S>>>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    match app.start_rebuild(&name) {
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "name": name, "status": "started" })),
+        )),
+        Err(e @ RebuildError::Unknown(_)) => Err(Problem::not_found(e.to_string())),
+        Err(e @ RebuildError::Running(_)) => Err(Problem::conflict(
+            "rebuild-running",
+            "A rebuild is running",
+            e.to_string(),
+        )),
+    }
+}

@@ -1,0 +1,103 @@
+//! Extractors whose rejections are problems: JSON bodies, queries, correlation ids.
+
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use tessera_core::Position;
+use uuid::Uuid;
+
+use super::Problem;
+
+/// Most bytes a request body may have.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON body; malformed JSON or a wrong type is a 400 problem naming the field.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_problem(&rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: &JsonRejection) -> Problem {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            Problem::media_type("send the body as JSON with `Content-Type: application/json`")
+        }
+        JsonRejection::JsonDataError(e) => Problem::malformed(e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => Problem::malformed(e.body_text()),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::too_large(format!("request bodies are limited to {BODY_LIMIT} bytes"))
+        }
+        other => Problem::malformed(other.body_text()),
+    }
+}
+
+/// Query parameters; a wrong one is a 400 problem.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(Problem::malformed(e.body_text()))
+            }
+            Err(e) => Err(Problem::malformed(e.body_text())),
+        }
+    }
+}
+
+/// The correlation id of a request (`X-Correlation-Id`, or a new one).
+#[derive(Debug, Clone, Copy)]
+pub struct Correlation(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Correlation {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        Ok(parts
+            .extensions
+            .get::<Correlation>()
+            .copied()
+            .unwrap_or(Correlation(Uuid::new_v4())))
+    }
+}
+
+/// Parses a `min_position` or cursor: `"<commit>.<prepare>"`.
+pub fn position(field: &str, value: Option<&str>) -> Result<Option<Position>, Problem> {
+    value
+        .map(|v| {
+            v.parse::<Position>()
+                .map_err(|e| Problem::malformed(format!("{field}: {e}")))
+        })
+        .transpose()
+}
+
+/// Waits for runner `name` to reach `min`, or answers 503 with `Retry-After`.
+pub async fn wait_for<S>(
+    app: &crate::app::App<S>,
+    name: &str,
+    min: Option<Position>,
+    timeout: Duration,
+) -> Result<(), Problem>
+where
+    S: tessera_core::EventStore + tessera_core::SnapshotStore,
+{
+    let Some(min) = min else { return Ok(()) };
+    app.wait_for(name, min, timeout)
+        .await
+        .map_err(|e| Problem::not_ready(e.to_string()))
+}

@@ -1,0 +1,117 @@
+//! Health and metrics.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use tessera_core::{EventStore, SnapshotStore};
+use tessera_projections::State as RunnerState;
+
+use crate::app::App;
+use crate::metrics::escape;
+
+/// Readiness.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready`, `degraded` (payment breaker open) or `not_ready`.
+    pub status: &'static str,
+    /// `ok` or the store error.
+    pub store: String,
+    /// Runners that failed.
+    pub failed_runners: Vec<String>,
+    /// `closed`, `open` or `half_open`.
+    pub payment_breaker: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health/live", responses((status = 200)))]
+pub async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "live" }))
+}
+
+/// Stores reachable, no runner failed; reports the payment breaker.
+#[utoipa::path(get, path = "/health/ready", responses((status = 200, body = Ready), (status = 503, body = Ready)))]
+pub async fn ready<S: EventStore + SnapshotStore>(
+    State(app): State<Arc<App<S>>>,
+) -> (StatusCode, Json<Ready>) {
+    let store = match app.stores_reachable().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let failed_runners: Vec<String> = app
+        .statuses()
+        .into_iter()
+        .filter(|(_, _, s)| matches!(s.state, RunnerState::Failed | RunnerState::Stopped))
+        .map(|(_, _, s)| s.name)
+        .collect();
+    let breaker = app.route.breaker_state();
+    let ok = store == "ok" && failed_runners.is_empty();
+    let status = match (ok, breaker) {
+        (false, _) => "not_ready",
+        (true, "open") => "degraded",
+        (true, _) => "ready",
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(Ready {
+            status,
+            store,
+            failed_runners,
+            payment_breaker: breaker,
+        }),
+    )
+}
+
+/// Prometheus text: HTTP counters, orders placed, runner checkpoints and lag.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics<S: EventStore + SnapshotStore>(
+    State(app): State<Arc<App<S>>>,
+) -> impl IntoResponse {
+    let mut out = String::new();
+    app.metrics.render(&mut out);
+    let statuses = app.statuses();
+    out.push_str("# HELP tessera_runner_lag_events Events between a runner's checkpoint and the head of its log.\n");
+    out.push_str("# TYPE tessera_runner_lag_events gauge\n");
+    for (_, _, s) in &statuses {
+        let _ = writeln!(
+            out,
+            "tessera_runner_lag_events{{runner=\"{}\"}} {}",
+            escape(&s.name),
+            s.lag_events
+        );
+    }
+    out.push_str("# HELP tessera_runner_applied_total Events applied by a runner since start.\n");
+    out.push_str("# TYPE tessera_runner_applied_total counter\n");
+    for (_, _, s) in &statuses {
+        let _ = writeln!(
+            out,
+            "tessera_runner_applied_total{{runner=\"{}\"}} {}",
+            escape(&s.name),
+            s.applied
+        );
+    }
+    out.push_str("# HELP tessera_runner_up 1 unless the runner stopped or failed.\n# TYPE tessera_runner_up gauge\n");
+    for (_, _, s) in &statuses {
+        let up = u8::from(!matches!(
+            s.state,
+            RunnerState::Failed | RunnerState::Stopped
+        ));
+        let _ = writeln!(
+            out,
+            "tessera_runner_up{{runner=\"{}\"}} {up}",
+            escape(&s.name)
+        );
+    }
+    let open = u8::from(app.route.breaker_state() == "open");
+    let _ = writeln!(out, "# HELP shop_payment_breaker_open 1 while the payment breaker is open.\n# TYPE shop_payment_breaker_open gauge\nshop_payment_breaker_open {open}");
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

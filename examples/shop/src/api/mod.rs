@@ -1,0 +1,113 @@
+//! The HTTP API: `/v1` commands and queries, admin routes, health, metrics, OpenAPI.
+//!
+//! Every error is `application/problem+json` with a stable `type` (see [`Problem`]).
+//! Bodies are limited to 1 MiB (413). Each request runs in a span carrying its
+//! correlation id (`X-Correlation-Id`, echoed back), which the commands it sends put on
+//! their events, so the saga's spans carry it too.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tessera_core::{EventStore, SnapshotStore};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::app::App;
+
+mod admin;
+mod extract;
+mod health;
+mod openapi;
+mod orders;
+mod problem;
+mod products;
+
+pub use extract::{Correlation, BODY_LIMIT};
+pub use openapi::document as openapi_document;
+pub use problem::{Problem, ProblemBody, TYPE_BASE};
+
+/// The header carrying the correlation id.
+pub const CORRELATION: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// The router of `app`.
+pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
+    let admin = Router::new()
+        .route("/v1/admin/projections", get(admin::status::<S>))
+        .route(
+            "/v1/admin/projections/{name}/rebuild",
+            post(admin::rebuild::<S>),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            admin::guard::<S>,
+        ));
+    Router::new()
+        .route("/v1/products", post(products::create::<S>))
+        .route("/v1/products/{sku}", get(products::show::<S>))
+        .route("/v1/products/{sku}/restock", post(products::restock::<S>))
+        .route(
+            "/v1/orders",
+            post(orders::place::<S>).get(orders::list::<S>),
+        )
+        .route("/v1/orders/{order_id}", get(orders::show::<S>))
+        .route("/v1/orders/{order_id}/cancel", post(orders::cancel::<S>))
+        .merge(admin)
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready::<S>))
+        .route("/metrics", get(health::metrics::<S>))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), observe::<S>))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            Problem::internal("the server hit a bug; it is logged").into_response()
+        }))
+        .with_state(app)
+}
+
+/// Correlation id, request span, metrics, and one log line per 5xx.
+async fn observe<S: EventStore + SnapshotStore>(
+    State(app): State<Arc<App<S>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let correlation = req
+        .headers()
+        .get(&CORRELATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::parse_str(v).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    req.extensions_mut().insert(Correlation(correlation));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().clone();
+    let span =
+        tracing::info_span!("request", %method, route = %route, correlation_id = %correlation);
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status();
+    if status.is_server_error() {
+        span.in_scope(|| tracing::error!(status = status.as_u16(), "request failed"));
+    } else {
+        span.in_scope(|| tracing::debug!(status = status.as_u16(), "request answered"));
+    }
+    app.metrics.observe(
+        method.as_str(),
+        &route,
+        status.as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    if let Ok(v) = HeaderValue::from_str(&correlation.to_string()) {
+        response.headers_mut().insert(CORRELATION, v);
+    }
+    response
+}

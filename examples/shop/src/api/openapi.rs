@@ -1,0 +1,42 @@
+//! `/openapi.json`: the OpenAPI 3 document, generated from the handlers and types.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, health, orders, products};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tessera shop", description = "The Tessera example shop: ordering, payment and inventory contexts and the fulfilment saga. Errors are application/problem+json."),
+    paths(
+        products::create, products::restock, products::show,
+        orders::place::place, orders::show, orders::list, orders::cancel,
+        admin::status, admin::rebuild,
+        health::live, health::ready, health::metrics,
+    ),
+    modifiers(&Bearer),
+)]
+struct Doc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}
+
+/// Serves the OpenAPI document.
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}

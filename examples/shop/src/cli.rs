@@ -1,0 +1,152 @@
+//! The command line: serve, rebuild, projections, load.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod load;
+mod logging;
+mod rebuild;
+mod serve;
+mod status;
+
+/// The Tessera example shop.
+#[derive(Debug, Parser)]
+#[command(name = "shop", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `info,shop=debug`.
+    #[arg(long, env = "SHOP_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (on the in-memory store unless a database is given).
+    Serve(ServeArgs),
+    /// Rebuild read models on PostgreSQL without downtime (safe while a server runs).
+    Rebuild(RebuildArgs),
+    /// Show the status of every projection on PostgreSQL.
+    Projections(Database),
+    /// Place orders through the API and report throughput, latency and outcomes.
+    Load(LoadArgs),
+}
+
+/// Where the PostgreSQL database is.
+#[derive(Debug, Args)]
+pub struct Database {
+    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/shop`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Prefix of every schema name (for running several shops in one database).
+    #[arg(long, default_value = "", hide = true)]
+    pub schema_prefix: String,
+}
+
+/// `shop serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The database (none: the embedded in-memory store).
+    #[command(flatten)]
+    pub database: Database,
+    /// Payments above this many cents are declined.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub payment_limit_cents: i64,
+    /// Typical latency of the simulated gateway.
+    #[arg(long, default_value_t = 5)]
+    pub payment_latency_ms: u64,
+    /// Chance (0 to 1) that a gateway call fails transiently.
+    #[arg(long, default_value_t = 0.0)]
+    pub payment_failure_rate: f64,
+    /// Seconds a payment may go unanswered before the order is rejected.
+    #[arg(long, default_value_t = 30)]
+    pub payment_timeout_s: u64,
+    /// Longest wait of a `?min_position=` read, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub read_wait_ms: u64,
+}
+
+/// `shop rebuild`.
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The projection (`ordering_orders`, `inventory_products`, `inventory_reservations`,
+    /// `payment_payments`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub projection: Option<String>,
+    /// Rebuild every projection.
+    #[arg(long)]
+    pub all: bool,
+    /// The database.
+    #[command(flatten)]
+    pub database: Database,
+}
+
+/// `shop load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Orders to place.
+    #[arg(long, default_value_t = 1000)]
+    pub orders: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// The shop to load (loopback addresses only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// Seconds to wait for every order to reach a final status.
+    #[arg(long, default_value_t = 60)]
+    pub settle_s: u64,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(cli.log_format, &cli.log) {
+        eprintln!("shop: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shop: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Rebuild(args) => rebuild::run(args).await,
+            Command::Projections(db) => status::run(db).await,
+            Command::Load(args) => load::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shop: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The payment context: payments, the gateway worker, and the payments read model.
+
+mod payment;
+mod processor;
+mod view;
+
+pub use payment::{
+    DeclineReason, Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentStatus,
+};
+pub use processor::PaymentProcessor;
+pub use view::{PaymentDoc, PaymentsView};

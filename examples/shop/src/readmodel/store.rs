@@ -1,0 +1,165 @@
+//! A view's documents, wherever they are kept, with its runner and rebuild.
+
+use deadpool_postgres::Pool;
+use tessera_core::{BoxError, EventReader, Position};
+use tessera_projections::{
+    MemoryProjection, PgError, PgProjection, Progress, Runner, RunnerConfig, RunnerHandle,
+};
+use tokio_postgres::error::SqlState;
+
+use super::{memory::MemView, postgres, Filters, Page, PgView, View};
+
+/// A read model could not be queried.
+#[derive(Debug, thiserror::Error)]
+#[error("read model {name} unavailable: {source}")]
+pub struct QueryError {
+    /// The view.
+    pub name: String,
+    /// Why.
+    #[source]
+    pub source: BoxError,
+}
+
+/// A view kept in memory or in PostgreSQL.
+pub enum ViewStore<V: View> {
+    /// In process memory (the embedded mode).
+    Memory(MemoryProjection<MemView<V>>),
+    /// In PostgreSQL, one schema per version.
+    Pg(PgProjection<PgView<V>>, Pool),
+}
+
+impl<V: View> Clone for ViewStore<V> {
+    fn clone(&self) -> Self {
+        match self {
+            ViewStore::Memory(m) => ViewStore::Memory(m.clone()),
+            ViewStore::Pg(p, pool) => ViewStore::Pg(p.clone(), pool.clone()),
+        }
+    }
+}
+
+/// How many times a query re-resolves the active schema when a rebuild switched it
+/// (and dropped the old one) between resolving and reading.
+const SWITCH_RETRIES: usize = 3;
+
+impl<V: View> ViewStore<V> {
+    /// An empty view in memory.
+    pub fn memory(prefix: &str) -> Self {
+        ViewStore::Memory(MemoryProjection::new(MemView::new(prefix)))
+    }
+
+    /// The view in PostgreSQL (created if missing), control tables in `control`.
+    pub async fn postgres(pool: Pool, prefix: &str, control: &str) -> Result<Self, PgError> {
+        let projection =
+            PgProjection::with_control_schema(pool.clone(), PgView::new(prefix), control).await?;
+        Ok(ViewStore::Pg(projection, pool))
+    }
+
+    /// The view's name (with its prefix).
+    pub fn name(&self) -> String {
+        use tessera_projections::Subscriber;
+        match self {
+            ViewStore::Memory(m) => m.name().to_owned(),
+            ViewStore::Pg(p, _) => p.name().to_owned(),
+        }
+    }
+
+    fn fail(&self, source: impl Into<BoxError>) -> QueryError {
+        QueryError {
+            name: self.name(),
+            source: source.into(),
+        }
+    }
+
+    /// The document under `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<V::Doc>, QueryError> {
+        match self {
+            ViewStore::Memory(m) => Ok(m.read(|docs| docs.get(key))),
+            ViewStore::Pg(p, pool) => {
+                let mut tries = 0;
+                loop {
+                    let result = async {
+                        let schema = p.active_schema().await?;
+                        let client = pool.get().await?;
+                        postgres::get(&client, &schema, key).await
+                    }
+                    .await;
+                    match result {
+                        Err(e) if switched(&e) && tries < SWITCH_RETRIES => tries += 1,
+                        other => return other.map_err(|e| self.fail(e)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A page of documents passing `filters`, oldest first, after the cursor `after`.
+    pub async fn list(
+        &self,
+        filters: &Filters,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Page<V::Doc>, QueryError> {
+        match self {
+            ViewStore::Memory(m) => Ok(m.read(|docs| docs.list(filters, after, limit))),
+            ViewStore::Pg(p, pool) => {
+                let mut tries = 0;
+                loop {
+                    let result = async {
+                        let schema = p.active_schema().await?;
+                        let client = pool.get().await?;
+                        postgres::list(&client, &schema, filters, after, limit).await
+                    }
+                    .await;
+                    match result {
+                        Err(e) if switched(&e) && tries < SWITCH_RETRIES => tries += 1,
+                        other => return other.map_err(|e| self.fail(e)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The checkpoint of the active version.
+    pub async fn checkpoint(&self) -> Result<Position, BoxError> {
+        use tessera_projections::Subscriber;
+        match self {
+            ViewStore::Memory(m) => m.checkpoint().await,
+            ViewStore::Pg(p, _) => p.checkpoint().await,
+        }
+    }
+
+    /// Starts the view's runner on `store`.
+    pub fn spawn<S: EventReader>(&self, store: S, config: RunnerConfig) -> RunnerHandle<S> {
+        match self {
+            ViewStore::Memory(m) => Runner::new(store, m.clone(), config).spawn(),
+            ViewStore::Pg(p, _) => Runner::new(store, p.clone(), config).spawn(),
+        }
+    }
+
+    /// Rebuilds the view from `store` without downtime; returns the events applied.
+    pub async fn rebuild<S: EventReader>(
+        &self,
+        store: &S,
+        progress: impl FnMut(&Progress) + Send,
+    ) -> Result<u64, BoxError> {
+        match self {
+            ViewStore::Memory(m) => m.rebuild(store, 500, progress).await,
+            ViewStore::Pg(p, _) => Ok(p.rebuild(store, 500, progress).await?.events),
+        }
+    }
+}
+
+/// Whether `e` says the schema or table went away (a rebuild switched versions).
+fn switched(e: &BoxError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+    while let Some(err) = source {
+        if let Some(db) = err.downcast_ref::<tokio_postgres::Error>() {
+            return matches!(
+                db.code(),
+                Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME
+            );
+        }
+        source = err.source();
+    }
+    false
+}

@@ -1,0 +1,44 @@
+//! Settings of a shop instance.
+
+use std::time::Duration;
+
+use crate::gateway::GatewayConfig;
+use crate::resilience::Policy;
+
+/// Everything a shop instance is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Prefix of every PostgreSQL schema and projection name (empty in production;
+    /// tests use a unique one). Lower-case letters, digits and `_`.
+    pub prefix: String,
+    /// The simulated payment gateway.
+    pub gateway: GatewayConfig,
+    /// Timeout, retries, breaker and bulkhead around the gateway.
+    pub resilience: Policy,
+    /// How long a payment may go unanswered before the order is rejected.
+    pub payment_timeout: Duration,
+    /// How often due deadlines are looked for.
+    pub deadline_tick: Duration,
+    /// The longest a `?min_position=` query waits for the read models.
+    pub read_wait: Duration,
+    /// Bearer token of the admin routes (`SHOP_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
+    /// Whether the server listens on loopback addresses only (admin routes are then
+    /// open without a token).
+    pub loopback_only: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            gateway: GatewayConfig::default(),
+            resilience: Policy::default(),
+            payment_timeout: Duration::from_secs(30),
+            deadline_tick: Duration::from_millis(200),
+            read_wait: Duration::from_secs(5),
+            admin_token: None,
+            loopback_only: true,
+        }
+    }
+}
