@@ -3,7 +3,9 @@
 //! The contracts every Tessera crate stands on: stream ids, events and metadata,
 //! expected versions, the [`EventStore`] contract (append, read, subscribe), typed domain
 //! events with upcasting, aggregates and the [`CommandHandler`], snapshots, the embedded
-//! [`MemoryStore`], and a given/when/then [`testkit`].
+//! [`MemoryStore`], a given/when/then [`testkit`], and the [`process`]-manager (saga)
+//! contract with its own test kit ([`process::ProcessTest`]); its durable runtime lives
+//! in `tessera-projections`.
 //!
 //! Conventions used by every store:
 //! - stream versions start at **0** and have no holes;

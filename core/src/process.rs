@@ -118,11 +118,13 @@ use crate::{DomainEvent, EventFilter};
 mod instance;
 mod issued;
 mod reaction;
+mod status;
 mod testkit;
 
-pub use instance::{Instance, Status, Step, StepState};
+pub use instance::Instance;
 pub use issued::{CommandKind, DeadlineRequest, Effects, Issued, Trigger};
 pub use reaction::Reaction;
+pub use status::{Status, Step, StepState};
 pub use testkit::{ProcessOutcome, ProcessTest};
 
 /// The logic of a process manager: pure, no I/O. See the [module docs](self).

@@ -16,6 +16,14 @@
 //! - PostgreSQL read models: [`PgProjection`] (the handler writes in the runner's
 //!   transaction, the checkpoint moves in it), with a zero-downtime, crash-resumable
 //!   [`PgProjection::rebuild`] into a fresh schema per version.
+//! - Process managers (sagas): [`process`] runs a `tessera_core::process::ProcessManager`
+//!   durably. [`process::MemoryProcess`] or [`process::PgProcess`] is the subscriber the
+//!   runner drives (instance state, handled inputs, outbox and deadlines move with the
+//!   checkpoint); a [`process::Worker`] dispatches the outbox through your
+//!   [`process::Dispatcher`] and fires due deadlines, once.
+//! - Calls outside the log: [`resilience::Resilience`] guards them with a timeout,
+//!   retries with exponential backoff and jitter on transient errors, a circuit breaker
+//!   whose state is observable, and a bulkhead.
 
 mod memory;
 mod postgres;

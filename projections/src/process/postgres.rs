@@ -8,12 +8,13 @@ use deadpool_postgres::Pool;
 use tessera_core::process::{Input, Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
-use tokio_postgres::types::Json;
 
 use super::store::route;
-use super::{Clock, Deadline, DeadlineState, OutboxEntry, ProcessStore};
+use super::{Clock, Deadline, OutboxEntry, ProcessStore};
 use crate::{ApplyError, PgError, Subscriber};
 
+mod read;
+mod settle;
 mod tx;
 
 /// A process store in PostgreSQL. Several process managers can share one schema (rows
@@ -130,74 +131,6 @@ impl<P: ProcessManager> PgProcess<P> {
         tx.commit().await?;
         Ok(true)
     }
-
-    /// Applies a dispatch outcome to the command's outbox row and instance.
-    async fn settle(
-        &self,
-        issued: &Issued<P::Command>,
-        error: Option<&str>,
-        retry_at: Option<SystemTime>,
-    ) -> Result<(), BoxError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let s = &self.schema;
-        let loaded = tx::load::<P>(&tx, s, &issued.instance).await?;
-        let (state, not_before) = match (error, retry_at) {
-            (None, _) => ("dispatched", None),
-            (Some(_), Some(at)) => ("pending", Some(at)),
-            (Some(_), None) => ("failed", None),
-        };
-        let changed = tx
-            .execute(
-                &format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'"),
-                &[&issued.id.0, &state, &error, &not_before],
-            )
-            .await?;
-        if let (1, Some(mut instance), "dispatched" | "failed") = (changed, loaded, state) {
-            let previous = instance.version;
-            let effects = match error {
-                None => instance.dispatched(issued),
-                Some(reason) => instance.failed(&self.process, issued, reason),
-            };
-            if instance.version != previous {
-                tx::record(&tx, s, &instance, Some(previous), effects, self.clock.now()).await?;
-            }
-        }
-        tx.commit().await?;
-        if state == "failed" {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    async fn fire_one(&self, id: uuid::Uuid, instance: &InstanceId) -> Result<bool, BoxError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let s = &self.schema;
-        // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
-        tx::load::<P>(&tx, s, instance).await?;
-        let claimed = tx
-            .query_opt(
-                &format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout"),
-                &[&id],
-            )
-            .await?;
-        let Some(row) = claimed else { return Ok(false) };
-        let timeout: Json<P::Timeout> = row.try_get("timeout")?;
-        let input = Input::Timeout(&timeout.0);
-        tx::react(
-            &tx,
-            s,
-            self.process.as_ref(),
-            (instance, false),
-            input,
-            Trigger(id),
-            self.clock.now(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
 }
 
 impl<P: ProcessManager> Subscriber for PgProcess<P> {
@@ -246,24 +179,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     }
 
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
-        let client = self.pool.get().await?;
-        let s = &self.schema;
-        let rows = client
-            .query(
-                &format!("SELECT issued, attempts, not_before, last_error FROM {s}.outbox WHERE process = $1 AND state = 'pending' ORDER BY seq LIMIT $2"),
-                &[&P::NAME, &i64::try_from(limit)?],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxEntry {
-                    issued: r.try_get::<_, Json<Issued<P::Command>>>("issued")?.0,
-                    attempts: u32::try_from(r.try_get::<_, i32>("attempts")?)?,
-                    not_before: r.try_get("not_before")?,
-                    last_error: r.try_get("last_error")?,
-                })
-            })
-            .collect()
+        read::pending::<P>(&self.pool, &self.schema, limit).await
     }
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
@@ -304,50 +220,14 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     }
 
     async fn instance(&self, id: &InstanceId) -> Result<Option<Instance<P>>, BoxError> {
-        let client = self.pool.get().await?;
-        let s = &self.schema;
-        let row = client
-            .query_opt(
-                &format!("SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2"),
-                &[&P::NAME, &id.as_str()],
-            )
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get::<_, Json<Instance<P>>>("data")?.0),
-            None => None,
-        })
+        read::instance::<P>(&self.pool, &self.schema, id).await
     }
 
     async fn instances(&self, status: Option<Status>) -> Result<Vec<Instance<P>>, BoxError> {
-        let client = self.pool.get().await?;
-        let s = &self.schema;
-        let rows = client
-            .query(
-                &format!("SELECT data FROM {s}.instances WHERE process = $1 AND ($2::text IS NULL OR status = $2) ORDER BY instance_id"),
-                &[&P::NAME, &status.map(Status::as_str)],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get::<_, Json<Instance<P>>>("data")?.0))
-            .collect()
+        read::instances::<P>(&self.pool, &self.schema, status).await
     }
 
     async fn deadlines(&self) -> Result<Vec<Deadline>, BoxError> {
-        let client = self.pool.get().await?;
-        let s = &self.schema;
-        let rows = client
-            .query(&format!("SELECT id, instance_id, key, due_at, state FROM {s}.deadlines WHERE process = $1 ORDER BY due_at, id"), &[&P::NAME])
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Deadline {
-                    id: r.try_get("id")?,
-                    instance: InstanceId(r.try_get("instance_id")?),
-                    key: r.try_get("key")?,
-                    due_at: r.try_get("due_at")?,
-                    state: DeadlineState::parse(r.try_get("state")?)?,
-                })
-            })
-            .collect()
+        read::deadlines::<P>(&self.pool, &self.schema).await
     }
 }

@@ -1,0 +1,88 @@
+//! Reading a PostgreSQL process store: outbox, instances and deadlines.
+
+use deadpool_postgres::Pool;
+use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status};
+use tessera_core::BoxError;
+use tokio_postgres::types::Json;
+
+use crate::process::{Deadline, DeadlineState, OutboxEntry};
+
+pub(super) async fn pending<P: ProcessManager>(
+    pool: &Pool,
+    s: &str,
+    limit: usize,
+) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &format!("SELECT issued, attempts, not_before, last_error FROM {s}.outbox WHERE process = $1 AND state = 'pending' ORDER BY seq LIMIT $2"),
+            &[&P::NAME, &i64::try_from(limit)?],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxEntry {
+                issued: r.try_get::<_, Json<Issued<P::Command>>>("issued")?.0,
+                attempts: u32::try_from(r.try_get::<_, i32>("attempts")?)?,
+                not_before: r.try_get("not_before")?,
+                last_error: r.try_get("last_error")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn instance<P: ProcessManager>(
+    pool: &Pool,
+    s: &str,
+    id: &InstanceId,
+) -> Result<Option<Instance<P>>, BoxError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2"),
+            &[&P::NAME, &id.as_str()],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get::<_, Json<Instance<P>>>("data")?.0),
+        None => None,
+    })
+}
+
+pub(super) async fn instances<P: ProcessManager>(
+    pool: &Pool,
+    s: &str,
+    status: Option<Status>,
+) -> Result<Vec<Instance<P>>, BoxError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &format!("SELECT data FROM {s}.instances WHERE process = $1 AND ($2::text IS NULL OR status = $2) ORDER BY instance_id"),
+            &[&P::NAME, &status.map(Status::as_str)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<_, Json<Instance<P>>>("data")?.0))
+        .collect()
+}
+
+pub(super) async fn deadlines<P: ProcessManager>(
+    pool: &Pool,
+    s: &str,
+) -> Result<Vec<Deadline>, BoxError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(&format!("SELECT id, instance_id, key, due_at, state FROM {s}.deadlines WHERE process = $1 ORDER BY due_at, id"), &[&P::NAME])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Deadline {
+                id: r.try_get("id")?,
+                instance: InstanceId(r.try_get("instance_id")?),
+                key: r.try_get("key")?,
+                due_at: r.try_get("due_at")?,
+                state: DeadlineState::parse(r.try_get("state")?)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,83 @@
+//! The worker's transactions: settling a dispatch outcome, firing one deadline.
+
+use std::time::SystemTime;
+
+use tessera_core::process::{Input, InstanceId, Issued, ProcessManager, Trigger};
+use tessera_core::BoxError;
+use tokio_postgres::types::Json;
+
+use super::{tx, PgProcess};
+
+impl<P: ProcessManager> PgProcess<P> {
+    /// Applies a dispatch outcome to the command's outbox row and instance.
+    pub(super) async fn settle(
+        &self,
+        issued: &Issued<P::Command>,
+        error: Option<&str>,
+        retry_at: Option<SystemTime>,
+    ) -> Result<(), BoxError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let s = &self.schema;
+        let loaded = tx::load::<P>(&tx, s, &issued.instance).await?;
+        let (state, not_before) = match (error, retry_at) {
+            (None, _) => ("dispatched", None),
+            (Some(_), Some(at)) => ("pending", Some(at)),
+            (Some(_), None) => ("failed", None),
+        };
+        let changed = tx
+            .execute(
+                &format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'"),
+                &[&issued.id.0, &state, &error, &not_before],
+            )
+            .await?;
+        if let (1, Some(mut instance), "dispatched" | "failed") = (changed, loaded, state) {
+            let previous = instance.version;
+            let effects = match error {
+                None => instance.dispatched(issued),
+                Some(reason) => instance.failed(&self.process, issued, reason),
+            };
+            if instance.version != previous {
+                tx::record(&tx, s, &instance, Some(previous), effects, self.clock.now()).await?;
+            }
+        }
+        tx.commit().await?;
+        if state == "failed" {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    pub(super) async fn fire_one(
+        &self,
+        id: uuid::Uuid,
+        instance: &InstanceId,
+    ) -> Result<bool, BoxError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let s = &self.schema;
+        // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
+        tx::load::<P>(&tx, s, instance).await?;
+        let claimed = tx
+            .query_opt(
+                &format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout"),
+                &[&id],
+            )
+            .await?;
+        let Some(row) = claimed else { return Ok(false) };
+        let timeout: Json<P::Timeout> = row.try_get("timeout")?;
+        let input = Input::Timeout(&timeout.0);
+        tx::react(
+            &tx,
+            s,
+            self.process.as_ref(),
+            (instance, false),
+            input,
+            Trigger(id),
+            self.clock.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
