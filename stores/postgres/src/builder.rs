@@ -203,12 +203,19 @@ impl Builder {
         let sql = Arc::new(Sql::new(&self.schema));
         let endpoint: Arc<str> = endpoint.into();
         let (appended, _) = watch::channel(0);
+        let (committed, notified) = watch::channel(0);
+        tokio::spawn(crate::notify::run(
+            pool.clone(),
+            sql.notify.clone(),
+            notified,
+        ));
         let (jobs, queue) = mpsc::channel(self.max_group.saturating_mul(16).max(1024));
         let writer = Writer {
             pool: pool.clone(),
             sql: sql.clone(),
             endpoint: endpoint.clone(),
             appended: appended.clone(),
+            committed,
             max_group: self.max_group,
         };
         let queue = Arc::new(tokio::sync::Mutex::new(queue));

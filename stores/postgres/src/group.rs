@@ -9,7 +9,7 @@ use tessera_core::StoreError;
 use tokio_postgres::{Error, Row};
 
 use crate::append::{Append, Applied};
-use crate::error::{describe, is_connection_error};
+use crate::error::is_connection_error;
 use crate::round::{self, Round};
 use crate::sql::Sql;
 
@@ -23,17 +23,17 @@ pub(crate) enum GroupResult {
     Aborted(Error),
 }
 
-type Step<'a> = Pin<Box<dyn Future<Output = Result<Vec<Row>, Error>> + Send + 'a>>;
+/// A request in flight on the connection, boxed so different kinds pipeline together.
+pub(crate) type Step<'a, T = Vec<Row>> =
+    Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// Runs the appends as one transaction, pipelined in one flight on `client`:
-/// `BEGIN; <one statement per round>; COMMIT; NOTIFY`, or for a lone append just its
-/// statement (its implicit transaction) and the `NOTIFY`.
+/// `BEGIN; <one statement per round>; COMMIT`, or for a lone append just its statement
+/// (its implicit transaction).
 ///
 /// The transaction commits only if every statement succeeded (after an error the server
 /// turns the `COMMIT` into a rollback), so the connection is idle afterwards unless it
-/// was lost. The `NOTIFY` runs in a transaction of its own after the commit: inside the
-/// appending transaction it would hold the server's notification lock across the WAL
-/// flush and serialize every commit.
+/// was lost.
 pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) -> GroupResult {
     let lone = appends.len() == 1;
     let text = match appends {
@@ -56,7 +56,7 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
         .collect();
     let lone_params = appends.first().filter(|_| lone).map(|a| a.params());
 
-    let mut steps: Vec<Step<'_>> = Vec::with_capacity(rounds.len() + 3);
+    let mut steps: Vec<Step<'_>> = Vec::with_capacity(rounds.len() + 2);
     let simple = |text: &'static str| -> Step<'_> {
         Box::pin(async move { client.batch_execute(text).await.map(|()| Vec::new()) })
     };
@@ -75,14 +75,7 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
         }
         steps.push(simple("COMMIT"));
     }
-    steps.push(Box::pin(async {
-        client.batch_execute(&sql.notify).await.map(|()| Vec::new())
-    }));
-    let mut results = join_in_order(steps).await;
-    if let Some(Err(e)) = results.pop() {
-        // Only the hint is lost: polling covers it (a lost connection the pool drops).
-        tracing::debug!(error = %describe(&e), "NOTIFY after commit failed");
-    }
+    let results = join_in_order(steps).await;
 
     let mut outputs = Vec::with_capacity(results.len());
     let mut aborted = None;
@@ -123,7 +116,7 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
 
 /// Polls every future in order (so each sends its request before the next does) until
 /// all are done, and returns their outputs in the same order.
-async fn join_in_order<T>(
+pub(crate) async fn join_in_order<T>(
     mut futures: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>,
 ) -> Vec<T> {
     let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();

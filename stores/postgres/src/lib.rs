@@ -93,6 +93,7 @@ mod group;
 mod lag;
 mod listen;
 mod migrate;
+mod notify;
 mod read;
 mod round;
 mod schema;

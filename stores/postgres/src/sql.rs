@@ -45,7 +45,12 @@ impl Sql {
             append_any: append(include_str!("sql/append_cas_any.sql")),
             append_group: s(include_str!("sql/append_group.sql")),
             conflict: s(include_str!("sql/conflict.sql")),
-            notify: format!("NOTIFY \"{}\"", schema.channel()),
+            // Committed asynchronously: NOTIFY needs a transaction id, and a hint is not worth
+            // waiting for a WAL flush.
+            notify: format!(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_notify('{}', '')",
+                schema.channel()
+            ),
             read_all: s(include_str!("sql/read_all.sql")),
             read_all_filtered: s(include_str!("sql/read_all_filtered.sql")),
             read_stream_forward: s(include_str!("sql/read_stream_forward.sql")),

@@ -6,8 +6,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
+use postgres_types::ToSql;
 use tessera_core::{AppendOutcome, StoreError};
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio_postgres::Row;
 use tracing::Span;
 
 use crate::append::{Append, Applied};
@@ -68,6 +70,8 @@ pub(crate) struct Writer {
     pub(crate) sql: Arc<Sql>,
     pub(crate) endpoint: Arc<str>,
     pub(crate) appended: watch::Sender<u64>,
+    /// Tells the notifier task that appends committed.
+    pub(crate) committed: watch::Sender<u64>,
     pub(crate) max_group: usize,
 }
 
@@ -141,6 +145,7 @@ impl Writer {
                     }
                     if any {
                         self.appended.send_modify(|v| *v = v.wrapping_add(1));
+                        self.committed.send_modify(|v| *v = v.wrapping_add(1));
                     }
                 }
                 GroupResult::Lost(e) => {
@@ -177,32 +182,49 @@ impl Writer {
                 }
             }
         }
-        for job in refused {
-            again.extend(self.settle(&client, job, n).await);
-        }
+        again.extend(self.settle(&client, refused, n).await);
         again
     }
 
-    /// Decides on a refused append with the idempotency rules.
-    async fn settle(&self, client: &Object, job: Job, n: usize) -> Option<Job> {
-        let rows = async {
-            let statement = client.prepare_cached(&self.sql.conflict).await?;
-            client
-                .query(&statement, &[&job.append.stream.as_str(), &job.append.ids])
-                .await
-        };
-        match rows.await {
-            Ok(rows) => match conflict::verdict(&job.append, &rows) {
-                Verdict::Repeat(outcome) => job.finish(Ok(outcome), n),
-                Verdict::Refused(e) => job.finish(Err(e), n),
-                Verdict::Retry => return self.attempt_again(job, n),
-            },
-            Err(e) => job.finish(
-                Err(map_pg(e, "checking a refused append", &self.endpoint)),
-                n,
-            ),
+    /// Decides on refused appends with the idempotency rules (their checks pipelined).
+    async fn settle(&self, client: &Object, jobs: Vec<Job>, n: usize) -> Vec<Job> {
+        if jobs.is_empty() {
+            return Vec::new();
         }
-        None
+        let statement = match client.prepare_cached(&self.sql.conflict).await {
+            Ok(statement) => statement,
+            Err(e) => {
+                let e = map_pg(e, "checking a refused append", &self.endpoint);
+                for job in jobs {
+                    job.finish(Err(copy(&e)), n);
+                }
+                return Vec::new();
+            }
+        };
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = jobs
+            .iter()
+            .map(|j| [&j.append.name as &(dyn ToSql + Sync), &j.append.ids])
+            .collect();
+        let checks = params
+            .iter()
+            .map(|p| Box::pin(client.query(&statement, p)) as group::Step<'_, Vec<Row>>)
+            .collect();
+        let results = group::join_in_order(checks).await;
+        let mut again = Vec::new();
+        for (job, rows) in jobs.into_iter().zip(results) {
+            match rows {
+                Ok(rows) => match conflict::verdict(&job.append, &rows) {
+                    Verdict::Repeat(outcome) => job.finish(Ok(outcome), n),
+                    Verdict::Refused(e) => job.finish(Err(e), n),
+                    Verdict::Retry => again.extend(self.attempt_again(job, n)),
+                },
+                Err(e) => job.finish(
+                    Err(map_pg(e, "checking a refused append", &self.endpoint)),
+                    n,
+                ),
+            }
+        }
+        again
     }
 
     fn attempt_again(&self, mut job: Job, n: usize) -> Option<Job> {
