@@ -1,28 +1,28 @@
 //! Wiring: the three contexts on one kind of store, their read models, the saga, the
-//! payment worker and the deadline ticker. Generic over the store; `main` picks it.
+//! inbox relays and the payment worker. Generic over the store; `main` picks it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tessera_core::{CommandHandler, EventStore, Position, SnapshotPolicy, SnapshotStore};
-use tessera_projections::{RunnerConfig, RunnerHandle, Status, WaitError};
-use tokio::task::JoinHandle;
+use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHandle};
+use tessera_projections::resilience::Resilience;
+use tessera_projections::{Runner, RunnerConfig, RunnerHandle, Status, WaitError};
 
-use crate::fulfilment::{Fulfilment, Leg, SagaLeg};
+use crate::fulfilment::{Fulfilment, InboxRelay, ShopDispatcher};
 use crate::gateway::Gateway;
 use crate::inventory::Product;
 use crate::metrics::Metrics;
 use crate::ordering::Order;
 use crate::payment::{Payment, PaymentProcessor};
-use crate::reactor::Reactor;
-use crate::resilience::Resilient;
+use crate::reactor::{Checkpoints, Reactor};
 use crate::settings::Settings;
 
 mod parts;
 mod rebuild;
 
-pub use parts::{memory_parts, postgres_parts, schema_patterns, Contexts, Parts, Views};
+pub use parts::{memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore, Views};
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 
 /// What a runner drives.
@@ -30,8 +30,10 @@ pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 pub enum Kind {
     /// A read model.
     Projection,
-    /// A leg of the fulfilment saga.
+    /// The fulfilment saga.
     Saga,
+    /// An inbox relay into the ordering log.
+    Relay,
     /// The payment worker.
     Worker,
 }
@@ -42,6 +44,7 @@ impl Kind {
         match self {
             Kind::Projection => "projection",
             Kind::Saga => "saga",
+            Kind::Relay => "relay",
             Kind::Worker => "worker",
         }
     }
@@ -69,16 +72,18 @@ pub struct App<S> {
     pub payments: CommandHandler<Payment, S>,
     /// Read models.
     pub views: Views,
-    /// The gateway route (breaker state for readiness).
-    pub route: Resilient,
+    /// The saga's instances.
+    pub saga: SagaStore,
+    /// The guarded gateway route (breaker state for readiness).
+    pub route: Resilience,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     runners: Mutex<BTreeMap<String, Running<S>>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    workers: Mutex<Vec<WorkerHandle>>,
     rebuilds: Mutex<BTreeMap<String, RebuildState>>,
 }
 
-fn saga_config() -> RunnerConfig {
+fn reactor_config() -> RunnerConfig {
     RunnerConfig {
         batch_size: 100,
         max_attempts: 30,
@@ -87,28 +92,21 @@ fn saga_config() -> RunnerConfig {
 }
 
 impl<S: EventStore + SnapshotStore> App<S> {
-    /// Starts every runner and the deadline ticker on the current runtime.
+    /// Starts every runner and worker on the current runtime.
     pub fn start(settings: Settings, parts: Parts<S>) -> Arc<Self> {
         let Parts {
             stores,
             views,
-            saga_checkpoints,
+            saga,
+            relay_checkpoints,
             worker_checkpoints,
-            deadlines,
             backend,
         } = parts;
         let orders = CommandHandler::new(stores.ordering.clone(), ());
         let products = CommandHandler::new(stores.inventory.clone(), ())
             .with_snapshots(stores.inventory.clone(), SnapshotPolicy::EveryNEvents(100));
         let payments = CommandHandler::new(stores.payment.clone(), ());
-        let route = Resilient::new(settings.resilience);
-        let saga = Arc::new(Fulfilment {
-            orders: orders.clone(),
-            products: products.clone(),
-            payments: payments.clone(),
-            deadlines,
-            payment_timeout: settings.payment_timeout,
-        });
+        let route = Resilience::new(settings.resilience);
         let app = Arc::new(Self {
             settings,
             backend,
@@ -117,25 +115,21 @@ impl<S: EventStore + SnapshotStore> App<S> {
             products,
             payments,
             views,
+            saga,
             route,
             metrics: Metrics::default(),
             runners: Mutex::new(BTreeMap::new()),
-            tasks: Mutex::new(Vec::new()),
+            workers: Mutex::new(Vec::new()),
             rebuilds: Mutex::new(BTreeMap::new()),
         });
-        app.spawn_all(&saga, saga_checkpoints, worker_checkpoints);
+        app.spawn_projections();
+        app.spawn_saga(relay_checkpoints, worker_checkpoints);
         app
     }
 
-    fn spawn_all(
-        self: &Arc<Self>,
-        saga: &Arc<Fulfilment<S>>,
-        saga_cp: crate::reactor::Checkpoints,
-        worker_cp: crate::reactor::Checkpoints,
-    ) {
+    fn spawn_projections(&self) {
         let config = RunnerConfig::default();
-        let v = &self.views;
-        let st = &self.stores;
+        let (v, st) = (&self.views, &self.stores);
         self.add(
             Kind::Projection,
             "ordering",
@@ -160,36 +154,64 @@ impl<S: EventStore + SnapshotStore> App<S> {
             v.payments.name(),
             v.payments.spawn(st.payment.clone(), config),
         );
-        for (leg, store, context) in [
-            (Leg::Ordering, &st.ordering, "ordering"),
-            (Leg::Inventory, &st.inventory, "inventory"),
-            (Leg::Payment, &st.payment, "payment"),
+    }
+
+    /// The saga on the ordering log with its outbox worker, the inbox relays from the
+    /// inventory and payment logs, and the payment worker.
+    fn spawn_saga(&self, relay_cp: Checkpoints, worker_cp: Checkpoints) {
+        let st = &self.stores;
+        let dispatcher = Arc::new(ShopDispatcher {
+            orders: self.orders.clone(),
+            products: self.products.clone(),
+            payments: self.payments.clone(),
+        });
+        let config = ProcessConfig {
+            poll_interval: self.settings.deadline_tick,
+            ..ProcessConfig::default()
+        };
+        let (runner, worker) = match &self.saga {
+            SagaStore::Memory(m) => run_saga(st.ordering.clone(), m.clone(), dispatcher, config),
+            SagaStore::Pg(p) => run_saga(st.ordering.clone(), p.clone(), dispatcher, config),
+        };
+        self.add(Kind::Saga, "ordering", "fulfilment".to_owned(), runner);
+        self.lock_workers().push(worker);
+        for (name, relay, source, context) in [
+            (
+                "fulfilment_inbox_inventory",
+                InboxRelay::inventory(st.ordering.clone()),
+                &st.inventory,
+                "inventory",
+            ),
+            (
+                "fulfilment_inbox_payment",
+                InboxRelay::payment(st.ordering.clone()),
+                &st.payment,
+                "payment",
+            ),
         ] {
-            let reactor = Reactor::new(
-                leg.name(),
-                SagaLeg::new(saga.clone(), leg),
-                saga_cp.clone(),
-                1,
+            let reactor = Reactor::new(name, relay, relay_cp.clone(), 1);
+            self.add(
+                Kind::Relay,
+                context,
+                name.to_owned(),
+                Runner::new(source.clone(), reactor, reactor_config()).spawn(),
             );
-            let handle =
-                tessera_projections::Runner::new(store.clone(), reactor, saga_config()).spawn();
-            self.add(Kind::Saga, context, leg.name().to_owned(), handle);
         }
         let worker = PaymentProcessor::new(
             self.payments.clone(),
             Gateway::new(self.settings.gateway),
             self.route.clone(),
         );
-        let bulkhead = self.settings.resilience.bulkhead;
-        let reactor = Reactor::new("payment_worker", worker, worker_cp, bulkhead);
-        let handle =
-            tessera_projections::Runner::new(st.payment.clone(), reactor, saga_config()).spawn();
+        let concurrency = self.settings.resilience.max_concurrent;
+        let reactor = Reactor::new("payment_worker", worker, worker_cp, concurrency);
+        let handle = Runner::new(st.payment.clone(), reactor, reactor_config()).spawn();
         self.add(Kind::Worker, "payment", "payment_worker".to_owned(), handle);
-        let ticker = tokio::spawn(tick(saga.clone(), self.settings.deadline_tick));
-        self.tasks
+    }
+
+    fn lock_workers(&self) -> std::sync::MutexGuard<'_, Vec<WorkerHandle>> {
+        self.workers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(ticker);
     }
 
     fn add(&self, kind: Kind, context: &'static str, name: String, handle: RunnerHandle<S>) {
@@ -244,15 +266,11 @@ impl<S: EventStore + SnapshotStore> App<S> {
         Ok(())
     }
 
-    /// Stops every runner (after its current batch) and the ticker.
+    /// Stops the saga's worker and every runner (each after its current batch).
     pub async fn shutdown(&self) {
-        for task in std::mem::take(
-            &mut *self
-                .tasks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        ) {
-            task.abort();
+        let workers = std::mem::take(&mut *self.lock_workers());
+        for worker in workers {
+            worker.stop().await;
         }
         let runners = std::mem::take(&mut *self.lock_runners());
         for (_, running) in runners {
@@ -263,14 +281,14 @@ impl<S: EventStore + SnapshotStore> App<S> {
     }
 }
 
-/// Fires due payment deadlines every `every`.
-async fn tick<S: EventStore>(saga: Arc<Fulfilment<S>>, every: Duration) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        if let Err(e) = saga.fire_due(SystemTime::now()).await {
-            tracing::warn!(error = %e, "firing payment deadlines failed; retrying on the next tick");
-        }
-    }
+/// Runs the saga's process store from the ordering log, and its outbox worker.
+fn run_saga<S: EventStore, P: ProcessStore<Fulfilment>>(
+    ordering: S,
+    process: P,
+    dispatcher: Arc<ShopDispatcher<S>>,
+    config: ProcessConfig,
+) -> (RunnerHandle<S>, WorkerHandle) {
+    let runner = Runner::new(ordering, process.clone(), reactor_config()).spawn();
+    let worker = Worker::new(process, dispatcher, config).spawn();
+    (runner, worker)
 }

@@ -13,6 +13,5 @@ pub mod ordering;
 pub mod payment;
 pub mod reactor;
 pub mod readmodel;
-pub mod resilience;
 pub mod server;
 pub mod settings;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::gateway::GatewayConfig;
-use crate::resilience::Policy;
+use tessera_projections::resilience::ResilienceConfig;
 
 /// Everything a shop instance is configured with.
 #[derive(Debug, Clone)]
@@ -14,10 +14,10 @@ pub struct Settings {
     /// The simulated payment gateway.
     pub gateway: GatewayConfig,
     /// Timeout, retries, breaker and bulkhead around the gateway.
-    pub resilience: Policy,
+    pub resilience: ResilienceConfig,
     /// How long a payment may go unanswered before the order is rejected.
     pub payment_timeout: Duration,
-    /// How often due deadlines are looked for.
+    /// How often the saga's worker looks for due deadlines and retries.
     pub deadline_tick: Duration,
     /// The longest a `?min_position=` query waits for the read models.
     pub read_wait: Duration,
@@ -33,9 +33,9 @@ impl Default for Settings {
         Self {
             prefix: String::new(),
             gateway: GatewayConfig::default(),
-            resilience: Policy::default(),
+            resilience: ResilienceConfig::default(),
             payment_timeout: Duration::from_secs(30),
-            deadline_tick: Duration::from_millis(200),
+            deadline_tick: Duration::from_millis(100),
             read_wait: Duration::from_secs(5),
             admin_token: None,
             loopback_only: true,

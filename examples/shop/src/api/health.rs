@@ -48,7 +48,7 @@ pub async fn ready<S: EventStore + SnapshotStore>(
         .filter(|(_, _, s)| matches!(s.state, RunnerState::Failed | RunnerState::Stopped))
         .map(|(_, _, s)| s.name)
         .collect();
-    let breaker = app.route.breaker_state();
+    let breaker = app.route.breaker().state().as_str();
     let ok = store == "ok" && failed_runners.is_empty();
     let status = match (ok, breaker) {
         (false, _) => "not_ready",
@@ -111,7 +111,9 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
             escape(&s.name)
         );
     }
-    let open = u8::from(app.route.breaker_state() == "open");
+    let open = u8::from(
+        app.route.breaker().state() == tessera_projections::resilience::BreakerState::Open,
+    );
     let _ = writeln!(out, "# HELP shop_payment_breaker_open 1 while the payment breaker is open.\n# TYPE shop_payment_breaker_open gauge\nshop_payment_breaker_open {open}");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -74,6 +74,7 @@ pub async fn create<S: EventStore + SnapshotStore>(
         return Err(Problem::invalid("name: must have 1 to 200 characters"));
     }
     let command = ProductCommand::Add {
+        sku: p.sku.clone(),
         name: name.to_owned(),
         price_cents: p.price_cents,
         initial_stock: p.initial_stock,

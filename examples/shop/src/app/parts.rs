@@ -3,7 +3,10 @@
 use tessera_core::{BoxError, MemoryStore};
 use tessera_postgres::{PostgresStore, SchemaName};
 
-use crate::fulfilment::Deadlines;
+use tessera_core::process::{Instance, InstanceId};
+use tessera_projections::process::{MemoryProcess, PgProcess, ProcessStore};
+
+use crate::fulfilment::Fulfilment;
 use crate::inventory::{ProductsView, ReservationsView};
 use crate::ordering::OrdersView;
 use crate::payment::PaymentsView;
@@ -39,18 +42,38 @@ pub struct Parts<S> {
     pub stores: Contexts<S>,
     /// The read models.
     pub views: Views,
-    /// Checkpoints of the saga's legs.
-    pub saga_checkpoints: Checkpoints,
+    /// The saga's instances, outbox and deadlines.
+    pub saga: SagaStore,
+    /// Checkpoints of the inbox relays.
+    pub relay_checkpoints: Checkpoints,
     /// Checkpoint of the payment worker.
     pub worker_checkpoints: Checkpoints,
-    /// Payment deadlines.
-    pub deadlines: Deadlines,
     /// `"memory"` or `"postgres"`.
     pub backend: &'static str,
 }
 
+/// Where the saga's process runtime keeps its instances.
+#[derive(Clone)]
+pub enum SagaStore {
+    /// In memory.
+    Memory(MemoryProcess<Fulfilment>),
+    /// In PostgreSQL.
+    Pg(PgProcess<Fulfilment>),
+}
+
+impl SagaStore {
+    /// The saga instance of `order_id`.
+    pub async fn instance(&self, order_id: &str) -> Result<Option<Instance<Fulfilment>>, BoxError> {
+        let id = InstanceId::from(order_id);
+        match self {
+            SagaStore::Memory(m) => m.instance(&id).await,
+            SagaStore::Pg(p) => p.instance(&id).await,
+        }
+    }
+}
+
 /// The embedded mode: three in-memory stores, read models in memory.
-pub fn memory_parts(prefix: &str) -> Parts<MemoryStore> {
+pub fn memory_parts(prefix: &str, saga: Fulfilment) -> Parts<MemoryStore> {
     Parts {
         stores: Contexts {
             ordering: MemoryStore::new(),
@@ -63,9 +86,9 @@ pub fn memory_parts(prefix: &str) -> Parts<MemoryStore> {
             reservations: ViewStore::memory(prefix),
             payments: ViewStore::memory(prefix),
         },
-        saga_checkpoints: Checkpoints::memory(),
+        saga: SagaStore::Memory(MemoryProcess::new(saga)),
+        relay_checkpoints: Checkpoints::memory(),
         worker_checkpoints: Checkpoints::memory(),
-        deadlines: Deadlines::memory(),
         backend: "memory",
     }
 }
@@ -83,9 +106,14 @@ async fn store(url: &str, prefix: &str, context: &str) -> Result<PostgresStore, 
 
 /// The PostgreSQL mode: each context's events in schema `{prefix}{context}`, its read
 /// models in `{prefix}{context}_{model}_v{n}` (control tables in
-/// `{prefix}{context}_projections`), saga checkpoints and deadlines in
-/// `{prefix}fulfilment`, the payment worker's checkpoint in `{prefix}payment_worker`.
-pub async fn postgres_parts(url: &str, prefix: &str) -> Result<Parts<PostgresStore>, BoxError> {
+/// `{prefix}{context}_projections`), the saga's instances, outbox and deadlines in
+/// `{prefix}fulfilment`, the inbox relays' checkpoints in `{prefix}fulfilment_inbox`,
+/// the payment worker's in `{prefix}payment_worker`.
+pub async fn postgres_parts(
+    url: &str,
+    prefix: &str,
+    saga: Fulfilment,
+) -> Result<Parts<PostgresStore>, BoxError> {
     let ordering = store(url, prefix, "ordering").await?;
     let inventory = store(url, prefix, "inventory").await?;
     let payment = store(url, prefix, "payment").await?;
@@ -98,15 +126,18 @@ pub async fn postgres_parts(url: &str, prefix: &str) -> Result<Parts<PostgresSto
             .await?,
         payments: ViewStore::postgres(payment.pool().clone(), prefix, &control("payment")).await?,
     };
-    let fulfilment = format!("{prefix}fulfilment");
+    let pool = ordering.pool().clone();
     Ok(Parts {
-        saga_checkpoints: Checkpoints::postgres(ordering.pool().clone(), &fulfilment).await?,
+        saga: SagaStore::Pg(
+            PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
+        ),
+        relay_checkpoints: Checkpoints::postgres(pool, &format!("{prefix}fulfilment_inbox"))
+            .await?,
         worker_checkpoints: Checkpoints::postgres(
             payment.pool().clone(),
             &format!("{prefix}payment_worker"),
         )
         .await?,
-        deadlines: Deadlines::postgres(ordering.pool().clone(), &fulfilment).await?,
         stores: Contexts {
             ordering,
             inventory,

@@ -30,7 +30,14 @@ pub async fn run(args: RebuildArgs) -> Result<(), BoxError> {
         }
         vec![name]
     };
-    let parts = postgres_parts(url, &args.database.schema_prefix).await?;
+    let parts = postgres_parts(
+        url,
+        &args.database.schema_prefix,
+        crate::fulfilment::Fulfilment {
+            payment_timeout: std::time::Duration::from_secs(30),
+        },
+    )
+    .await?;
     let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} events {msg}")
         .map_err(|e| e.to_string())?
         .progress_chars("=> ");

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 
 use super::ServeArgs;
 use crate::app::{memory_parts, postgres_parts, App};
+use crate::fulfilment::Fulfilment;
 use crate::gateway::GatewayConfig;
 use crate::server;
 use crate::settings::Settings;
@@ -33,6 +34,12 @@ fn settings(args: &ServeArgs, loopback_only: bool) -> Result<Settings, BoxError>
     })
 }
 
+fn saga(settings: &Settings) -> Fulfilment {
+    Fulfilment {
+        payment_timeout: settings.payment_timeout,
+    }
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let listener = TcpListener::bind(args.listen)
@@ -49,12 +56,12 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
                 "shop: no database configured (--database-url or DATABASE_URL): running on the embedded \
                  in-memory store. Data is kept in memory only and is lost when the server stops."
             );
-            let app = App::start(settings, memory_parts(""));
+            let app = App::start(settings.clone(), memory_parts("", saga(&settings)));
             eprintln!("shop: listening on http://{addr} (try: curl http://{addr}/health/ready)");
             server::serve(app, listener, server::signal()).await?;
         }
         Some(url) => {
-            let parts = postgres_parts(url, &settings.prefix).await?;
+            let parts = postgres_parts(url, &settings.prefix, saga(&settings)).await?;
             let app = App::start(settings, parts);
             eprintln!("shop: on PostgreSQL; listening on http://{addr}");
             server::serve(app, listener, server::signal()).await?;

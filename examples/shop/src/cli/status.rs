@@ -4,7 +4,6 @@ use tessera_core::{BoxError, EventReader, Position};
 
 use super::Database;
 use crate::app::postgres_parts;
-use crate::fulfilment::Leg;
 
 fn lag(head: Option<Position>, at: Position) -> u64 {
     head.map_or(0, |h| h.prepare.saturating_sub(at.prepare))
@@ -19,7 +18,14 @@ pub async fn run(db: Database) -> Result<(), BoxError> {
                 .into(),
         );
     };
-    let parts = postgres_parts(url, &db.schema_prefix).await?;
+    let parts = postgres_parts(
+        url,
+        &db.schema_prefix,
+        crate::fulfilment::Fulfilment {
+            payment_timeout: std::time::Duration::from_secs(30),
+        },
+    )
+    .await?;
     let (v, s) = (&parts.views, &parts.stores);
     let heads = [
         s.ordering.head().await?,
@@ -52,24 +58,22 @@ pub async fn run(db: Database) -> Result<(), BoxError> {
             heads[2],
         ),
     ];
-    for (leg, head) in [
-        (Leg::Ordering, heads[0]),
-        (Leg::Inventory, heads[1]),
-        (Leg::Payment, heads[2]),
+    let saga = match &parts.saga {
+        crate::app::SagaStore::Pg(p) => tessera_projections::Subscriber::checkpoint(p).await?,
+        crate::app::SagaStore::Memory(m) => tessera_projections::Subscriber::checkpoint(m).await?,
+    };
+    rows.push(("saga", "fulfilment".to_owned(), saga, heads[0]));
+    for (name, head) in [
+        ("fulfilment_inbox_inventory", heads[1]),
+        ("fulfilment_inbox_payment", heads[2]),
     ] {
         rows.push((
-            "saga",
-            leg.name().to_owned(),
-            parts.saga_checkpoints.load(leg.name()).await?,
+            "relay",
+            name.to_owned(),
+            parts.relay_checkpoints.load(name).await?,
             head,
         ));
     }
-    rows.push((
-        "worker",
-        "payment_worker".to_owned(),
-        parts.worker_checkpoints.load("payment_worker").await?,
-        heads[2],
-    ));
     println!(
         "{:<10} {:<28} {:>22} {:>22} {:>10}",
         "KIND", "NAME", "CHECKPOINT", "HEAD", "LAG"

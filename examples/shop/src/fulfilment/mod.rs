@@ -1,18 +1,23 @@
-//! The fulfilment saga: order placed → reserve stock → charge payment → confirm.
+//! The fulfilment saga: order placed → reserve stock (line by line) → charge payment →
+//! confirm.
 //!
-//! Too little stock rejects the order (`out_of_stock`); a declined payment releases the
-//! stock and rejects it (`payment_declined`); no payment answer before the deadline does
-//! the same (`payment_timeout`); a confirmed order cancelled is refunded and its stock
-//! released.
+//! Too little stock rejects the order (`out_of_stock`) after releasing the lines already
+//! held; a declined payment releases the stock and rejects it (`payment_declined`); no
+//! payment answer before the deadline does the same (`payment_timeout`); a confirmed
+//! order cancelled is refunded and its stock released. Every completed step records its
+//! compensation, which the runtime issues in reverse order.
 //!
-//! The saga keeps no state of its own beyond checkpoints and deadlines: each step loads
-//! the order it concerns, and every command it sends is keyed by the triggering event,
-//! so a step run twice lands once.
+//! The saga is a [`ProcessManager`](tessera_core::process::ProcessManager)
+//! ([`Fulfilment`]), run by the process runtime of `tessera-projections` on the
+//! ordering log (durable instances, handled-event dedup, outbox with deterministic
+//! idempotency keys, deadlines fired once). The inventory and payment events it needs
+//! reach the ordering log through the [`InboxRelay`]; its commands reach the contexts
+//! through the [`ShopDispatcher`].
 
-mod deadlines;
-mod legs;
-mod saga;
+mod dispatch;
+mod inbox;
+mod process;
 
-pub use deadlines::Deadlines;
-pub use legs::{Leg, SagaLeg};
-pub use saga::Fulfilment;
+pub use dispatch::ShopDispatcher;
+pub use inbox::{InboxRelay, INBOX};
+pub use process::{Action, Fulfilment, OrderState, SagaCommand, SagaEvent, SagaTimeout};

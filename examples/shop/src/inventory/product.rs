@@ -14,6 +14,8 @@ use uuid::Uuid;
 pub enum ProductCommand {
     /// Add a new product to the catalogue.
     Add {
+        /// The product code (also in the stream id).
+        sku: String,
         /// Display name.
         name: String,
         /// Unit price.
@@ -46,6 +48,8 @@ pub enum ProductEvent {
     /// A product was added.
     #[serde(rename = "ProductAdded")]
     Added {
+        /// The product code.
+        sku: String,
         /// Display name.
         name: String,
         /// Unit price.
@@ -62,6 +66,8 @@ pub enum ProductEvent {
     /// Stock is held for an order.
     #[serde(rename = "StockReserved")]
     Reserved {
+        /// The product.
+        sku: String,
         /// The order.
         order_id: Uuid,
         /// How many.
@@ -70,6 +76,8 @@ pub enum ProductEvent {
     /// An order's hold was given back.
     #[serde(rename = "ReservationReleased")]
     Released {
+        /// The product.
+        sku: String,
         /// The order.
         order_id: Uuid,
         /// How many.
@@ -78,6 +86,8 @@ pub enum ProductEvent {
     /// An order asked for more than was available.
     #[serde(rename = "ReservationRejected")]
     Rejected {
+        /// The product.
+        sku: String,
         /// The order.
         order_id: Uuid,
         /// How many it asked for.
@@ -127,6 +137,8 @@ pub enum Hold {
 pub struct Product {
     /// Whether it was added.
     pub exists: bool,
+    /// The product code.
+    pub sku: String,
     /// Display name.
     pub name: String,
     /// Unit price.
@@ -156,21 +168,27 @@ impl Aggregate for Product {
     fn apply(&mut self, event: &ProductEvent) {
         match event {
             ProductEvent::Added {
+                sku,
                 name,
                 price_cents,
                 initial_stock,
             } => {
                 self.exists = true;
+                self.sku.clone_from(sku);
                 self.name.clone_from(name);
                 self.price_cents = *price_cents;
                 self.on_hand = *initial_stock;
             }
             ProductEvent::Restocked { quantity } => self.on_hand += quantity,
-            ProductEvent::Reserved { order_id, quantity } => {
+            ProductEvent::Reserved {
+                order_id, quantity, ..
+            } => {
                 self.reserved += quantity;
                 self.holds.insert(*order_id, Hold::Held(*quantity));
             }
-            ProductEvent::Released { order_id, quantity } => {
+            ProductEvent::Released {
+                order_id, quantity, ..
+            } => {
                 self.reserved -= quantity;
                 self.holds.insert(*order_id, Hold::Released);
             }
@@ -183,6 +201,7 @@ impl Aggregate for Product {
     fn decide(&self, command: &ProductCommand, (): &()) -> Result<Vec<ProductEvent>, ProductError> {
         let invalid = |field, rule| Err(ProductError::Invalid { field, rule });
         if let ProductCommand::Add {
+            sku,
             name,
             price_cents,
             initial_stock,
@@ -198,6 +217,7 @@ impl Aggregate for Product {
                 return invalid("initial_stock", "at least 0");
             }
             return Ok(vec![ProductEvent::Added {
+                sku: sku.clone(),
                 name: name.clone(),
                 price_cents: *price_cents,
                 initial_stock: *initial_stock,
@@ -229,18 +249,21 @@ impl Aggregate for Product {
                 let available = self.available();
                 if *quantity > available {
                     return Ok(vec![ProductEvent::Rejected {
+                        sku: self.sku.clone(),
                         order_id: *order_id,
                         requested: *quantity,
                         available,
                     }]);
                 }
                 Ok(vec![ProductEvent::Reserved {
+                    sku: self.sku.clone(),
                     order_id: *order_id,
                     quantity: *quantity,
                 }])
             }
             ProductCommand::Release { order_id } => match self.holds.get(order_id) {
                 Some(Hold::Held(quantity)) => Ok(vec![ProductEvent::Released {
+                    sku: self.sku.clone(),
                     order_id: *order_id,
                     quantity: *quantity,
                 }]),

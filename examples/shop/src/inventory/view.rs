@@ -54,6 +54,7 @@ impl View for ProductsView {
             name,
             price_cents,
             initial_stock,
+            ..
         } = event
         {
             return Ok(ProductDoc {
@@ -132,8 +133,12 @@ impl View for ReservationsView {
         let sku = sku_of(event);
         let event: ProductEvent = decode_recorded(event, &Upcasters::new())?;
         let (order_id, quantity, status) = match event {
-            ProductEvent::Reserved { order_id, quantity } => (order_id, quantity, "reserved"),
-            ProductEvent::Released { order_id, quantity } => (order_id, quantity, "released"),
+            ProductEvent::Reserved {
+                order_id, quantity, ..
+            } => (order_id, quantity, "reserved"),
+            ProductEvent::Released {
+                order_id, quantity, ..
+            } => (order_id, quantity, "released"),
             ProductEvent::Rejected {
                 order_id,
                 requested,

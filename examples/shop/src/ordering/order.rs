@@ -66,6 +66,8 @@ pub enum OrderCommand {
         lines: Vec<Line>,
         /// Fingerprint of the request that placed it (idempotent retries compare it).
         request_hash: String,
+        /// The placing request's correlation id, carried by the saga's commands.
+        correlation_id: Option<Uuid>,
     },
     /// The saga reserved stock and captured payment.
     Confirm,
@@ -91,6 +93,9 @@ pub enum OrderEvent {
         total_cents: i64,
         /// Fingerprint of the placing request.
         request_hash: String,
+        /// The placing request's correlation id.
+        #[serde(default)]
+        correlation_id: Option<Uuid>,
     },
     /// Stock reserved and payment captured.
     #[serde(rename = "OrderConfirmed")]
@@ -206,6 +211,7 @@ impl Aggregate for Order {
                 lines,
                 total_cents,
                 request_hash,
+                ..
             } => {
                 self.id = Some(*order_id);
                 self.status = Some(OrderStatus::Pending);
@@ -229,6 +235,7 @@ impl Aggregate for Order {
                     customer_id,
                     lines,
                     request_hash,
+                    correlation_id,
                 } => {
                     if lines.is_empty() {
                         return Err(OrderError::NoLines);
@@ -239,6 +246,7 @@ impl Aggregate for Order {
                         lines: lines.clone(),
                         total_cents: total_of(lines)?,
                         request_hash: request_hash.clone(),
+                        correlation_id: *correlation_id,
                     }])
                 }
                 _ => Err(OrderError::NotFound),

@@ -9,7 +9,7 @@ use tracing::Instrument;
 use super::{DeclineReason, Payment, PaymentCommand, PaymentEvent, PaymentStatus};
 use crate::gateway::{Charge, Gateway};
 use crate::reactor::Reaction;
-use crate::resilience::{CallError, Resilient};
+use tessera_projections::resilience::Resilience;
 
 /// Reacts to `PaymentRequested` by charging through the resilient gateway and recording
 /// the answer. With no answer (breaker open, retries spent) it records nothing: the
@@ -17,12 +17,12 @@ use crate::resilience::{CallError, Resilient};
 pub struct PaymentProcessor<S> {
     payments: CommandHandler<Payment, S>,
     gateway: Gateway,
-    route: Resilient,
+    route: Resilience,
 }
 
 impl<S: EventStore> PaymentProcessor<S> {
     /// A worker recording through `payments`.
-    pub fn new(payments: CommandHandler<Payment, S>, gateway: Gateway, route: Resilient) -> Self {
+    pub fn new(payments: CommandHandler<Payment, S>, gateway: Gateway, route: Resilience) -> Self {
         Self {
             payments,
             gateway,
@@ -44,17 +44,12 @@ impl<S: EventStore> PaymentProcessor<S> {
         }
         let answer = self
             .route
-            .call(|| self.gateway.charge(order_id, amount_cents), |_| true)
+            .call(|_| true, || self.gateway.charge(order_id, amount_cents))
             .await;
         let command = match answer {
             Ok(Charge::Captured(reference)) => PaymentCommand::Capture { reference },
             Ok(Charge::Declined) => PaymentCommand::Decline(DeclineReason::Declined),
-            Err(
-                e @ (CallError::Open
-                | CallError::Full
-                | CallError::Timeout
-                | CallError::Exhausted { .. }),
-            ) => {
+            Err(e) => {
                 tracing::warn!(%order_id, error = %e, "no answer from the payment gateway; the deadline will decide");
                 return Ok(());
             }

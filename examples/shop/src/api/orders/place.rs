@@ -154,6 +154,7 @@ pub async fn place<S: EventStore + SnapshotStore>(
         customer_id: order.customer_id.trim().to_owned(),
         lines,
         request_hash: request_hash.clone(),
+        correlation_id: Some(c.0),
     };
     let options = CommandOptions {
         idempotency_key: key.clone(),

@@ -1,0 +1,300 @@
+//! The fulfilment saga as a [`ProcessManager`]: pure logic, one instance per order.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tessera_core::process::{Correlation, Input, Instance, ProcessManager, Reaction, Status};
+use tessera_core::{DomainEvent, EventFilter};
+use uuid::Uuid;
+
+use crate::ordering::{Line, RejectReason};
+use crate::payment::DeclineReason;
+
+/// The events the saga reads: the ordering log's own, and the inventory and payment
+/// events relayed into its inbox. Variant names are the stored event types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SagaEvent {
+    /// An order was placed.
+    #[serde(rename = "OrderPlaced")]
+    OrderPlaced {
+        /// The order.
+        order_id: Uuid,
+        /// Priced lines.
+        lines: Vec<Line>,
+        /// Sum of the lines.
+        total_cents: i64,
+        /// The placing request's correlation id.
+        #[serde(default)]
+        correlation_id: Option<Uuid>,
+    },
+    /// A confirmed order was cancelled.
+    #[serde(rename = "OrderCancelled")]
+    OrderCancelled {
+        /// The order.
+        order_id: Uuid,
+    },
+    /// A line's stock was reserved.
+    #[serde(rename = "StockReserved")]
+    StockReserved {
+        /// The product.
+        sku: String,
+        /// The order.
+        order_id: Uuid,
+    },
+    /// A line asked for more than was available.
+    #[serde(rename = "ReservationRejected")]
+    ReservationRejected {
+        /// The product.
+        sku: String,
+        /// The order.
+        order_id: Uuid,
+    },
+    /// The payment was captured.
+    #[serde(rename = "PaymentCaptured")]
+    PaymentCaptured {
+        /// The order.
+        order_id: Uuid,
+    },
+    /// The payment was declined or timed out.
+    #[serde(rename = "PaymentDeclined")]
+    PaymentDeclined {
+        /// The order.
+        order_id: Uuid,
+        /// Why.
+        reason: DeclineReason,
+    },
+}
+
+impl DomainEvent for SagaEvent {}
+
+/// What the saga asks a context to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Inventory: hold stock for the order.
+    Reserve {
+        /// The product.
+        sku: String,
+        /// How many.
+        quantity: i64,
+    },
+    /// Inventory: give the order's hold back.
+    Release {
+        /// The product.
+        sku: String,
+    },
+    /// Payment: ask for the order's total.
+    RequestPayment {
+        /// How much.
+        amount_cents: i64,
+    },
+    /// Payment: no answer in time; decline it (refused if it was answered meanwhile).
+    TimeOutPayment,
+    /// Payment: give the money back.
+    Refund,
+    /// Ordering: confirm.
+    Confirm,
+    /// Ordering: reject.
+    Reject(RejectReason),
+}
+
+/// A command of the saga: an action on the order, with the order's correlation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaCommand {
+    /// The order.
+    pub order_id: Uuid,
+    /// The placing request's correlation id, put on the command's events.
+    pub correlation_id: Option<Uuid>,
+    /// What to do.
+    pub action: Action,
+}
+
+/// What a fired deadline delivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SagaTimeout {
+    /// The payment was not answered in time.
+    PaymentDue,
+}
+
+/// What an instance remembers of its order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderState {
+    /// The order.
+    pub order_id: Option<Uuid>,
+    /// Its lines, reserved in this order.
+    pub lines: Vec<Line>,
+    /// Its total.
+    pub total_cents: i64,
+    /// Its correlation id.
+    pub correlation_id: Option<Uuid>,
+}
+
+/// The fulfilment saga.
+#[derive(Debug, Clone)]
+pub struct Fulfilment {
+    /// How long a payment may go unanswered.
+    pub payment_timeout: Duration,
+}
+
+/// The deadline key of the payment.
+const PAYMENT: &str = "payment";
+
+impl Fulfilment {
+    fn command(state: &OrderState, order_id: Uuid, action: Action) -> SagaCommand {
+        SagaCommand {
+            order_id,
+            correlation_id: state.correlation_id,
+            action,
+        }
+    }
+
+    fn on_event(&self, saga: &Instance<Self>, event: &SagaEvent) -> Reaction<Self> {
+        let s = &saga.state;
+        let cmd = |order_id, action| Self::command(s, order_id, action);
+        match event {
+            SagaEvent::OrderPlaced {
+                order_id,
+                lines,
+                total_cents,
+                correlation_id,
+            } => {
+                let state = OrderState {
+                    order_id: Some(*order_id),
+                    lines: lines.clone(),
+                    total_cents: *total_cents,
+                    correlation_id: *correlation_id,
+                };
+                let Some(first) = lines.first() else {
+                    return Reaction::new().state(state).complete();
+                };
+                let reserve = Action::Reserve {
+                    sku: first.sku.clone(),
+                    quantity: first.quantity,
+                };
+                let first = Self::command(&state, *order_id, reserve);
+                Reaction::new().state(state).issue(first)
+            }
+            SagaEvent::StockReserved { sku, order_id } => {
+                let undo = Some(cmd(*order_id, Action::Release { sku: sku.clone() }));
+                if saga.status != Status::Pending {
+                    // Reserved after the saga gave up (should not happen): give it back.
+                    return Reaction::new()
+                        .issue(cmd(*order_id, Action::Release { sku: sku.clone() }));
+                }
+                let done = Reaction::new().completed_step(format!("reserve {sku}"), undo);
+                let next = s
+                    .lines
+                    .iter()
+                    .position(|l| &l.sku == sku)
+                    .and_then(|i| s.lines.get(i + 1));
+                match next {
+                    Some(line) => done.issue(cmd(
+                        *order_id,
+                        Action::Reserve {
+                            sku: line.sku.clone(),
+                            quantity: line.quantity,
+                        },
+                    )),
+                    None => done
+                        .issue(cmd(
+                            *order_id,
+                            Action::RequestPayment {
+                                amount_cents: s.total_cents,
+                            },
+                        ))
+                        .schedule(PAYMENT, self.payment_timeout, SagaTimeout::PaymentDue),
+                }
+            }
+            SagaEvent::ReservationRejected { order_id, .. } => Reaction::new()
+                .compensate("out_of_stock")
+                .issue(cmd(*order_id, Action::Reject(RejectReason::OutOfStock))),
+            SagaEvent::PaymentCaptured { order_id } => Reaction::new()
+                .cancel(PAYMENT)
+                .completed_step("payment", Some(cmd(*order_id, Action::Refund)))
+                .issue(cmd(*order_id, Action::Confirm))
+                .complete(),
+            SagaEvent::PaymentDeclined { order_id, reason } => {
+                let reason = match reason {
+                    DeclineReason::Declined => RejectReason::PaymentDeclined,
+                    DeclineReason::Timeout => RejectReason::PaymentTimeout,
+                };
+                Reaction::new()
+                    .cancel(PAYMENT)
+                    .compensate(reason_text(reason))
+                    .issue(cmd(*order_id, Action::Reject(reason)))
+            }
+            // Refund the payment, then release every line: the steps' compensations.
+            SagaEvent::OrderCancelled { .. } => Reaction::new().compensate("cancelled"),
+        }
+    }
+}
+
+fn reason_text(reason: RejectReason) -> &'static str {
+    match reason {
+        RejectReason::OutOfStock => "out_of_stock",
+        RejectReason::PaymentDeclined => "payment_declined",
+        RejectReason::PaymentTimeout => "payment_timeout",
+    }
+}
+
+impl ProcessManager for Fulfilment {
+    const NAME: &'static str = "fulfilment";
+    type Event = SagaEvent;
+    type State = OrderState;
+    type Command = SagaCommand;
+    type Timeout = SagaTimeout;
+
+    fn filter(&self) -> EventFilter {
+        EventFilter::categories(["order", super::INBOX]).with_types([
+            "OrderPlaced",
+            "OrderCancelled",
+            "StockReserved",
+            "ReservationRejected",
+            "PaymentCaptured",
+            "PaymentDeclined",
+        ])
+    }
+
+    fn correlate(&self, event: &SagaEvent) -> Correlation {
+        match event {
+            SagaEvent::OrderPlaced { order_id, .. } => {
+                Correlation::Start(order_id.to_string().into())
+            }
+            SagaEvent::OrderCancelled { order_id }
+            | SagaEvent::StockReserved { order_id, .. }
+            | SagaEvent::ReservationRejected { order_id, .. }
+            | SagaEvent::PaymentCaptured { order_id }
+            | SagaEvent::PaymentDeclined { order_id, .. } => {
+                Correlation::Continue(order_id.to_string().into())
+            }
+        }
+    }
+
+    fn react(&self, saga: &Instance<Self>, input: Input<'_, Self>) -> Reaction<Self> {
+        let order_id = match (&input, saga.state.order_id) {
+            (Input::Event(event), _) => return self.on_event(saga, event),
+            (_, Some(order_id)) => order_id,
+            (_, None) => return Reaction::new(),
+        };
+        let cmd = |action| Self::command(&saga.state, order_id, action);
+        match input {
+            Input::Event(_) => Reaction::new(),
+            // Decline it; if the gateway answered meanwhile, the payment refuses that.
+            Input::Timeout(SagaTimeout::PaymentDue) => {
+                Reaction::new().issue(cmd(Action::TimeOutPayment))
+            }
+            Input::CommandFailed { command, reason } => match &command.action {
+                Action::TimeOutPayment => Reaction::new(), // answered first: its event follows
+                Action::Reserve { .. } => Reaction::new()
+                    .compensate(format!("reservation failed: {reason}"))
+                    .issue(cmd(Action::Reject(RejectReason::OutOfStock))),
+                Action::RequestPayment { .. } => Reaction::new()
+                    .compensate(format!("payment request failed: {reason}"))
+                    .issue(cmd(Action::Reject(RejectReason::PaymentDeclined))),
+                Action::Confirm => {
+                    Reaction::new().compensate(format!("confirmation failed: {reason}"))
+                }
+                _ => Reaction::new().fail(format!("{:?} failed: {reason}", command.action)),
+            },
+        }
+    }
+}
