@@ -15,6 +15,8 @@ pub struct ProcessConfig {
     pub poll_interval: Duration,
     /// Most outbox entries or deadlines taken in one round.
     pub batch: usize,
+    /// Longest one dispatch may take; a dispatch cut off counts as a transient failure.
+    pub dispatch_timeout: Duration,
 }
 
 impl Default for ProcessConfig {
@@ -25,6 +27,7 @@ impl Default for ProcessConfig {
             max_backoff: Duration::from_secs(10),
             poll_interval: Duration::from_millis(250),
             batch: 256,
+            dispatch_timeout: Duration::from_secs(30),
         }
     }
 }

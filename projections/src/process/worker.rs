@@ -9,7 +9,7 @@ use tessera_core::BoxError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Dispatcher, ProcessConfig, ProcessStore};
+use super::{DispatchError, Dispatcher, ProcessConfig, ProcessStore};
 
 /// What one round of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,7 +67,16 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
                 if !seen.insert(entry.issued.instance.clone()) || entry.not_before > now {
                     continue;
                 }
-                match self.dispatcher.dispatch(&entry.issued).await {
+                let dispatch = self.dispatcher.dispatch(&entry.issued);
+                let outcome = tokio::time::timeout(self.config.dispatch_timeout, dispatch)
+                    .await
+                    .unwrap_or_else(|_| {
+                        let limit = self.config.dispatch_timeout;
+                        Err(DispatchError::transient(format!(
+                            "no answer within {limit:?}"
+                        )))
+                    });
+                match outcome {
                     Ok(()) => {
                         self.store.mark_dispatched(&entry.issued).await?;
                         round.dispatched += 1;
@@ -95,23 +104,27 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
     pub fn spawn(self) -> WorkerHandle {
         let (stop_tx, mut stop) = watch::channel(false);
         let wake = self.store.wakeup();
-        let task = tokio::spawn(async move {
-            loop {
-                let notified = wake.notified();
-                match self.run_once().await {
-                    Ok(round) if round != Round::default() => {
-                        tracing::debug!(?round, "worker round")
+        let span = tracing::info_span!("process_worker", process = P::NAME);
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                loop {
+                    let notified = wake.notified();
+                    match self.run_once().await {
+                        Ok(round) if round != Round::default() => {
+                            tracing::debug!(?round, "worker round")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "worker round failed; retrying"),
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "worker round failed; retrying"),
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = notified => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                    }
                 }
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = notified => {}
-                    () = tokio::time::sleep(self.config.poll_interval) => {}
-                }
-            }
-        });
+            },
+            span,
+        ));
         WorkerHandle {
             stop: stop_tx,
             task: Some(task),

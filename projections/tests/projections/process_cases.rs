@@ -23,6 +23,7 @@ pub fn config() -> ProcessConfig {
         max_backoff: Duration::from_millis(10),
         poll_interval: Duration::from_millis(10),
         batch: 64,
+        dispatch_timeout: Duration::from_secs(30),
     }
 }
 
@@ -306,4 +307,46 @@ pub async fn failing_compensation_ends_failed_with_the_reason<S: ProcessStore<Fu
     );
     assert_eq!(ledger(&store, "o1").await, ["Reserve", "Charge", "Confirm"]);
     assert!(process.pending(10).await.expect("pending").is_empty());
+}
+
+pub async fn rejected_command_is_handed_to_the_process_manager<S: ProcessStore<Fulfil>>(
+    process: S,
+) {
+    let store = MemoryStore::new();
+    let d = LedgerDispatcher::new(&store);
+    d.rejecting.lock().expect("lock").insert("Charge");
+    let o = || "o1".to_owned();
+    play(
+        &store,
+        &process,
+        &d,
+        vec![Ev::Placed { order: o() }, Ev::Reserved { order: o() }],
+    )
+    .await;
+    // Charge was rejected (not retried); the saga compensated, and Release went out
+    // in the same worker round.
+    assert_eq!(d.attempts(), ["Reserve", "Charge", "Release"]);
+    assert_eq!(ledger(&store, "o1").await, ["Reserve", "Release"]);
+    let saga = process
+        .instance(&o1())
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(saga.status, Status::Completed);
+    assert_eq!(
+        saga.reason.as_deref(),
+        Some("command rejected: Charge refused")
+    );
+    let states: Vec<DeadlineState> = process
+        .deadlines()
+        .await
+        .expect("deadlines")
+        .iter()
+        .map(|d| d.state)
+        .collect();
+    assert_eq!(
+        states,
+        [DeadlineState::Cancelled],
+        "an ended instance has no deadline"
+    );
 }

@@ -54,6 +54,11 @@ async fn failing_compensation_ends_failed_with_the_reason() {
     cases::failing_compensation_ends_failed_with_the_reason(MemoryProcess::new(Fulfil)).await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn rejected_command_is_handed_to_the_process_manager() {
+    cases::rejected_command_is_handed_to_the_process_manager(MemoryProcess::new(Fulfil)).await;
+}
+
 /// End to end in paused time: the spawned worker fires the deadline by itself after the
 /// runner and worker were restarted, once.
 #[tokio::test(start_paused = true)]
@@ -104,4 +109,40 @@ async fn spawned_worker_fires_a_deadline_after_a_restart() {
     runner.stop().await;
     w1.stop().await;
     w2.stop().await;
+}
+
+/// A dispatch that never answers is cut off by the dispatch timeout and retried; the
+/// retry lands once (idempotency key); when retries run out the saga is told.
+#[tokio::test(start_paused = true)]
+async fn a_dispatch_that_never_answers_times_out() {
+    let store = MemoryStore::new();
+    let process = MemoryProcess::new(Fulfil);
+    let mut d = LedgerDispatcher::new(&store);
+    d.hang_after_landing = true;
+    let config = tessera_projections::process::ProcessConfig {
+        max_attempts: 2,
+        dispatch_timeout: Duration::from_secs(1),
+        ..cases::config()
+    };
+    let runner = Runner::new(store.clone(), process.clone(), RunnerConfig::default()).spawn();
+    let worker = Worker::new(process.clone(), Arc::new(d.clone()), config).spawn();
+    emit(&store, Ev::Placed { order: "o1".into() }).await;
+    eventually("the saga gave up", || async {
+        let saga = process.instance(&"o1".into()).await.expect("load");
+        saga.is_some_and(|s| s.status == Status::Completed)
+    })
+    .await;
+    runner.stop().await;
+    worker.stop().await;
+    assert_eq!(d.attempts(), ["Reserve", "Reserve"]);
+    assert_eq!(ledger(&store, "o1").await, ["Reserve"], "landed once");
+    let saga = process
+        .instance(&"o1".into())
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(
+        saga.reason.as_deref(),
+        Some("transient dispatch failure: no answer within 1s")
+    );
 }

@@ -179,6 +179,8 @@ pub async fn ledger(store: &MemoryStore, order: &str) -> Vec<String> {
 pub struct LedgerDispatcher {
     pub handler: CommandHandler<Ledger, MemoryStore>,
     pub failing: Arc<Mutex<HashSet<&'static str>>>,
+    /// Commands named here are rejected (permanently).
+    pub rejecting: Arc<Mutex<HashSet<&'static str>>>,
     pub hang_after_landing: bool,
     pub attempts: Arc<Mutex<Vec<String>>>,
 }
@@ -188,6 +190,7 @@ impl LedgerDispatcher {
         Self {
             handler: CommandHandler::new(store.clone(), ()),
             failing: Arc::default(),
+            rejecting: Arc::default(),
             hang_after_landing: false,
             attempts: Arc::default(),
         }
@@ -207,6 +210,9 @@ impl Dispatcher<Cmd> for LedgerDispatcher {
             return Err(DispatchError::transient(format!(
                 "{name} service unavailable"
             )));
+        }
+        if self.rejecting.lock().expect("lock").contains(name) {
+            return Err(DispatchError::rejected(format!("{name} refused")));
         }
         let order = issued.command.order();
         self.handler
