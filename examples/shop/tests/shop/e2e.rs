@@ -1,0 +1,197 @@
+//! End to end over a real socket, on the memory store and on PostgreSQL.
+
+use serde_json::json;
+
+use crate::support::TestShop;
+
+/// One test per scenario and backend.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let shop = crate::support::TestShop::memory().await;
+                    super::$name(&shop).await;
+                    shop.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let shop = crate::support::TestShop::postgres().await;
+                    super::$name(&shop).await;
+                    shop.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    happy_path_confirms,
+    out_of_stock_rejects,
+    over_limit_is_declined,
+    cancel_refunds_and_releases,
+    idempotent_retry,
+    read_your_writes
+);
+
+async fn happy_path_confirms(shop: &TestShop) {
+    shop.product("tea", "Green tea", 450, 10).await;
+    let (id, _) = shop.order("alice", &[("tea", 2)]).await;
+    let order = shop.settled(&id).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(order["total_cents"], 900);
+    assert_eq!(order["lines"][0]["unit_price_cents"], 450);
+    assert_eq!(order["payment"]["status"], "captured");
+    assert_eq!(order["payment"]["captured_cents"], 900);
+    assert_eq!(order["reservation"]["status"], "reserved");
+    shop.product_until("tea", "2 reserved", |p| {
+        p["reserved"] == 2 && p["available"] == 8 && p["on_hand"] == 10
+    })
+    .await;
+}
+
+async fn out_of_stock_rejects(shop: &TestShop) {
+    shop.product("pot", "Tea pot", 2500, 1).await;
+    shop.product("cup", "Cup", 300, 5).await;
+    // The first line is reserved, the second refused: the first is released again.
+    let (id, _) = shop.order("bob", &[("cup", 2), ("pot", 3)]).await;
+    let order = shop.settled(&id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["reason"].as_str()),
+        (Some("rejected"), Some("out_of_stock")),
+        "{order}"
+    );
+    assert_eq!(order["payment"]["status"], "not_requested");
+    assert_eq!(order["reservation"]["status"], "rejected", "{order}");
+    shop.product_until("pot", "unchanged", |p| {
+        p["on_hand"] == 1 && p["reserved"] == 0 && p["available"] == 1
+    })
+    .await;
+    shop.product_until("cup", "released", |p| {
+        p["on_hand"] == 5 && p["reserved"] == 0 && p["available"] == 5
+    })
+    .await;
+}
+
+async fn over_limit_is_declined(shop: &TestShop) {
+    shop.product("samovar", "Samovar", 600_000, 4).await;
+    let (id, _) = shop.order("carol", &[("samovar", 2)]).await; // 1,200,000 > 1,000,000
+    let order = shop.settled(&id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["reason"].as_str()),
+        (Some("rejected"), Some("payment_declined")),
+        "{order}"
+    );
+    assert_eq!(order["payment"]["status"], "declined");
+    assert_eq!(order["payment"]["decline_reason"], "declined");
+    let order = crate::support::eventually("reservation released", || async {
+        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
+        (o["reservation"]["status"] == "released").then_some(o)
+    })
+    .await;
+    assert_eq!(order["reservation"]["lines"][0]["status"], "released");
+    shop.product_until("samovar", "released", |p| {
+        p["reserved"] == 0 && p["available"] == 4
+    })
+    .await;
+}
+
+async fn cancel_refunds_and_releases(shop: &TestShop) {
+    shop.product("kettle", "Kettle", 4000, 3).await;
+    let (id, _) = shop.order("dave", &[("kettle", 1)]).await;
+    assert_eq!(shop.settled(&id).await["status"], "confirmed");
+    shop.product_until("kettle", "reserved", |p| p["reserved"] == 1)
+        .await;
+    let (status, body) = shop
+        .post(&format!("/v1/orders/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let order = crate::support::eventually("refund and release", || async {
+        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
+        (o["payment"]["status"] == "refunded" && o["reservation"]["status"] == "released")
+            .then_some(o)
+    })
+    .await;
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(order["payment"]["refunded_cents"], 4000);
+    shop.product_until("kettle", "released", |p| {
+        p["reserved"] == 0 && p["available"] == 3
+    })
+    .await;
+    // Cancelling again changes nothing.
+    let (status, _) = shop
+        .post(&format!("/v1/orders/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+}
+
+async fn idempotent_retry(shop: &TestShop) {
+    shop.product("mug", "Mug", 800, 10).await;
+    let body = json!({ "customer_id": "erin", "lines": [{ "sku": "mug", "quantity": 1 }] });
+    let (s1, first) = shop
+        .post_with_key("/v1/orders", "erin-order-1", &body)
+        .await;
+    let (s2, again) = shop
+        .post_with_key("/v1/orders", "erin-order-1", &body)
+        .await;
+    assert_eq!((s1, s2), (201, 201), "{first} {again}");
+    assert_eq!(first, again, "the retry answers the first response");
+    shop.settled(first["order_id"].as_str().expect("id")).await;
+    let (_, page) = shop.get("/v1/orders?customer_id=erin").await;
+    assert_eq!(
+        page["items"].as_array().map(Vec::len),
+        Some(1),
+        "one order only: {page}"
+    );
+    shop.product_until("mug", "one reserved", |p| p["reserved"] == 1)
+        .await;
+    let other = json!({ "customer_id": "erin", "lines": [{ "sku": "mug", "quantity": 2 }] });
+    let (status, problem) = shop
+        .post_with_key("/v1/orders", "erin-order-1", &other)
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://tessera.example/problems/idempotency-key-reused"
+    );
+}
+
+async fn read_your_writes(shop: &TestShop) {
+    let position = shop.product("pen", "Pen", 150, 100).await;
+    let (status, product) = shop
+        .get(&format!("/v1/products/pen?min_position={position}"))
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["available"], 100);
+    for i in 0..5 {
+        let (id, position) = shop.order(&format!("frank{i}"), &[("pen", 1)]).await;
+        let (status, order) = shop
+            .get(&format!("/v1/orders/{id}?min_position={position}"))
+            .await;
+        assert_eq!(status, 200, "the order is readable at once: {order}");
+        assert_eq!(order["order_id"], id.as_str());
+    }
+    // A position the log will not reach in time: 503 with Retry-After.
+    let r = shop
+        .client
+        .get(format!(
+            "{}/v1/products/pen?min_position=999999999.999999999",
+            shop.base
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        problem["type"],
+        "https://tessera.example/problems/read-model-behind"
+    );
+}

@@ -1,0 +1,263 @@
+//! Starting shops on a real socket (memory or PostgreSQL), HTTP helpers, bounded waits.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shop::app::{memory_parts, postgres_parts, App};
+use shop::fulfilment::Fulfilment;
+use shop::settings::Settings;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Longest any test waits for something to happen.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Settings for tests: a fast gateway, short read waits.
+pub fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.gateway.latency = Duration::from_millis(1);
+    s.read_wait = Duration::from_millis(500);
+    s.deadline_tick = Duration::from_millis(20);
+    s
+}
+
+/// A shop serving on 127.0.0.1 on a free port.
+pub struct TestShop {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The schema prefix on PostgreSQL.
+    pub prefix: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+async fn serve<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
+    app: Arc<App<S>>,
+    prefix: Option<String>,
+) -> TestShop {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(shop::server::serve(app, listener, async {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    TestShop {
+        base,
+        client,
+        prefix,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestShop {
+    /// On the embedded memory store.
+    pub async fn memory_with(settings: Settings) -> Self {
+        let saga = Fulfilment {
+            payment_timeout: settings.payment_timeout,
+        };
+        serve(App::start(settings, memory_parts("", saga)), None).await
+    }
+
+    pub async fn memory() -> Self {
+        Self::memory_with(settings()).await
+    }
+
+    /// On PostgreSQL, in schemas named with `prefix`.
+    pub async fn postgres_on(prefix: &str, mut settings: Settings) -> Self {
+        settings.prefix = prefix.to_owned();
+        let saga = Fulfilment {
+            payment_timeout: settings.payment_timeout,
+        };
+        let parts = match postgres_parts(&database_url(), prefix, saga).await {
+            Ok(p) => p,
+            Err(e) => panic!(
+                "PostgreSQL is not usable at {} ({e}). Start it with `bash scripts/test.sh` (finds, \
+                 starts or installs it) or `pg_ctlcluster --skip-systemctl-redirect 15 main start`, \
+                 or set DATABASE_URL.",
+                database_url()
+            ),
+        };
+        serve(App::start(settings, parts), Some(prefix.to_owned())).await
+    }
+
+    /// On PostgreSQL in fresh, uniquely named schemas.
+    pub async fn postgres() -> Self {
+        Self::postgres_on(&unique_prefix(), settings()).await
+    }
+
+    /// Stops the server and every runner, keeping the data.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("server stops in time")
+                .expect("server task")
+                .expect("serve");
+        }
+    }
+
+    /// Stops, then drops the PostgreSQL schemas it made.
+    pub async fn finish(self) {
+        let prefix = self.prefix.clone();
+        self.stop().await;
+        if let Some(prefix) = prefix {
+            drop_schemas(&prefix).await;
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_json(r).await
+    }
+
+    pub async fn post_with_key(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_json(r).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        status_json(r).await
+    }
+
+    pub async fn product(&self, sku: &str, name: &str, price_cents: i64, stock: i64) -> String {
+        let (status, body) = self
+            .post("/v1/products", &json!({ "sku": sku, "name": name, "price_cents": price_cents, "initial_stock": stock }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["position"].as_str().expect("position").to_owned()
+    }
+
+    /// Places an order; returns (order id, position).
+    pub async fn order(&self, customer: &str, lines: &[(&str, i64)]) -> (String, String) {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(s, q)| json!({ "sku": s, "quantity": q }))
+            .collect();
+        let (status, body) = self
+            .post(
+                "/v1/orders",
+                &json!({ "customer_id": customer, "lines": lines }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["order_id"].as_str().expect("id").to_owned(),
+            body["position"].as_str().expect("position").to_owned(),
+        )
+    }
+
+    /// Waits until the order is no longer pending; returns it.
+    pub async fn settled(&self, id: &str) -> Value {
+        eventually(&format!("order {id} settles"), || async {
+            let (status, body) = self.get(&format!("/v1/orders/{id}")).await;
+            (status == 200 && body["status"] != "pending").then_some(body)
+        })
+        .await
+    }
+
+    /// Waits until `check` holds for the product.
+    pub async fn product_until(
+        &self,
+        sku: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        eventually(&format!("product {sku}: {what}"), || async {
+            let (status, body) = self.get(&format!("/v1/products/{sku}")).await;
+            (status == 200 && check(&body)).then_some(body)
+        })
+        .await
+    }
+}
+
+async fn status_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls `probe` until it yields a value, failing after [`WAIT`].
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A unique schema prefix: `t` + 10 hex digits + `_`.
+pub fn unique_prefix() -> String {
+    format!("t{}_", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// Drops every schema whose name starts with `prefix`.
+pub async fn drop_schemas(prefix: &str) {
+    let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect for cleanup");
+    let conn = tokio::spawn(conn);
+    let rows = client
+        .query("SELECT nspname FROM pg_namespace", &[])
+        .await
+        .expect("list schemas");
+    for row in rows {
+        let name: String = row.get(0);
+        if name.starts_with(prefix) {
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .await
+                .expect("drop schema");
+        }
+    }
+    drop(client);
+    let _ = conn.await;
+}
