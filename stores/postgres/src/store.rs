@@ -1,6 +1,5 @@
 //! The store handle and its event-store contract.
 
-use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::Pool;
@@ -14,8 +13,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::append::Append;
+use crate::job::Job;
 use crate::sql::Sql;
-use crate::writer::Job;
 use crate::{listen, SchemaName};
 
 /// A PostgreSQL event store. Cheap to clone: clones share the pool, the group-commit
@@ -103,7 +102,7 @@ impl EventAppender for PostgresStore {
     ) -> Result<AppendOutcome, StoreError> {
         let span = tracing::info_span!("append", stream = %stream, expected = %expected, events = events.len());
         async {
-            check_batch(stream, &events)?;
+            crate::append::check_batch(stream, &events)?;
             let append = Append::new(stream.clone(), expected, events)?;
             let (reply, outcome) = oneshot::channel();
             let stopped = || StoreError::Backend {
@@ -119,23 +118,6 @@ impl EventAppender for PostgresStore {
         }
         .instrument(span)
         .await
-    }
-}
-
-/// Rejects batches that are wrong whatever the stream holds.
-fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::EmptyAppend {
-            stream: stream.clone(),
-        });
-    }
-    let mut seen = HashSet::with_capacity(events.len());
-    match events.iter().find(|e| !seen.insert(e.id)) {
-        Some(e) => Err(StoreError::DuplicateIdInBatch {
-            stream: stream.clone(),
-            event_id: e.id,
-        }),
-        None => Ok(()),
     }
 }
 

@@ -1,63 +1,21 @@
-//! Group commit: one task drains the queue of appends and runs whatever is waiting as
-//! one transaction, so concurrent appends share a commit (and its WAL flush) while a
-//! lone append goes out at once.
+//! Group commit: writer tasks drain the queue of appends, each running whatever is
+//! waiting as one transaction, so concurrent appends share a commit (and its WAL flush)
+//! while a lone append goes out at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use postgres_types::ToSql;
-use tessera_core::{AppendOutcome, StoreError};
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
-use tokio_postgres::Row;
-use tracing::Span;
+use tokio::sync::{mpsc, watch, Mutex};
 
 use crate::append::{Append, Applied};
-use crate::conflict::{self, Verdict};
 use crate::error::{is_retryable_abort, is_unique_violation, map_pg, map_pool};
 use crate::group::{self, GroupResult};
+use crate::job::{copy, Job};
 use crate::sql::Sql;
-
-/// Times a refused append whose stream then met the expectation is run again.
-const MAX_ATTEMPTS: u32 = 8;
 
 /// Constraints whose violation means "this batch collided with stored events".
 const EVENT_CONSTRAINTS: &[&str] = &["events_pkey", "events_stream_event_id_key"];
-
-/// An append waiting for its transaction.
-pub(crate) struct Job {
-    pub(crate) append: Append,
-    pub(crate) reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
-    pub(crate) span: Span,
-    attempts: u32,
-    /// Run in a transaction of its own (after its group failed).
-    solo: bool,
-}
-
-impl Job {
-    pub(crate) fn new(
-        append: Append,
-        reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
-    ) -> Self {
-        Self {
-            append,
-            reply,
-            span: Span::current(),
-            attempts: 0,
-            solo: false,
-        }
-    }
-
-    fn finish(self, result: Result<AppendOutcome, StoreError>, group: usize) {
-        match &result {
-            Ok(o) => {
-                tracing::debug!(parent: &self.span, group, version = o.version.0, position = %o.position, "appended")
-            }
-            Err(e) => tracing::debug!(parent: &self.span, group, error = %e, "append refused"),
-        }
-        let _ = self.reply.send(result); // The caller may have given up waiting.
-    }
-}
 
 /// The queue of appends, shared by the writer tasks.
 pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
@@ -184,91 +142,5 @@ impl Writer {
         }
         again.extend(self.settle(&client, refused, n).await);
         again
-    }
-
-    /// Decides on refused appends with the idempotency rules (their checks pipelined).
-    async fn settle(&self, client: &Object, jobs: Vec<Job>, n: usize) -> Vec<Job> {
-        if jobs.is_empty() {
-            return Vec::new();
-        }
-        let statement = match client.prepare_cached(&self.sql.conflict).await {
-            Ok(statement) => statement,
-            Err(e) => {
-                let e = map_pg(e, "checking a refused append", &self.endpoint);
-                for job in jobs {
-                    job.finish(Err(copy(&e)), n);
-                }
-                return Vec::new();
-            }
-        };
-        let params: Vec<[&(dyn ToSql + Sync); 2]> = jobs
-            .iter()
-            .map(|j| [&j.append.name as &(dyn ToSql + Sync), &j.append.ids])
-            .collect();
-        let checks = params
-            .iter()
-            .map(|p| Box::pin(client.query(&statement, p)) as group::Step<'_, Vec<Row>>)
-            .collect();
-        let results = group::join_in_order(checks).await;
-        let mut again = Vec::new();
-        for (job, rows) in jobs.into_iter().zip(results) {
-            match rows {
-                Ok(rows) => match conflict::verdict(&job.append, &rows) {
-                    Verdict::Repeat(outcome) => job.finish(Ok(outcome), n),
-                    Verdict::Refused(e) => job.finish(Err(e), n),
-                    Verdict::Retry => again.extend(self.attempt_again(job, n)),
-                },
-                Err(e) => job.finish(
-                    Err(map_pg(e, "checking a refused append", &self.endpoint)),
-                    n,
-                ),
-            }
-        }
-        again
-    }
-
-    fn attempt_again(&self, mut job: Job, n: usize) -> Option<Job> {
-        job.attempts += 1;
-        if job.attempts < MAX_ATTEMPTS {
-            return Some(job);
-        }
-        let stream = job.append.stream.clone();
-        job.finish(
-            Err(StoreError::Backend {
-                message: format!(
-                    "append to stream {stream} kept conflicting with concurrent writers"
-                ),
-                source: None,
-            }),
-            n,
-        );
-        None
-    }
-
-    fn lost(&self, e: &tokio_postgres::Error) -> StoreError {
-        StoreError::Unavailable {
-            message: format!(
-                "connection to PostgreSQL at {} lost during append (outcome unknown: retry with the same event ids): {}",
-                self.endpoint,
-                crate::error::describe(e)
-            ),
-            source: None,
-        }
-    }
-}
-
-/// The same failure for another waiter (the source is not cloneable).
-fn copy(e: &StoreError) -> StoreError {
-    let message = e.to_string();
-    if e.is_transient() {
-        StoreError::Unavailable {
-            message,
-            source: None,
-        }
-    } else {
-        StoreError::Backend {
-            message,
-            source: None,
-        }
     }
 }

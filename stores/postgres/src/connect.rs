@@ -1,0 +1,136 @@
+//! Connecting a [`Builder`]: pool, migrations, writer and notifier tasks.
+
+use std::sync::{Arc, OnceLock};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tessera_core::StoreError;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Config, NoTls};
+
+use crate::builder::{Builder, Source};
+use crate::error::{map_pg, map_pool};
+use crate::sql::Sql;
+use crate::store::Inner;
+use crate::writer::Writer;
+use crate::{migrate, PostgresStore};
+
+impl Builder {
+    /// Connects, migrates the schema and starts the writer task.
+    ///
+    /// An unreachable database fails with [`StoreError::Unavailable`] naming host and
+    /// port, after at most the connect timeout.
+    pub async fn build(self) -> Result<PostgresStore, StoreError> {
+        let (pool, listen, endpoint) = match self.source {
+            Source::Url(ref url) => {
+                let mut config: Config = url.parse().map_err(|e| {
+                    StoreError::InvalidInput(format!("invalid PostgreSQL connection string: {e}"))
+                })?;
+                config.connect_timeout(self.connect_timeout);
+                match (&self.application_name, config.get_application_name()) {
+                    (Some(name), _) => config.application_name(name),
+                    (None, None) => config.application_name("tessera"),
+                    (None, Some(_)) => &mut config,
+                };
+                let endpoint = endpoint(&config);
+                let manager = Manager::from_config(
+                    config.clone(),
+                    NoTls,
+                    ManagerConfig {
+                        recycling_method: RecyclingMethod::Fast,
+                    },
+                );
+                let pool = Pool::builder(manager)
+                    .max_size(self.pool_size)
+                    .runtime(Runtime::Tokio1)
+                    .create_timeout(Some(self.connect_timeout))
+                    .wait_timeout(Some(self.acquire_timeout))
+                    .build()
+                    .map_err(|e| StoreError::backend("building the connection pool", e))?;
+                (pool, Some(config), endpoint)
+            }
+            Source::Pool {
+                ref pool,
+                ref listen,
+            } => {
+                let endpoint = listen
+                    .as_deref()
+                    .map_or_else(|| "the given pool".to_owned(), endpoint);
+                (pool.clone(), listen.as_deref().cloned(), endpoint)
+            }
+        };
+        if self.migrate {
+            let get = tokio::time::timeout(self.connect_timeout, pool.get());
+            let mut client = match get.await {
+                Ok(client) => client.map_err(|e| map_pool(e, &endpoint))?,
+                Err(_) => {
+                    return Err(StoreError::Unavailable {
+                        message: format!(
+                            "cannot connect to PostgreSQL at {endpoint}: no connection within {:?}",
+                            self.connect_timeout
+                        ),
+                        source: None,
+                    })
+                }
+            };
+            migrate::run(&mut client, &self.schema)
+                .await
+                .map_err(|e| map_pg(e, &format!("migrating schema {}", self.schema), &endpoint))?;
+        }
+        let sql = Arc::new(Sql::new(&self.schema));
+        let endpoint: Arc<str> = endpoint.into();
+        let (appended, _) = watch::channel(0);
+        let (committed, notified) = watch::channel(0);
+        tokio::spawn(crate::notify::run(
+            pool.clone(),
+            sql.notify.clone(),
+            notified,
+        ));
+        let (jobs, queue) = mpsc::channel(self.max_group.saturating_mul(16).max(1024));
+        let writer = Writer {
+            pool: pool.clone(),
+            sql: sql.clone(),
+            endpoint: endpoint.clone(),
+            appended: appended.clone(),
+            committed,
+            max_group: self.max_group,
+        };
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..self.writers {
+            tokio::spawn(writer.clone().run(queue.clone()));
+        }
+        Ok(PostgresStore::from_inner(Inner {
+            pool,
+            sql,
+            schema: self.schema,
+            endpoint,
+            jobs,
+            appended,
+            listen,
+            listener: OnceLock::new(),
+            subscription: self.subscription,
+        }))
+    }
+}
+
+/// `host:port` of every host in `config`, for error messages.
+fn endpoint(config: &Config) -> String {
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}/.s.PGSQL.{port}", path.display()),
+            }
+        })
+        .collect();
+    if hosts.is_empty() {
+        "localhost:5432".to_owned()
+    } else {
+        hosts.join(",")
+    }
+}
