@@ -1,4 +1,9 @@
 //! Integration tests of the shop: one binary, submodules per concern.
 
+mod concurrency;
 mod e2e;
+mod flaky;
+mod rebuild;
+mod restart;
+mod routes;
 mod support;

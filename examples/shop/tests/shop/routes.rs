@@ -1,0 +1,605 @@
+//! Routes without a socket (`tower::ServiceExt::oneshot`): the bad-input table, admin
+//! rules, health, metrics, OpenAPI.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request};
+use axum::Router;
+use serde_json::{json, Value};
+use shop::app::{memory_parts, App, Contexts, Parts};
+use shop::fulfilment::Fulfilment;
+use shop::settings::Settings;
+use tessera_core::MemoryStore;
+use tower::ServiceExt;
+
+use crate::flaky::{FlakyStore, CONFLICT, DOWN, OK};
+use crate::support::settings;
+
+const T: &str = "https://tessera.example/problems/";
+
+fn memory_app(settings: Settings) -> Arc<App<MemoryStore>> {
+    let saga = Fulfilment {
+        payment_timeout: settings.payment_timeout,
+    };
+    App::start(settings, memory_parts("", saga))
+}
+
+async fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, Value, axum::http::HeaderMap) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("request");
+    let res = router.clone().oneshot(req).await.expect("infallible");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
+        .await
+        .expect("body");
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value, headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_table() {
+    let app = memory_app(settings());
+    let r = shop::api::router(app.clone());
+    let product = r#"{"sku":"tea","name":"Tea","price_cents":100,"initial_stock":1}"#;
+    assert_eq!(
+        call(&r, "POST", "/v1/products", Some(product), &[]).await.0,
+        201
+    );
+    // An order that ends rejected (too little stock), to try cancelling it.
+    let (_, rejected, _) = call(
+        &r,
+        "POST",
+        "/v1/orders",
+        Some(r#"{"customer_id":"c","lines":[{"sku":"tea","quantity":5}]}"#),
+        &[],
+    )
+    .await;
+    let rejected = rejected["order_id"].as_str().expect("id").to_owned();
+    crate::support::eventually("order rejected", || async {
+        let (_, o, _) = call(&r, "GET", &format!("/v1/orders/{rejected}"), None, &[]).await;
+        (o["status"] == "rejected").then_some(())
+    })
+    .await;
+    let huge = format!(
+        r#"{{"customer_id":"{}","lines":[]}}"#,
+        "x".repeat(1024 * 1024 + 10)
+    );
+    let order = |lines: &str| format!(r#"{{"customer_id":"c","lines":{lines}}}"#);
+    let key = [("Idempotency-Key", "k1")];
+    let cases: Vec<(&str, String, Option<String>, Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some("{".into()),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":"two"}]"#)),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(r#"{"lines":[]}"#.into()),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":1.5}]"#)),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order("[]")),
+            vec![("content-type", "text/plain")],
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":0}]"#)),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":-3}]"#)),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order("[]")),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"nope","quantity":1}]"#)),
+            vec![],
+            422,
+            "unknown-sku",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(r#"{"customer_id":"","lines":[{"sku":"tea","quantity":1}]}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(huge),
+            vec![],
+            413,
+            "payload-too-large",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"cup","name":"Cup","price_cents":-1,"initial_stock":1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"cup","name":"Cup","price_cents":1,"initial_stock":-1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"a b","name":"Cup","price_cents":1,"initial_stock":1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(product.into()),
+            vec![],
+            409,
+            "product-exists",
+        ),
+        (
+            "POST",
+            "/v1/products/tea/restock".into(),
+            Some(r#"{"quantity":0}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products/nope/restock".into(),
+            Some(r#"{"quantity":1}"#.into()),
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            "/v1/products/nope".into(),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            format!("/v1/orders/{}", uuid::Uuid::new_v4()),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            "/v1/orders/not-a-uuid".into(),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            format!("/v1/orders/{rejected}?min_position=abc"),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "GET",
+            "/v1/orders?limit=0".into(),
+            None,
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "GET",
+            "/v1/orders?status=lost".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "GET",
+            "/v1/orders?after=x".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            format!("/v1/orders/{rejected}/cancel"),
+            None,
+            vec![],
+            409,
+            "order-state",
+        ),
+        (
+            "POST",
+            format!("/v1/orders/{}/cancel", uuid::Uuid::new_v4()),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":1}]"#)),
+            key.to_vec(),
+            201,
+            "",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":2}]"#)),
+            key.to_vec(),
+            422,
+            "idempotency-key-reused",
+        ),
+        (
+            "POST",
+            "/v1/admin/projections/nope/rebuild".into(),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        ("GET", "/v2/nothing".into(), None, vec![], 404, "not-found"),
+        (
+            "DELETE",
+            "/v1/orders".into(),
+            None,
+            vec![],
+            405,
+            "method-not-allowed",
+        ),
+    ];
+    for (method, uri, body, headers, want, kind) in cases {
+        let (status, problem, h) = call(&r, method, &uri, body.as_deref(), &headers).await;
+        let shown: String = problem.to_string().chars().take(300).collect();
+        assert_eq!(status, want, "{method} {uri}: {shown}");
+        if want >= 400 {
+            assert_eq!(
+                problem["type"],
+                format!("{T}{kind}"),
+                "{method} {uri}: {shown}"
+            );
+            assert_eq!(
+                h.get(header::CONTENT_TYPE)
+                    .map(|v| v.to_str().unwrap_or("")),
+                Some("application/problem+json")
+            );
+            assert!(
+                problem["title"].is_string() && problem["detail"].is_string(),
+                "{shown}"
+            );
+            assert_eq!(problem["status"], want);
+        }
+    }
+    // The detail names the bad field.
+    let (_, p, _) = call(
+        &r,
+        "POST",
+        "/v1/orders",
+        Some(&order(r#"[{"sku":"tea","quantity":"two"}]"#)),
+        &[],
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lines[0].quantity"),
+        "{p}"
+    );
+    let (_, p, _) = call(
+        &r,
+        "POST",
+        "/v1/orders",
+        Some(&order(
+            r#"[{"sku":"tea","quantity":1},{"sku":"tea2","quantity":1}]"#,
+        )),
+        &[],
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("lines[1].sku"),
+        "{p}"
+    );
+    app.shutdown().await;
+}
+
+fn flaky_app() -> (Arc<App<FlakyStore>>, Arc<std::sync::atomic::AtomicU8>) {
+    let store = FlakyStore::default();
+    let mode = store.mode.clone();
+    let mem = memory_parts(
+        "",
+        Fulfilment {
+            payment_timeout: settings().payment_timeout,
+        },
+    );
+    let parts = Parts {
+        stores: Contexts {
+            ordering: store.clone(),
+            inventory: store.clone(),
+            payment: store,
+        },
+        views: mem.views,
+        saga: mem.saga,
+        relay_checkpoints: mem.relay_checkpoints,
+        worker_checkpoints: mem.worker_checkpoints,
+        backend: "memory",
+    };
+    (App::start(settings(), parts), mode)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_down_is_503_and_endless_conflict_is_409() {
+    let (app, mode) = flaky_app();
+    let r = shop::api::router(app.clone());
+    let product = r#"{"sku":"tea","name":"Tea","price_cents":100,"initial_stock":5}"#;
+    assert_eq!(
+        call(&r, "POST", "/v1/products", Some(product), &[]).await.0,
+        201
+    );
+    let order = r#"{"customer_id":"c","lines":[{"sku":"tea","quantity":1}]}"#;
+    mode.store(DOWN, Ordering::SeqCst);
+    let (status, p, h) = call(&r, "POST", "/v1/orders", Some(order), &[]).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (503, Some(&*format!("{T}unavailable"))),
+        "{p}"
+    );
+    assert!(h.contains_key(header::RETRY_AFTER));
+    let (status, ready, _) = call(&r, "GET", "/health/ready", None, &[]).await;
+    assert_eq!(
+        (status, ready["status"].as_str()),
+        (503, Some("not_ready")),
+        "{ready}"
+    );
+    mode.store(CONFLICT, Ordering::SeqCst);
+    let (status, p, _) = call(
+        &r,
+        "POST",
+        "/v1/products/tea/restock",
+        Some(r#"{"quantity":1}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some(&*format!("{T}concurrency-conflict"))),
+        "{p}"
+    );
+    mode.store(OK, Ordering::SeqCst);
+    assert_eq!(
+        call(&r, "POST", "/v1/orders", Some(order), &[]).await.0,
+        201
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_follow_the_token_rules() {
+    let mut with_token = settings();
+    with_token.admin_token = Some("s3cret".into());
+    let app = memory_app(with_token);
+    let r = shop::api::router(app.clone());
+    assert_eq!(
+        call(&r, "GET", "/v1/admin/projections", None, &[]).await.0,
+        401
+    );
+    assert_eq!(
+        call(
+            &r,
+            "GET",
+            "/v1/admin/projections",
+            None,
+            &[("authorization", "Bearer nope")]
+        )
+        .await
+        .0,
+        401
+    );
+    let (status, body, _) = call(
+        &r,
+        "GET",
+        "/v1/admin/projections",
+        None,
+        &[("authorization", "Bearer s3cret")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["runners"]
+        .as_array()
+        .expect("runners")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    for want in [
+        "ordering_orders",
+        "inventory_products",
+        "inventory_reservations",
+        "payment_payments",
+        "fulfilment",
+        "payment_worker",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    app.shutdown().await;
+
+    let mut exposed = settings();
+    exposed.loopback_only = false;
+    let app = memory_app(exposed);
+    let r = shop::api::router(app.clone());
+    let (status, p, _) = call(
+        &r,
+        "POST",
+        "/v1/admin/projections/ordering_orders/rebuild",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (403, Some(&*format!("{T}forbidden")))
+    );
+    app.shutdown().await;
+
+    let app = memory_app(settings()); // loopback only, no token: open
+    let r = shop::api::router(app.clone());
+    assert_eq!(
+        call(
+            &r,
+            "POST",
+            "/v1/admin/projections/ordering_orders/rebuild",
+            None,
+            &[]
+        )
+        .await
+        .0,
+        202
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_openapi() {
+    let app = memory_app(settings());
+    let r = shop::api::router(app.clone());
+    assert_eq!(call(&r, "GET", "/health/live", None, &[]).await.0, 200);
+    let (status, ready, _) = call(&r, "GET", "/health/ready", None, &[]).await;
+    assert_eq!(
+        (
+            status,
+            ready["status"].as_str(),
+            ready["payment_breaker"].as_str()
+        ),
+        (200, Some("ready"), Some("closed")),
+        "{ready}"
+    );
+    let (status, text, h) = call(&r, "GET", "/metrics", None, &[]).await;
+    assert_eq!(status, 200);
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/plain"));
+    let text = text.as_str().unwrap_or_default();
+    for metric in [
+        "shop_http_requests_total{method=\"GET\",route=\"/health/ready\",status=\"200\"} 1",
+        "tessera_runner_lag_events{runner=\"fulfilment\"}",
+        "shop_payment_breaker_open 0",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+    let (status, doc, _) = call(&r, "GET", "/openapi.json", None, &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap_or("").starts_with("3."),
+        "{doc}"
+    );
+    for path in [
+        "/v1/orders",
+        "/v1/orders/{order_id}",
+        "/v1/products",
+        "/v1/admin/projections",
+        "/health/ready",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let (_, body, h) = call(
+        &r,
+        "GET",
+        "/health/live",
+        None,
+        &[("x-correlation-id", "5b4c1e7e-8a0b-4c8e-9d1e-a0c317f24b60")],
+    )
+    .await;
+    assert_eq!(body["status"], "live");
+    assert_eq!(
+        h["x-correlation-id"],
+        "5b4c1e7e-8a0b-4c8e-9d1e-a0c317f24b60"
+    );
+    app.shutdown().await;
+    let _ = json!({});
+}
