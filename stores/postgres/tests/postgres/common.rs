@@ -20,7 +20,11 @@ pub async fn raw_client() -> Client {
     let connect = tokio_postgres::connect(&url, NoTls);
     let (client, connection) = match tokio::time::timeout(Duration::from_secs(10), connect).await {
         Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => panic!("{}", unreachable_message(&url, &e.to_string())),
+        Ok(Err(e)) => {
+            let detail =
+                std::error::Error::source(&e).map_or_else(String::new, |s| format!(": {s}"));
+            panic!("{}", unreachable_message(&url, &format!("{e}{detail}")))
+        }
         Err(_) => panic!("{}", unreachable_message(&url, "timed out after 10 s")),
     };
     tokio::spawn(async move {
@@ -32,9 +36,10 @@ pub async fn raw_client() -> Client {
 fn unreachable_message(url: &str, error: &str) -> String {
     format!(
         "PostgreSQL is not reachable at {url} ({error}). These tests need a real server: \
-         start it (e.g. `pg_ctlcluster 15 main start` or `service postgresql start`) with a \
-         `test` database the `postgres` user can use without a password, or set DATABASE_URL \
-         to one that is running."
+         run them through `bash scripts/test.sh` (finds, starts or installs PostgreSQL), or \
+         start it yourself (e.g. `pg_ctlcluster 15 main start` or `service postgresql start`) \
+         with a `test` database the `postgres` user can use without a password, or set \
+         DATABASE_URL to a server that is running."
     )
 }
 
