@@ -21,3 +21,6 @@ mod process;
 pub use dispatch::ShopDispatcher;
 pub use inbox::{InboxRelay, INBOX};
 pub use process::{Action, Fulfilment, OrderState, SagaCommand, SagaEvent, SagaTimeout};
+
+#[cfg(test)]
+mod tests;

@@ -7,3 +7,6 @@ pub use order::{
     total_of, Line, Order, OrderCommand, OrderError, OrderEvent, OrderStatus, RejectReason,
 };
 pub use view::{OrderDoc, OrdersView};
+
+#[cfg(test)]
+mod tests;

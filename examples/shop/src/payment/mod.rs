@@ -9,3 +9,6 @@ pub use payment::{
 };
 pub use processor::PaymentProcessor;
 pub use view::{PaymentDoc, PaymentsView};
+
+#[cfg(test)]
+mod tests;
