@@ -17,7 +17,7 @@ impl Version {
     /// The version after this one.
     #[must_use]
     pub fn next(self) -> Version {
-        Version(self.0 + 1)
+        Version(self.0.saturating_add(1))
     }
 }
 
@@ -94,5 +94,7 @@ mod tests {
         assert!(!Exact(v(2)).is_met_by(Some(v(3))) && !Exact(v(0)).is_met_by(None));
         assert_eq!(NoStream.first_version(), Some(v(0)));
         assert_eq!(Exact(v(4)).first_version(), Some(v(5)));
+        // The largest version saturates instead of overflowing (no panic on bad input).
+        assert_eq!(Exact(v(u64::MAX)).first_version(), Some(v(u64::MAX)));
     }
 }

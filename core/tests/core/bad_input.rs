@@ -98,3 +98,26 @@ async fn invalid_aggregate_ids_are_typed_errors() {
     }
     assert!(store.is_empty());
 }
+
+#[tokio::test]
+async fn the_largest_expected_version_is_a_conflict_not_a_panic() {
+    use tessera_core::{
+        EventAppender, ExpectedVersion, MemoryStore, NewEvent, StoreError, StreamId, Version,
+    };
+    let store = MemoryStore::new();
+    let stream = StreamId::new("order-max").expect("valid");
+    let event = NewEvent::json("A", &serde_json::json!({})).expect("json");
+    let err = store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(Version(u64::MAX)),
+            vec![event],
+        )
+        .await
+        .expect_err("no such version");
+    assert!(
+        matches!(err, StoreError::WrongExpectedVersion { actual: None, .. }),
+        "{err:?}"
+    );
+    assert!(store.is_empty());
+}

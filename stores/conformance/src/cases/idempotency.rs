@@ -6,7 +6,7 @@ use tessera_core::{
 
 use crate::support::{
     append_ok, assert_empty_store, assert_nothing_written, assert_wrong_version, ev, evs, ok,
-    read_stream, sid, within,
+    read_stream, sid, wait_visible, within,
 };
 use ExpectedVersion::{Any, NoStream, StreamExists};
 
@@ -34,6 +34,9 @@ impl Fixture {
             append_ok(store, &stream, exact(0), events[1..3].to_vec()).await,
             append_ok(store, &stream, exact(2), events[3..].to_vec()).await,
         ];
+        // The head is compared later: wait until the fixture is visible to readers
+        // (PostgreSQL hides commits while an older transaction is still running).
+        wait_visible(store, outcomes[2].position).await;
         let versions = outcomes.map(|o| (o.first_version.0, o.version.0));
         assert_eq!(
             versions,
