@@ -9,10 +9,13 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// (method, route, status) → (requests, seconds spent).
+type HttpCounters = BTreeMap<(String, String, u16), (u64, f64)>;
+
 /// The shop's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    http: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    http: Mutex<HttpCounters>,
     /// Orders placed through the API (replays not counted).
     pub orders_placed: AtomicU64,
 }

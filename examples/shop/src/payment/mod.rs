@@ -1,10 +1,10 @@
 //! The payment context: payments, the gateway worker, and the payments read model.
 
-mod payment;
+mod aggregate;
 mod processor;
 mod view;
 
-pub use payment::{
+pub use aggregate::{
     DeclineReason, Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentStatus,
 };
 pub use processor::PaymentProcessor;

@@ -19,6 +19,9 @@ use crate::support::settings;
 
 const T: &str = "https://tessera.example/problems/";
 
+/// Method, path, body, headers, expected status, expected problem type.
+type Case<'a> = (&'a str, String, Option<String>, Vec<(&'a str, &'a str)>, u16, &'a str);
+
 fn memory_app(settings: Settings) -> Arc<App<MemoryStore>> {
     let saga = Fulfilment {
         payment_timeout: settings.payment_timeout,
@@ -88,7 +91,7 @@ async fn bad_input_table() {
     );
     let order = |lines: &str| format!(r#"{{"customer_id":"c","lines":{lines}}}"#);
     let key = [("Idempotency-Key", "k1")];
-    let cases: Vec<(&str, String, Option<String>, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "POST",
             "/v1/orders".into(),
