@@ -195,3 +195,49 @@ async fn read_your_writes(shop: &TestShop) {
         "https://tessera.example/problems/read-model-behind"
     );
 }
+
+/// A gateway that never answers: the deadline rejects the order as `payment_timeout`.
+fn silent_gateway() -> shop::settings::Settings {
+    let mut s = crate::support::settings();
+    s.gateway.failure_rate = 1.0;
+    s.payment_timeout = std::time::Duration::from_millis(800);
+    s.resilience.retry.max_attempts = 2;
+    s.resilience.retry.min_delay = std::time::Duration::from_millis(5);
+    s
+}
+
+async fn unanswered_payment_times_out(shop: &TestShop) {
+    shop.product("clock", "Clock", 700, 2).await;
+    let (id, _) = shop.order("gina", &[("clock", 1)]).await;
+    let order = shop.settled(&id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["reason"].as_str()),
+        (Some("rejected"), Some("payment_timeout")),
+        "{order}"
+    );
+    let order = crate::support::eventually("payment declined as timed out", || async {
+        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
+        (o["payment"]["decline_reason"] == "timeout" && o["reservation"]["status"] == "released")
+            .then_some(o)
+    })
+    .await;
+    assert_eq!(order["payment"]["status"], "declined");
+    shop.product_until("clock", "released", |p| {
+        p["reserved"] == 0 && p["available"] == 2
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_unanswered_payment_times_out() {
+    let shop = TestShop::memory_with(silent_gateway()).await;
+    unanswered_payment_times_out(&shop).await;
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unanswered_payment_times_out() {
+    let shop = TestShop::postgres_on(&crate::support::unique_prefix(), silent_gateway()).await;
+    unanswered_payment_times_out(&shop).await;
+    shop.finish().await;
+}

@@ -20,7 +20,14 @@ use crate::support::settings;
 const T: &str = "https://tessera.example/problems/";
 
 /// Method, path, body, headers, expected status, expected problem type.
-type Case<'a> = (&'a str, String, Option<String>, Vec<(&'a str, &'a str)>, u16, &'a str);
+type Case<'a> = (
+    &'a str,
+    String,
+    Option<String>,
+    Vec<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
 
 fn memory_app(settings: Settings) -> Arc<App<MemoryStore>> {
     let saga = Fulfilment {
