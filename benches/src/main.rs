@@ -73,12 +73,42 @@ enum Workload {
         #[arg(long, default_value_t = 100)]
         snapshot_every: u64,
     },
+    /// Rebuild of a PostgreSQL read model over N events, beside a raw COPY of them.
+    Rebuild {
+        /// Events in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Streams they are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        streams: usize,
+        /// Events per rebuild batch.
+        #[arg(long, default_value_t = 2_000)]
+        batch: usize,
+    },
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let run_id = format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    if let Workload::Rebuild {
+        events,
+        streams,
+        batch,
+    } = cli.workload
+    {
+        let url = cli.database_url.clone();
+        let result = tessera_benches::pg::with_store(
+            &cli.database_url,
+            &run_id,
+            |store, schema| async move {
+                rebuild_workload(&url, &store, &schema, events, streams, batch).await
+            },
+        )
+        .await
+        .and_then(|r| r);
+        return finish(result);
+    }
     let result = match cli.store {
         StoreKind::Memory => run(&cli, MemoryStore::new(), None, &run_id).await,
         StoreKind::Postgres => {
@@ -91,6 +121,10 @@ async fn main() -> ExitCode {
             .and_then(|r| r)
         }
     };
+    finish(result)
+}
+
+fn finish(result: Result<Summary, String>) -> ExitCode {
     match result {
         Ok(summary) => {
             println!("{}", summary.line());
@@ -101,6 +135,50 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn rebuild_workload(
+    url: &str,
+    store: &tessera_postgres::PostgresStore,
+    schema: &str,
+    events: usize,
+    streams: usize,
+    batch: usize,
+) -> Result<Summary, String> {
+    use tessera_benches::workload::rebuild;
+    let fill_start = std::time::Instant::now();
+    rebuild::fill(store, events, streams).await?;
+    let fill = fill_start.elapsed();
+    let (raw_rows, raw_el) = rebuild::raw_copy(url, schema).await?;
+    let control = format!("{schema}_ctl");
+    let rss_before = rebuild::rss_kib();
+    let (done, el, peak) = rebuild::rebuild(store, &control, batch).await?;
+    let client = tessera_benches::baseline::connect(url).await?;
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; DROP SCHEMA IF EXISTS bench_order_totals_v1 CASCADE; DROP SCHEMA IF EXISTS bench_order_totals_v2 CASCADE;"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut s = Summary::default();
+    s.add("workload", "rebuild")
+        .add("events", done)
+        .add("batch", batch);
+    s.add("fill_s", format!("{:.1}", fill.as_secs_f64()));
+    let rate = s.rate(
+        "rebuild_events_per_s",
+        usize::try_from(done).unwrap_or(usize::MAX),
+        el,
+    );
+    let base = s.rate(
+        "baseline_copy_rows_per_s",
+        usize::try_from(raw_rows).unwrap_or(usize::MAX),
+        raw_el,
+    );
+    s.add("ratio", format!("{:.2}", rate / base));
+    s.add("rss_before_rebuild_kib", rss_before)
+        .add("peak_rss_kib", peak);
+    Ok(s)
 }
 
 /// Runs the chosen workload; `schema` is set when on PostgreSQL (baselines run there).
@@ -179,6 +257,7 @@ async fn run<S: EventStore + SnapshotStore>(
                 s.add("ratio", format!("{:.2}", rate / base));
             }
         }
+        Workload::Rebuild { .. } => return Err("rebuild runs on PostgreSQL only".into()),
         Workload::LongStream {
             streams,
             length,

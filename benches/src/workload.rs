@@ -3,3 +3,4 @@
 pub mod batch;
 pub mod commands;
 pub mod long_stream;
+pub mod rebuild;
