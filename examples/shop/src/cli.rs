@@ -113,7 +113,7 @@ pub struct LoadArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
     /// Seconds to wait for every order to reach a final status.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 120)]
     pub settle_s: u64,
 }
 

@@ -126,7 +126,8 @@ async fn settle(
     ids: &[String],
     within: Duration,
 ) -> BTreeMap<String, usize> {
-    let deadline = Instant::now() + within;
+    let started = Instant::now();
+    let deadline = started + within;
     loop {
         let statuses: Vec<String> = stream::iter(ids)
             .map(|id| async move {
@@ -137,8 +138,8 @@ async fn settle(
                         .await
                         .ok()
                         .and_then(|v| v["status"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| "unknown".to_owned()),
-                    Err(_) => "unknown".to_owned(),
+                        .unwrap_or_else(|| "unreadable".to_owned()),
+                    Err(_) => "unreachable".to_owned(),
                 }
             })
             .buffer_unordered(16)
@@ -148,9 +149,9 @@ async fn settle(
         for s in statuses {
             *counts.entry(s).or_insert(0) += 1;
         }
-        let pending = counts.get("pending").copied().unwrap_or(0)
-            + counts.get("unknown").copied().unwrap_or(0);
+        let pending = counts.get("pending").copied().unwrap_or(0);
         if pending == 0 || Instant::now() >= deadline {
+            println!("outcomes after {:.1}s:", started.elapsed().as_secs_f64());
             return counts;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

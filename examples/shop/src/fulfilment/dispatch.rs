@@ -54,12 +54,12 @@ impl<S: EventStore> Dispatcher<SagaCommand> for ShopDispatcher<S> {
             "saga_command",
             order_id = %c.order_id,
             action = ?c.action,
-            correlation_id = ?options.metadata.correlation_id,
-            causation_id = ?options.metadata.causation_id,
+            correlation_id = %show(options.metadata.correlation_id),
+            causation_id = %show(options.metadata.causation_id),
         );
         let order = c.order_id.to_string();
         let order_id = c.order_id;
-        async move {
+        let result = async move {
             match &c.action {
                 Action::Reserve { sku, quantity } => {
                     send(
@@ -115,7 +115,17 @@ impl<S: EventStore> Dispatcher<SagaCommand> for ShopDispatcher<S> {
                 }
             }
         }
-        .instrument(span)
-        .await
+        .instrument(span.clone())
+        .await;
+        span.in_scope(|| match &result {
+            Ok(()) => tracing::debug!("saga command dispatched"),
+            Err(e) => tracing::info!(error = %e, "saga command not dispatched"),
+        });
+        result
     }
+}
+
+/// A UUID for a log field, or `-`.
+pub(crate) fn show(id: Option<uuid::Uuid>) -> String {
+    id.map_or_else(|| "-".to_owned(), |u| u.to_string())
 }

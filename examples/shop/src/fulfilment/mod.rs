@@ -18,6 +18,7 @@ mod dispatch;
 mod inbox;
 mod process;
 
+pub(crate) use dispatch::show;
 pub use dispatch::ShopDispatcher;
 pub use inbox::{InboxRelay, INBOX};
 pub use process::{Action, Fulfilment, OrderState, SagaCommand, SagaEvent, SagaTimeout};

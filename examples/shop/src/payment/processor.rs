@@ -61,6 +61,7 @@ impl<S: EventStore> PaymentProcessor<S> {
         };
         let options =
             CommandOptions::idempotent(format!("gateway:{}", event.id)).with_metadata(metadata);
+        tracing::debug!(?command, "payment answered by the gateway");
         match self.payments.handle_with(&id, &command, options).await {
             Ok(_) | Err(CommandError::Rejected(_)) => Ok(()), // rejected: the deadline won
             Err(e) => Err(e.into()),
@@ -77,7 +78,7 @@ impl<S: EventStore> Reaction for PaymentProcessor<S> {
         let span = tracing::info_span!(
             "payment_worker",
             stream = %event.stream_id,
-            correlation_id = ?event.metadata.correlation_id,
+            correlation_id = %crate::fulfilment::show(event.metadata.correlation_id),
             causation_id = %event.id,
         );
         self.process(event).instrument(span).await
