@@ -39,6 +39,19 @@ pub struct OrderView {
     pub payment: PaymentSummary,
     /// The stock reservation (`status: "pending"` before the first line is decided).
     pub reservation: ReservationSummary,
+    /// The fulfilment saga's instance (absent until it has seen the order).
+    pub saga: Option<SagaSummary>,
+}
+
+/// The saga part of an order.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SagaSummary {
+    /// `pending`, `compensating`, `completed` or `failed`.
+    pub status: String,
+    /// Why it compensated or failed.
+    pub reason: Option<String>,
+    /// Completed steps, oldest first, with their state (`done`, `compensated`...).
+    pub steps: Vec<String>,
 }
 
 /// The payment part of an order.
@@ -130,7 +143,22 @@ pub async fn show<S: EventStore + SnapshotStore>(
     };
     let payment = app.views.payments.get(&key).await.map_err(down)?;
     let reservation = app.views.reservations.get(&key).await.map_err(down)?;
-    Ok(Json(compose(order, payment, reservation)))
+    let saga = app
+        .saga
+        .instance(&key)
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    let mut view = compose(order, payment, reservation);
+    view.saga = saga.map(|i| SagaSummary {
+        status: i.status.as_str().to_owned(),
+        reason: i.reason,
+        steps: i
+            .steps
+            .iter()
+            .map(|s| format!("{}: {}", s.name, step_state(&s.state)))
+            .collect(),
+    });
+    Ok(Json(view))
 }
 
 fn compose(
@@ -175,6 +203,17 @@ fn compose(
         total_cents: order.total_cents,
         payment,
         reservation,
+        saga: None,
+    }
+}
+
+fn step_state(state: &tessera_core::process::StepState) -> String {
+    use tessera_core::process::StepState;
+    match state {
+        StepState::Done => "done".to_owned(),
+        StepState::Compensating => "compensating".to_owned(),
+        StepState::Compensated => "compensated".to_owned(),
+        StepState::CompensationFailed(why) => format!("compensation failed ({why})"),
     }
 }
 

@@ -49,6 +49,15 @@ async fn happy_path_confirms(shop: &TestShop) {
     assert_eq!(order["payment"]["status"], "captured");
     assert_eq!(order["payment"]["captured_cents"], 900);
     assert_eq!(order["reservation"]["status"], "reserved");
+    let order = crate::support::eventually("saga completed", || async {
+        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
+        (o["saga"]["status"] == "completed").then_some(o)
+    })
+    .await;
+    assert_eq!(
+        order["saga"]["steps"],
+        json!(["reserve tea: done", "payment: done"])
+    );
     shop.product_until("tea", "2 reserved", |p| {
         p["reserved"] == 2 && p["available"] == 8 && p["on_hand"] == 10
     })
@@ -120,6 +129,15 @@ async fn cancel_refunds_and_releases(shop: &TestShop) {
     .await;
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["payment"]["refunded_cents"], 4000);
+    let order = crate::support::eventually("saga compensated", || async {
+        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
+        (o["saga"]["status"] == "completed" && o["saga"]["reason"] == "cancelled").then_some(o)
+    })
+    .await;
+    assert_eq!(
+        order["saga"]["steps"],
+        json!(["reserve kettle: compensated", "payment: compensated"])
+    );
     shop.product_until("kettle", "released", |p| {
         p["reserved"] == 0 && p["available"] == 3
     })
