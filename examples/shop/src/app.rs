@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tessera_core::{CommandHandler, EventStore, Position, SnapshotPolicy, SnapshotStore};
+use tessera_core::{CommandHandler, EventStore, SnapshotPolicy, SnapshotStore};
 use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHandle};
 use tessera_projections::resilience::Resilience;
-use tessera_projections::{Runner, RunnerConfig, RunnerHandle, Status, WaitError};
+use tessera_projections::{Runner, RunnerConfig, RunnerHandle};
 
 use crate::fulfilment::{Fulfilment, InboxRelay, ShopDispatcher};
 use crate::gateway::Gateway;
@@ -21,40 +20,12 @@ use crate::settings::Settings;
 
 mod parts;
 mod rebuild;
+mod runners;
 
 pub use parts::{memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore, Views};
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
-
-/// What a runner drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A read model.
-    Projection,
-    /// The fulfilment saga.
-    Saga,
-    /// An inbox relay into the ordering log.
-    Relay,
-    /// The payment worker.
-    Worker,
-}
-
-impl Kind {
-    /// Lower-case name for the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Projection => "projection",
-            Kind::Saga => "saga",
-            Kind::Relay => "relay",
-            Kind::Worker => "worker",
-        }
-    }
-}
-
-struct Running<S> {
-    kind: Kind,
-    context: &'static str,
-    handle: Arc<RunnerHandle<S>>,
-}
+pub use runners::Kind;
+use runners::Running;
 
 /// A running shop.
 pub struct App<S> {
@@ -206,78 +177,6 @@ impl<S: EventStore + SnapshotStore> App<S> {
         let reactor = Reactor::new("payment_worker", worker, worker_cp, concurrency);
         let handle = Runner::new(st.payment.clone(), reactor, reactor_config()).spawn();
         self.add(Kind::Worker, "payment", "payment_worker".to_owned(), handle);
-    }
-
-    fn lock_workers(&self) -> std::sync::MutexGuard<'_, Vec<WorkerHandle>> {
-        self.workers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn add(&self, kind: Kind, context: &'static str, name: String, handle: RunnerHandle<S>) {
-        let running = Running {
-            kind,
-            context,
-            handle: Arc::new(handle),
-        };
-        self.lock_runners().insert(name, running);
-    }
-
-    fn lock_runners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running<S>>> {
-        self.runners
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn runner(&self, name: &str) -> Option<Arc<RunnerHandle<S>>> {
-        self.lock_runners().get(name).map(|r| r.handle.clone())
-    }
-
-    /// Status of every runner: (kind, context, status).
-    pub fn statuses(&self) -> Vec<(Kind, &'static str, Status)> {
-        self.lock_runners()
-            .values()
-            .map(|r| (r.kind, r.context, r.handle.status()))
-            .collect()
-    }
-
-    /// Waits until the runner `name` has processed `position` of its log.
-    pub async fn wait_for(
-        &self,
-        name: &str,
-        position: Position,
-        timeout: Duration,
-    ) -> Result<(), WaitError> {
-        match self.runner(name) {
-            Some(handle) => handle.wait_for(position, timeout).await,
-            None => Err(WaitError::NotRunning {
-                name: name.to_owned(),
-                position,
-                state: "stopped",
-            }),
-        }
-    }
-
-    /// Whether every store answers.
-    pub async fn stores_reachable(&self) -> Result<(), tessera_core::StoreError> {
-        self.stores.ordering.head().await?;
-        self.stores.inventory.head().await?;
-        self.stores.payment.head().await?;
-        Ok(())
-    }
-
-    /// Stops the saga's worker and every runner (each after its current batch).
-    pub async fn shutdown(&self) {
-        let workers = std::mem::take(&mut *self.lock_workers());
-        for worker in workers {
-            worker.stop().await;
-        }
-        let runners = std::mem::take(&mut *self.lock_runners());
-        for (_, running) in runners {
-            if let Ok(handle) = Arc::try_unwrap(running.handle) {
-                handle.stop().await;
-            } // else: a waiting request holds it; dropping the last clone stops it
-        }
     }
 }
 

@@ -30,7 +30,7 @@ mod products;
 
 pub use extract::{Correlation, BODY_LIMIT};
 pub use openapi::document as openapi_document;
-pub use problem::{Problem, ProblemBody, TYPE_BASE};
+pub use problem::{DomainProblem, Problem, ProblemBody, TYPE_BASE};
 
 /// The header carrying the correlation id.
 pub const CORRELATION: HeaderName = HeaderName::from_static("x-correlation-id");

@@ -3,11 +3,11 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_core::{CommandError, StoreError};
+use tessera_core::StoreError;
 
-use crate::inventory::ProductError;
-use crate::ordering::OrderError;
-use crate::payment::PaymentError;
+mod domain;
+
+pub use domain::DomainProblem;
 
 /// Prefix of every problem `type`.
 pub const TYPE_BASE: &str = "https://tessera.example/problems/";
@@ -214,77 +214,5 @@ impl IntoResponse for Problem {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
-    }
-}
-
-/// How a domain error reads as a problem.
-pub trait DomainProblem: std::error::Error + Send + Sync + 'static {
-    /// The problem.
-    fn problem(&self) -> Problem;
-}
-
-impl DomainProblem for OrderError {
-    fn problem(&self) -> Problem {
-        match self {
-            OrderError::NotFound => Problem::not_found("no such order"),
-            OrderError::AlreadyPlaced => {
-                Problem::conflict("order-exists", "Order exists", self.to_string())
-            }
-            OrderError::Transition { .. } => Problem::conflict(
-                "order-state",
-                "Order is not in a state that allows this",
-                self.to_string(),
-            ),
-            OrderError::NoLines => Problem::invalid("lines: an order needs at least one line"),
-            OrderError::BadLine { index, reason } => {
-                Problem::invalid(format!("lines[{index}]: {reason}"))
-            }
-            OrderError::TotalTooLarge => Problem::invalid("lines: the order total is too large"),
-        }
-    }
-}
-
-impl DomainProblem for ProductError {
-    fn problem(&self) -> Problem {
-        match self {
-            ProductError::NotFound => Problem::not_found("no such product"),
-            ProductError::AlreadyExists => Problem::conflict(
-                "product-exists",
-                "Product exists",
-                "a product with this sku exists",
-            ),
-            ProductError::Invalid { field, rule } => {
-                Problem::invalid(format!("{field} must be {rule}"))
-            }
-            ProductError::Overflow => Problem::invalid("quantity: stock would overflow"),
-        }
-    }
-}
-
-impl DomainProblem for PaymentError {
-    fn problem(&self) -> Problem {
-        match self {
-            PaymentError::NotFound => Problem::not_found("no such payment"),
-            _ => Problem::conflict(
-                "payment-state",
-                "Payment is not in a state that allows this",
-                self.to_string(),
-            ),
-        }
-    }
-}
-
-impl<E: DomainProblem> From<CommandError<E>> for Problem {
-    fn from(e: CommandError<E>) -> Self {
-        match e {
-            CommandError::Rejected(e) => e.problem(),
-            CommandError::Conflict { .. } => Problem::conflict(
-                "concurrency-conflict",
-                "Concurrent changes",
-                format!("{e}; retry the request"),
-            ),
-            CommandError::Store(s) => Problem::store(&s),
-            other => Problem::internal(other.to_string()),
-        }
     }
 }

@@ -16,12 +16,14 @@
 
 mod dispatch;
 mod inbox;
+mod messages;
 mod process;
 
 pub(crate) use dispatch::show;
 pub use dispatch::ShopDispatcher;
 pub use inbox::{InboxRelay, INBOX};
-pub use process::{Action, Fulfilment, OrderState, SagaCommand, SagaEvent, SagaTimeout};
+pub use messages::{Action, OrderState, SagaCommand, SagaEvent, SagaTimeout};
+pub use process::Fulfilment;
 
 #[cfg(test)]
 mod tests;

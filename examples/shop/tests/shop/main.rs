@@ -1,5 +1,6 @@
 //! Integration tests of the shop: one binary, submodules per concern.
 
+mod bad_input;
 mod concurrency;
 mod e2e;
 mod flaky;

@@ -1,0 +1,334 @@
+//! The bad-input table: each error class, asserted by status and problem `type`.
+
+use axum::http::header;
+
+use crate::routes::{call, memory_app, Case, T};
+use crate::support::settings;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_table() {
+    let app = memory_app(settings());
+    let r = shop::api::router(app.clone());
+    let product = r#"{"sku":"tea","name":"Tea","price_cents":100,"initial_stock":1}"#;
+    assert_eq!(
+        call(&r, "POST", "/v1/products", Some(product), &[]).await.0,
+        201
+    );
+    // An order that ends rejected (too little stock), to try cancelling it.
+    let (_, rejected, _) = call(
+        &r,
+        "POST",
+        "/v1/orders",
+        Some(r#"{"customer_id":"c","lines":[{"sku":"tea","quantity":5}]}"#),
+        &[],
+    )
+    .await;
+    let rejected = rejected["order_id"].as_str().expect("id").to_owned();
+    crate::support::eventually("order rejected", || async {
+        let (_, o, _) = call(&r, "GET", &format!("/v1/orders/{rejected}"), None, &[]).await;
+        (o["status"] == "rejected").then_some(())
+    })
+    .await;
+    let huge = format!(
+        r#"{{"customer_id":"{}","lines":[]}}"#,
+        "x".repeat(1024 * 1024 + 10)
+    );
+    let order = |lines: &str| format!(r#"{{"customer_id":"c","lines":{lines}}}"#);
+    let key = [("Idempotency-Key", "k1")];
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some("{".into()),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":"two"}]"#)),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(r#"{"lines":[]}"#.into()),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":1.5}]"#)),
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order("[]")),
+            vec![("content-type", "text/plain")],
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":0}]"#)),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":-3}]"#)),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order("[]")),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"nope","quantity":1}]"#)),
+            vec![],
+            422,
+            "unknown-sku",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(r#"{"customer_id":"","lines":[{"sku":"tea","quantity":1}]}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(huge),
+            vec![],
+            413,
+            "payload-too-large",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"cup","name":"Cup","price_cents":-1,"initial_stock":1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"cup","name":"Cup","price_cents":1,"initial_stock":-1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"a b","name":"Cup","price_cents":1,"initial_stock":1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(product.into()),
+            vec![],
+            409,
+            "product-exists",
+        ),
+        (
+            "POST",
+            "/v1/products/tea/restock".into(),
+            Some(r#"{"quantity":0}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "POST",
+            "/v1/products/nope/restock".into(),
+            Some(r#"{"quantity":1}"#.into()),
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            "/v1/products/nope".into(),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            format!("/v1/orders/{}", uuid::Uuid::new_v4()),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            "/v1/orders/not-a-uuid".into(),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            format!("/v1/orders/{rejected}?min_position=abc"),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "GET",
+            "/v1/orders?limit=0".into(),
+            None,
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        (
+            "GET",
+            "/v1/orders?status=lost".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "GET",
+            "/v1/orders?after=x".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            format!("/v1/orders/{rejected}/cancel"),
+            None,
+            vec![],
+            409,
+            "order-state",
+        ),
+        (
+            "POST",
+            format!("/v1/orders/{}/cancel", uuid::Uuid::new_v4()),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":1}]"#)),
+            key.to_vec(),
+            201,
+            "",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":2}]"#)),
+            key.to_vec(),
+            422,
+            "idempotency-key-reused",
+        ),
+        (
+            "POST",
+            "/v1/admin/projections/nope/rebuild".into(),
+            None,
+            vec![],
+            404,
+            "not-found",
+        ),
+        ("GET", "/v2/nothing".into(), None, vec![], 404, "not-found"),
+        (
+            "DELETE",
+            "/v1/orders".into(),
+            None,
+            vec![],
+            405,
+            "method-not-allowed",
+        ),
+    ];
+    for (method, uri, body, headers, want, kind) in cases {
+        let (status, problem, h) = call(&r, method, &uri, body.as_deref(), &headers).await;
+        let shown: String = problem.to_string().chars().take(300).collect();
+        assert_eq!(status, want, "{method} {uri}: {shown}");
+        if want >= 400 {
+            assert_eq!(
+                problem["type"],
+                format!("{T}{kind}"),
+                "{method} {uri}: {shown}"
+            );
+            assert_eq!(
+                h.get(header::CONTENT_TYPE)
+                    .map(|v| v.to_str().unwrap_or("")),
+                Some("application/problem+json")
+            );
+            assert!(
+                problem["title"].is_string() && problem["detail"].is_string(),
+                "{shown}"
+            );
+            assert_eq!(problem["status"], want);
+        }
+    }
+    // The detail names the bad field.
+    let (_, p, _) = call(
+        &r,
+        "POST",
+        "/v1/orders",
+        Some(&order(r#"[{"sku":"tea","quantity":"two"}]"#)),
+        &[],
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lines[0].quantity"),
+        "{p}"
+    );
+    let (_, p, _) = call(
+        &r,
+        "POST",
+        "/v1/orders",
+        Some(&order(
+            r#"[{"sku":"tea","quantity":1},{"sku":"tea2","quantity":1}]"#,
+        )),
+        &[],
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("lines[1].sku"),
+        "{p}"
+    );
+    app.shutdown().await;
+}
