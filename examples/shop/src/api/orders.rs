@@ -231,6 +231,11 @@ pub async fn list<S: EventStore + SnapshotStore>(
     let after = position("after", q.after.as_deref())?;
     let mut filters = Vec::new();
     if let Some(c) = q.customer_id {
+        if c.chars().any(char::is_control) || c.chars().count() > 100 {
+            return Err(Problem::invalid(
+                "customer_id: at most 100 characters, no control characters",
+            ));
+        }
         filters.push(("customer_id", c));
     }
     if let Some(s) = q.status {

@@ -70,8 +70,10 @@ pub async fn create<S: EventStore + SnapshotStore>(
         ));
     }
     let name = p.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Problem::invalid("name: must have 1 to 200 characters"));
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Problem::invalid(
+            "name: must have 1 to 200 characters, none of them control characters",
+        ));
     }
     let command = ProductCommand::Add {
         sku: p.sku.clone(),
@@ -130,6 +132,9 @@ pub async fn show<S: EventStore + SnapshotStore>(
     Path(sku): Path<String>,
     Params(q): Params<Fresh>,
 ) -> Result<Json<ProductDoc>, Problem> {
+    if !valid_sku(&sku) {
+        return Err(Problem::not_found("no such product"));
+    }
     let min = position("min_position", q.min_position.as_deref())?;
     wait_for(
         &app,

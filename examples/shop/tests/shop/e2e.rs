@@ -36,7 +36,8 @@ on_both!(
     over_limit_is_declined,
     cancel_refunds_and_releases,
     idempotent_retry,
-    read_your_writes
+    read_your_writes,
+    hostile_input_is_a_client_error
 );
 
 async fn happy_path_confirms(shop: &TestShop) {
@@ -258,4 +259,19 @@ async fn postgres_unanswered_payment_times_out() {
     let shop = TestShop::postgres_on(&crate::support::unique_prefix(), silent_gateway()).await;
     unanswered_payment_times_out(&shop).await;
     shop.finish().await;
+}
+
+/// Input PostgreSQL would refuse (a NUL in text) is refused first, as a 4xx.
+async fn hostile_input_is_a_client_error(shop: &TestShop) {
+    shop.product("nut", "Nut", 10, 10).await;
+    let nul = json!({ "customer_id": "a\u{0}b", "lines": [{ "sku": "nut", "quantity": 1 }] });
+    assert_eq!(shop.post("/v1/orders", &nul).await.0, 422);
+    let name = json!({ "sku": "bolt", "name": "B\u{0}", "price_cents": 1, "initial_stock": 1 });
+    assert_eq!(shop.post("/v1/products", &name).await.0, 422);
+    assert_eq!(shop.get("/v1/products/a%00b").await.0, 404);
+    assert_eq!(shop.get("/v1/orders?customer_id=a%00b").await.0, 422);
+    let (status, _) = shop
+        .get("/v1/orders?customer_id=%F0%9F%8D%B5&status=pending")
+        .await;
+    assert_eq!(status, 200);
 }

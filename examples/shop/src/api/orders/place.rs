@@ -53,9 +53,12 @@ const ORDER_IDS: Uuid = Uuid::from_u128(0x5e0b_0c1d_2a4b_4f6e_8d9c_7b1a_3e2f_4d5
 
 fn validate(order: &NewOrder) -> Result<(), Problem> {
     let customer = order.customer_id.trim();
-    if customer.is_empty() || customer.chars().count() > 100 {
+    if customer.is_empty()
+        || customer.chars().count() > 100
+        || customer.chars().any(char::is_control)
+    {
         return Err(Problem::invalid(
-            "customer_id: must have 1 to 100 characters",
+            "customer_id: must have 1 to 100 characters, none of them control characters",
         ));
     }
     if order.lines.is_empty() {
