@@ -62,6 +62,11 @@ impl Inner {
             let params: [&(dyn ToSql + Sync); 3] = [&tx, &position, &limit];
             self.query("reading the log", &self.sql.read_all, &params)
                 .await?
+        } else if read.filter.categories.is_empty() {
+            let types = &read.filter.event_types;
+            let params: [&(dyn ToSql + Sync); 4] = [&tx, &position, &limit, types];
+            self.query("reading the log", &self.sql.read_all_types, &params)
+                .await?
         } else {
             let (c, t) = (&read.filter.categories, &read.filter.event_types);
             let params: [&(dyn ToSql + Sync); 5] = [&tx, &position, &limit, c, t];

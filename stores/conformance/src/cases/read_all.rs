@@ -50,6 +50,7 @@ pub async fn read_all_filters_and_limits<S: EventStore>(store: S) {
         (all_of().with_types(["Placed"]),                      4),
         (cat("order").with_types(["Paid", "Placed"]),          4),
         (EventFilter::categories(["order", "payment"]),        9),
+        (EventFilter::categories(["payment", "order", "order"]), 9),
         (cat("payment").with_types(["Refunded", "Placed"]),    1),
         (all_of().with_types(["Nope"]),                        0),
         (cat("ord"),                                           0),
