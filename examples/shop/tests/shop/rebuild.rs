@@ -22,8 +22,8 @@ async fn all_orders(shop: &TestShop) -> BTreeMap<String, Value> {
     let mut after: Option<String> = None;
     loop {
         let path = match &after {
-            Some(a) => format!("/v1/orders?limit=50&after={a}"),
-            None => "/v1/orders?limit=50".to_owned(),
+            Some(a) => format!("/v1/orders?limit=7&after={a}"),
+            None => "/v1/orders?limit=7".to_owned(),
         };
         let (status, page) = shop.get(&path).await;
         assert_eq!(status, 200, "{page}");
