@@ -39,59 +39,104 @@ impl<H: PgHandler> PgProjection<H> {
         let filter = self.handler.filter();
         let mut meter = ProgressMeter::start(store, &filter).await?;
         let mut cp = start;
+        let page =
+            |after: Position| ReadAll::after(after, batch_size.max(1)).filter(filter.clone());
+        let mut batch = store.read_all(page(cp)).await?;
         loop {
-            let batch = store
-                .read_all(ReadAll::after(cp, batch_size.max(1)).filter(filter.clone()))
-                .await?;
-            let mut client = self.pool.get().await?;
-            let tx = client.transaction().await?;
             if batch.is_empty() {
-                // Caught up: take over if nothing new arrived, under the live lock.
-                let live = control::lock_for_apply(&tx, &self.control, &name).await?;
-                control::lock_version(&tx, &self.control, &name, version).await?;
-                let probe = ReadAll::after(cp, 1).filter(filter.clone());
-                if !store.read_all(probe).await?.is_empty() {
-                    continue; // more arrived meanwhile; the rollback releases the locks
+                if let Some(report) = self.take_over(store, version, cp, &filter, start).await? {
+                    let done = meter.finish();
+                    progress(&done);
+                    tracing::info!(projection = %name, version, replaced = report.replaced, events = done.done, "rebuild took over");
+                    return Ok(RebuildReport {
+                        events: done.done,
+                        ..report
+                    });
                 }
-                let replaced = live.map_or(0, |(v, _)| v);
-                tx.execute(
-                    &format!("UPDATE {}.active SET version = $2, schema_name = $3, switched_at = now() WHERE name = $1", self.control),
-                    &[&name, &version, &schema_of(&name, version)],
-                )
-                .await?;
-                tx.commit().await?;
-                self.drop_version(replaced).await?;
-                let done = meter.finish();
-                progress(&done);
-                tracing::info!(projection = %name, version, replaced, events = done.done, "rebuild took over");
-                return Ok(RebuildReport {
-                    version,
-                    replaced,
-                    resumed_from: start,
-                    events: done.done,
-                });
-            }
-            let stored = control::lock_version(&tx, &self.control, &name, version).await?;
-            if stored != Some(cp) {
-                return Err(PgError::Corrupt {
-                    name,
-                    reason: format!("rebuild checkpoint moved under the rebuild (another rebuild running?): expected {cp}, found {stored:?}"),
-                });
+                // More arrived meanwhile: keep building.
+                batch = store.read_all(page(cp)).await?;
+                continue;
             }
             let last = batch[batch.len() - 1].position;
-            self.handler
-                .handle(&tx, &schema, &batch)
-                .await
-                .map_err(|error| PgError::Handler {
-                    name: name.clone(),
-                    position: batch[0].position,
-                    error,
-                })?;
-            control::write_checkpoint(&tx, &self.control, &name, version, last).await?;
-            tx.commit().await?;
+            // Read the next page while this one is written: the two overlap.
+            let (written, next) = tokio::join!(
+                self.apply_rebuild_batch(version, &schema, cp, &batch),
+                store.read_all(page(last)),
+            );
+            written?;
             cp = last;
             progress(meter.advance(batch.len() as u64, cp));
+            batch = next?;
         }
+    }
+
+    /// Writes one batch into the rebuild's schema and moves its checkpoint, in one
+    /// transaction, checking the checkpoint is still where this rebuild left it.
+    async fn apply_rebuild_batch(
+        &self,
+        version: i32,
+        schema: &str,
+        cp: Position,
+        batch: &[tessera_core::RecordedEvent],
+    ) -> Result<(), PgError> {
+        let name = self.handler.name();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let stored = control::lock_version(&tx, &self.control, name, version).await?;
+        if stored != Some(cp) {
+            return Err(PgError::Corrupt {
+                name: name.to_owned(),
+                reason: format!("rebuild checkpoint moved under the rebuild (another rebuild running?): expected {cp}, found {stored:?}"),
+            });
+        }
+        self.handler
+            .handle(&tx, schema, batch)
+            .await
+            .map_err(|error| PgError::Handler {
+                name: name.to_owned(),
+                position: batch[0].position,
+                error,
+            })?;
+        let last = batch[batch.len() - 1].position;
+        control::write_checkpoint(&tx, &self.control, name, version, last).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Switches to `version` if nothing wanted arrived after `cp`, in one transaction
+    /// holding the live checkpoint's lock (which fences the live runner). `None`: more
+    /// arrived, keep building.
+    async fn take_over<S: EventReader>(
+        &self,
+        store: &S,
+        version: i32,
+        cp: Position,
+        filter: &tessera_core::EventFilter,
+        start: Position,
+    ) -> Result<Option<RebuildReport>, PgError> {
+        let name = self.handler.name();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let live = control::lock_for_apply(&tx, &self.control, name).await?;
+        control::lock_version(&tx, &self.control, name, version).await?;
+        let probe = ReadAll::after(cp, 1).filter(filter.clone());
+        if !store.read_all(probe).await?.is_empty() {
+            return Ok(None); // the rollback releases the locks
+        }
+        let replaced = live.map_or(0, |(v, _)| v);
+        tx.execute(
+            &format!("UPDATE {}.active SET version = $2, schema_name = $3, switched_at = now() WHERE name = $1", self.control),
+            &[&name, &version, &schema_of(name, version)],
+        )
+        .await?;
+        tx.commit().await?;
+        self.drop_version(replaced).await?;
+        Ok(Some(RebuildReport {
+            version,
+            replaced,
+            resumed_from: start,
+            events: 0,
+        }))
     }
 
     /// The version to build and where to start: an unfinished newer version resumes,
