@@ -24,7 +24,7 @@ pub fn database_url() -> String {
 pub fn settings() -> Settings {
     let mut s = Settings::default();
     s.gateway.latency = Duration::from_millis(1);
-    s.read_wait = Duration::from_millis(500);
+    s.read_wait = Duration::from_secs(3);
     s.deadline_tick = Duration::from_millis(20);
     s
 }
