@@ -150,3 +150,29 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from([
+            "shop",
+            "--log-format",
+            "json",
+            "serve",
+            "--payment-limit-cents",
+            "5",
+        ]);
+        assert!(matches!(cli.command, Command::Serve(ref s) if s.payment_limit_cents == 5));
+        assert!(
+            Cli::try_parse_from(["shop", "rebuild"]).is_err(),
+            "a projection or --all is required"
+        );
+        assert!(Cli::try_parse_from(["shop", "rebuild", "ordering_orders", "--all"]).is_err());
+    }
+}

@@ -157,3 +157,28 @@ async fn settle(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_loopback;
+
+    #[test]
+    fn only_loopback_targets() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1/",
+            "http://[::1]:8080",
+            "http://127.9.9.9",
+        ] {
+            assert!(check_loopback(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:8080",
+            "http://192.168.1.2",
+            "http://example.com",
+            "not a url",
+        ] {
+            assert!(check_loopback(bad).is_err(), "{bad}");
+        }
+    }
+}
