@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tessera_core::{EventReader, Position, RecordedEvent};
+use tessera_core::{EventReader, Position, ReadAll, RecordedEvent};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -95,6 +95,12 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                     biased;
                     _ = stop.changed() => return,
                     item = subscription.next() => item,
+                    () = tokio::time::sleep(self.config.idle_refresh) => {
+                        // Idle: the head may have moved with events this subscriber
+                        // does not want; keep status and lag true.
+                        self.refresh_status(cp, status).await;
+                        continue;
+                    }
                 };
                 let first = match first {
                     Some(Ok(e)) => e,
@@ -125,14 +131,11 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                         failures = 0;
                         let last = &batch[batch.len() - 1];
                         cp = next;
-                        let refresh = last_head.elapsed() >= self.config.head_refresh || !full;
-                        let head = if refresh {
+                        publish_applied(status, cp, batch.len());
+                        if !full || last_head.elapsed() >= self.config.head_refresh {
                             last_head = Instant::now();
-                            self.store.head().await.ok().flatten()
-                        } else {
-                            None
-                        };
-                        publish_progress(status, cp, batch.len(), last, head, full);
+                            self.refresh_status(cp, status).await;
+                        }
                     }
                     Outcome::Fenced => break,
                     Outcome::Stop => return,
@@ -195,6 +198,45 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     }
 }
 
+impl<S: EventReader, P: Subscriber> Runner<S, P> {
+    /// Reads the head, then the oldest wanted event after `cp`. None: the subscriber is
+    /// live (every wanted event up to the head is applied; unwanted ones do not count as
+    /// lag). Some: it is behind by that event's age.
+    async fn refresh_status(&self, cp: Position, status: &watch::Sender<Status>) {
+        let Ok(head) = self.store.head().await else {
+            return;
+        };
+        let probe = ReadAll::after(cp, 1).filter(self.subscriber.filter());
+        let Ok(pending) = self.store.read_all(probe).await else {
+            return;
+        };
+        status.send_modify(|s| {
+            s.head = head.or(s.head);
+            match pending.first() {
+                None => {
+                    s.lag_events = 0;
+                    s.lag = Duration::ZERO;
+                    if s.state != State::Rebuilding {
+                        s.state = State::Live;
+                    }
+                }
+                Some(oldest) => {
+                    let head = s.head.unwrap_or(cp).max(oldest.position);
+                    // Exact on memory; an upper bound on PostgreSQL (prepare positions).
+                    s.lag_events = head.prepare.saturating_sub(cp.prepare).max(1);
+                    s.lag = SystemTime::now()
+                        .duration_since(oldest.recorded_at)
+                        .unwrap_or(Duration::ZERO);
+                    if s.state != State::Rebuilding {
+                        s.state = State::CatchingUp;
+                    }
+                }
+            }
+            s.updated_at = SystemTime::now();
+        });
+    }
+}
+
 enum Outcome {
     Applied(Position),
     Fenced,
@@ -231,36 +273,10 @@ fn fail(
     });
 }
 
-fn publish_progress(
-    status: &watch::Sender<Status>,
-    cp: Position,
-    applied: usize,
-    last: &RecordedEvent,
-    head: Option<Position>,
-    full: bool,
-) {
+fn publish_applied(status: &watch::Sender<Status>, cp: Position, applied: usize) {
     status.send_modify(|s| {
         s.checkpoint = cp;
         s.applied += applied as u64;
-        if let Some(h) = head {
-            s.head = Some(h);
-        }
-        let head = s.head.unwrap_or(cp).max(cp);
-        s.lag_events = head.prepare.saturating_sub(cp.prepare);
-        s.lag = if head > cp {
-            SystemTime::now()
-                .duration_since(last.recorded_at)
-                .unwrap_or(Duration::ZERO)
-        } else {
-            Duration::ZERO
-        };
-        if s.state != State::Rebuilding {
-            s.state = if full || head > cp {
-                State::CatchingUp
-            } else {
-                State::Live
-            };
-        }
         s.last_error = None;
         s.updated_at = SystemTime::now();
     });

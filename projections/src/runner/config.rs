@@ -13,8 +13,10 @@ pub struct RunnerConfig {
     pub base_backoff: Duration,
     /// Cap of the backoff.
     pub max_backoff: Duration,
-    /// How often the head of the log is read for the lag figures.
+    /// How often the head of the log is read for the lag figures while catching up.
     pub head_refresh: Duration,
+    /// How often an idle runner re-reads the head to keep its status true.
+    pub idle_refresh: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -25,6 +27,7 @@ impl Default for RunnerConfig {
             base_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
             head_refresh: Duration::from_millis(250),
+            idle_refresh: Duration::from_secs(1),
         }
     }
 }

@@ -13,6 +13,7 @@ fn fast() -> RunnerConfig {
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
         head_refresh: Duration::from_millis(1),
+        idle_refresh: Duration::from_millis(50),
     }
 }
 
@@ -219,4 +220,25 @@ async fn rebuild_under_live_traffic_keeps_serving_and_matches_a_fresh_build() {
         .expect("runner continues after the switch");
     let model = projection.read(Clone::clone);
     assert_eq!(model.sums, from_scratch(&store).await.sums);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filtered_runner_is_live_when_only_unwanted_events_follow() {
+    let store = MemoryStore::new();
+    let projection = MemoryProjection::new(SumHandler::new("sums"));
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    deposit(&store, "acct-a", 1).await;
+    let last = deposit(&store, "other-b", 1).await;
+    runner.wait_for(last, WAIT).await.expect("reached");
+    let mut watch = runner.watch();
+    let live = tokio::time::timeout(
+        WAIT,
+        watch.wait_for(|s| s.state == State::Live && s.head == Some(last)),
+    )
+    .await
+    .expect("live in time")
+    .expect("status open")
+    .clone();
+    assert_eq!((live.lag_events, live.lag), (0, Duration::ZERO));
+    runner.stop().await;
 }

@@ -15,6 +15,7 @@ fn fast() -> RunnerConfig {
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
         head_refresh: Duration::from_millis(1),
+        idle_refresh: Duration::from_millis(50),
     }
 }
 

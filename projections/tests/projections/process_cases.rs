@@ -34,6 +34,7 @@ fn runner_config() -> RunnerConfig {
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
         head_refresh: Duration::from_millis(1),
+        idle_refresh: Duration::from_millis(50),
     }
 }
 
