@@ -129,7 +129,6 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                 match self.apply(cp, &batch, status, stop).await {
                     Outcome::Applied(next) => {
                         failures = 0;
-                        let last = &batch[batch.len() - 1];
                         cp = next;
                         publish_applied(status, cp, batch.len());
                         if !full || last_head.elapsed() >= self.config.head_refresh {
