@@ -22,7 +22,10 @@ mod parts;
 mod rebuild;
 mod runners;
 
-pub use parts::{memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore, Views};
+pub use parts::{
+    eventstoredb_parts, memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore,
+    Views,
+};
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 pub use runners::Kind;
 use runners::Running;

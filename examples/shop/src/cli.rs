@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// The database (none: the embedded in-memory store).
     #[command(flatten)]
     pub database: Database,
+    /// Keep events in EventStoreDB (`esdb://host:2113?tls=false`); read models, saga
+    /// state and checkpoints stay in PostgreSQL when `--database-url` is given, else in
+    /// memory.
+    #[arg(long, env = "EVENTSTOREDB_URL")]
+    pub eventstoredb_url: Option<String>,
     /// Payments above this many cents are declined.
     #[arg(long, default_value_t = 1_000_000)]
     pub payment_limit_cents: i64,

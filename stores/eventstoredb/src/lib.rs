@@ -38,6 +38,8 @@
 //!   exact repeat returns the server's answer for the repeated write.
 //! - **Subscriptions** are the core's polling loop over `read_all`, woken by a live
 //!   `$all` subscription (hint only), so the hand-over rules are the same as every store.
+//! - **Snapshots** are kept as the last event of a stream `tessera-snapshot:{stream}`,
+//!   hidden from every read of the log.
 //! - **Isolation**: [`EventStoreDbStore::connect_with_prefix`] keeps an application's (or
 //!   a test's) streams under a prefix on a shared server.
 //!
@@ -48,6 +50,7 @@
 //! suite against `EVENTSTOREDB_URL` (a fresh server, e.g. `--mem-db --insecure`).
 
 mod map;
+mod snapshot;
 mod store;
 
 pub use map::EsdbMetadata;

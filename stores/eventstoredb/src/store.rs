@@ -85,6 +85,11 @@ impl EventStoreDbStore {
         &self.client
     }
 
+    /// The prefix every stream of this store is kept under.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn name(&self, stream: &StreamId) -> String {
         format!("{}{}", self.prefix, stream)
     }
@@ -92,7 +97,9 @@ impl EventStoreDbStore {
     /// Maps a client event to Tessera's, without the prefix; `None` for events outside it.
     fn own(&self, e: &eventstore::RecordedEvent) -> Option<Result<RecordedEvent, StoreError>> {
         let stripped = e.stream_id.strip_prefix(&*self.prefix)?;
-        if map::is_system(&e.stream_id, &e.event_type) {
+        if map::is_system(&e.stream_id, &e.event_type)
+            || stripped.starts_with(crate::snapshot::SNAPSHOT_STREAM)
+        {
             return None;
         }
         Some(map::recorded_as(e, stripped))

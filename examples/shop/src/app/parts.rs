@@ -1,6 +1,7 @@
 //! The parts a shop is made of, on the memory store or on PostgreSQL.
 
 use tessera_core::{BoxError, MemoryStore};
+use tessera_eventstoredb::EventStoreDbStore;
 use tessera_postgres::{PostgresStore, SchemaName};
 
 use tessera_core::process::{Instance, InstanceId};
@@ -48,7 +49,7 @@ pub struct Parts<S> {
     pub relay_checkpoints: Checkpoints,
     /// Checkpoint of the payment worker.
     pub worker_checkpoints: Checkpoints,
-    /// `"memory"` or `"postgres"`.
+    /// `"memory"`, `"postgres"` or `"eventstoredb"`.
     pub backend: &'static str,
 }
 
@@ -74,12 +75,23 @@ impl SagaStore {
 
 /// The embedded mode: three in-memory stores, read models in memory.
 pub fn memory_parts(prefix: &str, saga: Fulfilment) -> Parts<MemoryStore> {
+    let stores = Contexts {
+        ordering: MemoryStore::new(),
+        inventory: MemoryStore::new(),
+        payment: MemoryStore::new(),
+    };
+    in_memory(stores, prefix, saga, "memory")
+}
+
+/// `stores` with read models, saga state and checkpoints in memory.
+fn in_memory<S>(
+    stores: Contexts<S>,
+    prefix: &str,
+    saga: Fulfilment,
+    backend: &'static str,
+) -> Parts<S> {
     Parts {
-        stores: Contexts {
-            ordering: MemoryStore::new(),
-            inventory: MemoryStore::new(),
-            payment: MemoryStore::new(),
-        },
+        stores,
         views: Views {
             orders: ViewStore::memory(prefix),
             products: ViewStore::memory(prefix),
@@ -89,8 +101,55 @@ pub fn memory_parts(prefix: &str, saga: Fulfilment) -> Parts<MemoryStore> {
         saga: SagaStore::Memory(MemoryProcess::new(saga)),
         relay_checkpoints: Checkpoints::memory(),
         worker_checkpoints: Checkpoints::memory(),
-        backend: "memory",
+        backend,
     }
+}
+
+/// Events in EventStoreDB at `esdb_url`, each context's streams under the prefix
+/// `{prefix}{context}:`; read models, saga state and checkpoints in PostgreSQL at
+/// `database_url` when given (schemas as in [`postgres_parts`]), else in memory.
+pub async fn eventstoredb_parts(
+    esdb_url: &str,
+    database_url: Option<&str>,
+    prefix: &str,
+    saga: Fulfilment,
+) -> Result<Parts<EventStoreDbStore>, BoxError> {
+    let store =
+        |c: &str| EventStoreDbStore::connect_with_prefix(esdb_url, &format!("{prefix}{c}:"));
+    let stores = Contexts {
+        ordering: store("ordering")?,
+        inventory: store("inventory")?,
+        payment: store("payment")?,
+    };
+    let Some(url) = database_url else {
+        return Ok(in_memory(stores, prefix, saga, "eventstoredb"));
+    };
+    let mut config = deadpool_postgres::Config::new();
+    config.url = Some(url.to_owned());
+    let pool = config.create_pool(
+        Some(deadpool_postgres::Runtime::Tokio1),
+        tokio_postgres::NoTls,
+    )?;
+    let control = |c: &str| format!("{prefix}{c}_projections");
+    Ok(Parts {
+        views: Views {
+            orders: ViewStore::postgres(pool.clone(), prefix, &control("ordering")).await?,
+            products: ViewStore::postgres(pool.clone(), prefix, &control("inventory")).await?,
+            reservations: ViewStore::postgres(pool.clone(), prefix, &control("inventory")).await?,
+            payments: ViewStore::postgres(pool.clone(), prefix, &control("payment")).await?,
+        },
+        saga: SagaStore::Pg(
+            PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
+        ),
+        relay_checkpoints: Checkpoints::postgres(
+            pool.clone(),
+            &format!("{prefix}fulfilment_inbox"),
+        )
+        .await?,
+        worker_checkpoints: Checkpoints::postgres(pool, &format!("{prefix}payment_worker")).await?,
+        stores,
+        backend: "eventstoredb",
+    })
 }
 
 /// The store of `context` in schema `{prefix}{context}`.

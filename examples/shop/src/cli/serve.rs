@@ -6,7 +6,7 @@ use tessera_core::BoxError;
 use tokio::net::TcpListener;
 
 use super::ServeArgs;
-use crate::app::{memory_parts, postgres_parts, App};
+use crate::app::{eventstoredb_parts, memory_parts, postgres_parts, App};
 use crate::fulfilment::Fulfilment;
 use crate::gateway::GatewayConfig;
 use crate::server;
@@ -49,6 +49,19 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let settings = settings(&args, addr.ip().is_loopback())?;
     if settings.admin_token.is_none() && !settings.loopback_only {
         eprintln!("shop: SHOP_ADMIN_TOKEN is not set and {addr} is not loopback: admin routes are refused.");
+    }
+    if let Some(esdb) = &args.eventstoredb_url {
+        let db = args.database.database_url.as_deref();
+        let parts = eventstoredb_parts(esdb, db, &settings.prefix, saga(&settings)).await?;
+        let app = App::start(settings, parts);
+        let models = if db.is_some() {
+            "PostgreSQL"
+        } else {
+            "memory (lost when the server stops)"
+        };
+        eprintln!("shop: events in EventStoreDB, read models and saga state in {models}; listening on http://{addr}");
+        server::serve(app, listener, server::signal()).await?;
+        return Ok(());
     }
     match &args.database.database_url {
         None => {

@@ -3,6 +3,7 @@
 mod bad_input;
 mod concurrency;
 mod e2e;
+mod eventstoredb;
 mod flaky;
 mod rebuild;
 mod restart;

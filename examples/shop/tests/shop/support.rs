@@ -73,6 +73,18 @@ impl TestShop {
         serve(App::start(settings, memory_parts("", saga)), None).await
     }
 
+    /// Events in EventStoreDB at `esdb_url`, everything else in memory.
+    pub async fn eventstoredb(esdb_url: &str) -> Self {
+        let settings = settings();
+        let saga = Fulfilment {
+            payment_timeout: settings.payment_timeout,
+        };
+        let parts = shop::app::eventstoredb_parts(esdb_url, None, "", saga)
+            .await
+            .expect("parts");
+        serve(App::start(settings, parts), None).await
+    }
+
     pub async fn memory() -> Self {
         Self::memory_with(settings()).await
     }
