@@ -35,6 +35,31 @@ impl Inner {
         result.await.map_err(|e| map_pg(e, what, &self.endpoint))
     }
 
+    /// Runs a query with bitmap scans off, in a transaction of its own. Used for
+    /// filtered log reads: with stale statistics (a log that just grew) the planner
+    /// estimates few rows after a position and picks a bitmap scan of the whole rest of
+    /// the category plus a sort, for every page (seen with EXPLAIN ANALYZE: 900,000 rows
+    /// fetched to return 2,000). Without bitmap scans it walks the index in order and
+    /// stops at the limit.
+    pub(crate) async fn query_in_index_order(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut client = self.client().await?;
+        let result = async {
+            let tx = client.transaction().await?;
+            tx.batch_execute("SET LOCAL enable_bitmapscan = off")
+                .await?;
+            let statement = tx.prepare_cached(sql).await?;
+            let rows = tx.query(&statement, params).await?;
+            tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>(rows)
+        };
+        result.await.map_err(|e| map_pg(e, what, &self.endpoint))
+    }
+
     pub(crate) async fn read_stream(
         &self,
         stream: &StreamId,
@@ -70,7 +95,7 @@ impl Inner {
         } else {
             let (c, t) = (&read.filter.categories, &read.filter.event_types);
             let params: [&(dyn ToSql + Sync); 5] = [&tx, &position, &limit, c, t];
-            self.query("reading the log", &self.sql.read_all_filtered, &params)
+            self.query_in_index_order("reading the log", &self.sql.read_all_filtered, &params)
                 .await?
         };
         rows.iter().map(recorded_event).collect()
