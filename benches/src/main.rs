@@ -85,6 +85,15 @@ enum Workload {
         #[arg(long, default_value_t = 2_000)]
         batch: usize,
     },
+    /// Append → read-model latency at a steady rate (PostgreSQL).
+    Latency {
+        /// Events per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -105,6 +114,30 @@ async fn main() -> ExitCode {
                 rebuild_workload(&url, &store, &schema, events, streams, batch).await
             },
         )
+        .await
+        .and_then(|r| r);
+        return finish(result);
+    }
+    if let Workload::Latency { rate, seconds } = cli.workload {
+        let url = cli.database_url.clone();
+        let result = tessera_benches::pg::with_store(&cli.database_url, &run_id, |store, schema| async move {
+            let control = format!("{schema}_ctl");
+            let out = tessera_benches::workload::latency::run(&store, &control, rate, seconds).await;
+            let client = tessera_benches::baseline::connect(&url).await?;
+            client
+                .batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; DROP SCHEMA IF EXISTS bench_order_totals_v1 CASCADE;"
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut lat = out?;
+            let mut s = Summary::default();
+            s.add("workload", "latency").add("rate_per_s", rate).add("events", lat.len());
+            s.add("p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
+            s.add("p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
+            s.add("max_ms", format!("{:.3}", lat.percentile_ms(100.0)));
+            Ok::<_, String>(s)
+        })
         .await
         .and_then(|r| r);
         return finish(result);
@@ -257,7 +290,9 @@ async fn run<S: EventStore + SnapshotStore>(
                 s.add("ratio", format!("{:.2}", rate / base));
             }
         }
-        Workload::Rebuild { .. } => return Err("rebuild runs on PostgreSQL only".into()),
+        Workload::Rebuild { .. } | Workload::Latency { .. } => {
+            return Err("this workload runs on PostgreSQL only".into())
+        }
         Workload::LongStream {
             streams,
             length,

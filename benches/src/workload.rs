@@ -2,5 +2,6 @@
 
 pub mod batch;
 pub mod commands;
+pub mod latency;
 pub mod long_stream;
 pub mod rebuild;
