@@ -120,7 +120,7 @@ impl EventAppender for MemoryStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        append::check_batch(stream, &events)?;
+        crate::check_batch(stream, &events)?;
         let outcome = {
             let mut state = self.lock();
             append::append_locked(&mut state, stream, expected, events, SystemTime::now())?

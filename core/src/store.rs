@@ -167,6 +167,35 @@ pub trait EventAppender: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
 }
 
+/// Rejects what is wrong with a batch whatever the stream holds: no event
+/// ([`StoreError::EmptyAppend`]) or an event id twice ([`StoreError::DuplicateIdInBatch`]).
+/// Every store calls it before touching its backend.
+///
+/// ```
+/// use tessera_core::{check_batch, NewEvent, StoreError, StreamId};
+/// let stream = StreamId::new("order-1").unwrap();
+/// assert!(matches!(check_batch(&stream, &[]), Err(StoreError::EmptyAppend { .. })));
+/// let e = NewEvent::json("A", &serde_json::json!({})).unwrap();
+/// assert!(matches!(check_batch(&stream, &[e.clone(), e]), Err(StoreError::DuplicateIdInBatch { .. })));
+/// ```
+pub fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::EmptyAppend {
+            stream: stream.clone(),
+        });
+    }
+    if events.len() > 1 {
+        let mut seen = std::collections::HashSet::with_capacity(events.len());
+        if let Some(e) = events.iter().find(|e| !seen.insert(e.id)) {
+            return Err(StoreError::DuplicateIdInBatch {
+                stream: stream.clone(),
+                event_id: e.id,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A full event store: reader and appender.
 pub trait EventStore: EventReader + EventAppender {}
 

@@ -1,33 +1,11 @@
 //! Append with the idempotency rules, under the store's lock.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::{position_of, State, StreamState};
 use crate::{
     AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamId, Version,
 };
-
-/// Rejects batches that are wrong whatever the stream holds.
-pub(super) fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::EmptyAppend {
-            stream: stream.clone(),
-        });
-    }
-    if events.len() > 1 {
-        let mut seen = HashSet::with_capacity(events.len());
-        for e in events {
-            if !seen.insert(e.id) {
-                return Err(StoreError::DuplicateIdInBatch {
-                    stream: stream.clone(),
-                    event_id: e.id,
-                });
-            }
-        }
-    }
-    Ok(())
-}
 
 pub(super) fn append_locked(
     state: &mut State,

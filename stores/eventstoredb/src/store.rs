@@ -1,6 +1,5 @@
 //! The `EventStore` implementation over the `eventstore` client.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use eventstore::{
@@ -113,7 +112,7 @@ impl EventAppender for EventStoreDbStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        check_batch(stream, &events)?;
+        tessera_core::check_batch(stream, &events)?;
         let n = events.len() as u64;
         let data = events
             .iter()
@@ -136,24 +135,6 @@ impl EventAppender for EventStoreDbStore {
             position: map::position(written.position),
         })
     }
-}
-
-fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::EmptyAppend {
-            stream: stream.clone(),
-        });
-    }
-    let mut seen = HashSet::with_capacity(events.len());
-    for e in events {
-        if !seen.insert(e.id) {
-            return Err(StoreError::DuplicateIdInBatch {
-                stream: stream.clone(),
-                event_id: e.id,
-            });
-        }
-    }
-    Ok(())
 }
 
 impl EventReader for EventStoreDbStore {

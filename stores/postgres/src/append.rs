@@ -1,7 +1,5 @@
 //! One append as the statement's parameters, and the row that statement returns.
 
-use std::collections::HashSet;
-
 use postgres_types::ToSql;
 use tessera_core::{AppendOutcome, ExpectedVersion, NewEvent, StoreError, StreamId, Version};
 use tokio_postgres::Row;
@@ -114,22 +112,5 @@ impl Append {
             ),
             source: None,
         })
-    }
-}
-
-/// Rejects batches that are wrong whatever the stream holds.
-pub(crate) fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::EmptyAppend {
-            stream: stream.clone(),
-        });
-    }
-    let mut seen = HashSet::with_capacity(events.len());
-    match events.iter().find(|e| !seen.insert(e.id)) {
-        Some(e) => Err(StoreError::DuplicateIdInBatch {
-            stream: stream.clone(),
-            event_id: e.id,
-        }),
-        None => Ok(()),
     }
 }

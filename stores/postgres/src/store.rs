@@ -102,7 +102,7 @@ impl EventAppender for PostgresStore {
     ) -> Result<AppendOutcome, StoreError> {
         let span = tracing::info_span!("append", stream = %stream, expected = %expected, events = events.len());
         async {
-            crate::append::check_batch(stream, &events)?;
+            tessera_core::check_batch(stream, &events)?;
             let append = Append::new(stream.clone(), expected, events)?;
             let (reply, outcome) = oneshot::channel();
             let stopped = || StoreError::Backend {
