@@ -17,6 +17,9 @@ pub struct ProcessConfig {
     pub batch: usize,
     /// Longest one dispatch may take; a dispatch cut off counts as a transient failure.
     pub dispatch_timeout: Duration,
+    /// Most commands one worker has in flight at once, across instances (an instance
+    /// never has more than one). 0 counts as 1.
+    pub max_concurrent_dispatches: usize,
 }
 
 impl Default for ProcessConfig {
@@ -28,6 +31,7 @@ impl Default for ProcessConfig {
             poll_interval: Duration::from_millis(250),
             batch: 256,
             dispatch_timeout: Duration::from_secs(30),
+            max_concurrent_dispatches: 16,
         }
     }
 }

@@ -121,6 +121,15 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
         Ok(pending.take(limit).map(|e| e.view.clone()).collect())
     }
 
+    async fn due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        busy: &[InstanceId],
+    ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+        Ok(self.lock().due(now, limit, busy))
+    }
+
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
         let mut tables = self.lock();
         let Some(entry) = tables.entry_mut(issued.id) else {

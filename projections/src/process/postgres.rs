@@ -182,6 +182,15 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         read::pending::<P>(&self.pool, &self.schema, limit).await
     }
 
+    async fn due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        busy: &[InstanceId],
+    ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+        read::due::<P>(&self.pool, &self.schema, (now, limit), busy).await
+    }
+
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
         self.settle(issued, None, None).await
     }

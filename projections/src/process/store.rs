@@ -29,6 +29,16 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEntry<P::Command>>, BoxError>> + Send;
 
+    /// The commands that may go at `now`, oldest first, at most `limit`: the oldest
+    /// pending command of each instance not in `busy`, when its retry time has come (an
+    /// instance's later commands wait behind it). One query on PostgreSQL.
+    fn due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        busy: &[InstanceId],
+    ) -> impl Future<Output = Result<Vec<OutboxEntry<P::Command>>, BoxError>> + Send;
+
     /// Records that `issued` was dispatched (and what that did to its instance).
     fn mark_dispatched(
         &self,

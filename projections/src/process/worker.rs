@@ -1,15 +1,19 @@
 //! The worker: dispatches the outbox and fires due deadlines.
 
-use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use tessera_core::process::ProcessManager;
+use tessera_core::process::{InstanceId, ProcessManager};
 use tessera_core::BoxError;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::{DispatchError, Dispatcher, ProcessConfig, ProcessStore};
+use super::{Dispatcher, ProcessConfig, ProcessStore};
+
+mod flights;
+mod handle;
+mod serve;
+
+use flights::{Flights, Outcome};
+pub use handle::WorkerHandle;
 
 /// What one round of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,12 +26,31 @@ pub struct Round {
     pub failed: usize,
 }
 
+impl Round {
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Dispatched => self.dispatched += 1,
+            Outcome::Retry(_) | Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
 /// Dispatches a process store's outbox through a [`Dispatcher`] and fires its due
-/// deadlines. Commands of one instance go out one at a time, in the order they were
-/// issued; a command that fails transiently is retried with backoff (the next attempt's
-/// time is stored, so retries survive restarts) and holds back the instance's later
-/// commands. Run one per process store, or several: deadlines fire once regardless, and
-/// a command dispatched twice lands once through its idempotency key.
+/// deadlines.
+///
+/// Instances are dispatched concurrently, up to
+/// [`ProcessConfig::max_concurrent_dispatches`] commands at once; the commands of one
+/// instance go out one at a time, in the order they were issued: the next is claimed
+/// only after the previous one was marked. A command that fails transiently is retried
+/// with backoff (the next attempt's time is stored, so retries survive restarts) and
+/// holds back the instance's later commands, not other instances'. Work is picked with
+/// [`ProcessStore::due`], one query per batch of free slots.
+///
+/// Run one per process store, or several: deadlines fire once regardless. Claims are
+/// not stored, so a restarted worker re-dispatches at once what a crashed one left in
+/// flight; two workers may dispatch the same command, which lands once through its
+/// idempotency key, and neither moves to an instance's next command before the
+/// previous one was marked.
 pub struct Worker<P: ProcessManager, S> {
     store: S,
     dispatcher: Arc<dyn Dispatcher<P::Command>>,
@@ -50,115 +73,46 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
         }
     }
 
-    /// Fires every due deadline and dispatches every command that may go now.
+    fn flights(&self) -> Flights<'_, P, S> {
+        Flights::new(&self.store, &self.dispatcher, self.config)
+    }
+
+    /// Fires every due deadline and dispatches every command that may go now, the
+    /// next command of an instance as soon as its previous one was marked. A command
+    /// that fails transiently waits for a later round. On a store error, waits for the
+    /// dispatches in flight and returns the first error.
     pub async fn run_once(&self) -> Result<Round, BoxError> {
         let clock = self.store.clock();
         let mut round = Round {
             fired: self.store.fire_due(clock.now(), self.config.batch).await?,
             ..Round::default()
         };
+        let mut flights = self.flights();
+        let mut held: Vec<InstanceId> = Vec::new();
+        let mut error = None;
         loop {
-            let now = clock.now();
-            let pending = self.store.pending(self.config.batch).await?;
-            let mut seen = HashSet::new();
-            let mut progress = false;
-            for entry in pending {
-                // Only the oldest pending command of an instance may go.
-                if !seen.insert(entry.issued.instance.clone()) || entry.not_before > now {
-                    continue;
+            if error.is_none() {
+                if let Err(e) = flights.launch(&held).await {
+                    error = Some(e);
                 }
-                let dispatch = self.dispatcher.dispatch(&entry.issued);
-                let outcome = tokio::time::timeout(self.config.dispatch_timeout, dispatch)
-                    .await
-                    .unwrap_or_else(|_| {
-                        let limit = self.config.dispatch_timeout;
-                        Err(DispatchError::transient(format!(
-                            "no answer within {limit:?}"
-                        )))
-                    });
-                match outcome {
-                    Ok(()) => {
-                        self.store.mark_dispatched(&entry.issued).await?;
-                        round.dispatched += 1;
-                        progress = true;
+            }
+            let Some(landed) = flights.landed().await else {
+                break;
+            };
+            for l in landed {
+                match l.outcome {
+                    Ok(outcome) => {
+                        round.count(outcome);
+                        if let Outcome::Retry(_) = outcome {
+                            held.push(l.instance);
+                        }
                     }
                     Err(e) => {
-                        let attempts = entry.attempts + 1;
-                        let text = e.to_string();
-                        tracing::warn!(command_id = %entry.issued.id, instance = %entry.issued.instance, attempts, error = %text, "dispatch failed");
-                        let retry = (e.is_transient() && attempts < self.config.max_attempts)
-                            .then(|| now + self.config.backoff(attempts));
-                        self.store.mark_failed(&entry.issued, &text, retry).await?;
-                        round.failed += 1;
-                        progress |= retry.is_none();
+                        error.get_or_insert(e);
                     }
                 }
             }
-            if !progress {
-                return Ok(round);
-            }
         }
-    }
-
-    /// Runs rounds until stopped: woken by new commands, and every poll interval.
-    pub fn spawn(self) -> WorkerHandle {
-        let (stop_tx, mut stop) = watch::channel(false);
-        let wake = self.store.wakeup();
-        let span = tracing::info_span!("process_worker", process = P::NAME);
-        let task = tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                loop {
-                    let notified = wake.notified();
-                    match self.run_once().await {
-                        Ok(round) if round != Round::default() => {
-                            tracing::debug!(?round, "worker round")
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "worker round failed; retrying"),
-                    }
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = notified => {}
-                        () = tokio::time::sleep(self.config.poll_interval) => {}
-                    }
-                }
-            },
-            span,
-        ));
-        WorkerHandle {
-            stop: stop_tx,
-            task: Some(task),
-        }
-    }
-}
-
-/// A running worker. Dropping it stops the worker after its current round.
-#[derive(Debug)]
-pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl WorkerHandle {
-    /// Stops it after its current round.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    /// Kills it where it is, as a crash would.
-    pub async fn abort(mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for WorkerHandle {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        error.map_or(Ok(round), Err)
     }
 }

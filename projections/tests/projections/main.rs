@@ -6,7 +6,9 @@
 mod memory;
 mod pg_support;
 mod postgres;
+mod process_burst;
 mod process_cases;
+mod process_concurrency;
 mod process_memory;
 mod process_postgres;
 mod process_support;

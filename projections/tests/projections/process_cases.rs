@@ -24,6 +24,7 @@ pub fn config() -> ProcessConfig {
         poll_interval: Duration::from_millis(10),
         batch: 64,
         dispatch_timeout: Duration::from_secs(30),
+        max_concurrent_dispatches: 4,
     }
 }
 

@@ -11,7 +11,7 @@ use crate::process_cases as cases;
 use crate::process_support::Fulfil;
 
 /// Runs `case` against a fresh schema, then drops it.
-async fn in_schema<F, Fut>(case: F)
+pub async fn in_schema<F, Fut>(case: F)
 where
     F: FnOnce(Pool, String) -> Fut,
     Fut: Future<Output = ()>,

@@ -74,6 +74,26 @@ impl<P: ProcessManager> Tables<P> {
         self.record(instance, effects, now);
     }
 
+    /// The oldest pending command of each instance not in `busy`, if due at `now`.
+    pub(super) fn due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        busy: &[InstanceId],
+    ) -> Vec<OutboxEntry<P::Command>> {
+        let mut heads = HashSet::new();
+        let pending = self
+            .outbox
+            .values()
+            .filter(|e| e.state == EntryState::Pending);
+        pending
+            .filter(|e| heads.insert(&e.view.issued.instance))
+            .filter(|e| e.view.not_before <= now && !busy.contains(&e.view.issued.instance))
+            .take(limit)
+            .map(|e| e.view.clone())
+            .collect()
+    }
+
     pub(super) fn entry_mut(&mut self, id: EventId) -> Option<&mut Entry<P::Command>> {
         let seq = self.outbox_ids.get(&id)?;
         self.outbox.get_mut(seq)

@@ -1,9 +1,12 @@
 //! Reading a PostgreSQL process store: outbox, instances and deadlines.
 
+use std::time::SystemTime;
+
 use deadpool_postgres::Pool;
 use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status};
 use tessera_core::BoxError;
 use tokio_postgres::types::Json;
+use tokio_postgres::Row;
 
 use crate::process::{Deadline, DeadlineState, OutboxEntry};
 
@@ -19,16 +22,34 @@ pub(super) async fn pending<P: ProcessManager>(
             &[&P::NAME, &i64::try_from(limit)?],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OutboxEntry {
-                issued: r.try_get::<_, Json<Issued<P::Command>>>("issued")?.0,
-                attempts: u32::try_from(r.try_get::<_, i32>("attempts")?)?,
-                not_before: r.try_get("not_before")?,
-                last_error: r.try_get("last_error")?,
-            })
-        })
-        .collect()
+    rows.iter().map(entry::<P>).collect()
+}
+
+pub(super) async fn due<P: ProcessManager>(
+    pool: &Pool,
+    s: &str,
+    (now, limit): (SystemTime, usize),
+    busy: &[InstanceId],
+) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+    let busy: Vec<&str> = busy.iter().map(InstanceId::as_str).collect();
+    let client = pool.get().await?;
+    // Run once per free slot: prepared once per connection, not parsed and planned each time.
+    let statement = client
+        .prepare_cached(&include_str!("due.sql").replace("{schema}", s))
+        .await?;
+    let rows = client
+        .query(&statement, &[&P::NAME, &now, &busy, &i64::try_from(limit)?])
+        .await?;
+    rows.iter().map(entry::<P>).collect()
+}
+
+fn entry<P: ProcessManager>(r: &Row) -> Result<OutboxEntry<P::Command>, BoxError> {
+    Ok(OutboxEntry {
+        issued: r.try_get::<_, Json<Issued<P::Command>>>("issued")?.0,
+        attempts: u32::try_from(r.try_get::<_, i32>("attempts")?)?,
+        not_before: r.try_get("not_before")?,
+        last_error: r.try_get("last_error")?,
+    })
 }
 
 pub(super) async fn instance<P: ProcessManager>(

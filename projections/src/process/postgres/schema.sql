@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {schema}.outbox (
     dispatched_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON {schema}.outbox (process, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_pending_of_instance ON {schema}.outbox (process, instance_id, seq) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS {schema}.deadlines (
     id          uuid        PRIMARY KEY,
     process     text        NOT NULL,

@@ -1,0 +1,147 @@
+//! The worker dispatches instances concurrently, within its bound, and the commands of
+//! one instance in order, each after the previous one was marked: on both stores.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::process::InstanceId;
+use tessera_core::{MemoryStore, Position};
+use tessera_projections::process::{
+    MemoryProcess, OutboxEntry, PgProcess, ProcessConfig, ProcessStore, Worker,
+};
+use tessera_projections::{Runner, RunnerConfig};
+
+use crate::process_burst::{Burst, Recorder, Step};
+use crate::process_cases as cases;
+use crate::process_postgres::in_schema;
+use crate::process_support::{emit, eventually, Ev};
+
+const PAUSE: Duration = Duration::from_millis(50);
+
+fn config(bound: usize) -> ProcessConfig {
+    ProcessConfig {
+        max_concurrent_dispatches: bound,
+        ..cases::config()
+    }
+}
+
+/// Places `orders` (o0, o1, …) and lets a runner record them.
+async fn place<S: ProcessStore<Burst>>(store: &MemoryStore, process: &S, orders: &[String]) {
+    let mut last = Position::START;
+    for order in orders {
+        last = emit(
+            store,
+            Ev::Placed {
+                order: order.clone(),
+            },
+        )
+        .await;
+    }
+    let runner = Runner::new(store.clone(), process.clone(), RunnerConfig::default()).spawn();
+    runner
+        .wait_for(last, Duration::from_secs(20))
+        .await
+        .expect("recorded");
+    runner.stop().await;
+}
+
+fn orders(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|i| format!("o{i}")).collect()
+}
+
+/// 24 instances with one slow command each: a round overlaps them, never beyond 4.
+async fn instances_go_concurrently_within_the_bound<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    place(&store, &process, &orders(0..24)).await;
+    let d = Recorder::new(process.clone(), PAUSE);
+    let round = Worker::new(process.clone(), Arc::new(d.clone()), config(4))
+        .run_once()
+        .await
+        .expect("round");
+    assert_eq!(round.dispatched, 24);
+    let max = d.max.load(Ordering::SeqCst);
+    assert!(max > 1, "dispatched one at a time");
+    assert!(max <= 4, "{max} in flight, above the bound of 4");
+    assert_eq!(*d.violations.lock().expect("lock"), Vec::<String>::new());
+    for order in orders(0..24) {
+        assert_eq!(d.steps_of(&order), [1], "{order}");
+    }
+    assert!(process.pending(100).await.expect("pending").is_empty());
+}
+
+/// Instances with four queued commands each, one of which fails once: each instance's
+/// commands land in order, one at a time, while instances overlap. A spawned worker,
+/// with orders arriving while it runs.
+async fn an_instance_keeps_its_order<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    place(&store, &process, &orders(0..6)).await;
+    let now = process.clock().now();
+    let heads = |due: Vec<OutboxEntry<Step>>| -> Vec<(String, u32)> {
+        due.into_iter()
+            .map(|e| (e.issued.instance.to_string(), e.issued.command.n))
+            .collect()
+    };
+    let all = heads(process.due(now, 100, &[]).await.expect("due"));
+    let first: Vec<(String, u32)> = orders(0..6).into_iter().map(|o| (o, 1)).collect();
+    assert_eq!(
+        all, first,
+        "the oldest command of each instance, oldest first"
+    );
+    let busy: Vec<InstanceId> = vec!["o0".into(), "o3".into()];
+    let some = heads(process.due(now, 3, &busy).await.expect("due"));
+    assert_eq!(some, [("o1".into(), 1), ("o2".into(), 1), ("o4".into(), 1)]);
+
+    let d = Recorder::new(process.clone(), PAUSE);
+    d.fail_once.lock().expect("lock").insert(("o2".into(), 2));
+    let runner = Runner::new(store.clone(), process.clone(), RunnerConfig::default()).spawn();
+    let worker = Worker::new(process.clone(), Arc::new(d.clone()), config(3)).spawn();
+    for order in orders(6..10) {
+        emit(&store, Ev::Placed { order }).await;
+    }
+    eventually("every step landed", || async {
+        d.landed.lock().expect("lock").len() == 40
+    })
+    .await;
+    runner.stop().await;
+    worker.stop().await;
+    for order in orders(0..10) {
+        assert_eq!(d.steps_of(&order), [1, 2, 3, 4], "{order}");
+    }
+    assert_eq!(*d.violations.lock().expect("lock"), Vec::<String>::new());
+    let max = d.max.load(Ordering::SeqCst);
+    assert!(max > 1 && max <= 3, "{max} in flight at most, bound 3");
+    assert!(process.pending(100).await.expect("pending").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn instances_are_dispatched_concurrently_within_the_bound() {
+    instances_go_concurrently_within_the_bound(MemoryProcess::new(Burst { steps: 1 })).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_of_one_instance_go_in_order_one_at_a_time() {
+    an_instance_keeps_its_order(MemoryProcess::new(Burst { steps: 4 })).await;
+}
+
+async fn open(pool: &deadpool_postgres::Pool, schema: &str, steps: u32) -> PgProcess<Burst> {
+    PgProcess::new(pool.clone(), Burst { steps }, schema)
+        .await
+        .expect("process store")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_instances_are_dispatched_concurrently_within_the_bound() {
+    in_schema(|pool, schema| async move {
+        instances_go_concurrently_within_the_bound(open(&pool, &schema, 1).await).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_commands_of_one_instance_go_in_order_one_at_a_time() {
+    in_schema(|pool, schema| async move {
+        an_instance_keeps_its_order(open(&pool, &schema, 4).await).await;
+    })
+    .await;
+}
