@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use tessera_core::{EventFilter, EventReader, Position};
+use tessera_core::{EventReader, Position};
 
 /// How far a rebuild has come. Drawn by the CLI as a progress bar.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,10 +32,7 @@ pub struct ProgressMeter {
 
 impl ProgressMeter {
     /// Reads the head and starts the clock.
-    pub async fn start<S: EventReader>(
-        store: &S,
-        _filter: &EventFilter,
-    ) -> Result<Self, tessera_core::StoreError> {
+    pub async fn start<S: EventReader>(store: &S) -> Result<Self, tessera_core::StoreError> {
         let target = store.head().await?;
         Ok(Self {
             started: Instant::now(),

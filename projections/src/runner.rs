@@ -125,13 +125,12 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                         }
                     }
                 }
-                let full = batch.len() >= self.config.batch_size;
                 match self.apply(cp, &batch, status, stop).await {
                     Outcome::Applied(next) => {
                         failures = 0;
                         cp = next;
                         publish_applied(status, cp, batch.len());
-                        if !full || last_head.elapsed() >= self.config.head_refresh {
+                        if last_head.elapsed() >= self.config.head_refresh {
                             last_head = Instant::now();
                             self.refresh_status(cp, status).await;
                         }

@@ -13,7 +13,8 @@ pub struct RunnerConfig {
     pub base_backoff: Duration,
     /// Cap of the backoff.
     pub max_backoff: Duration,
-    /// How often the head of the log is read for the lag figures while catching up.
+    /// At most how often the head is read for status and lag while events flow (two
+    /// small reads; kept off every batch of the hot path).
     pub head_refresh: Duration,
     /// How often an idle runner re-reads the head to keep its status true.
     pub idle_refresh: Duration,
