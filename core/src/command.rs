@@ -12,8 +12,11 @@ use crate::{
     SnapshotPolicy, SnapshotStore, StoreError, StreamId, Upcasters, Version,
 };
 
+mod cache;
 mod error;
 mod retry;
+
+use cache::{Cached, StateCache};
 
 pub use error::CommandError;
 pub use retry::RetryPolicy;
@@ -105,6 +108,7 @@ pub struct CommandHandler<A: Aggregate, S> {
     upcasters: Arc<Upcasters>,
     retry: RetryPolicy,
     snapshots: Option<(Arc<dyn DynSnapshots>, SnapshotPolicy)>,
+    cache: Option<Arc<StateCache<A>>>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
@@ -115,6 +119,7 @@ impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
             upcasters: Arc::clone(&self.upcasters),
             retry: self.retry,
             snapshots: self.snapshots.clone(),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -128,6 +133,7 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             upcasters: Arc::new(Upcasters::new()),
             retry: RetryPolicy::default(),
             snapshots: None,
+            cache: None,
         }
     }
 
@@ -149,6 +155,43 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
     #[must_use]
     pub fn with_snapshots(mut self, snapshots: impl SnapshotStore, policy: SnapshotPolicy) -> Self {
         self.snapshots = Some((Arc::new(snapshots), policy));
+        self
+    }
+
+    /// Keeps the state of up to `capacity` recently used aggregates in memory between
+    /// commands (shared by clones of this handler), so a command on a cached aggregate
+    /// skips the read and goes straight to decide and append.
+    ///
+    /// Safe with other writers: the append still expects the cached version, so a state
+    /// made stale by another process fails with a version conflict and the command is
+    /// retried at once from the store. Worth it when one process handles most commands
+    /// of an aggregate (the usual case when commands are routed by aggregate id);
+    /// memory is `capacity` states at most, least recently used evicted first.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tessera_core::{Aggregate, DomainEvent};
+    /// # #[derive(Default, Serialize, Deserialize)] struct Counter { value: u64 }
+    /// # #[derive(Debug, PartialEq, Serialize, Deserialize)] enum Ev { Incremented { by: u64 } }
+    /// # impl DomainEvent for Ev {}
+    /// # #[derive(Debug, thiserror::Error)] #[error("overflow")] struct Overflow;
+    /// # impl Aggregate for Counter {
+    /// #     const CATEGORY: &'static str = "counter";
+    /// #     type Command = u64; type Event = Ev; type Error = Overflow; type Services = ();
+    /// #     fn apply(&mut self, e: &Ev) { let Ev::Incremented { by } = e; self.value += by; }
+    /// #     fn decide(&self, by: &u64, _: &()) -> Result<Vec<Ev>, Overflow> { Ok(vec![Ev::Incremented { by: *by }]) }
+    /// # }
+    /// use tessera_core::{CommandHandler, MemoryStore};
+    /// let handler = CommandHandler::<Counter, _>::new(MemoryStore::new(), ()).with_state_cache(10_000);
+    /// handler.handle("c1", &5).await.unwrap(); // loads from the store, caches
+    /// let outcome = handler.handle("c1", &2).await.unwrap(); // decides on the cached state
+    /// assert_eq!(outcome.version.map(|v| v.0), Some(1));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn with_state_cache(mut self, capacity: usize) -> Self {
+        self.cache = Some(Arc::new(StateCache::new(capacity)));
         self
     }
 
@@ -260,15 +303,23 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                     return Ok(outcome);
                 }
             }
-            let mut loaded = self.load_stream(&stream).await?;
-            let events = loaded
-                .state
-                .decide(command, &self.services)
-                .map_err(CommandError::Rejected)?;
+            let (mut loaded, from_cache) = match self.cache.as_ref().and_then(|c| c.take(&stream)) {
+                Some(cached) => (cached, true),
+                None => (self.load_cached(&stream).await?, false),
+            };
+            let events = match loaded.state.decide(command, &self.services) {
+                Ok(events) => events,
+                Err(rejected) => {
+                    self.keep(&stream, loaded);
+                    return Err(CommandError::Rejected(rejected));
+                }
+            };
             if events.is_empty() {
+                let version = loaded.version;
+                self.keep(&stream, loaded);
                 return Ok(CommandOutcome {
                     stream_id: stream,
-                    version: loaded.version,
+                    version,
                     position: None,
                     events: 0,
                     replayed: false,
@@ -284,9 +335,20 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                     for event in &events {
                         loaded.state.apply(event);
                     }
-                    let since = loaded.events_since_snapshot + events.len() as u64;
-                    self.maybe_snapshot(&stream, &loaded.state, written.version, since)
-                        .await;
+                    loaded.since_snapshot += events.len() as u64;
+                    loaded.version = Some(written.version);
+                    if self
+                        .maybe_snapshot(
+                            &stream,
+                            &loaded.state,
+                            written.version,
+                            loaded.since_snapshot,
+                        )
+                        .await
+                    {
+                        loaded.since_snapshot = 0;
+                    }
+                    self.keep(&stream, loaded);
                     return Ok(CommandOutcome {
                         stream_id: stream,
                         version: Some(written.version),
@@ -297,6 +359,12 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                 }
                 // Another run of the same idempotent command landed first: replay it.
                 Err(StoreError::DuplicateEventId { .. }) if key.is_some() => {}
+                // The cached state was stale (another process appended): reload at once;
+                // this is not contention, so it neither waits nor counts as an attempt.
+                Err(e) if e.is_conflict() && from_cache => {
+                    tracing::debug!(error = %e, "cached state was stale; reloading");
+                    continue;
+                }
                 Err(e) if e.is_conflict() && attempt < self.retry.max_attempts => {
                     tracing::debug!(attempt, error = %e, "version conflict; reloading");
                     tokio::time::sleep(self.retry.delay(attempt)).await;
@@ -376,18 +444,25 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         }))
     }
 
-    async fn maybe_snapshot(&self, stream: &StreamId, state: &A, version: Version, since: u64) {
+    /// Saves a snapshot if the policy says one is due; `true` if one was saved.
+    async fn maybe_snapshot(
+        &self,
+        stream: &StreamId,
+        state: &A,
+        version: Version,
+        since: u64,
+    ) -> bool {
         let Some((snapshots, policy)) = &self.snapshots else {
-            return;
+            return false;
         };
         if !policy.is_due(since) {
-            return;
+            return false;
         }
         let data = match EventData::to_json(state) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(%stream, error = %e, "state not serializable; no snapshot");
-                return;
+                return false;
             }
         };
         let snapshot = Snapshot {
@@ -397,8 +472,29 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             data,
             taken_at: SystemTime::now(),
         };
-        if let Err(e) = snapshots.save(snapshot).await {
-            tracing::warn!(%stream, error = %e, "snapshot save failed; commands still work");
+        match snapshots.save(snapshot).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%stream, error = %e, "snapshot save failed; commands still work");
+                false
+            }
+        }
+    }
+
+    /// Loads `stream` from the store into the shape the cache keeps.
+    async fn load_cached(&self, stream: &StreamId) -> Result<Cached<A>, CommandError<A::Error>> {
+        let loaded = self.load_stream(stream).await?;
+        Ok(Cached {
+            state: loaded.state,
+            version: loaded.version,
+            since_snapshot: loaded.events_since_snapshot,
+        })
+    }
+
+    /// Puts a state that is current as of its version back into the cache, if any.
+    fn keep(&self, stream: &StreamId, loaded: Cached<A>) {
+        if let Some(cache) = &self.cache {
+            cache.put(stream.clone(), loaded);
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Meddler {
     pub interfere_after: Arc<AtomicU32>,
     /// Appends received.
     pub appends: Arc<AtomicU32>,
+    /// Stream reads received.
+    pub reads: Arc<AtomicU32>,
 }
 
 impl Meddler {
@@ -41,6 +43,10 @@ impl Meddler {
 
     pub fn appends(&self) -> u32 {
         self.appends.load(Ordering::SeqCst)
+    }
+
+    pub fn reads(&self) -> u32 {
+        self.reads.load(Ordering::SeqCst)
     }
 }
 
@@ -83,6 +89,7 @@ impl EventReader for Meddler {
         stream: &StreamId,
         read: ReadStream,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_stream(stream, read).await
     }
 

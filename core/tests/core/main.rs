@@ -3,6 +3,7 @@
 #![allow(missing_docs)]
 
 mod bad_input;
+mod cache;
 mod command;
 mod doubles;
 mod idempotency;
