@@ -26,7 +26,8 @@
 //! - Positions are EventStoreDB's own `$all` commit/prepare pair, which is exactly
 //!   Tessera's [`Position`](tessera_core::Position).
 //! - Errors: wrong expected version → `WrongExpectedVersion` with the server's actual
-//!   revision; connection loss, deadlines, not-leader → `Unavailable`; the rest → `Backend`.
+//!   revision; connection loss, deadlines, not-leader and server errors (gRPC
+//!   `Unavailable`, `Internal`, `Unknown`, `DataLoss`) → `Unavailable`; the rest → `Backend`.
 //!
 //! ## Where EventStoreDB differs from the contract
 //! - **Category reads** do not use `$ce-` streams (they need the by-category system

@@ -68,6 +68,9 @@ pub fn error(e: eventstore::Error, append: Option<(&StreamId, ExpectedVersion)>)
         | E::NotLeaderException(_) => {
             StoreError::unavailable("EventStoreDB unreachable or not leader", e)
         }
+        // The client's name for statuses Unavailable, Internal, DataLoss and Unknown;
+        // it reconnects (node selection) after one, and so may a retry.
+        E::ServerError(_) => StoreError::unavailable("EventStoreDB server error", e),
         E::Grpc {
             code: tonic::Code::Unavailable | tonic::Code::DeadlineExceeded,
             ..
@@ -279,6 +282,8 @@ mod tests {
             StoreError::WrongExpectedVersion { actual: None, .. }
         ));
         for transient in [
+            // What the client makes of status Unavailable (see `Error::from_grpc`).
+            eventstore::Error::ServerError("status: Unavailable".into()),
             eventstore::Error::ConnectionClosed,
             eventstore::Error::DeadlineExceeded,
             eventstore::Error::Grpc {

@@ -1,7 +1,11 @@
-//! Tests of the EventStoreDB store. Without a server: connection handling against a
-//! closed port. With `--features live-server` and `EVENTSTOREDB_URL`: the conformance
-//! suite, each case under its own stream prefix.
+//! Tests of the EventStoreDB store: connection handling against a closed port, the
+//! conformance suite (`suite`) against an in-process fake server (`fake`) or a real one
+//! named by `EVENTSTOREDB_URL`, and wire-level mappings against the fake (`wire`).
 #![allow(missing_docs)]
+
+mod fake;
+mod suite;
+mod wire;
 
 use std::time::Duration;
 
@@ -54,28 +58,4 @@ async fn empty_and_duplicate_batches_are_rejected_before_any_request() {
             .await,
         Err(StoreError::DuplicateIdInBatch { .. })
     ));
-}
-
-#[cfg(feature = "live-server")]
-mod live {
-    use tessera_conformance::StoreFactory;
-    use tessera_eventstoredb::EventStoreDbStore;
-
-    pub struct Live;
-
-    impl StoreFactory for Live {
-        type Store = EventStoreDbStore;
-        async fn create(&self, test_name: &'static str) -> EventStoreDbStore {
-            let url = std::env::var("EVENTSTOREDB_URL").expect(
-                "EVENTSTOREDB_URL must name a running EventStoreDB (e.g. esdb://127.0.0.1:2113?tls=false)",
-            );
-            let prefix = format!(
-                "t{}_{test_name}_",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            );
-            EventStoreDbStore::connect_with_prefix(&url, &prefix).expect("connect")
-        }
-    }
-
-    tessera_conformance::conformance_suite!(Live);
 }
