@@ -35,8 +35,13 @@
 //!   name on the client. Type filters are applied the same way.
 //! - **System events** (`$`-prefixed streams or types) are never returned.
 //! - **`find_event`** scans the stream newest-first: EventStoreDB has no index by event id.
-//! - **Idempotency** follows EventStoreDB's rules, which the contract was modelled on; an
-//!   exact repeat returns the server's answer for the repeated write.
+//! - **Idempotency**: EventStoreDB appends a batch whose expectation is met even when
+//!   an id of it is already stored (and takes some reordered repeats as idempotent).
+//!   To give the contract's answers (`DuplicateEventId`, repeats only where the
+//!   expectation puts them), an append first reads the stream's ids, decides, then
+//!   writes at exactly the revision it read (deciding again if the stream moved). So an
+//!   append costs a read of the whole stream: fine for aggregate-sized streams, slow
+//!   for very long ones.
 //! - **Subscriptions** are the core's polling loop over `read_all`, woken by a live
 //!   `$all` subscription (hint only), so the hand-over rules are the same as every store.
 //! - **Snapshots** are kept as the last event of a stream `tessera-snapshot:{stream}`,
@@ -44,12 +49,21 @@
 //! - **Isolation**: [`EventStoreDbStore::connect_with_prefix`] keeps an application's (or
 //!   a test's) streams under a prefix on a shared server.
 //!
-//! ## What was run against a live server
-//! None of it: no EventStoreDB server can be installed on the machines this was built
-//! on. The mappings are unit-tested; connection failure is tested against a closed port;
-//! `cargo test -p tessera-eventstoredb --features live-server` runs the whole conformance
-//! suite against `EVENTSTOREDB_URL` (a fresh server, e.g. `--mem-db --insecure`).
+//! ## What was run, and against what
+//! Nothing has run against a real EventStoreDB server: none can be installed on the
+//! machines this was built on. On every `cargo test -p tessera-eventstoredb`, the whole
+//! conformance suite runs through the real client, over gRPC on a local socket, against
+//! an in-memory fake server written for these tests (`tests/eventstoredb/fake/`). It
+//! models appends with expected revisions and EventStoreDB's idempotency rules, stream
+//! and `$all` reads, subscriptions, positions and error statuses, as read from the
+//! protocol files and the server's rules; it cannot tell how a real server behaves
+//! (exact positions, timing, deleted streams, metadata, projections, clustering, the
+//! bounded id cache behind real idempotency). The mappings are also unit-tested, and
+//! connection failure is tested against a closed port.
+//! `cargo test -p tessera-eventstoredb --features live-server` runs the same suite
+//! against `EVENTSTOREDB_URL` instead (a fresh server, e.g. `--mem-db --insecure`).
 
+mod append;
 mod map;
 mod snapshot;
 mod store;

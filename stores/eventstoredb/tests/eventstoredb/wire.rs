@@ -178,3 +178,41 @@ async fn subscriptions_deliver_events_appended_after_they_start() {
     }
     assert_eq!(seen, ["order-1", "order-2"], "the category only");
 }
+
+#[tokio::test]
+async fn a_stored_id_is_refused_by_the_store_where_the_server_would_append_it() {
+    let (fake, store) = store().await;
+    let stream = sid("order-1");
+    let a = ev(0);
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![a.clone()])
+        .await
+        .expect("written");
+    // The server's own rule: an exact, current expectation appends whatever the ids.
+    let raw = tessera_eventstoredb::mapping::to_esdb_metadata(&a.metadata, 1);
+    let again = eventstore::EventData::json("Step", &serde_json::json!({ "n": 0 }))
+        .expect("json")
+        .id(a.id.0)
+        .metadata(serde_json::to_vec(&raw).expect("json").into());
+    let options = eventstore::AppendToStreamOptions::default()
+        .expected_revision(eventstore::ExpectedRevision::Exact(0));
+    store
+        .client()
+        .append_to_stream("app_order-1", &options, again)
+        .await
+        .expect("the server appends a stored id again");
+    assert_eq!(
+        fake.stored_ids("app_order-1"),
+        vec![(0, a.id.0), (1, a.id.0)]
+    );
+    // The store checks first: the contract's DuplicateEventId, nothing written.
+    let err = store
+        .append(&stream, ExpectedVersion::Exact(Version(1)), vec![a.clone()])
+        .await
+        .expect_err("duplicate");
+    assert!(
+        matches!(err, StoreError::DuplicateEventId { version: Version(0), event_id, .. } if event_id == a.id),
+        "{err:?}"
+    );
+    assert_eq!(fake.stored_ids("app_order-1").len(), 2);
+}
