@@ -20,6 +20,9 @@ struct Cli {
         global = true
     )]
     database_url: String,
+    /// PostgreSQL store: writer tasks (group commit), see `Builder::writers`.
+    #[arg(long, default_value_t = 2, global = true)]
+    writers: usize,
     /// Which store the workload uses.
     #[arg(long, value_enum, default_value_t = StoreKind::Postgres, global = true)]
     store: StoreKind,
@@ -48,6 +51,10 @@ enum Workload {
         /// Commands per aggregate.
         #[arg(long, default_value_t = 10)]
         commands: usize,
+        /// Keep up to N aggregate states in memory between commands
+        /// (`CommandHandler::with_state_cache`); 0: every command reads its stream.
+        #[arg(long, default_value_t = 0)]
+        state_cache: usize,
     },
     /// Appends of many events at once (default 100), straight to the store.
     Batch {
@@ -110,6 +117,7 @@ async fn main() -> ExitCode {
         let result = tessera_benches::pg::with_store(
             &cli.database_url,
             &run_id,
+            cli.writers,
             |store, schema| async move {
                 rebuild_workload(&url, &store, &schema, events, streams, batch).await
             },
@@ -120,7 +128,7 @@ async fn main() -> ExitCode {
     }
     if let Workload::Latency { rate, seconds } = cli.workload {
         let url = cli.database_url.clone();
-        let result = tessera_benches::pg::with_store(&cli.database_url, &run_id, |store, schema| async move {
+        let result = tessera_benches::pg::with_store(&cli.database_url, &run_id, cli.writers, |store, schema| async move {
             let control = format!("{schema}_ctl");
             let out = tessera_benches::workload::latency::run(&store, &control, rate, seconds).await;
             let client = tessera_benches::baseline::connect(&url).await?;
@@ -144,15 +152,18 @@ async fn main() -> ExitCode {
     }
     let result = match cli.store {
         StoreKind::Memory => run(&cli, MemoryStore::new(), None, &run_id).await,
-        StoreKind::Postgres => {
-            tessera_benches::pg::with_store(&cli.database_url, &run_id, |store, schema| {
+        StoreKind::Postgres => tessera_benches::pg::with_store(
+            &cli.database_url,
+            &run_id,
+            cli.writers,
+            |store, schema| {
                 let cli = &cli;
                 let run_id = run_id.clone();
                 async move { run(cli, store, Some(schema), &run_id).await }
-            })
-            .await
-            .and_then(|r| r)
-        }
+            },
+        )
+        .await
+        .and_then(|r| r),
     };
     finish(result)
 }
@@ -232,18 +243,23 @@ async fn run<S: EventStore + SnapshotStore>(
             concurrency,
             aggregates,
             commands: k,
+            state_cache,
         } => {
             let load = commands::CommandLoad {
                 concurrency,
                 aggregates,
                 commands: k,
             };
-            let handler = CommandHandler::<BenchOrder, _>::new(store.clone(), ());
+            let mut handler = CommandHandler::<BenchOrder, _>::new(store.clone(), ());
+            if state_cache > 0 {
+                handler = handler.with_state_cache(state_cache);
+            }
             let mut r = commands::run(handler, load, run_id).await?;
             commands::verify(&store, &r.ids, k).await?;
             s.add("workload", "append")
                 .add("store", store_name)
-                .add("concurrency", concurrency);
+                .add("concurrency", concurrency)
+                .add("state_cache", state_cache);
             s.add("commands", load.total())
                 .add("elapsed_s", format!("{:.3}", r.elapsed.as_secs_f64()));
             let rate = s.rate("commands_per_s", load.total(), r.elapsed);

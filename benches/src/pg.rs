@@ -4,9 +4,15 @@ use std::future::Future;
 
 use tessera_postgres::{PostgresStore, SchemaName};
 
-/// Builds a [`PostgresStore`] in a fresh schema `bench_{run_id}`, runs `f` with it and
+/// Builds a [`PostgresStore`] (with `writers` group-commit writers) in a fresh schema
+/// `bench_{run_id}`, runs `f` with it and
 /// the schema's name, then drops the schema (whatever `f` returned).
-pub async fn with_store<F, Fut, T>(url: &str, run_id: &str, f: F) -> Result<T, String>
+pub async fn with_store<F, Fut, T>(
+    url: &str,
+    run_id: &str,
+    writers: usize,
+    f: F,
+) -> Result<T, String>
 where
     F: FnOnce(PostgresStore, String) -> Fut,
     Fut: Future<Output = T>,
@@ -16,6 +22,7 @@ where
     let store = PostgresStore::builder(url)
         .schema(name)
         .pool_size(48)
+        .writers(writers)
         .build()
         .await
         .map_err(|e| format!("cannot open the PostgreSQL store at {url}: {e}"))?;

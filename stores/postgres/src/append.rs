@@ -88,21 +88,37 @@ impl Append {
         params
     }
 
-    /// Reads the statement's result row.
-    pub(crate) fn applied(&self, row: &Row) -> Result<Applied, StoreError> {
+    /// Reads the rows the statement returned for this append (one per event written;
+    /// none when the append was refused).
+    pub(crate) fn applied<'r>(
+        &self,
+        rows: impl Iterator<Item = &'r Row>,
+    ) -> Result<Applied, StoreError> {
         let decode = || -> Result<Applied, String> {
-            let appended: i64 = get(row, "appended")?;
-            if appended == 0 {
-                return Ok(Applied::Refused);
+            let mut written = 0usize;
+            let (mut first, mut last) = (i64::MAX, i64::MIN);
+            let mut newest: Option<(Xid8, i64)> = None;
+            for row in rows {
+                written += 1;
+                let version: i64 = get(row, "version")?;
+                first = first.min(version);
+                last = last.max(version);
+                let tx_id: Xid8 = get(row, "tx_id")?;
+                let position: i64 = get(row, "global_position")?;
+                if newest.is_none_or(|(_, p)| position > p) {
+                    newest = Some((tx_id, position));
+                }
             }
-            let first = codec::unsigned(get(row, "first_version")?, "first_version")?;
-            let last = codec::unsigned(get(row, "last_version")?, "last_version")?;
-            let tx_id: Xid8 = get(row, "tx_id")?;
-            let position = codec::position(tx_id, get(row, "last_position")?)?;
+            let Some((tx_id, position)) = newest else {
+                return Ok(Applied::Refused);
+            };
+            if written != self.ids.len() {
+                return Err(format!("{written} of {} events written", self.ids.len()));
+            }
             Ok(Applied::Inserted(AppendOutcome {
-                first_version: Version(first),
-                version: Version(last),
-                position,
+                first_version: Version(codec::unsigned(first, "first_version")?),
+                version: Version(codec::unsigned(last, "last_version")?),
+                position: codec::position(tx_id, position)?,
             }))
         };
         decode().map_err(|reason| StoreError::Backend {

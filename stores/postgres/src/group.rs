@@ -1,4 +1,4 @@
-//! One transaction holding the appends of a group, pipelined in a single round trip.
+//! One statement holding the appends of a group: one round trip, one commit.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -27,15 +27,10 @@ pub(crate) enum GroupResult {
 pub(crate) type Step<'a, T = Vec<Row>> =
     Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
-/// Runs the appends as one transaction, pipelined in one flight on `client`:
-/// `BEGIN; <one statement per round>; COMMIT`, or for a lone append just its statement
-/// (its implicit transaction).
-///
-/// The transaction commits only if every statement succeeded (after an error the server
-/// turns the `COMMIT` into a rollback), so the connection is idle afterwards unless it
-/// was lost.
+/// Runs the appends as one statement, in its implicit transaction: the single-append
+/// statement for a lone append, the group statement for several (each to a different
+/// stream). One round trip and one commit either way.
 pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) -> GroupResult {
-    let lone = appends.len() == 1;
     let text = match appends {
         [one] => sql.append(one.expected),
         _ => &sql.append_group,
@@ -45,73 +40,18 @@ pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) 
         Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
         Err(e) => return GroupResult::Aborted(e),
     };
-    let rounds = round::rounds(appends);
-    let members: Vec<Vec<&Append>> = rounds
-        .iter()
-        .map(|r| r.iter().map(|&i| appends[i]).collect())
-        .collect();
-    let batches: Vec<Round<'_>> = members
-        .iter()
-        .map(|m| Round::new(m.iter().copied()))
-        .collect();
-    let lone_params = appends.first().filter(|_| lone).map(|a| a.params());
-
-    let mut steps: Vec<Step<'_>> = Vec::with_capacity(rounds.len() + 2);
-    let simple = |text: &'static str| -> Step<'_> {
-        Box::pin(async move { client.batch_execute(text).await.map(|()| Vec::new()) })
+    let rows = match appends {
+        [one] => client.query(&statement, &one.params()).await,
+        _ => {
+            let round = Round::new(appends.iter().copied());
+            client.query(&statement, &round.params()).await
+        }
     };
-    if let Some(params) = &lone_params {
-        let statement = &statement;
-        steps.push(Box::pin(
-            async move { client.query(statement, params).await },
-        ));
-    } else {
-        steps.push(simple("BEGIN"));
-        for batch in &batches {
-            let statement = &statement;
-            steps.push(Box::pin(async move {
-                client.query(statement, &batch.params()).await
-            }));
-        }
-        steps.push(simple("COMMIT"));
+    match rows {
+        Ok(rows) => GroupResult::Committed(round::applied(appends, &rows)),
+        Err(e) if is_connection_error(&e) => GroupResult::Lost(e),
+        Err(e) => GroupResult::Aborted(e),
     }
-    let results = join_in_order(steps).await;
-
-    let mut outputs = Vec::with_capacity(results.len());
-    let mut aborted = None;
-    for result in results {
-        match result {
-            Ok(rows) => outputs.push(rows),
-            Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
-            Err(e) => aborted = aborted.or(Some(e)),
-        }
-    }
-    if let Some(e) = aborted {
-        return GroupResult::Aborted(e);
-    }
-    if lone {
-        return GroupResult::Committed(round::applied(appends, &outputs[0]));
-    }
-    let mut applied: Vec<Option<Result<Applied, StoreError>>> =
-        appends.iter().map(|_| None).collect();
-    for ((indices, members), rows) in rounds.iter().zip(&members).zip(outputs.iter().skip(1)) {
-        for (&i, result) in indices.iter().zip(round::applied(members, rows)) {
-            applied[i] = Some(result);
-        }
-    }
-    GroupResult::Committed(
-        applied
-            .into_iter()
-            .map(|a| {
-                a.unwrap_or_else(|| {
-                    Err(StoreError::Backend {
-                        message: "append result missing".into(),
-                        source: None,
-                    })
-                })
-            })
-            .collect(),
-    )
 }
 
 /// Polls every future in order (so each sends its request before the next does) until

@@ -72,11 +72,17 @@
 //!   one path, so no gap and no duplicate at the hand-over), woken by `LISTEN/NOTIFY`
 //!   on a connection of their own that reconnects with backoff. Notifications are
 //!   hints: polling is the correctness path. A bounded buffer gives back-pressure.
-//! - **Group commit.** Writer tasks (two by default) each take whatever appends are
-//!   queued and commit them as one transaction, one statement per batch of distinct
-//!   streams, pipelined in one round trip; a lone append goes out at once. Each append
-//!   still succeeds or fails on its own expectation and is acknowledged only after its
-//!   transaction commits.
+//! - **Group commit.** Writer tasks (two by default, [`Builder::writers`]) each take
+//!   whatever appends are queued (up to [`Builder::max_group_size`]) and run them as one
+//!   statement in its own implicit transaction: one round trip and one commit (one WAL
+//!   flush) for the group; a lone append goes out at once, so nothing waits when there
+//!   is no concurrency. A group holds one append per stream; a second append to a
+//!   stream goes in the next group and sees the first. Each append still succeeds or
+//!   fails on its own expectation and is acknowledged only after its transaction
+//!   commits; an append whose id is already stored fails the group's statement, and
+//!   then every append of that group runs alone. Each writer keeps a connection of its
+//!   own, set to generic plans (custom plans of the append statements cost more to make
+//!   than they save).
 //! - **Errors** map by SQLSTATE and constraint name, never by message text: lost or
 //!   refused connections and pool timeouts are `StoreError::Unavailable` naming host and
 //!   port; rows that do not decode are `StoreError::Corrupt` naming stream and version.

@@ -4,9 +4,12 @@
 //! the commit's WAL flush, which serializes every commit; as a transaction of its own it
 //! needs a commit of its own. So one task sends it, off the append path: each committed
 //! group marks the log changed, and the task sends one `NOTIFY` per change it sees, so
-//! any number of commits during one `NOTIFY` cost a single next one. The last commit is
-//! always followed by a notification (unless the database is unreachable: polling
-//! covers that).
+//! any number of commits during one `NOTIFY` cost a single next one, and at most one
+//! is sent per [`MIN_INTERVAL`]: under load every `NOTIFY` is a transaction the server
+//! runs beside the appends, and a hint does not need to come more often. The last
+//! commit is always followed by a notification (unless the database is unreachable:
+//! polling covers that). Subscribers in the same process do not wait for it: the
+//! writers wake them directly.
 
 use std::time::Duration;
 
@@ -14,6 +17,10 @@ use deadpool_postgres::Pool;
 use tokio::sync::watch;
 
 use crate::error::describe;
+
+/// The least time between two `NOTIFY`s: the most a subscriber in another process
+/// waits beyond the commit for its wake-up.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Sends `notify` after each change of `committed` until every sender is gone.
 pub(crate) async fn run(pool: Pool, notify: String, mut committed: watch::Receiver<u64>) {
@@ -26,9 +33,12 @@ pub(crate) async fn run(pool: Pool, notify: String, mut committed: watch::Receiv
                 .map_err(|e| describe(&e)),
             Err(e) => Err(e.to_string()),
         };
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "NOTIFY failed; subscribers elsewhere fall back to polling");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match sent {
+            Ok(()) => tokio::time::sleep(MIN_INTERVAL).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "NOTIFY failed; subscribers elsewhere fall back to polling");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }

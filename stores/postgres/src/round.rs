@@ -1,26 +1,14 @@
 //! Several appends to distinct streams as the parameters of one group statement.
 
+use std::collections::HashMap;
+
 use postgres_types::ToSql;
 use tessera_core::{ExpectedVersion, StoreError};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::append::{Append, Applied};
-use crate::codec::{get, Jsonb};
-
-/// The appends of a group, split so that no statement touches a stream twice: round
-/// `r` holds the `r`-th append to each stream, so later rounds see earlier ones.
-pub(crate) fn rounds(appends: &[&Append]) -> Vec<Vec<usize>> {
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    for (i, a) in appends.iter().enumerate() {
-        let earlier = appends[..i].iter().filter(|b| b.stream == a.stream).count();
-        match rounds.get_mut(earlier) {
-            Some(round) => round.push(i),
-            None => rounds.push(vec![i]),
-        }
-    }
-    rounds
-}
+use crate::codec::Jsonb;
 
 /// One statement's arrays: per append, then per event.
 pub(crate) struct Round<'a> {
@@ -29,6 +17,7 @@ pub(crate) struct Round<'a> {
     expected: Vec<Option<i64>>,
     counts: Vec<i64>,
     owners: Vec<i64>,
+    places: Vec<i64>,
     ids: Vec<Uuid>,
     types: Vec<&'a str>,
     schema_versions: Vec<i64>,
@@ -44,6 +33,7 @@ impl<'a> Round<'a> {
             expected: Vec::new(),
             counts: Vec::new(),
             owners: Vec::new(),
+            places: Vec::new(),
             ids: Vec::new(),
             types: Vec::new(),
             schema_versions: Vec::new(),
@@ -62,6 +52,7 @@ impl<'a> Round<'a> {
             r.counts
                 .push(i64::try_from(a.ids.len()).unwrap_or(i64::MAX));
             r.owners.extend(std::iter::repeat_n(owner, a.ids.len()));
+            r.places.extend((1_i64..).take(a.ids.len()));
             r.ids.extend_from_slice(&a.ids);
             r.types.extend(a.types.iter().map(String::as_str));
             r.schema_versions.extend_from_slice(&a.schema_versions);
@@ -72,13 +63,14 @@ impl<'a> Round<'a> {
     }
 
     /// The statement's parameters, in `$n` order.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 10] {
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 11] {
         [
             &self.streams,
             &self.kinds,
             &self.expected,
             &self.counts,
             &self.owners,
+            &self.places,
             &self.ids,
             &self.types,
             &self.schema_versions,
@@ -88,22 +80,37 @@ impl<'a> Round<'a> {
     }
 }
 
-/// Reads the statement's rows (one per append, in order) as each append's result.
+/// Reads the statement's rows (one per event written, each naming its stream) as each
+/// append's result: an append to a stream no row names was refused.
 pub(crate) fn applied(appends: &[&Append], rows: &[Row]) -> Vec<Result<Applied, StoreError>> {
+    if let [one] = appends {
+        return vec![one.applied(rows.iter())];
+    }
+    let mut by_stream: HashMap<&str, Vec<&Row>> = HashMap::with_capacity(appends.len());
+    for row in rows {
+        match row.try_get::<_, &str>("stream_id") {
+            Ok(stream) => by_stream.entry(stream).or_default().push(row),
+            Err(e) => {
+                let message = format!("group append returned an unreadable row: {e}");
+                return appends
+                    .iter()
+                    .map(|_| {
+                        Err(StoreError::Backend {
+                            message: message.clone(),
+                            source: None,
+                        })
+                    })
+                    .collect();
+            }
+        }
+    }
     appends
         .iter()
-        .zip(1_i64..)
-        .map(|(a, ord)| {
-            let row = rows
-                .iter()
-                .find(|r| get::<i64>(r, "ord").is_ok_and(|o| o == ord));
-            match row {
-                Some(row) => a.applied(row),
-                None => Err(StoreError::Backend {
-                    message: format!("group append returned no row for stream {}", a.stream),
-                    source: None,
-                }),
-            }
+        .map(|a| {
+            let rows = by_stream
+                .get(a.name.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            a.applied(rows.iter().copied())
         })
         .collect()
 }
