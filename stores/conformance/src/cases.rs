@@ -3,7 +3,7 @@
 //! | module | what it pins down |
 //! |---|---|
 //! | `expected_version` | every [`ExpectedVersion`](tessera_core::ExpectedVersion) on a missing and an existing stream |
-//! | `idempotency` | repeats of stored ids, partial overlaps, ids stored elsewhere in the stream |
+//! | `idempotency` | repeats of stored ids, partial overlaps, ids stored elsewhere in the stream (by the store's [`Idempotency`](crate::Idempotency)) |
 //! | `batches` | duplicate ids in a batch, empty batches, a 1000-event batch |
 //! | `concurrency` | many writers racing on one stream |
 //! | `many_streams` | many writers on many streams, then the global log |

@@ -27,6 +27,10 @@
 //! # fn main() {}
 //! ```
 //!
+//! A store whose idempotency follows EventStoreDB's server rather than the contract's
+//! strict rules says so with [`StoreFactory::idempotency`]; the suite then asserts
+//! that store's exact behaviour where the two differ (see [`Idempotency`]).
+//!
 //! The factory expression is evaluated once per test, inside the generated module (which
 //! glob-imports its parent, so names in scope at the call site resolve). A factory that
 //! is expensive to build can hand out clones of one shared value, for example through a
@@ -64,13 +68,46 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// "Empty" means its global log holds no event, as seen by `head()`; "isolated" means
     /// no other test writes to it while the test runs. Panic if it cannot be made.
     fn create(&self, test_name: &'static str) -> impl Future<Output = Self::Store> + Send;
+
+    /// The idempotency rules the store follows. [`Idempotency::Strict`] unless the
+    /// factory says otherwise.
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Strict
+    }
+}
+
+/// The idempotency rules a store follows, for the cases where stores may differ
+/// ([`cases::idempotency_conflicts`]). Every other case, exact repeats included
+/// ([`cases::idempotent_repeats`]), holds for both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Idempotency {
+    /// The contract's rules: a batch is a repeat only when its ids are stored exactly
+    /// where the expectation puts them (anywhere, as one span, for `Any` and
+    /// `StreamExists`); a batch whose expectation holds but one of whose ids is
+    /// already stored in the stream is refused with `DuplicateEventId`.
+    #[default]
+    Strict,
+    /// EventStoreDB's rules (its commit check, `IndexWriter.CheckCommit`), for a store
+    /// that passes event ids through to the server: a batch whose expectation holds is
+    /// appended even if an id of it is stored earlier in the stream; a repeat is
+    /// recognised only where EventStoreDB's commit check recognises it. With `Any` or
+    /// `StreamExists`, a batch whose first id is new is appended whatever its other ids;
+    /// one whose first id is stored but not every id is refused with
+    /// `WrongExpectedVersion`; one whose ids are all stored in the stream, in any order
+    /// and at any places, is a repeat whose outcome names the version and position of
+    /// the batch's *last* id (and `first_version` = that version + 1 − batch length,
+    /// the server reporting only the last revision). With `NoStream` or `Exact`, a
+    /// repeat must be exactly the events stored after the expectation, and `Exact` of
+    /// the current version appends whatever the ids.
+    EventStoreDb,
 }
 
 /// The longest any case waits for one thing (an event, visibility of a write, a task).
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Generates `mod conformance` with one test per case of [`cases`], each run on a
-/// multi-threaded tokio runtime against `$factory.create("<case>")`.
+/// multi-threaded tokio runtime against `$factory.create("<case>")`; the cases that
+/// depend on the store's [`Idempotency`] also get `$factory.idempotency()`.
 ///
 /// See the crate documentation for an example.
 #[macro_export]
@@ -83,10 +120,10 @@ macro_rules! conformance_suite {
 
             $crate::__conformance_tests! {
                 ($factory)
+                [idempotency_conflicts]
                 expected_version_on_empty_stream
                 expected_version_on_existing_stream
                 idempotent_repeats
-                idempotency_conflicts
                 rejected_batches
                 concurrent_writers_one_stream
                 concurrent_writers_many_streams
@@ -113,7 +150,24 @@ macro_rules! conformance_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    (($factory:expr) $($case:ident)*) => {
+    (($factory:expr) [$($with_idempotency:ident)*] $($case:ident)*) => {
+        $(
+            #[$crate::__private::tokio::test(
+                crate = "::tessera_conformance::__private::tokio",
+                flavor = "multi_thread",
+                worker_threads = 4
+            )]
+            async fn $with_idempotency() {
+                let factory = $factory;
+                let idempotency = $crate::StoreFactory::idempotency(&factory);
+                let store = $crate::StoreFactory::create(
+                    &factory,
+                    ::core::stringify!($with_idempotency),
+                )
+                .await;
+                $crate::cases::$with_idempotency(store, idempotency).await;
+            }
+        )*
         $(
             #[$crate::__private::tokio::test(
                 crate = "::tessera_conformance::__private::tokio",

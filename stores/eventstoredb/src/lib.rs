@@ -35,13 +35,19 @@
 //!   name on the client. Type filters are applied the same way.
 //! - **System events** (`$`-prefixed streams or types) are never returned.
 //! - **`find_event`** scans the stream newest-first: EventStoreDB has no index by event id.
-//! - **Idempotency**: EventStoreDB appends a batch whose expectation is met even when
-//!   an id of it is already stored (and takes some reordered repeats as idempotent).
-//!   To give the contract's answers (`DuplicateEventId`, repeats only where the
-//!   expectation puts them), an append first reads the stream's ids, decides, then
-//!   writes at exactly the revision it read (deciding again if the stream moved). So an
-//!   append costs a read of the whole stream: fine for aggregate-sized streams, slow
-//!   for very long ones.
+//! - **Idempotency** is EventStoreDB's own: event ids go to the server as they are and
+//!   an append is one request, whatever the stream's length. Where EventStoreDB's rules
+//!   differ from the strict contract, so does this store: a batch whose expectation holds
+//!   is appended even if an id of it is already stored earlier in the stream (with
+//!   `Exact(current)`, or with `Any`/`StreamExists` when the batch's first id is new),
+//!   where the memory and PostgreSQL stores answer `DuplicateEventId`; with
+//!   `Any`/`StreamExists`, a batch whose first id is stored but a later one is not is
+//!   `WrongExpectedVersion`, and one whose ids are all stored, in any order, is a repeat
+//!   whose outcome names the batch's last id. This store never returns
+//!   `DuplicateEventId`. The conformance suite asserts exactly this behaviour for this
+//!   store (`Idempotency::EventStoreDb` in `tessera-conformance`). EventStoreDB also
+//!   remembers ids for `Any`/`StreamExists` repeats in a bounded cache, so a very old
+//!   repeat with those expectations may be appended again.
 //! - **Subscriptions** are the core's polling loop over `read_all`, woken by a live
 //!   `$all` subscription (hint only), so the hand-over rules are the same as every store.
 //! - **Snapshots** are kept as the last event of a stream `tessera-snapshot:{stream}`,
@@ -63,7 +69,6 @@
 //! `cargo test -p tessera-eventstoredb --features live-server` runs the same suite
 //! against `EVENTSTOREDB_URL` instead (a fresh server, e.g. `--mem-db --insecure`).
 
-mod append;
 mod map;
 mod snapshot;
 mod store;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use eventstore::{
-    Client, ClientSettings, ReadAllOptions, ReadStreamOptions, StreamPosition,
-    SubscribeToAllOptions, SubscriptionFilter,
+    AppendToStreamOptions, Client, ClientSettings, ReadAllOptions, ReadStreamOptions,
+    StreamPosition, SubscribeToAllOptions, SubscriptionFilter,
 };
 use tessera_core::{
     AppendOutcome, Direction, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion,
@@ -89,7 +89,7 @@ impl EventStoreDbStore {
         &self.prefix
     }
 
-    pub(crate) fn name(&self, stream: &StreamId) -> String {
+    fn name(&self, stream: &StreamId) -> String {
         format!("{}{}", self.prefix, stream)
     }
 
@@ -113,9 +113,27 @@ impl EventAppender for EventStoreDbStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         tessera_core::check_batch(stream, &events)?;
-        let span =
-            tracing::debug_span!("append", stream = %stream, %expected, batch = events.len());
-        tracing::Instrument::instrument(self.append_checked(stream, expected, events), span).await
+        let n = events.len() as u64;
+        let data = events
+            .iter()
+            .map(map::event_data)
+            .collect::<Result<Vec<_>, _>>()?;
+        let options =
+            AppendToStreamOptions::default().expected_revision(map::expected_revision(expected));
+        let span = tracing::debug_span!("append", stream = %stream, %expected, batch = n);
+        let written = tracing::Instrument::instrument(
+            self.client
+                .append_to_stream(self.name(stream), &options, data),
+            span,
+        )
+        .await
+        .map_err(|e| map::error(e, Some((stream, expected))))?;
+        let last = written.next_expected_version;
+        Ok(AppendOutcome {
+            first_version: Version((last + 1).saturating_sub(n)),
+            version: Version(last),
+            position: map::position(written.position),
+        })
     }
 }
 

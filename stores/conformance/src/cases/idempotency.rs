@@ -1,13 +1,15 @@
-//! Idempotent appends, keyed by event id within a stream (the EventStoreDB rules).
+//! Idempotent appends, keyed by event id within a stream (the EventStoreDB rules), and
+//! where a store following EventStoreDB's server differs ([`Idempotency`]).
 
 use tessera_core::{
     AppendOutcome, EventId, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, Version,
 };
 
 use crate::support::{
-    append_ok, assert_empty_store, assert_nothing_written, assert_wrong_version, ev, evs, ok,
+    append_ok, assert_empty_store, assert_nothing_written, assert_wrong_version, ev, evs, ids, ok,
     read_stream, sid, wait_visible, within,
 };
+use crate::Idempotency;
 use ExpectedVersion::{Any, NoStream, StreamExists};
 
 /// Stands for a new event (an id the stream does not hold) in a [`Fixture::batch`].
@@ -125,10 +127,23 @@ pub async fn idempotent_repeats<S: EventStore>(store: S) {
     );
 }
 
-/// Stored ids that are not an exact repeat where the expectation puts them:
-/// `WrongExpectedVersion` when the expectation is not met (partial overlaps included),
-/// `DuplicateEventId` naming the stored id and its version when it is; nothing written.
-pub async fn idempotency_conflicts<S: EventStore>(store: S) {
+/// Stored ids that are not an exact repeat where the expectation puts them.
+///
+/// Under either [`Idempotency`]: `WrongExpectedVersion` when the expectation is not met
+/// (partial overlaps included), nothing written.
+///
+/// When the expectation is met but an id of the batch is already stored in the stream:
+/// - [`Idempotency::Strict`]: `DuplicateEventId` naming the stored id and its version;
+///   nothing written.
+/// - [`Idempotency::EventStoreDb`]: what EventStoreDB's commit check does, each case on
+///   a fresh copy of the fixture (`a0`, `b1 b2`, `c3`): `Exact(3)` appends the batch at
+///   4.. whatever its ids; with `Any` or `StreamExists`, a batch whose first id is new is
+///   appended at 4.., one whose first id is stored but a later one is new is refused
+///   with `WrongExpectedVersion { actual: Some(3) }`, and one whose ids are all stored,
+///   in whatever order or places, is a repeat: nothing written, the outcome naming the
+///   version and position of the batch's last id (`b2 b1` → version 1; `a0 c3` →
+///   version 3) with `first_version` = version + 1 − batch length.
+pub async fn idempotency_conflicts<S: EventStore>(store: S, idempotency: Idempotency) {
     assert_empty_store(&store).await;
     let f = Fixture::new(&store, "idemc-1").await;
     let current = Some(Version(3));
@@ -150,7 +165,16 @@ pub async fn idempotency_conflicts<S: EventStore>(store: S) {
         assert_nothing_written(&store, &f.stream, current, &f.new_ids(&batch), what).await;
     }
 
-    // Expectation met, but an id of the batch is already stored.
+    match idempotency {
+        Idempotency::Strict => stored_ids_are_duplicates(&store, &f).await,
+        Idempotency::EventStoreDb => stored_ids_as_eventstoredb(&store).await,
+    }
+}
+
+/// [`Idempotency::Strict`]: an expectation that holds with a stored id in the batch is
+/// `DuplicateEventId`, and nothing is written.
+async fn stored_ids_are_duplicates<S: EventStore>(store: &S, f: &Fixture) {
+    let current = Some(Version(3));
     #[rustfmt::skip]
     let taken = [
         ("a0 with Exact(3)",                      exact(3),     f.batch(&[0])),
@@ -178,6 +202,100 @@ pub async fn idempotency_conflicts<S: EventStore>(store: S) {
             }
             other => panic!("{what}: expected DuplicateEventId, got {other:?}"),
         }
-        assert_nothing_written(&store, &f.stream, current, &new_ids, what).await;
+        assert_nothing_written(store, &f.stream, current, &new_ids, what).await;
+    }
+}
+
+/// What EventStoreDB does with a batch whose expectation holds on the fixture (version
+/// 3) but which holds stored ids.
+#[derive(Clone, Copy, Debug)]
+enum Esdb {
+    /// Appended as it is at versions 4.., stored ids included.
+    Appended,
+    /// Refused: `WrongExpectedVersion` with the stream's version, 3.
+    Refused,
+    /// A repeat ending at this fixture version: nothing written.
+    RepeatEndingAt(usize),
+}
+
+/// [`Idempotency::Strict`]'s `DuplicateEventId` cases and more, as EventStoreDB's commit
+/// check decides them, each on a fresh fixture stream.
+async fn stored_ids_as_eventstoredb<S: EventStore>(store: &S) {
+    use Esdb::{Appended, Refused, RepeatEndingAt};
+    #[rustfmt::skip]
+    let cases: [(&str, ExpectedVersion, &[usize], Esdb); 9] = [
+        ("a0 with Exact(3)",                       exact(3),     &[0],      Appended),
+        ("b1 b2 with Exact(3)",                    exact(3),     &[1, 2],   Appended),
+        ("a new event plus b1 with Exact(3)",      exact(3),     &[NEW, 1], Appended),
+        ("a new event plus c3 with Any",           Any,          &[NEW, 3], Appended),
+        ("a new event plus a0 with StreamExists",  StreamExists, &[NEW, 0], Appended),
+        ("c3 plus a new event with Any",           Any,          &[3, NEW], Refused),
+        ("b1 plus a new event with StreamExists",  StreamExists, &[1, NEW], Refused),
+        ("b2 b1 reordered with Any",               Any,          &[2, 1],   RepeatEndingAt(1)),
+        ("a0 c3 (not adjacent) with StreamExists", StreamExists, &[0, 3],   RepeatEndingAt(3)),
+    ];
+    for (n, (what, expected, versions, decision)) in cases.into_iter().enumerate() {
+        let f = Fixture::new(store, &format!("idemc-esdb-{n}")).await;
+        let before = read_stream(store, &f.stream).await;
+        let batch = f.batch(versions);
+        let len = batch.len() as u64;
+        let result = within(what, store.append(&f.stream, expected, batch.clone())).await;
+        match decision {
+            Appended => {
+                let got = ok(what, result);
+                let after = read_stream(store, &f.stream).await;
+                let want_ids: Vec<EventId> =
+                    ids(&f.events).into_iter().chain(ids(&batch)).collect();
+                let got_ids: Vec<EventId> = after.iter().map(|e| e.id).collect();
+                assert_eq!(
+                    got_ids, want_ids,
+                    "{what}: EventStoreDB appends the batch after c3, stored ids included"
+                );
+                assert_eq!(
+                    after[..4],
+                    before[..],
+                    "{what}: the fixture's events changed"
+                );
+                let last = 3 + len;
+                let versions: Vec<u64> = after.iter().map(|e| e.version.0).collect();
+                assert_eq!(versions, (0..=last).collect::<Vec<_>>(), "{what}: versions");
+                assert_eq!(
+                    got,
+                    AppendOutcome {
+                        first_version: Version(4),
+                        version: Version(last),
+                        position: after[usize::try_from(last).expect("small")].position,
+                    },
+                    "{what}: the outcome of an append at 4.."
+                );
+            }
+            Refused => {
+                assert_wrong_version(&result, &f.stream, expected, Some(Version(3)), what);
+                assert_nothing_written(
+                    store,
+                    &f.stream,
+                    Some(Version(3)),
+                    &f.new_ids(&batch),
+                    what,
+                )
+                .await;
+            }
+            RepeatEndingAt(v) => {
+                let got = ok(what, result);
+                let version = v as u64;
+                assert_eq!(
+                    got,
+                    AppendOutcome {
+                        first_version: Version((version + 1).saturating_sub(len)),
+                        version: Version(version),
+                        position: before[v].position,
+                    },
+                    "{what}: EventStoreDB takes it as a repeat ending at the batch's last id"
+                );
+                assert_nothing_written(store, &f.stream, Some(Version(3)), &[], what).await;
+                let after = read_stream(store, &f.stream).await;
+                assert_eq!(after, before, "{what}: a repeat changed the stream");
+            }
+        }
     }
 }

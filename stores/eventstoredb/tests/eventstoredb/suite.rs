@@ -1,8 +1,12 @@
 //! The conformance suite, on every test run: against an in-process [`FakeServer`] per
 //! test, or, when `EVENTSTOREDB_URL` is set, against that server (each test under its
 //! own stream prefix). With `--features live-server` the variable is required.
+//!
+//! The store passes event ids through, so EventStoreDB's idempotency applies, and the
+//! suite asserts EventStoreDB's behaviour where it differs from the strict rules
+//! ([`Idempotency::EventStoreDb`]).
 
-use tessera_conformance::StoreFactory;
+use tessera_conformance::{Idempotency, StoreFactory};
 use tessera_eventstoredb::EventStoreDbStore;
 
 use crate::fake::FakeServer;
@@ -31,6 +35,10 @@ impl StoreFactory for Esdb {
             }
         };
         EventStoreDbStore::connect_with_prefix(&url, &prefix).expect("connect")
+    }
+
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::EventStoreDb
     }
 }
 

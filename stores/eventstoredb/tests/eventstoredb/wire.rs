@@ -179,40 +179,87 @@ async fn subscriptions_deliver_events_appended_after_they_start() {
     assert_eq!(seen, ["order-1", "order-2"], "the category only");
 }
 
+/// The same appends through the raw client on one stream and through the store on
+/// another: the store passes the ids through, so the server's idempotency rules
+/// (`IndexWriter.CheckCommit`) decide both alike, stored ids included. Each stream gets
+/// its own ids: the server's id cache is global (an id maps to the stream it was last
+/// written to), so shared ids would make the two runs interfere.
 #[tokio::test]
-async fn a_stored_id_is_refused_by_the_store_where_the_server_would_append_it() {
+async fn the_store_passes_ids_through_and_gets_the_servers_idempotency() {
+    use eventstore::ExpectedRevision as R;
+    use ExpectedVersion::{Any, Exact, NoStream};
     let (fake, store) = store().await;
+    let raw_events = [ev(0), ev(1)];
+    let store_events = [ev(0), ev(1)];
+    // The server's answer: the last revision written or found, or a refusal naming the
+    // stream's current revision.
+    type Answer = Result<u64, Option<u64>>;
+    // Batches name events by index: 0 is `a`, 1 is `b`.
+    #[rustfmt::skip]
+    let steps: [(&str, ExpectedVersion, R, &[usize], Answer); 5] = [
+        ("a creates the stream",                         NoStream,          R::NoStream, &[0],    Ok(0)),
+        ("a again with Exact(current) is appended",      Exact(Version(0)), R::Exact(0), &[0],    Ok(1)),
+        ("stored a, then new b, with Any is refused",    Any,               R::Any,      &[0, 1], Err(Some(1))),
+        ("new b, then stored a, with Any is appended",   Any,               R::Any,      &[1, 0], Ok(3)),
+        ("a b, both stored, with Any: a repeat up to b", Any,               R::Any,      &[0, 1], Ok(2)),
+    ];
     let stream = sid("order-1");
-    let a = ev(0);
-    store
-        .append(&stream, ExpectedVersion::NoStream, vec![a.clone()])
-        .await
-        .expect("written");
-    // The server's own rule: an exact, current expectation appends whatever the ids.
-    let raw = tessera_eventstoredb::mapping::to_esdb_metadata(&a.metadata, 1);
-    let again = eventstore::EventData::json("Step", &serde_json::json!({ "n": 0 }))
-        .expect("json")
-        .id(a.id.0)
-        .metadata(serde_json::to_vec(&raw).expect("json").into());
-    let options = eventstore::AppendToStreamOptions::default()
-        .expected_revision(eventstore::ExpectedRevision::Exact(0));
-    store
-        .client()
-        .append_to_stream("app_order-1", &options, again)
-        .await
-        .expect("the server appends a stored id again");
+    for (what, expected, revision, batch, want) in steps {
+        let data: Vec<_> = batch
+            .iter()
+            .map(|&i| {
+                eventstore::EventData::json("Step", &serde_json::json!({}))
+                    .expect("json")
+                    .id(raw_events[i].id.0)
+            })
+            .collect();
+        let options = eventstore::AppendToStreamOptions::default().expected_revision(revision);
+        let raw = store
+            .client()
+            .append_to_stream("raw-1", &options, data)
+            .await;
+        let raw = raw.map(|w| w.next_expected_version).map_err(|e| match e {
+            eventstore::Error::WrongExpectedVersion { current, .. } => {
+                tessera_eventstoredb::mapping::current_version(current).map(|v| v.0)
+            }
+            other => panic!("{what}: raw client: {other:?}"),
+        });
+        assert_eq!(raw, want, "{what}: the raw client");
+        let events: Vec<_> = batch.iter().map(|&i| store_events[i].clone()).collect();
+        let got = store.append(&stream, expected, events).await;
+        match (got, want) {
+            (Ok(out), Ok(last)) => {
+                assert_eq!(out.version, Version(last), "{what}: the store's version");
+                let n = batch.len() as u64;
+                assert_eq!(
+                    out.first_version,
+                    Version((last + 1).saturating_sub(n)),
+                    "{what}"
+                );
+            }
+            (
+                Err(StoreError::WrongExpectedVersion {
+                    expected: e,
+                    actual,
+                    ..
+                }),
+                Err(current),
+            ) => {
+                assert_eq!(e, expected, "{what}");
+                assert_eq!(
+                    actual,
+                    current.map(Version),
+                    "{what}: the server's revision"
+                );
+            }
+            (other, _) => panic!("{what}: the store answered {other:?}, the server {want:?}"),
+        }
+    }
+    let ids = |[a, b]: &[NewEvent; 2]| vec![(0, a.id.0), (1, a.id.0), (2, b.id.0), (3, a.id.0)];
+    assert_eq!(fake.stored_ids("raw-1"), ids(&raw_events), "the raw client");
     assert_eq!(
         fake.stored_ids("app_order-1"),
-        vec![(0, a.id.0), (1, a.id.0)]
+        ids(&store_events),
+        "the store"
     );
-    // The store checks first: the contract's DuplicateEventId, nothing written.
-    let err = store
-        .append(&stream, ExpectedVersion::Exact(Version(1)), vec![a.clone()])
-        .await
-        .expect_err("duplicate");
-    assert!(
-        matches!(err, StoreError::DuplicateEventId { version: Version(0), event_id, .. } if event_id == a.id),
-        "{err:?}"
-    );
-    assert_eq!(fake.stored_ids("app_order-1").len(), 2);
 }

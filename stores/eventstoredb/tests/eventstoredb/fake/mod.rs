@@ -16,7 +16,9 @@
 //!   `no_stream` or an exact revision behind the stream, the batch is a success only
 //!   when it is exactly the events stored after that revision, otherwise refused; an
 //!   exact revision equal to the current one appends whatever the ids. An idempotent
-//!   success reports the position of the last matching event.
+//!   success reports the position of the last matching event. As on the server, the
+//!   id lookup behind `any`/`stream_exists` is one map for all streams: an id maps to
+//!   the stream and revision it was last written at.
 //! - `Streams/Read`: stream reads forwards and backwards from a revision, the start or
 //!   the end, with a maximum count, and `StreamNotFound` for a missing stream; `$all`
 //!   reads forwards from a position (inclusive) and backwards from a position
