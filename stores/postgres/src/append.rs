@@ -72,16 +72,26 @@ impl Append {
         matches!(self.expected, ExpectedVersion::Exact(_)) && self.exact.is_none()
     }
 
-    /// The statement's parameters, in `$n` order.
+    /// The statement's parameters, in `$n` order: scalars for a single event (see
+    /// `append_insert_one.sql`), arrays otherwise.
     pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.name,
-            &self.ids,
-            &self.types,
-            &self.schema_versions,
-            &self.data,
-            &self.metadata,
-        ];
+        let mut params: Vec<&(dyn ToSql + Sync)> = match (
+            &self.ids[..],
+            &self.types[..],
+            &self.schema_versions[..],
+            &self.data[..],
+            &self.metadata[..],
+        ) {
+            ([id], [ty], [sv], [data], [meta]) => vec![&self.name, id, ty, sv, data, meta],
+            _ => vec![
+                &self.name,
+                &self.ids,
+                &self.types,
+                &self.schema_versions,
+                &self.data,
+                &self.metadata,
+            ],
+        };
         if let Some(v) = &self.exact {
             params.push(v);
         }

@@ -32,7 +32,7 @@ pub(crate) type Step<'a, T = Vec<Row>> =
 /// stream). One round trip and one commit either way.
 pub(crate) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) -> GroupResult {
     let text = match appends {
-        [one] => sql.append(one.expected),
+        [one] => sql.append(one.expected, one.ids.len()),
         _ => &sql.append_group,
     };
     let statement = match client.prepare_cached(text).await {

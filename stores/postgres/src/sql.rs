@@ -11,6 +11,8 @@ pub(crate) struct Sql {
     pub(crate) append_exact: String,
     pub(crate) append_stream_exists: String,
     pub(crate) append_any: String,
+    /// The same four for a single event, with scalar parameters.
+    pub(crate) append_one: [String; 4],
     pub(crate) append_group: String,
     pub(crate) conflict: String,
     pub(crate) notify: String,
@@ -39,7 +41,20 @@ impl Sql {
                 s(include_str!("sql/append_insert.sql"))
             )
         };
+        let append_one = |cas: &str| {
+            format!(
+                "WITH cas AS (\n{}\n)\n{}",
+                s(cas).replace("cardinality($2::uuid[])", "1").trim_end(),
+                s(include_str!("sql/append_insert_one.sql"))
+            )
+        };
         Self {
+            append_one: [
+                append_one(include_str!("sql/append_cas_no_stream.sql")),
+                append_one(include_str!("sql/append_cas_exact.sql")),
+                append_one(include_str!("sql/append_cas_stream_exists.sql")),
+                append_one(include_str!("sql/append_cas_any.sql")),
+            ],
             append_no_stream: append(include_str!("sql/append_cas_no_stream.sql")),
             append_exact: append(include_str!("sql/append_cas_exact.sql")),
             append_stream_exists: append(include_str!("sql/append_cas_stream_exists.sql")),
@@ -67,13 +82,22 @@ impl Sql {
         }
     }
 
-    /// The append statement for an expectation.
-    pub(crate) fn append(&self, expected: ExpectedVersion) -> &str {
-        match expected {
-            ExpectedVersion::NoStream => &self.append_no_stream,
-            ExpectedVersion::Exact(_) => &self.append_exact,
-            ExpectedVersion::StreamExists => &self.append_stream_exists,
-            ExpectedVersion::Any => &self.append_any,
+    /// The append statement for an expectation and a batch of `events` events.
+    pub(crate) fn append(&self, expected: ExpectedVersion, events: usize) -> &str {
+        let i = match expected {
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Exact(_) => 1,
+            ExpectedVersion::StreamExists => 2,
+            ExpectedVersion::Any => 3,
+        };
+        if events == 1 {
+            return &self.append_one[i];
         }
+        [
+            &self.append_no_stream,
+            &self.append_exact,
+            &self.append_stream_exists,
+            &self.append_any,
+        ][i]
     }
 }
