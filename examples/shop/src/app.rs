@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use tessera_core::{CommandHandler, EventStore, SnapshotPolicy, SnapshotStore};
+use tessera_core::{Aggregate, CommandHandler, EventStore, SnapshotPolicy, SnapshotStore};
 use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHandle};
 use tessera_projections::resilience::Resilience;
 use tessera_projections::{Runner, RunnerConfig, RunnerHandle};
@@ -76,10 +76,12 @@ impl<S: EventStore + SnapshotStore> App<S> {
             worker_checkpoints,
             backend,
         } = parts;
-        let orders = CommandHandler::new(stores.ordering.clone(), ());
+        let cache = settings.state_cache;
+        let orders = cached(CommandHandler::new(stores.ordering.clone(), ()), cache);
         let products = CommandHandler::new(stores.inventory.clone(), ())
             .with_snapshots(stores.inventory.clone(), SnapshotPolicy::EveryNEvents(100));
-        let payments = CommandHandler::new(stores.payment.clone(), ());
+        let products = cached(products, cache);
+        let payments = cached(CommandHandler::new(stores.payment.clone(), ()), cache);
         let route = Resilience::new(settings.resilience);
         let app = Arc::new(Self {
             settings,
@@ -180,6 +182,18 @@ impl<S: EventStore + SnapshotStore> App<S> {
         let reactor = Reactor::new("payment_worker", worker, worker_cp, concurrency);
         let handle = Runner::new(st.payment.clone(), reactor, reactor_config()).spawn();
         self.add(Kind::Worker, "payment", "payment_worker".to_owned(), handle);
+    }
+}
+
+/// `handler` keeping up to `capacity` aggregate states between commands (0: none).
+fn cached<A: Aggregate, S: EventStore>(
+    handler: CommandHandler<A, S>,
+    capacity: usize,
+) -> CommandHandler<A, S> {
+    if capacity == 0 {
+        handler
+    } else {
+        handler.with_state_cache(capacity)
     }
 }
 

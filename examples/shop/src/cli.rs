@@ -1,4 +1,4 @@
-//! The command line: serve, rebuild, projections, load.
+//! The command line: serve, rebuild, projections, load, seed.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod load;
 mod logging;
 mod rebuild;
+mod seed;
 mod serve;
 mod status;
 
@@ -44,8 +45,10 @@ pub enum Command {
     Rebuild(RebuildArgs),
     /// Show the status of every projection on PostgreSQL.
     Projections(Database),
-    /// Place orders through the API and report throughput, latency and outcomes.
+    /// Place and read orders through the API; report throughput, latency and outcomes.
     Load(LoadArgs),
+    /// Place orders in process on PostgreSQL (the real handlers and saga, no HTTP).
+    Seed(SeedArgs),
 }
 
 /// Where the PostgreSQL database is.
@@ -88,6 +91,11 @@ pub struct ServeArgs {
     /// Longest wait of a `?min_position=` read, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub read_wait_ms: u64,
+    /// Aggregate states (orders, products, payments) each command handler keeps in
+    /// memory between commands, least recently used evicted first; 0 turns it off.
+    /// Safe with other writers: a stale state fails its append and is reloaded.
+    #[arg(long, default_value_t = 10_000)]
+    pub state_cache: usize,
 }
 
 /// `shop rebuild`.
@@ -108,9 +116,19 @@ pub struct RebuildArgs {
 /// `shop load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Orders to place.
+    /// Orders to place (0: only read).
     #[arg(long, default_value_t = 1000)]
     pub orders: usize,
+    /// Products the orders are spread over (each created with enough stock).
+    #[arg(long, default_value_t = 20)]
+    pub skus: usize,
+    /// `GET /v1/orders/{id}` requests after the orders settled (0: none).
+    #[arg(long, default_value_t = 5000)]
+    pub reads: usize,
+    /// Read orders already in the shop (listed with `GET /v1/orders`, up to `--reads`
+    /// of them) as well as the ones placed.
+    #[arg(long)]
+    pub read_existing: bool,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -120,6 +138,26 @@ pub struct LoadArgs {
     /// Seconds to wait for every order to reach a final status.
     #[arg(long, default_value_t = 120)]
     pub settle_s: u64,
+}
+
+/// `shop seed`.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Orders to place (each about 8 events over the three contexts).
+    #[arg(long)]
+    pub orders: usize,
+    /// Products the orders are spread over.
+    #[arg(long, default_value_t = 20)]
+    pub skus: usize,
+    /// Orders placed at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Append the placed order ids to this file, one a line.
+    #[arg(long)]
+    pub ids_file: Option<std::path::PathBuf>,
+    /// The database (required).
+    #[command(flatten)]
+    pub database: Database,
 }
 
 /// Parses the command line and runs it.
@@ -145,6 +183,7 @@ pub fn main() -> ExitCode {
             Command::Rebuild(args) => rebuild::run(args).await,
             Command::Projections(db) => status::run(db).await,
             Command::Load(args) => load::run(args).await,
+            Command::Seed(args) => seed::run(args).await,
         }
     });
     match result {
@@ -179,5 +218,17 @@ mod tests {
             "a projection or --all is required"
         );
         assert!(Cli::try_parse_from(["shop", "rebuild", "ordering_orders", "--all"]).is_err());
+        let serve = Cli::parse_from(["shop", "serve", "--state-cache", "0"]);
+        assert!(matches!(serve.command, Command::Serve(ref s) if s.state_cache == 0));
+        let load = Cli::parse_from(["shop", "load", "--orders", "0", "--read-existing"]);
+        assert!(matches!(load.command, Command::Load(ref l)
+            if l.orders == 0 && l.read_existing && l.reads == 5000 && l.skus == 20));
+        let seed = Cli::parse_from(["shop", "seed", "--orders", "7", "--ids-file", "ids.txt"]);
+        assert!(matches!(seed.command, Command::Seed(ref s)
+            if s.orders == 7 && s.skus == 20 && s.ids_file.is_some()));
+        assert!(
+            Cli::try_parse_from(["shop", "seed"]).is_err(),
+            "seed needs --orders"
+        );
     }
 }

@@ -11,9 +11,12 @@
 //! ```text
 //! shop serve [--listen 127.0.0.1:8080] [--database-url URL] [--payment-limit-cents N]
 //!            [--payment-latency-ms N] [--payment-failure-rate F] [--payment-timeout-s N]
+//!            [--state-cache N]
 //! shop rebuild <projection>|--all --database-url URL
 //! shop projections --database-url URL
-//! shop load --orders N --concurrency C [--target http://127.0.0.1:8080]
+//! shop load --orders N --concurrency C [--skus N] [--reads R] [--read-existing]
+//!           [--target http://127.0.0.1:8080]
+//! shop seed --database-url URL --orders N [--skus N] [--ids-file PATH]
 //! ```
 //!
 //! With no `--database-url` (and no `DATABASE_URL`) `serve` runs on the embedded

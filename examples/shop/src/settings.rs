@@ -26,6 +26,9 @@ pub struct Settings {
     /// Whether the server listens on loopback addresses only (admin routes are then
     /// open without a token).
     pub loopback_only: bool,
+    /// Aggregate states each command handler keeps in memory between commands
+    /// (`CommandHandler::with_state_cache`); 0 turns the cache off.
+    pub state_cache: usize,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             read_wait: Duration::from_secs(5),
             admin_token: None,
             loopback_only: true,
+            state_cache: 10_000,
         }
     }
 }

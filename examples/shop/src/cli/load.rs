@@ -1,5 +1,6 @@
-//! `shop load`: places orders through the API; reports throughput, latency percentiles
-//! and how many orders ended in each status. Loopback targets only.
+//! `shop load`: places orders through the API over several products, waits until they
+//! settle, then reads them back; reports throughput, latency percentiles and outcomes,
+//! and ends with one `key=value` summary line. Loopback targets only.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -10,6 +11,10 @@ use serde_json::{json, Value};
 use tessera_core::BoxError;
 
 use super::LoadArgs;
+
+mod report;
+
+use report::{read_targets, Phase, Summary};
 
 /// Refuses targets that are not on this machine.
 fn check_loopback(target: &str) -> Result<String, BoxError> {
@@ -25,66 +30,107 @@ fn check_loopback(target: &str) -> Result<String, BoxError> {
     Ok(target.trim_end_matches('/').to_owned())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p * (sorted.len() - 1) as f64).round();
-    let index = format!("{rank:.0}")
-        .parse::<usize>()
-        .unwrap_or(0)
-        .min(sorted.len() - 1);
-    sorted[index]
-}
-
-/// Runs the load and prints the report.
+/// Runs the load and prints the report, then the summary line.
 pub async fn run(args: LoadArgs) -> Result<(), BoxError> {
     let base = check_loopback(&args.target)?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let sku = format!("load-{}", fastrand::u32(..));
-    let stock = i64::try_from(args.orders)?;
-    let created = client
-        .post(format!("{base}/v1/products"))
-        .json(&json!({ "sku": sku, "name": "load test item", "price_cents": 250, "initial_stock": stock }))
-        .send()
-        .await?;
-    if !created.status().is_success() {
-        return Err(format!(
-            "creating the product failed: {} {}",
-            created.status(),
-            created.text().await?
-        )
-        .into());
+    let mut summary = Summary::default();
+    let mut ids = Vec::new();
+    if args.orders > 0 {
+        let skus = create_products(&client, &base, args.orders, args.skus).await?;
+        eprintln!(
+            "placing {} orders over {} products, {} at a time, on {base}",
+            args.orders,
+            skus.len(),
+            args.concurrency
+        );
+        let (phase, placed) = place(&client, &base, &skus, args.orders, args.concurrency).await;
+        print!("{}", phase.describe("placed orders"));
+        summary.place = phase;
+        ids = placed;
+        let started = Instant::now();
+        summary.outcomes = settle(&client, &base, &ids, Duration::from_secs(args.settle_s)).await;
+        summary.settle = started.elapsed();
+        for (status, n) in &summary.outcomes {
+            println!("  {status}: {n}");
+        }
     }
-    eprintln!(
-        "placing {} orders, {} at a time, on {base}",
-        args.orders, args.concurrency
-    );
+    if args.read_existing && ids.len() < args.reads {
+        let existing = list_orders(&client, &base, args.reads - ids.len()).await?;
+        eprintln!("read {} existing order ids", existing.len());
+        ids.extend(existing);
+    }
+    if args.reads > 0 && !ids.is_empty() {
+        let targets = read_targets(&ids, args.reads);
+        let phase = get(&client, &base, &targets, args.concurrency).await;
+        print!("{}", phase.describe("read orders"));
+        summary.get = phase;
+    }
+    println!("{}", summary.line());
+    Ok(())
+}
+
+/// Creates `skus` products (at least one) with enough stock for `orders` between them.
+async fn create_products(
+    client: &reqwest::Client,
+    base: &str,
+    orders: usize,
+    skus: usize,
+) -> Result<Vec<String>, BoxError> {
+    let run = fastrand::u32(..);
+    let skus = skus.max(1);
+    let stock = i64::try_from(orders.div_ceil(skus))?;
+    let mut created = Vec::with_capacity(skus);
+    for i in 0..skus {
+        let sku = format!("load-{run}-{i}");
+        let body = json!({ "sku": sku, "name": "load test item", "price_cents": 250, "initial_stock": stock });
+        let response = client
+            .post(format!("{base}/v1/products"))
+            .json(&body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "creating product {sku} failed: {} {}",
+                response.status(),
+                response.text().await?
+            )
+            .into());
+        }
+        created.push(sku);
+    }
+    Ok(created)
+}
+
+/// Places `orders` orders of one unit, round robin over `skus`; returns the ids placed.
+async fn place(
+    client: &reqwest::Client,
+    base: &str,
+    skus: &[String],
+    orders: usize,
+    concurrency: usize,
+) -> (Phase, Vec<String>) {
     let started = Instant::now();
-    let results: Vec<Result<(Duration, String), String>> = stream::iter(0..args.orders)
-        .map(|i| {
-            let (client, base, sku) = (&client, &base, &sku);
-            async move {
-                let t = Instant::now();
-                let body = json!({ "customer_id": format!("load-{}", i % 50), "lines": [{ "sku": sku, "quantity": 1 }] });
-                let response = client.post(format!("{base}/v1/orders")).json(&body).send().await.map_err(|e| e.to_string())?;
-                let status = response.status();
-                let value: Value = response.json().await.map_err(|e| e.to_string())?;
-                if status.as_u16() != 201 {
-                    return Err(format!("{status}: {value}"));
-                }
-                Ok((t.elapsed(), value["order_id"].as_str().unwrap_or_default().to_owned()))
+    let results: Vec<Result<(Duration, String), String>> = stream::iter(0..orders)
+        .map(|i| async move {
+            let t = Instant::now();
+            let sku = &skus[i % skus.len()];
+            let body = json!({ "customer_id": format!("load-{}", i % 50), "lines": [{ "sku": sku, "quantity": 1 }] });
+            let response = client.post(format!("{base}/v1/orders")).json(&body).send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let value: Value = response.json().await.map_err(|e| e.to_string())?;
+            if status.as_u16() != 201 {
+                return Err(format!("{status}: {value}"));
             }
+            Ok((t.elapsed(), value["order_id"].as_str().unwrap_or_default().to_owned()))
         })
-        .buffer_unordered(args.concurrency.max(1))
+        .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let mut latencies = Vec::new();
-    let mut ids = Vec::new();
-    let mut failures = 0usize;
+    let (mut latencies, mut ids, mut failures) = (Vec::new(), Vec::new(), 0);
     for r in results {
         match r {
             Ok((d, id)) => {
@@ -99,24 +145,78 @@ pub async fn run(args: LoadArgs) -> Result<(), BoxError> {
             }
         }
     }
-    latencies.sort();
-    let placed = latencies.len();
-    println!(
-        "placed {placed} orders in {:.2}s: {:.1} orders/s; {failures} failed",
-        elapsed.as_secs_f64(),
-        placed as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
-    for (label, p) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)] {
-        println!(
-            "  {label}: {:.1} ms",
-            percentile(&latencies, p).as_secs_f64() * 1000.0
+    (Phase::new(latencies, failures, elapsed), ids)
+}
+
+/// `GET /v1/orders/{id}` for every target; a request fails unless it answers 200.
+async fn get(client: &reqwest::Client, base: &str, targets: &[&str], concurrency: usize) -> Phase {
+    let started = Instant::now();
+    let results: Vec<Result<Duration, String>> = stream::iter(targets)
+        .map(|id| async move {
+            let t = Instant::now();
+            let response = client
+                .get(format!("{base}/v1/orders/{id}"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|e| e.to_string())?;
+            if status.as_u16() != 200 {
+                return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+            }
+            Ok(t.elapsed())
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    for r in results {
+        match r {
+            Ok(d) => latencies.push(d),
+            Err(e) => {
+                failures += 1;
+                if failures <= 3 {
+                    eprintln!("read failed: {e}");
+                }
+            }
+        }
+    }
+    Phase::new(latencies, failures, elapsed)
+}
+
+/// Up to `limit` order ids from `GET /v1/orders`, oldest first.
+async fn list_orders(
+    client: &reqwest::Client,
+    base: &str,
+    limit: usize,
+) -> Result<Vec<String>, BoxError> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    while ids.len() < limit {
+        let mut request = client
+            .get(format!("{base}/v1/orders"))
+            .query(&[("limit", "100")]);
+        if let Some(cursor) = &after {
+            request = request.query(&[("after", cursor)]);
+        }
+        let page: Value = request.send().await?.error_for_status()?.json().await?;
+        let items = page["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        ids.extend(
+            items
+                .iter()
+                .filter_map(|o| o["order_id"].as_str().map(str::to_owned))
+                .take(limit - ids.len()),
         );
+        match page["next"].as_str() {
+            Some(next) if !items.is_empty() => after = Some(next.to_owned()),
+            _ => break,
+        }
     }
-    let outcomes = settle(&client, &base, &ids, Duration::from_secs(args.settle_s)).await;
-    for (status, n) in outcomes {
-        println!("  {status}: {n}");
-    }
-    Ok(())
+    Ok(ids)
 }
 
 /// Polls every order until none is pending or `within` passes; counts by status.

@@ -30,6 +30,7 @@ fn settings(args: &ServeArgs, loopback_only: bool) -> Result<Settings, BoxError>
             .ok()
             .filter(|t| !t.is_empty()),
         loopback_only,
+        state_cache: args.state_cache,
         ..Settings::default()
     })
 }

@@ -1,0 +1,188 @@
+//! What `shop load` measures: per-phase latency statistics and the summary line.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The requests of one phase: their latencies and failures over its wall time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Phase {
+    /// Latencies of the successful requests, sorted.
+    latencies: Vec<Duration>,
+    /// Requests that failed.
+    pub failures: usize,
+    /// Wall time of the phase.
+    pub elapsed: Duration,
+}
+
+impl Phase {
+    /// A phase from its successful latencies (any order), failures and wall time.
+    pub fn new(mut latencies: Vec<Duration>, failures: usize, elapsed: Duration) -> Self {
+        latencies.sort_unstable();
+        Self {
+            latencies,
+            failures,
+            elapsed,
+        }
+    }
+
+    /// Successful requests.
+    pub fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    /// Successful requests per second of wall time (0 for an empty phase).
+    pub fn per_s(&self) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        self.count() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `p` quantile (0 to 1, nearest rank) of the latencies in milliseconds.
+    pub fn ms(&self, p: f64) -> f64 {
+        percentile(&self.latencies, p).as_secs_f64() * 1000.0
+    }
+
+    /// `"{label} {n} in {s}s: {rate}/s; {failures} failed"` and the percentiles.
+    pub fn describe(&self, label: &str) -> String {
+        let mut out = format!(
+            "{label} {} in {:.2}s: {:.1}/s; {} failed\n",
+            self.count(),
+            self.elapsed.as_secs_f64(),
+            self.per_s(),
+            self.failures
+        );
+        for (name, p) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)] {
+            let _ = writeln!(out, "  {name}: {:.1} ms", self.ms(p));
+        }
+        out
+    }
+}
+
+/// The nearest-rank `p` quantile of `sorted`.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return Duration::ZERO;
+    };
+    let rank = (p.clamp(0.0, 1.0) * last as f64).round();
+    let index = format!("{rank:.0}").parse::<usize>().unwrap_or(0).min(last);
+    sorted[index]
+}
+
+/// Everything `shop load` reports on its last line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Placing orders.
+    pub place: Phase,
+    /// Waiting until no placed order is pending.
+    pub settle: Duration,
+    /// Placed orders by final status.
+    pub outcomes: BTreeMap<String, usize>,
+    /// Reading orders.
+    pub get: Phase,
+}
+
+impl Summary {
+    /// One `key=value` line, like `tessera-bench`'s.
+    pub fn line(&self) -> String {
+        let n = |s: &str| self.outcomes.get(s).copied().unwrap_or(0);
+        format!(
+            "workload=shop-load orders={} place_per_s={:.1} place_p50_ms={:.2} place_p99_ms={:.2} \
+             place_failed={} settle_s={:.2} confirmed={} rejected={} pending={} gets={} \
+             get_per_s={:.1} get_p50_ms={:.2} get_p99_ms={:.2} get_failed={}",
+            self.place.count(),
+            self.place.per_s(),
+            self.place.ms(0.5),
+            self.place.ms(0.99),
+            self.place.failures,
+            self.settle.as_secs_f64(),
+            n("confirmed"),
+            n("rejected"),
+            n("pending"),
+            self.get.count(),
+            self.get.per_s(),
+            self.get.ms(0.5),
+            self.get.ms(0.99),
+            self.get.failures,
+        )
+    }
+}
+
+/// The ids to read: `reads` of them, cycling through `ids` (none when `ids` is empty).
+pub fn read_targets(ids: &[String], reads: usize) -> Vec<&str> {
+    ids.iter().map(String::as_str).cycle().take(reads).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::{percentile, read_targets, Phase, Summary};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&sorted, 0.5), ms(51)); // rank round(49.5) = 50
+        assert_eq!(percentile(&sorted, 0.99), ms(99));
+        assert_eq!(percentile(&sorted, 1.0), ms(100));
+        assert_eq!(percentile(&sorted, 0.0), ms(1));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+        assert_eq!(percentile(&[ms(7)], 0.99), ms(7));
+    }
+
+    #[test]
+    fn a_phase_sorts_and_rates() {
+        let phase = Phase::new(vec![ms(30), ms(10), ms(20), ms(40)], 2, ms(2000));
+        assert_eq!(phase.count(), 4);
+        assert!((phase.per_s() - 2.0).abs() < 1e-9);
+        assert!((phase.ms(0.0) - 10.0).abs() < 1e-9);
+        assert!((phase.ms(1.0) - 40.0).abs() < 1e-9);
+        assert!(phase
+            .describe("placed")
+            .starts_with("placed 4 in 2.00s: 2.0/s; 2 failed\n"));
+        assert_eq!(Phase::default().per_s(), 0.0);
+    }
+
+    #[test]
+    fn the_summary_is_one_line_of_keys_and_values() {
+        let summary = Summary {
+            place: Phase::new(vec![ms(10); 50], 1, ms(500)),
+            settle: ms(1500),
+            outcomes: BTreeMap::from([("confirmed".to_owned(), 48), ("rejected".to_owned(), 2)]),
+            get: Phase::new(vec![ms(2), ms(4)], 0, ms(1000)),
+        };
+        let line = summary.line();
+        assert!(!line.contains('\n'));
+        let pairs: BTreeMap<&str, &str> = line
+            .split(' ')
+            .map(|kv| kv.split_once('=').expect("key=value"))
+            .collect();
+        assert_eq!(pairs["workload"], "shop-load");
+        assert_eq!(pairs["orders"], "50");
+        assert_eq!(pairs["place_per_s"], "100.0");
+        assert_eq!(pairs["place_p50_ms"], "10.00");
+        assert_eq!(pairs["place_failed"], "1");
+        assert_eq!(pairs["settle_s"], "1.50");
+        assert_eq!(pairs["confirmed"], "48");
+        assert_eq!(pairs["rejected"], "2");
+        assert_eq!(pairs["pending"], "0");
+        assert_eq!(pairs["gets"], "2");
+        assert_eq!(pairs["get_per_s"], "2.0");
+        assert_eq!(pairs["get_p99_ms"], "4.00");
+        assert_eq!(pairs["get_failed"], "0");
+    }
+
+    #[test]
+    fn reads_cycle_through_the_ids() {
+        let ids = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(read_targets(&ids, 5), ["a", "b", "c", "a", "b"]);
+        assert_eq!(read_targets(&ids, 2), ["a", "b"]);
+        assert!(read_targets(&[], 5).is_empty());
+    }
+}
