@@ -25,6 +25,13 @@ fn one_per_stream(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
         .partition(|job| seen.insert(job.append.stream.clone()))
 }
 
+/// How many times a writer lets other tasks run, while its group is smaller than its
+/// last one, before it sends the group. Callers whose appends just committed are then
+/// able to queue their next one into this group instead of the one after (at 8 tasks:
+/// 5,785-5,880 -> 7,090-7,498 commands/s). A writer whose last group held one append
+/// (no concurrency) does not wait at all.
+const GATHER_YIELDS: usize = 16;
+
 /// Constraints whose violation means "this batch collided with stored events".
 const EVENT_CONSTRAINTS: &[&str] = &["events_pkey", "events_stream_event_id_key"];
 
@@ -50,6 +57,7 @@ impl Writer {
     pub(crate) async fn run(self, queue: Queue) {
         let mut again: VecDeque<Job> = VecDeque::new();
         let mut connection: Option<Object> = None;
+        let mut last = 1usize;
         loop {
             let mut jobs = Vec::new();
             match again.pop_front() {
@@ -66,14 +74,24 @@ impl Writer {
                         Some(job) => jobs.push(job),
                         None => return,
                     }
-                    while jobs.len() < self.max_group {
-                        match queue.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
+                    let target = last.min(self.max_group);
+                    let mut yields = 0;
+                    loop {
+                        while jobs.len() < self.max_group {
+                            match queue.try_recv() {
+                                Ok(job) => jobs.push(job),
+                                Err(_) => break,
+                            }
                         }
+                        if jobs.len() >= target || yields >= GATHER_YIELDS {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                        yields += 1;
                     }
                 }
             }
+            last = jobs.len();
             // One statement touches a stream once: later appends to a stream already in
             // the group wait for the next one, in their order.
             let (mut jobs, later) = one_per_stream(jobs);
