@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod load;
 mod logging;
 mod rebuild;
-mod seed;
+pub mod seed;
 mod serve;
 mod status;
 

@@ -8,4 +8,5 @@ mod flaky;
 mod rebuild;
 mod restart;
 mod routes;
+mod seed;
 mod support;
