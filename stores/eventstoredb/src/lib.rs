@@ -59,7 +59,8 @@
 //! Nothing has run against a real EventStoreDB server: none can be installed on the
 //! machines this was built on. On every `cargo test -p tessera-eventstoredb`, the whole
 //! conformance suite runs through the real client, over gRPC on a local socket, against
-//! an in-memory fake server written for these tests (`tests/eventstoredb/fake/`). It
+//! an in-memory fake server written for these tests (the `tessera-eventstoredb-fake`
+//! crate, `stores/eventstoredb/fake/`). It
 //! models appends with expected revisions and EventStoreDB's idempotency rules, stream
 //! and `$all` reads, subscriptions, positions and error statuses, as read from the
 //! protocol files and the server's rules; it cannot tell how a real server behaves

@@ -1,9 +1,9 @@
 //! Tests of the EventStoreDB store: connection handling against a closed port, the
-//! conformance suite (`suite`) against an in-process fake server (`fake`) or a real one
-//! named by `EVENTSTOREDB_URL`, and wire-level mappings against the fake (`wire`).
+//! conformance suite (`suite`) against an in-process fake server (the
+//! `tessera-eventstoredb-fake` crate) or a real one named by `EVENTSTOREDB_URL`, and
+//! wire-level mappings against the fake (`wire`).
 #![allow(missing_docs)]
 
-mod fake;
 mod suite;
 mod wire;
 

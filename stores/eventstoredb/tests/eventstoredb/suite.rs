@@ -9,7 +9,7 @@
 use tessera_conformance::{Idempotency, StoreFactory};
 use tessera_eventstoredb::EventStoreDbStore;
 
-use crate::fake::FakeServer;
+use tessera_eventstoredb_fake::FakeServer;
 
 pub struct Esdb;
 

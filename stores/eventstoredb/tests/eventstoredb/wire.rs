@@ -10,7 +10,7 @@ use tessera_core::{
 };
 use tessera_eventstoredb::EventStoreDbStore;
 
-use crate::fake::FakeServer;
+use tessera_eventstoredb_fake::FakeServer;
 
 const WAIT: Duration = Duration::from_secs(20);
 

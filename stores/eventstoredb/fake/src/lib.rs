@@ -1,6 +1,8 @@
-//! An in-memory stand-in for an EventStoreDB node, written for these tests: it speaks
-//! the gRPC API (HTTP/2, protobuf) that the official `eventstore` client uses, so the
-//! store under test runs its real client code over a real socket.
+//! An in-memory stand-in for an EventStoreDB node, written for tests: it speaks the
+//! gRPC API (HTTP/2, protobuf) that the official `eventstore` client uses, so the
+//! store under test runs its real client code over a real socket. Used by the tests of
+//! `tessera-eventstoredb` (conformance suite and wire mappings) and by the example
+//! shop's, which runs end to end on it; a crate of its own so both can start it.
 //!
 //! # What it models
 //! - `ServerFeatures/GetSupportedMethods` (answers version 24.10.0, no batch append, so
@@ -35,7 +37,7 @@
 //!   chosen gRPC status.
 //!
 //! # What it cannot tell us
-//! How a real EventStoreDB behaves. Its answers are this file's reading of the
+//! How a real EventStoreDB behaves. Its answers are this crate's reading of the
 //! protocol and of the server's rules, not the server's: exact commit/prepare numbers
 //! (a real server may give the events of one append one commit position and distinct
 //! prepare positions, and report other positions for an append or an idempotent
@@ -63,7 +65,7 @@ use tokio::sync::watch;
 use log::{Decision, Expected, Log, Proposed};
 
 /// The state behind one fake server.
-pub struct State {
+pub(crate) struct State {
     log: Mutex<Log>,
     /// Bumped after every write; subscriptions wait on it.
     appended: watch::Sender<u64>,
