@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Longest any test waits for something to happen.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub const WAIT: Duration = Duration::from_secs(90);
 
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
