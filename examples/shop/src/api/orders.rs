@@ -141,13 +141,12 @@ pub async fn show<S: EventStore + SnapshotStore>(
     let Some(order) = order else {
         return Err(Problem::not_found("no such order"));
     };
-    let payment = app.views.payments.get(&key).await.map_err(down)?;
-    let reservation = app.views.reservations.get(&key).await.map_err(down)?;
-    let saga = app
-        .saga
-        .instance(&key)
-        .await
-        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    // The other three views are independent lookups: ask them at once.
+    let (payment, reservation, saga) = tokio::try_join!(
+        async { app.views.payments.get(&key).await.map_err(down) },
+        async { app.views.reservations.get(&key).await.map_err(down) },
+        async { (app.saga.instance(&key).await).map_err(|e| Problem::unavailable(e.to_string())) },
+    )?;
     let mut view = compose(order, payment, reservation);
     view.saga = saga.map(|i| SagaSummary {
         status: i.status.as_str().to_owned(),

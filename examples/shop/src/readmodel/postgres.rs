@@ -101,12 +101,12 @@ pub async fn get<D: serde::de::DeserializeOwned>(
     schema: &str,
     key: &str,
 ) -> Result<Option<D>, BoxError> {
-    let row = client
-        .query_opt(
-            &format!("SELECT doc FROM {schema}.docs WHERE key = $1"),
-            &[&key],
-        )
+    // A cached statement: one round trip. After a rebuild drops `schema`, PostgreSQL
+    // re-plans it by name and answers "no such table", which callers treat as a switch.
+    let select = client
+        .prepare_cached(&format!("SELECT doc FROM {schema}.docs WHERE key = $1"))
         .await?;
+    let row = client.query_opt(&select, &[&key]).await?;
     match row {
         Some(r) => Ok(Some(serde_json::from_value(
             r.try_get::<_, serde_json::Value>(0)?,

@@ -58,12 +58,12 @@ pub(super) async fn instance<P: ProcessManager>(
     id: &InstanceId,
 ) -> Result<Option<Instance<P>>, BoxError> {
     let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            &format!("SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2"),
-            &[&P::NAME, &id.as_str()],
-        )
+    let select = client
+        .prepare_cached(&format!(
+            "SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2"
+        ))
         .await?;
+    let row = client.query_opt(&select, &[&P::NAME, &id.as_str()]).await?;
     Ok(match row {
         Some(r) => Some(r.try_get::<_, Json<Instance<P>>>("data")?.0),
         None => None,
