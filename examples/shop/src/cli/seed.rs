@@ -3,6 +3,7 @@
 //! Fills a PostgreSQL shop quickly for read and memory measurements.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,11 @@ pub struct Seeded {
 
 /// How long seeding waits for the next order to settle before giving up.
 const STALL: Duration = Duration::from_secs(120);
+
+/// Placed orders that may wait for the saga at once, per placing task: placing runs
+/// far ahead of the saga otherwise, and orders queued longer than the payment timeout
+/// end `payment_timeout` instead of confirmed.
+const AHEAD_PER_TASK: usize = 4;
 
 /// Runs `shop seed`.
 pub async fn run(args: SeedArgs) -> Result<(), BoxError> {
@@ -88,12 +94,14 @@ pub async fn seed<S: EventStore + SnapshotStore>(
 ) -> Result<Seeded, BoxError> {
     let skus = stock(app, orders, skus).await?;
     let placed = Arc::new(Mutex::new(Vec::with_capacity(orders)));
+    let settled_so_far = Arc::new(AtomicUsize::new(0));
     let placing = tokio::spawn(place_all(
         app.clone(),
         skus,
         orders,
         concurrency,
         placed.clone(),
+        settled_so_far.clone(),
     ));
     let started = Instant::now();
     let (mut settled, mut confirmed) = (0, 0);
@@ -114,6 +122,7 @@ pub async fn seed<S: EventStore + SnapshotStore>(
                 }
             }
         }
+        settled_so_far.store(settled, Ordering::Relaxed);
         if settled == orders && placing.is_finished() {
             break;
         }
@@ -165,18 +174,24 @@ async fn stock<S: EventStore + SnapshotStore>(
     Ok(products)
 }
 
-/// Places the orders as `POST /v1/orders` would, pushing each id once placed.
+/// Places the orders as `POST /v1/orders` would, pushing each id once placed; order
+/// `i` waits until fewer than `concurrency * AHEAD_PER_TASK` placed orders are unsettled.
 async fn place_all<S: EventStore + SnapshotStore>(
     app: Arc<App<S>>,
     skus: Vec<(String, i64)>,
     orders: usize,
     concurrency: usize,
     placed: Arc<Mutex<Vec<String>>>,
+    settled: Arc<AtomicUsize>,
 ) -> Result<(), BoxError> {
+    let ahead = concurrency.max(1) * AHEAD_PER_TASK;
     let mut results = stream::iter(0..orders)
         .map(|i| {
-            let (app, (sku, price)) = (&app, &skus[i % skus.len()]);
+            let (app, (sku, price), settled) = (&app, &skus[i % skus.len()], &settled);
             async move {
+                while i >= settled.load(Ordering::Relaxed) + ahead {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 let order_id = Uuid::new_v4();
                 let correlation_id = Uuid::new_v4();
                 let command = OrderCommand::Place {
