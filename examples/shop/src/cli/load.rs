@@ -219,7 +219,11 @@ async fn list_orders(
     Ok(ids)
 }
 
-/// Polls every order until none is pending or `within` passes; counts by status.
+/// The outcome of an order that answers 404: not in the order view yet.
+const NOT_YET: &str = "not_yet_visible";
+
+/// Polls every order until none is pending or invisible, or `within` passed; counts
+/// the statuses seen last.
 async fn settle(
     client: &reqwest::Client,
     base: &str,
@@ -233,6 +237,8 @@ async fn settle(
             .map(|id| async move {
                 let r = client.get(format!("{base}/v1/orders/{id}")).send().await;
                 match r {
+                    // Placed, but the order view has not caught up with it yet.
+                    Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => NOT_YET.to_owned(),
                     Ok(r) => r
                         .json::<Value>()
                         .await
@@ -249,8 +255,9 @@ async fn settle(
         for s in statuses {
             *counts.entry(s).or_insert(0) += 1;
         }
-        let pending = counts.get("pending").copied().unwrap_or(0);
-        if pending == 0 || Instant::now() >= deadline {
+        let waiting =
+            counts.get("pending").copied().unwrap_or(0) + counts.get(NOT_YET).copied().unwrap_or(0);
+        if waiting == 0 || Instant::now() >= deadline {
             println!("outcomes after {:.1}s:", started.elapsed().as_secs_f64());
             return counts;
         }
@@ -260,7 +267,48 @@ async fn settle(
 
 #[cfg(test)]
 mod tests {
-    use super::check_loopback;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde_json::json;
+
+    use super::{check_loopback, settle, NOT_YET};
+
+    /// An order that answers 404 twice, then pending once, then confirmed.
+    #[tokio::test]
+    async fn settling_waits_for_orders_the_view_does_not_show_yet() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let app = Router::new().route(
+            "/v1/orders/{id}",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 | 1 => (StatusCode::NOT_FOUND, Json(json!({ "status": 404 }))),
+                        2 => (StatusCode::OK, Json(json!({ "status": "pending" }))),
+                        _ => (StatusCode::OK, Json(json!({ "status": "confirmed" }))),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let ids = vec!["o-1".to_owned()];
+        let counts = settle(&client, &base, &ids, Duration::from_secs(20)).await;
+        assert_eq!(counts.get("confirmed"), Some(&1), "{counts:?}");
+        assert_eq!(counts.get(NOT_YET), None, "{counts:?}");
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        server.abort();
+    }
 
     #[test]
     fn only_loopback_targets() {

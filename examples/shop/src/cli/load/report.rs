@@ -89,7 +89,7 @@ impl Summary {
         let n = |s: &str| self.outcomes.get(s).copied().unwrap_or(0);
         format!(
             "workload=shop-load orders={} place_per_s={:.1} place_p50_ms={:.2} place_p99_ms={:.2} \
-             place_failed={} settle_s={:.2} confirmed={} rejected={} pending={} gets={} \
+             place_failed={} settle_s={:.2} confirmed={} rejected={} pending={} not_yet_visible={} gets={} \
              get_per_s={:.1} get_p50_ms={:.2} get_p99_ms={:.2} get_failed={}",
             self.place.count(),
             self.place.per_s(),
@@ -100,6 +100,7 @@ impl Summary {
             n("confirmed"),
             n("rejected"),
             n("pending"),
+            n("not_yet_visible"),
             self.get.count(),
             self.get.per_s(),
             self.get.ms(0.5),
@@ -154,7 +155,11 @@ mod tests {
         let summary = Summary {
             place: Phase::new(vec![ms(10); 50], 1, ms(500)),
             settle: ms(1500),
-            outcomes: BTreeMap::from([("confirmed".to_owned(), 48), ("rejected".to_owned(), 2)]),
+            outcomes: BTreeMap::from([
+                ("confirmed".to_owned(), 48),
+                ("rejected".to_owned(), 1),
+                ("not_yet_visible".to_owned(), 1),
+            ]),
             get: Phase::new(vec![ms(2), ms(4)], 0, ms(1000)),
         };
         let line = summary.line();
@@ -170,8 +175,9 @@ mod tests {
         assert_eq!(pairs["place_failed"], "1");
         assert_eq!(pairs["settle_s"], "1.50");
         assert_eq!(pairs["confirmed"], "48");
-        assert_eq!(pairs["rejected"], "2");
+        assert_eq!(pairs["rejected"], "1");
         assert_eq!(pairs["pending"], "0");
+        assert_eq!(pairs["not_yet_visible"], "1");
         assert_eq!(pairs["gets"], "2");
         assert_eq!(pairs["get_per_s"], "2.0");
         assert_eq!(pairs["get_p99_ms"], "4.00");
