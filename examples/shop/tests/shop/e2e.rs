@@ -40,7 +40,8 @@ on_both!(
     hostile_input_is_a_client_error
 );
 
-async fn happy_path_confirms(shop: &TestShop) {
+/// Returns the order's id (the EventStoreDB tests check its stored events).
+pub(crate) async fn happy_path_confirms(shop: &TestShop) -> String {
     shop.product("tea", "Green tea", 450, 10).await;
     let (id, _) = shop.order("alice", &[("tea", 2)]).await;
     let order = shop.settled(&id).await;
@@ -51,12 +52,11 @@ async fn happy_path_confirms(shop: &TestShop) {
     assert_eq!(order["payment"]["captured_cents"], 900);
     // Each context's view follows the log on its own: the reservation and the saga
     // may show their outcome a little after the order does.
-    let order = crate::support::eventually("reservation reserved, saga completed", || async {
-        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
-        (o["reservation"]["status"] == "reserved" && o["saga"]["status"] == "completed")
-            .then_some(o)
-    })
-    .await;
+    let order = shop
+        .order_until(&id, "reservation reserved, saga completed", |o| {
+            o["reservation"]["status"] == "reserved" && o["saga"]["status"] == "completed"
+        })
+        .await;
     assert_eq!(
         order["saga"]["steps"],
         json!(["reserve tea: done", "payment: done"])
@@ -65,9 +65,11 @@ async fn happy_path_confirms(shop: &TestShop) {
         p["reserved"] == 2 && p["available"] == 8 && p["on_hand"] == 10
     })
     .await;
+    id
 }
 
-async fn out_of_stock_rejects(shop: &TestShop) {
+/// Returns the order's id (the EventStoreDB tests check its stored events).
+pub(crate) async fn out_of_stock_rejects(shop: &TestShop) -> String {
     shop.product("pot", "Tea pot", 2500, 1).await;
     shop.product("cup", "Cup", 300, 5).await;
     // The first line is reserved, the second refused: the first is released again.
@@ -80,9 +82,8 @@ async fn out_of_stock_rejects(shop: &TestShop) {
     );
     assert_eq!(order["payment"]["status"], "not_requested");
     // The reservation view follows the log on its own, maybe after the order view.
-    crate::support::eventually("reservation rejected", || async {
-        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
-        (o["reservation"]["status"] == "rejected").then_some(o)
+    shop.order_until(&id, "reservation rejected", |o| {
+        o["reservation"]["status"] == "rejected"
     })
     .await;
     shop.product_until("pot", "unchanged", |p| {
@@ -93,6 +94,7 @@ async fn out_of_stock_rejects(shop: &TestShop) {
         p["on_hand"] == 5 && p["reserved"] == 0 && p["available"] == 5
     })
     .await;
+    id
 }
 
 async fn over_limit_is_declined(shop: &TestShop) {
@@ -105,12 +107,11 @@ async fn over_limit_is_declined(shop: &TestShop) {
         "{order}"
     );
     // The payment and reservation views follow the log on their own.
-    let order = crate::support::eventually("payment declined, reservation released", || async {
-        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
-        (o["payment"]["status"] == "declined" && o["reservation"]["status"] == "released")
-            .then_some(o)
-    })
-    .await;
+    let order = shop
+        .order_until(&id, "payment declined, reservation released", |o| {
+            o["payment"]["status"] == "declined" && o["reservation"]["status"] == "released"
+        })
+        .await;
     assert_eq!(order["payment"]["decline_reason"], "declined");
     assert_eq!(order["reservation"]["lines"][0]["status"], "released");
     shop.product_until("samovar", "released", |p| {
@@ -131,20 +132,19 @@ async fn cancel_refunds_and_releases(shop: &TestShop) {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["status"], "cancelled");
     // Each view follows the log on its own: wait for all three, not just the last.
-    let order = crate::support::eventually("cancelled, refunded and released", || async {
-        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
-        (o["status"] == "cancelled"
-            && o["payment"]["status"] == "refunded"
-            && o["reservation"]["status"] == "released")
-            .then_some(o)
-    })
-    .await;
+    let order = shop
+        .order_until(&id, "cancelled, refunded and released", |o| {
+            o["status"] == "cancelled"
+                && o["payment"]["status"] == "refunded"
+                && o["reservation"]["status"] == "released"
+        })
+        .await;
     assert_eq!(order["payment"]["refunded_cents"], 4000);
-    let order = crate::support::eventually("saga compensated", || async {
-        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
-        (o["saga"]["status"] == "completed" && o["saga"]["reason"] == "cancelled").then_some(o)
-    })
-    .await;
+    let order = shop
+        .order_until(&id, "saga compensated", |o| {
+            o["saga"]["status"] == "completed" && o["saga"]["reason"] == "cancelled"
+        })
+        .await;
     assert_eq!(
         order["saga"]["steps"],
         json!(["reserve kettle: compensated", "payment: compensated"])
@@ -244,12 +244,11 @@ async fn unanswered_payment_times_out(shop: &TestShop) {
         (Some("rejected"), Some("payment_timeout")),
         "{order}"
     );
-    let order = crate::support::eventually("payment declined as timed out", || async {
-        let (_, o) = shop.get(&format!("/v1/orders/{id}")).await;
-        (o["payment"]["decline_reason"] == "timeout" && o["reservation"]["status"] == "released")
-            .then_some(o)
-    })
-    .await;
+    let order = shop
+        .order_until(&id, "payment declined as timed out", |o| {
+            o["payment"]["decline_reason"] == "timeout" && o["reservation"]["status"] == "released"
+        })
+        .await;
     assert_eq!(order["payment"]["status"], "declined");
     shop.product_until("clock", "released", |p| {
         p["reserved"] == 0 && p["available"] == 2

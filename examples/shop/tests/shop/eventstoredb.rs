@@ -6,12 +6,12 @@
 //! The fake models the gRPC API the client uses, not a real server (see its crate
 //! docs): nothing here ran against a real EventStoreDB.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tessera_core::{EventReader, ReadStream, StreamId};
 use tessera_eventstoredb::EventStoreDbStore;
 use tessera_eventstoredb_fake::FakeServer;
 
-use crate::support::{eventually, TestShop};
+use crate::support::TestShop;
 
 /// A closed port; the client gives up after one short discovery attempt.
 const CLOSED: &str = "esdb://127.0.0.1:9?tls=false&maxDiscoverAttempts=1&discoveryInterval=10&gossipTimeout=200&defaultDeadline=2000";
@@ -31,44 +31,13 @@ async fn stored_types(fake: &FakeServer, context: &str, stream: &str) -> Vec<Str
         .collect()
 }
 
-async fn order_when(
-    shop: &TestShop,
-    id: &str,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(what, || async {
-        let (status, order) = shop.get(&format!("/v1/orders/{id}")).await;
-        (status == 200 && check(&order)).then_some(order)
-    })
-    .await
-}
-
+/// The memory and PostgreSQL end-to-end scenarios, run on the fake, then the events
+/// checked in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_is_confirmed_on_the_fake_eventstoredb() {
     let fake = FakeServer::start().await;
     let shop = TestShop::eventstoredb(&fake.url()).await;
-    shop.product("tea", "Green tea", 450, 10).await;
-    let (id, _) = shop.order("alice", &[("tea", 2)]).await;
-    assert_eq!(shop.settled(&id).await["status"], "confirmed");
-    // Each context's read model catches up on its own: wait for all of them.
-    let order = order_when(&shop, &id, "payment, reservation and saga settle", |o| {
-        o["payment"]["status"] == "captured"
-            && o["reservation"]["status"] == "reserved"
-            && o["saga"]["status"] == "completed"
-    })
-    .await;
-    assert_eq!(order["status"], "confirmed", "{order}");
-    assert_eq!(order["total_cents"], 900);
-    assert_eq!(order["payment"]["captured_cents"], 900);
-    assert_eq!(
-        order["saga"]["steps"],
-        json!(["reserve tea: done", "payment: done"])
-    );
-    shop.product_until("tea", "2 reserved", |p| {
-        p["on_hand"] == 10 && p["reserved"] == 2 && p["available"] == 8
-    })
-    .await;
+    let id = crate::e2e::happy_path_confirms(&shop).await;
 
     // The events are in the fake server, not in some memory store.
     assert_eq!(
@@ -90,29 +59,7 @@ async fn an_order_is_confirmed_on_the_fake_eventstoredb() {
 async fn an_out_of_stock_order_is_rejected_on_the_fake_eventstoredb() {
     let fake = FakeServer::start().await;
     let shop = TestShop::eventstoredb(&fake.url()).await;
-    shop.product("pot", "Tea pot", 2500, 1).await;
-    shop.product("cup", "Cup", 300, 5).await;
-    // The first line is reserved, the second refused: the first is released again.
-    let (id, _) = shop.order("bob", &[("cup", 2), ("pot", 3)]).await;
-    let order = shop.settled(&id).await;
-    assert_eq!(
-        (order["status"].as_str(), order["reason"].as_str()),
-        (Some("rejected"), Some("out_of_stock")),
-        "{order}"
-    );
-    let order = order_when(&shop, &id, "reservation rejected", |o| {
-        o["reservation"]["status"] == "rejected"
-    })
-    .await;
-    assert_eq!(order["payment"]["status"], "not_requested", "{order}");
-    shop.product_until("pot", "unchanged", |p| {
-        p["on_hand"] == 1 && p["reserved"] == 0 && p["available"] == 1
-    })
-    .await;
-    shop.product_until("cup", "released", |p| {
-        p["on_hand"] == 5 && p["reserved"] == 0 && p["available"] == 5
-    })
-    .await;
+    let id = crate::e2e::out_of_stock_rejects(&shop).await;
 
     assert_eq!(
         stored_types(&fake, "ordering", &format!("order-{id}")).await,

@@ -204,6 +204,15 @@ impl TestShop {
         .await
     }
 
+    /// Waits until `check` holds for the order (each view it shows catches up on its own).
+    pub async fn order_until(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        eventually(&format!("order {id}: {what}"), || async {
+            let (status, body) = self.get(&format!("/v1/orders/{id}")).await;
+            (status == 200 && check(&body)).then_some(body)
+        })
+        .await
+    }
+
     /// Waits until `check` holds for the product.
     pub async fn product_until(
         &self,

@@ -190,3 +190,41 @@ async fn category_subscriptions_catch_up_then_go_live() {
     let rest = take(&mut from, 2, Duration::from_secs(5)).await;
     assert_eq!((rest[0].version.0, rest[1].version.0), (249, 250));
 }
+
+/// Events held back by a transaction that is not an append (so its end wakes nobody)
+/// are still delivered promptly: the subscription's hidden-events check sees them and
+/// re-reads on its own, long before the poll interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_hidden_behind_a_foreign_transaction_arrive_when_it_ends_without_a_poll() {
+    let db = TestDb::new("hidden_recheck").await;
+    let store = db
+        .builder()
+        .subscription_config(tessera_core::SubscriptionConfig {
+            batch_size: 100,
+            buffer: 256,
+            poll_interval: Duration::from_secs(120),
+            retry_delay: Duration::from_millis(20),
+        })
+        .build()
+        .await
+        .expect("store builds");
+    let mut sub = store.subscribe(Position::START, EventFilter::all());
+    let raw = raw_client().await;
+    // A transaction with an id that writes nothing of the store's.
+    raw.batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .unwrap();
+    store
+        .append(
+            &StreamId::new("order-b").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![event("B")],
+        )
+        .await
+        .unwrap();
+    // Every wake-up the append caused (in process and NOTIFY) has come and gone.
+    assert!(quiet(&mut sub, Duration::from_millis(600)).await.is_ok());
+    raw.batch_execute("COMMIT").await.unwrap();
+    let got = take(&mut sub, 1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].stream_id.as_str(), "order-b");
+}

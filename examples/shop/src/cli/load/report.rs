@@ -100,7 +100,7 @@ impl Summary {
             n("confirmed"),
             n("rejected"),
             n("pending"),
-            n("not_yet_visible"),
+            n(super::NOT_YET),
             self.get.count(),
             self.get.per_s(),
             self.get.ms(0.5),
