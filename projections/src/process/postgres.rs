@@ -97,7 +97,7 @@ impl<P: ProcessManager> PgProcess<P> {
         let tx = client.transaction().await?;
         let s = &self.schema;
         let row = tx
-            .query_one(&format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1 FOR UPDATE"), &[&P::NAME])
+            .query_one(&tx.prepare_cached(&format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1 FOR UPDATE")).await?, &[&P::NAME])
             .await?;
         let stored = Position::new(
             u64::try_from(row.try_get::<_, i64>(0)?)?,
@@ -123,8 +123,7 @@ impl<P: ProcessManager> PgProcess<P> {
             }
         }
         let last = batch.last().map_or(from, |e| e.position);
-        tx.execute(
-            &format!("UPDATE {s}.checkpoints SET commit_pos = $2, prepare_pos = $3, updated_at = now() WHERE process = $1"),
+        tx.execute(&tx.prepare_cached(&format!("UPDATE {s}.checkpoints SET commit_pos = $2, prepare_pos = $3, updated_at = now() WHERE process = $1")).await?,
             &[&P::NAME, &i64::try_from(last.commit)?, &i64::try_from(last.prepare)?],
         )
         .await?;
@@ -147,7 +146,11 @@ impl<P: ProcessManager> Subscriber for PgProcess<P> {
         let s = &self.schema;
         let row = client
             .query_one(
-                &format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1"
+                    ))
+                    .await?,
                 &[&P::NAME],
             )
             .await?;
@@ -209,8 +212,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
             let client = self.pool.get().await?;
             let s = &self.schema;
             client
-                .query(
-                    &format!("SELECT id, instance_id FROM {s}.deadlines WHERE process = $1 AND state = 'scheduled' AND due_at <= $2 ORDER BY due_at LIMIT $3"),
+                .query(&client.prepare_cached(&format!("SELECT id, instance_id FROM {s}.deadlines WHERE process = $1 AND state = 'scheduled' AND due_at <= $2 ORDER BY due_at LIMIT $3")).await?,
                     &[&P::NAME, &now, &i64::try_from(limit)?],
                 )
                 .await?

@@ -59,9 +59,12 @@ impl<V: View> PgHandler for PgView<V> {
     ) -> Result<(), BoxError> {
         // Documents touched by the batch, read once and written once.
         let mut touched: HashMap<String, (Position, Option<V::Doc>)> = HashMap::new();
-        let select = format!(
-            "SELECT created_commit, created_prepare, doc FROM {schema}.docs WHERE key = $1"
-        );
+        // Cached statements: one round trip per document read or written.
+        let select = tx
+            .prepare_cached(&format!(
+                "SELECT created_commit, created_prepare, doc FROM {schema}.docs WHERE key = $1"
+            ))
+            .await?;
         for event in events {
             let Some(key) = V::key(event)? else { continue };
             if !touched.contains_key(&key) {
@@ -81,10 +84,12 @@ impl<V: View> PgHandler for PgView<V> {
             let entry = touched.get_mut(&key).ok_or("document vanished")?;
             entry.1 = Some(V::apply(entry.1.take(), event)?);
         }
-        let upsert = format!(
-            "INSERT INTO {schema}.docs (key, created_commit, created_prepare, doc) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc"
-        );
+        let upsert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO {schema}.docs (key, created_commit, created_prepare, doc) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc"
+            ))
+            .await?;
         for (key, (created, doc)) in touched {
             let Some(doc) = doc else { continue };
             let (c, p) = to_i64(created)?;

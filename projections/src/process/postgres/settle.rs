@@ -26,8 +26,7 @@ impl<P: ProcessManager> PgProcess<P> {
             (Some(_), None) => ("failed", None),
         };
         let changed = tx
-            .execute(
-                &format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'"),
+            .execute(&tx.prepare_cached(&format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'")).await?,
                 &[&issued.id.0, &state, &error, &not_before],
             )
             .await?;
@@ -59,8 +58,7 @@ impl<P: ProcessManager> PgProcess<P> {
         // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
         tx::load::<P>(&tx, s, instance).await?;
         let claimed = tx
-            .query_opt(
-                &format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout"),
+            .query_opt(&tx.prepare_cached(&format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout")).await?,
                 &[&id],
             )
             .await?;

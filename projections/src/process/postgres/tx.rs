@@ -16,8 +16,7 @@ pub(super) async fn load<P: ProcessManager>(
     id: &InstanceId,
 ) -> Result<Option<Instance<P>>, BoxError> {
     let row = tx
-        .query_opt(
-            &format!("SELECT data FROM {schema}.instances WHERE process = $1 AND instance_id = $2 FOR UPDATE"),
+        .query_opt(&tx.prepare_cached(&format!("SELECT data FROM {schema}.instances WHERE process = $1 AND instance_id = $2 FOR UPDATE")).await?,
             &[&P::NAME, &id.as_str()],
         )
         .await?;
@@ -40,8 +39,7 @@ pub(super) async fn react<P: ProcessManager>(
 ) -> Result<(), BoxError> {
     let loaded = load::<P>(tx, schema, id).await?;
     let seen = tx
-        .query_opt(
-            &format!("SELECT 1 FROM {schema}.handled WHERE process = $1 AND instance_id = $2 AND trigger_id = $3"),
+        .query_opt(&tx.prepare_cached(&format!("SELECT 1 FROM {schema}.handled WHERE process = $1 AND instance_id = $2 AND trigger_id = $3")).await?,
             &[&P::NAME, &id.as_str(), &trigger.0],
         )
         .await?;
@@ -56,9 +54,10 @@ pub(super) async fn react<P: ProcessManager>(
     };
     let effects = instance.handle(process, input, trigger);
     tx.execute(
-        &format!(
+        &tx.prepare_cached(&format!(
             "INSERT INTO {schema}.handled (process, instance_id, trigger_id) VALUES ($1, $2, $3)"
-        ),
+        ))
+        .await?,
         &[&P::NAME, &id.as_str(), &trigger.0],
     )
     .await?;
@@ -76,20 +75,18 @@ pub(super) async fn record<P: ProcessManager>(
 ) -> Result<(), BoxError> {
     let id = instance.id.as_str();
     if effects.discard_pending {
-        tx.execute(
-            &format!("UPDATE {schema}.outbox SET state = 'discarded' WHERE process = $1 AND instance_id = $2 AND state = 'pending'"),
+        tx.execute(&tx.prepare_cached(&format!("UPDATE {schema}.outbox SET state = 'discarded' WHERE process = $1 AND instance_id = $2 AND state = 'pending'")).await?,
             &[&P::NAME, &id],
         )
         .await?;
     }
     for issued in &effects.commands {
-        tx.execute(
-            &format!("INSERT INTO {schema}.outbox (process, command_id, instance_id, issued, not_before) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (command_id) DO NOTHING"),
+        tx.execute(&tx.prepare_cached(&format!("INSERT INTO {schema}.outbox (process, command_id, instance_id, issued, not_before) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (command_id) DO NOTHING")).await?,
             &[&P::NAME, &issued.id.0, &id, &Json(issued), &now],
         )
         .await?;
     }
-    let cancel = format!("UPDATE {schema}.deadlines SET state = 'cancelled' WHERE process = $1 AND instance_id = $2 AND state = 'scheduled' AND ($3::text IS NULL OR key = $3)");
+    let cancel = tx.prepare_cached(&format!("UPDATE {schema}.deadlines SET state = 'cancelled' WHERE process = $1 AND instance_id = $2 AND state = 'scheduled' AND ($3::text IS NULL OR key = $3)")).await?;
     for key in &effects.cancel {
         tx.execute(&cancel, &[&P::NAME, &id, &Some(key.as_str())])
             .await?;
@@ -100,8 +97,7 @@ pub(super) async fn record<P: ProcessManager>(
     for d in &effects.schedule {
         tx.execute(&cancel, &[&P::NAME, &id, &Some(d.key.as_str())])
             .await?;
-        tx.execute(
-            &format!("INSERT INTO {schema}.deadlines (id, process, instance_id, key, due_at, timeout) VALUES ($1, $2, $3, $4, $5, $6)"),
+        tx.execute(&tx.prepare_cached(&format!("INSERT INTO {schema}.deadlines (id, process, instance_id, key, due_at, timeout) VALUES ($1, $2, $3, $4, $5, $6)")).await?,
             &[&d.id, &P::NAME, &id, &d.key, &(now + d.after), &Json(&d.timeout)],
         )
         .await?;
@@ -119,15 +115,13 @@ async fn save<P: ProcessManager>(
     let (id, status) = (instance.id.as_str(), instance.status.as_str());
     let written = match previous {
         None => {
-            tx.execute(
-                &format!("INSERT INTO {schema}.instances (process, instance_id, version, status, reason, data) VALUES ($1, $2, $3, $4, $5, $6)"),
+            tx.execute(&tx.prepare_cached(&format!("INSERT INTO {schema}.instances (process, instance_id, version, status, reason, data) VALUES ($1, $2, $3, $4, $5, $6)")).await?,
                 &[&P::NAME, &id, &version, &status, &instance.reason, &Json(instance)],
             )
             .await?
         }
         Some(previous) => {
-            tx.execute(
-                &format!("UPDATE {schema}.instances SET version = $3, status = $4, reason = $5, data = $6, updated_at = now() WHERE process = $1 AND instance_id = $2 AND version = $7"),
+            tx.execute(&tx.prepare_cached(&format!("UPDATE {schema}.instances SET version = $3, status = $4, reason = $5, data = $6, updated_at = now() WHERE process = $1 AND instance_id = $2 AND version = $7")).await?,
                 &[&P::NAME, &id, &version, &status, &instance.reason, &Json(instance), &i64::try_from(previous)?],
             )
             .await?

@@ -169,3 +169,44 @@ async fn the_global_log_reads_in_position_order_with_filters() {
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
 }
+
+/// A filtered log read runs `BEGIN; SET LOCAL …`, the query and `COMMIT` pipelined in
+/// one round trip. Dropped at any point (a caller's timeout), it must never leave its
+/// connection inside a transaction: an idle open transaction holds the snapshot xmin
+/// back and stalls every reader on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_filtered_read_leaves_no_transaction_open() {
+    let db = TestDb::new("dropped_read").await;
+    let store = db.builder().pool_size(2).build().await.unwrap();
+    let s = StreamId::new("order-1").unwrap();
+    let appended = store
+        .append(&s, ExpectedVersion::NoStream, vec![event("Placed")])
+        .await
+        .unwrap();
+    wait_visible(&store, appended.position).await;
+    let filtered = || ReadAll::after(Position::START, 100).filter(EventFilter::category("order"));
+    let raw = crate::common::raw_client().await;
+    for i in 0..60u64 {
+        let read = store.read_all(filtered());
+        let _ = tokio::time::timeout(std::time::Duration::from_micros(i * 40), read).await;
+        // Checked before the next read: that one would reuse the connection and end
+        // whatever transaction was left open on it.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let open: i64 = raw
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+                &[&db.app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            open, 0,
+            "a read dropped after {i} x 40 µs left a transaction open"
+        );
+    }
+    let got = store.read_all(filtered()).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].stream_id, s);
+}
