@@ -57,45 +57,56 @@ impl<V: View> PgHandler for PgView<V> {
         schema: &str,
         events: &[RecordedEvent],
     ) -> Result<(), BoxError> {
-        // Documents touched by the batch, read once and written once.
+        // Documents touched by the batch: read in one statement, written in one (two
+        // round trips a batch, however many documents it touches; a rebuild's batches
+        // touch up to one document per event).
+        let mut keys: Vec<Option<String>> = Vec::with_capacity(events.len());
         let mut touched: HashMap<String, (Position, Option<V::Doc>)> = HashMap::new();
-        // Cached statements: one round trip per document read or written.
+        for event in events {
+            let key = V::key(event)?;
+            if let Some(key) = &key {
+                touched.entry(key.clone()).or_insert((event.position, None));
+            }
+            keys.push(key);
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<&str> = touched.keys().map(String::as_str).collect();
         let select = tx
             .prepare_cached(&format!(
-                "SELECT created_commit, created_prepare, doc FROM {schema}.docs WHERE key = $1"
+                "SELECT key, created_commit, created_prepare, doc FROM {schema}.docs WHERE key = ANY($1)"
             ))
             .await?;
-        for event in events {
-            let Some(key) = V::key(event)? else { continue };
-            if !touched.contains_key(&key) {
-                let row = tx.query_opt(&select, &[&key]).await?;
-                let entry = match row {
-                    Some(r) => {
-                        let doc: serde_json::Value = r.try_get("doc")?;
-                        (
-                            from_i64(r.try_get(0)?, r.try_get(1)?)?,
-                            Some(serde_json::from_value(doc)?),
-                        )
-                    }
-                    None => (event.position, None),
-                };
-                touched.insert(key.clone(), entry);
-            }
-            let entry = touched.get_mut(&key).ok_or("document vanished")?;
+        for row in tx.query(&select, &[&wanted]).await? {
+            let key: String = row.try_get(0)?;
+            let doc: serde_json::Value = row.try_get(3)?;
+            let created = from_i64(row.try_get(1)?, row.try_get(2)?)?;
+            touched.insert(key, (created, Some(serde_json::from_value(doc)?)));
+        }
+        for (event, key) in events.iter().zip(&keys) {
+            let Some(key) = key else { continue };
+            let entry = touched.get_mut(key).ok_or("document vanished")?;
             entry.1 = Some(V::apply(entry.1.take(), event)?);
         }
-        let upsert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO {schema}.docs (key, created_commit, created_prepare, doc) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc"
-            ))
-            .await?;
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (key, (created, doc)) in touched {
             let Some(doc) = doc else { continue };
             let (c, p) = to_i64(created)?;
-            tx.execute(&upsert, &[&key, &c, &p, &serde_json::to_value(&doc)?])
-                .await?;
+            columns.0.push(key);
+            columns.1.push(c);
+            columns.2.push(p);
+            columns.3.push(serde_json::to_value(&doc)?);
         }
+        let upsert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO {schema}.docs (key, created_commit, created_prepare, doc)
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::jsonb[])
+                 ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc"
+            ))
+            .await?;
+        tx.execute(&upsert, &[&columns.0, &columns.1, &columns.2, &columns.3])
+            .await?;
         Ok(())
     }
 }
