@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use tessera_benches::order::BenchOrder;
 use tessera_benches::stats::Summary;
+use tessera_benches::target;
 use tessera_benches::workload::{batch, commands, long_stream};
 use tessera_core::{CommandHandler, EventStore, MemoryStore, SnapshotPolicy, SnapshotStore};
 
@@ -222,6 +223,7 @@ async fn rebuild_workload(
     s.add("ratio", format!("{:.2}", rate / base));
     s.add("rss_before_rebuild_kib", rss_before)
         .add("peak_rss_kib", peak);
+    s.judge(Some(target::rebuild()));
     Ok(s)
 }
 
@@ -233,10 +235,10 @@ async fn run<S: EventStore + SnapshotStore>(
     run_id: &str,
 ) -> Result<Summary, String> {
     let mut s = Summary::default();
-    let store_name = if schema.is_some() {
-        "postgres"
+    let (store_name, kind) = if schema.is_some() {
+        ("postgres", target::Store::Postgres)
     } else {
-        "memory"
+        ("memory", target::Store::Memory)
     };
     match cli.workload {
         Workload::Append {
@@ -281,6 +283,7 @@ async fn run<S: EventStore + SnapshotStore>(
                 s.add("baseline_p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
                 s.add("ratio", format!("{:.2}", rate / base));
             }
+            s.judge(target::append(kind, concurrency));
         }
         Workload::Batch { batches, size } => {
             let (el, mut lat) = batch::run(&store, batches, size, run_id).await?;
@@ -305,6 +308,7 @@ async fn run<S: EventStore + SnapshotStore>(
                 s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
                 s.add("ratio", format!("{:.2}", rate / base));
             }
+            s.judge(target::batch(kind, size));
         }
         Workload::Rebuild { .. } | Workload::Latency { .. } => {
             return Err("this workload runs on PostgreSQL only".into())
@@ -342,6 +346,7 @@ async fn run<S: EventStore + SnapshotStore>(
             );
             s.add("new_p50_ms", format!("{:.3}", lat_new.percentile_ms(50.0)));
             s.add("cost_ratio", format!("{:.2}", new / long));
+            s.judge(Some(target::long_stream()));
         }
     }
     Ok(s)

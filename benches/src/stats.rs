@@ -69,6 +69,19 @@ impl Summary {
         rate
     }
 
+    /// Adds `target=…` and `met=true|false` for `target` (nothing when `None`), judged on
+    /// the figure already added under the target's key (`met=unknown` if there is none).
+    pub fn judge(&mut self, target: Option<crate::target::Target>) -> &mut Self {
+        let Some(target) = target else { return self };
+        let figure = self
+            .0
+            .iter()
+            .find(|(k, _)| k == target.key)
+            .and_then(|(_, v)| v.parse::<f64>().ok());
+        let met = figure.map_or_else(|| "unknown".to_owned(), |v| target.met(v).to_string());
+        self.add("target", target.describe()).add("met", met)
+    }
+
     /// The line.
     pub fn line(&self) -> String {
         let mut s = String::new();
