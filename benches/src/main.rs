@@ -220,7 +220,7 @@ async fn rebuild_workload(
         usize::try_from(raw_rows).unwrap_or(usize::MAX),
         raw_el,
     );
-    s.add("ratio", format!("{:.2}", rate / base));
+    s.ratio("ratio", rate / base);
     s.add("rss_before_rebuild_kib", rss_before)
         .add("peak_rss_kib", peak);
     s.judge(Some(target::rebuild()));
@@ -281,9 +281,9 @@ async fn run<S: EventStore + SnapshotStore>(
                 let base = s.rate("baseline_single_insert_per_s", lat.len(), el);
                 s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
                 s.add("baseline_p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
-                s.add("ratio", format!("{:.2}", rate / base));
+                s.ratio("ratio", rate / base);
             }
-            s.judge(target::append(kind, concurrency));
+            s.judge(target::append(kind, concurrency, k));
         }
         Workload::Batch { batches, size } => {
             let (el, mut lat) = batch::run(&store, batches, size, run_id).await?;
@@ -306,7 +306,7 @@ async fn run<S: EventStore + SnapshotStore>(
                 .await?;
                 let base = s.rate("baseline_multi_insert_events_per_s", batches * size, el);
                 s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
-                s.add("ratio", format!("{:.2}", rate / base));
+                s.ratio("ratio", rate / base);
             }
             s.judge(target::batch(kind, size));
         }
@@ -345,7 +345,7 @@ async fn run<S: EventStore + SnapshotStore>(
                 format!("{:.3}", lat_long.percentile_ms(50.0)),
             );
             s.add("new_p50_ms", format!("{:.3}", lat_new.percentile_ms(50.0)));
-            s.add("cost_ratio", format!("{:.2}", new / long));
+            s.ratio("cost_ratio", new / long);
             s.judge(Some(target::long_stream()));
         }
     }

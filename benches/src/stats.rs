@@ -53,39 +53,55 @@ impl Latencies {
 
 /// A summary line of `key=value` pairs, printed in insertion order.
 #[derive(Debug, Default)]
-pub struct Summary(Vec<(String, String)>);
+pub struct Summary {
+    pairs: Vec<(String, String)>,
+    /// Figures as measured, before rounding for the line: targets are judged on these.
+    figures: Vec<(String, f64)>,
+}
 
 impl Summary {
     /// Adds a pair.
     pub fn add(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
-        self.0.push((key.to_owned(), value.to_string()));
+        self.pairs.push((key.to_owned(), value.to_string()));
         self
     }
 
     /// Adds a rate with one decimal.
     pub fn rate(&mut self, key: &str, count: usize, elapsed: Duration) -> f64 {
         let rate = count as f64 / elapsed.as_secs_f64().max(1e-9);
+        self.figures.push((key.to_owned(), rate));
         self.add(key, format!("{rate:.1}"));
         rate
     }
 
-    /// Adds `target=…` and `met=true|false` for `target` (nothing when `None`), judged on
-    /// the figure already added under the target's key (`met=unknown` if there is none).
+    /// Adds a ratio with two decimals.
+    pub fn ratio(&mut self, key: &str, ratio: f64) -> &mut Self {
+        self.figures.push((key.to_owned(), ratio));
+        self.add(key, format!("{ratio:.2}"))
+    }
+
+    /// Adds the target's pairs (`target_key`, then `target_min` or `target_max`) and
+    /// `met=true|false` for `target` (nothing when `None`), judged on the unrounded
+    /// figure added under the target's key by [`rate`](Self::rate) or
+    /// [`ratio`](Self::ratio) (`met=unknown` if there is none).
     pub fn judge(&mut self, target: Option<crate::target::Target>) -> &mut Self {
         let Some(target) = target else { return self };
         let figure = self
-            .0
+            .figures
             .iter()
             .find(|(k, _)| k == target.key)
-            .and_then(|(_, v)| v.parse::<f64>().ok());
+            .map(|(_, v)| *v);
         let met = figure.map_or_else(|| "unknown".to_owned(), |v| target.met(v).to_string());
-        self.add("target", target.describe()).add("met", met)
+        let (bound, limit) = target.limit();
+        self.add("target_key", target.key)
+            .add(bound, limit)
+            .add("met", met)
     }
 
     /// The line.
     pub fn line(&self) -> String {
         let mut s = String::new();
-        for (i, (k, v)) in self.0.iter().enumerate() {
+        for (i, (k, v)) in self.pairs.iter().enumerate() {
             if i > 0 {
                 s.push(' ');
             }

@@ -44,9 +44,11 @@ impl Inner {
     ///
     /// The three messages (`BEGIN; SET LOCAL …`, the query, `COMMIT`) are pipelined:
     /// one round trip instead of four. Each is queued on the connection when first
-    /// polled, so the `COMMIT` is sent even if this future is dropped early or the
-    /// query fails (a failed transaction's `COMMIT` rolls back), and the connection
-    /// never returns to the pool inside a transaction.
+    /// polled, and all three are polled before any result is looked at (`join!`, not
+    /// `try_join!`, which would stop at a query that fails to encode its parameters,
+    /// after `BEGIN` went out and before `COMMIT` did). So the `COMMIT` is sent even if
+    /// this future is dropped early or the query fails (a failed transaction's `COMMIT`
+    /// rolls back), and the connection never returns to the pool inside a transaction.
     pub(crate) async fn query_in_index_order(
         &self,
         what: &str,
@@ -59,7 +61,10 @@ impl Inner {
             let begin = client.batch_execute("BEGIN; SET LOCAL enable_bitmapscan = off");
             let rows = client.query(&statement, params);
             let commit = client.batch_execute("COMMIT");
-            let ((), rows, ()) = tokio::try_join!(begin, rows, commit)?;
+            let (begun, rows, committed) = tokio::join!(begin, rows, commit);
+            begun?;
+            let rows = rows?;
+            committed?;
             Ok::<_, tokio_postgres::Error>(rows)
         };
         result.await.map_err(|e| map_pg(e, what, &self.endpoint))
