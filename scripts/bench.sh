@@ -64,7 +64,7 @@ $SHOP serve --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" --schema-p
 server=$!
 for _ in $(seq 1 60); do
     if command -v curl >/dev/null 2>&1; then
-        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+        curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
     elif [ "$_" -ge 5 ]; then
         break
     fi
