@@ -24,7 +24,9 @@ impl<H: PgHandler> PgProjection<H> {
     /// schema, while the active version keeps serving queries (and its runner keeps
     /// applying). Once caught up, the new version takes over in one transaction that
     /// also holds the live checkpoint's lock, so the live runner is fenced and continues
-    /// on the new version. The old schema is dropped afterwards.
+    /// on the new version. The old schema is dropped afterwards, and the pool's cached
+    /// statements with it (a handler may use `prepare_cached` freely: statements naming
+    /// a dropped version do not stay prepared on the pool's connections).
     ///
     /// A rebuild interrupted by a crash resumes from its own checkpoint when run again.
     pub async fn rebuild<S: EventReader>(
@@ -182,6 +184,11 @@ impl<H: PgHandler> PgProjection<H> {
                 schema_of(self.handler.name(), version)
             ))
             .await?;
+        // Handlers cache statements that name their version's schema; each rebuild makes
+        // new names, so those of the dropped version would stay prepared on every pooled
+        // connection for its life. The pool's caches are emptied (deadpool cannot drop
+        // by name): what is still in use is prepared again on first use.
+        self.pool.manager().statement_caches.clear();
         client
             .execute(
                 &format!(

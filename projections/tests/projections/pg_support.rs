@@ -32,6 +32,19 @@ pub async fn pool() -> Pool {
     pool
 }
 
+/// A pool of at most `size` connections on DATABASE_URL.
+pub async fn small_pool(size: usize) -> Pool {
+    let mut cfg = deadpool_postgres::Config::new();
+    cfg.url = Some(database_url());
+    cfg.pool = Some(deadpool_postgres::PoolConfig::new(size));
+    let _ = pool().await; // Fails loudly, with instructions, without a server.
+    cfg.create_pool(
+        Some(deadpool_postgres::Runtime::Tokio1),
+        tokio_postgres::NoTls,
+    )
+    .expect("pool config")
+}
+
 /// A unique lower-case suffix for names.
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
@@ -105,11 +118,12 @@ impl PgHandler for PgSums {
             if amount < 0 && self.strict.load(Ordering::SeqCst) {
                 return Err(format!("negative amount {amount}").into());
             }
-            tx.execute(
-                &format!("INSERT INTO {schema}.sums VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE SET total = sums.total + EXCLUDED.total"),
-                &[&e.stream_id.as_str(), &amount],
-            )
-            .await?;
+            // Cached, as real handlers do: a rebuild must not leave it prepared.
+            let upsert = tx
+                .prepare_cached(&format!("INSERT INTO {schema}.sums VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE SET total = sums.total + EXCLUDED.total"))
+                .await?;
+            tx.execute(&upsert, &[&e.stream_id.as_str(), &amount])
+                .await?;
             tx.execute(
                 &format!("INSERT INTO {schema}.applied VALUES ($1, 1) ON CONFLICT (event_id) DO UPDATE SET n = applied.n + 1"),
                 &[&e.id.0],

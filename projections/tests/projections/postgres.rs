@@ -5,7 +5,7 @@ use std::time::Duration;
 use tessera_core::{EventFilter, EventReader, MemoryStore, Position, ReadAll};
 use tessera_projections::{PgProjection, Runner, RunnerConfig, State, Subscriber};
 
-use crate::pg_support::{cleanup, model, pool, unique, PgSums};
+use crate::pg_support::{cleanup, model, pool, small_pool, unique, PgSums};
 use crate::support::{deposit, WAIT};
 
 fn fast() -> RunnerConfig {
@@ -262,5 +262,55 @@ async fn pg_rebuild_under_traffic_serves_throughout_switches_and_resumes_after_a
     assert!(applied.iter().all(|n| *n == 1));
     assert_eq!(sums, expected(&store).await);
     runner.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
+
+/// Handlers cache statements naming their version's schema; after a rebuild replaces a
+/// version, none of the pool's connections may keep one prepared for the dropped schema
+/// (each rebuild makes new names, so they would pile up for the connections' life).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_replaced_version_leaves_no_prepared_statement_behind() {
+    let pool = small_pool(2).await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    for i in 0..50 {
+        deposit(&store, &format!("acct-{}", i % 5), 1).await;
+    }
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let head = deposit(&store, "acct-0", 1).await;
+    runner.wait_for(head, WAIT).await.expect("live");
+    let v1 = projection.active_schema().await.expect("schema");
+    let report = projection
+        .rebuild(&store, 10, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(report.replaced, 1);
+    let head = deposit(&store, "acct-1", 1).await;
+    runner.wait_for(head, WAIT).await.expect("live on v2");
+    runner.stop().await;
+
+    // Both of the pool's connections, held at once: each lists its own prepared statements.
+    let (a, b) = (pool.get().await.expect("a"), pool.get().await.expect("b"));
+    let bare = v1.trim_matches('"').to_owned();
+    let mut left = 0;
+    for client in [&a, &b] {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, $1) > 0",
+                &[&bare],
+            )
+            .await
+            .expect("prepared statements")
+            .get(0);
+        left += n;
+    }
+    assert_eq!(
+        left, 0,
+        "statements naming the dropped {v1} are still prepared"
+    );
+    drop((a, b));
     cleanup(&pool, &control, &name).await;
 }
