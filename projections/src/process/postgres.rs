@@ -15,6 +15,7 @@ use crate::{ApplyError, PgError, Subscriber};
 
 mod read;
 mod settle;
+mod sql;
 mod tx;
 
 /// A process store in PostgreSQL. Several process managers can share one schema (rows
@@ -27,6 +28,7 @@ pub struct PgProcess<P: ProcessManager> {
     pool: Pool,
     process: Arc<P>,
     schema: String,
+    sql: Arc<sql::Sql>,
     clock: Clock,
     wake: Arc<Notify>,
     upcasters: Arc<Upcasters>,
@@ -38,6 +40,7 @@ impl<P: ProcessManager> Clone for PgProcess<P> {
             pool: self.pool.clone(),
             process: Arc::clone(&self.process),
             schema: self.schema.clone(),
+            sql: Arc::clone(&self.sql),
             clock: self.clock,
             wake: Arc::clone(&self.wake),
             upcasters: Arc::clone(&self.upcasters),
@@ -78,6 +81,7 @@ impl<P: ProcessManager> PgProcess<P> {
         Ok(Self {
             pool,
             process: Arc::new(process),
+            sql: Arc::new(sql::Sql::new(&schema)),
             schema,
             clock: Clock::new(),
             wake: Arc::new(Notify::new()),
@@ -95,9 +99,9 @@ impl<P: ProcessManager> PgProcess<P> {
     async fn apply_tx(&self, from: Position, batch: &[RecordedEvent]) -> Result<bool, BoxError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let s = &self.schema;
+        let sql = &*self.sql;
         let row = tx
-            .query_one(&tx.prepare_cached(&format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1 FOR UPDATE")).await?, &[&P::NAME])
+            .query_one(&tx.prepare_cached(&sql.lock_checkpoint).await?, &[&P::NAME])
             .await?;
         let stored = Position::new(
             u64::try_from(row.try_get::<_, i64>(0)?)?,
@@ -112,7 +116,7 @@ impl<P: ProcessManager> PgProcess<P> {
                 let trigger = Trigger::event(e.id);
                 tx::react(
                     &tx,
-                    s,
+                    sql,
                     self.process.as_ref(),
                     (&id, start),
                     Input::Event(&event),
@@ -123,8 +127,13 @@ impl<P: ProcessManager> PgProcess<P> {
             }
         }
         let last = batch.last().map_or(from, |e| e.position);
-        tx.execute(&tx.prepare_cached(&format!("UPDATE {s}.checkpoints SET commit_pos = $2, prepare_pos = $3, updated_at = now() WHERE process = $1")).await?,
-            &[&P::NAME, &i64::try_from(last.commit)?, &i64::try_from(last.prepare)?],
+        tx.execute(
+            &tx.prepare_cached(&sql.write_checkpoint).await?,
+            &[
+                &P::NAME,
+                &i64::try_from(last.commit)?,
+                &i64::try_from(last.prepare)?,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -143,14 +152,9 @@ impl<P: ProcessManager> Subscriber for PgProcess<P> {
 
     async fn checkpoint(&self) -> Result<Position, BoxError> {
         let client = self.pool.get().await?;
-        let s = &self.schema;
         let row = client
             .query_one(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1"
-                    ))
-                    .await?,
+                &client.prepare_cached(&self.sql.read_checkpoint).await?,
                 &[&P::NAME],
             )
             .await?;
@@ -210,9 +214,9 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     async fn fire_due(&self, now: SystemTime, limit: usize) -> Result<usize, BoxError> {
         let due = {
             let client = self.pool.get().await?;
-            let s = &self.schema;
             client
-                .query(&client.prepare_cached(&format!("SELECT id, instance_id FROM {s}.deadlines WHERE process = $1 AND state = 'scheduled' AND due_at <= $2 ORDER BY due_at LIMIT $3")).await?,
+                .query(
+                    &client.prepare_cached(&self.sql.due_deadlines).await?,
                     &[&P::NAME, &now, &i64::try_from(limit)?],
                 )
                 .await?

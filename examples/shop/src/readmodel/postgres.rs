@@ -64,8 +64,8 @@ impl<V: View> PgHandler for PgView<V> {
         let mut touched: HashMap<String, (Position, Option<V::Doc>)> = HashMap::new();
         for event in events {
             let key = V::key(event)?;
-            if let Some(key) = &key {
-                touched.entry(key.clone()).or_insert((event.position, None));
+            if let Some(key) = key.as_ref().filter(|k| !touched.contains_key(*k)) {
+                touched.insert(key.clone(), (event.position, None));
             }
             keys.push(key);
         }

@@ -18,15 +18,16 @@ impl<P: ProcessManager> PgProcess<P> {
     ) -> Result<(), BoxError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let s = &self.schema;
-        let loaded = tx::load::<P>(&tx, s, &issued.instance).await?;
+        let sql = &*self.sql;
+        let loaded = tx::load::<P>(&tx, sql, &issued.instance).await?;
         let (state, not_before) = match (error, retry_at) {
             (None, _) => ("dispatched", None),
             (Some(_), Some(at)) => ("pending", Some(at)),
             (Some(_), None) => ("failed", None),
         };
         let changed = tx
-            .execute(&tx.prepare_cached(&format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'")).await?,
+            .execute(
+                &tx.prepare_cached(&sql.settle_outbox).await?,
                 &[&issued.id.0, &state, &error, &not_before],
             )
             .await?;
@@ -37,7 +38,15 @@ impl<P: ProcessManager> PgProcess<P> {
                 Some(reason) => instance.failed(&self.process, issued, reason),
             };
             if instance.version != previous {
-                tx::record(&tx, s, &instance, Some(previous), effects, self.clock.now()).await?;
+                tx::record(
+                    &tx,
+                    sql,
+                    &instance,
+                    Some(previous),
+                    effects,
+                    self.clock.now(),
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -54,20 +63,18 @@ impl<P: ProcessManager> PgProcess<P> {
     ) -> Result<bool, BoxError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let s = &self.schema;
+        let sql = &*self.sql;
         // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
-        tx::load::<P>(&tx, s, instance).await?;
+        tx::load::<P>(&tx, sql, instance).await?;
         let claimed = tx
-            .query_opt(&tx.prepare_cached(&format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout")).await?,
-                &[&id],
-            )
+            .query_opt(&tx.prepare_cached(&sql.claim_deadline).await?, &[&id])
             .await?;
         let Some(row) = claimed else { return Ok(false) };
         let timeout: Json<P::Timeout> = row.try_get("timeout")?;
         let input = Input::Timeout(&timeout.0);
         tx::react(
             &tx,
-            s,
+            sql,
             self.process.as_ref(),
             (instance, false),
             input,

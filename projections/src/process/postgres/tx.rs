@@ -9,14 +9,17 @@ use tessera_core::process::{Effects, Input, Instance, InstanceId, ProcessManager
 use tessera_core::BoxError;
 use tokio_postgres::types::Json;
 
+use super::sql::Sql;
+
 /// The instance `id`, locked for the rest of the transaction.
 pub(super) async fn load<P: ProcessManager>(
     tx: &Transaction<'_>,
-    schema: &str,
+    sql: &Sql,
     id: &InstanceId,
 ) -> Result<Option<Instance<P>>, BoxError> {
     let row = tx
-        .query_opt(&tx.prepare_cached(&format!("SELECT data FROM {schema}.instances WHERE process = $1 AND instance_id = $2 FOR UPDATE")).await?,
+        .query_opt(
+            &tx.prepare_cached(&sql.lock_instance).await?,
             &[&P::NAME, &id.as_str()],
         )
         .await?;
@@ -30,16 +33,17 @@ pub(super) async fn load<P: ProcessManager>(
 /// records the outcome.
 pub(super) async fn react<P: ProcessManager>(
     tx: &Transaction<'_>,
-    schema: &str,
+    sql: &Sql,
     process: &P,
     (id, start): (&InstanceId, bool),
     input: Input<'_, P>,
     trigger: Trigger,
     now: SystemTime,
 ) -> Result<(), BoxError> {
-    let loaded = load::<P>(tx, schema, id).await?;
+    let loaded = load::<P>(tx, sql, id).await?;
     let seen = tx
-        .query_opt(&tx.prepare_cached(&format!("SELECT 1 FROM {schema}.handled WHERE process = $1 AND instance_id = $2 AND trigger_id = $3")).await?,
+        .query_opt(
+            &tx.prepare_cached(&sql.handled).await?,
             &[&P::NAME, &id.as_str(), &trigger.0],
         )
         .await?;
@@ -54,20 +58,17 @@ pub(super) async fn react<P: ProcessManager>(
     };
     let effects = instance.handle(process, input, trigger);
     tx.execute(
-        &tx.prepare_cached(&format!(
-            "INSERT INTO {schema}.handled (process, instance_id, trigger_id) VALUES ($1, $2, $3)"
-        ))
-        .await?,
+        &tx.prepare_cached(&sql.mark_handled).await?,
         &[&P::NAME, &id.as_str(), &trigger.0],
     )
     .await?;
-    record(tx, schema, &instance, previous, effects, now).await
+    record(tx, sql, &instance, previous, effects, now).await
 }
 
 /// Stores the instance (a compare-and-set on its version) and its effects.
 pub(super) async fn record<P: ProcessManager>(
     tx: &Transaction<'_>,
-    schema: &str,
+    sql: &Sql,
     instance: &Instance<P>,
     previous: Option<u64>,
     effects: Effects<P>,
@@ -75,18 +76,20 @@ pub(super) async fn record<P: ProcessManager>(
 ) -> Result<(), BoxError> {
     let id = instance.id.as_str();
     if effects.discard_pending {
-        tx.execute(&tx.prepare_cached(&format!("UPDATE {schema}.outbox SET state = 'discarded' WHERE process = $1 AND instance_id = $2 AND state = 'pending'")).await?,
+        tx.execute(
+            &tx.prepare_cached(&sql.discard_pending).await?,
             &[&P::NAME, &id],
         )
         .await?;
     }
     for issued in &effects.commands {
-        tx.execute(&tx.prepare_cached(&format!("INSERT INTO {schema}.outbox (process, command_id, instance_id, issued, not_before) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (command_id) DO NOTHING")).await?,
+        tx.execute(
+            &tx.prepare_cached(&sql.enqueue).await?,
             &[&P::NAME, &issued.id.0, &id, &Json(issued), &now],
         )
         .await?;
     }
-    let cancel = tx.prepare_cached(&format!("UPDATE {schema}.deadlines SET state = 'cancelled' WHERE process = $1 AND instance_id = $2 AND state = 'scheduled' AND ($3::text IS NULL OR key = $3)")).await?;
+    let cancel = tx.prepare_cached(&sql.cancel_deadlines).await?;
     for key in &effects.cancel {
         tx.execute(&cancel, &[&P::NAME, &id, &Some(key.as_str())])
             .await?;
@@ -97,17 +100,25 @@ pub(super) async fn record<P: ProcessManager>(
     for d in &effects.schedule {
         tx.execute(&cancel, &[&P::NAME, &id, &Some(d.key.as_str())])
             .await?;
-        tx.execute(&tx.prepare_cached(&format!("INSERT INTO {schema}.deadlines (id, process, instance_id, key, due_at, timeout) VALUES ($1, $2, $3, $4, $5, $6)")).await?,
-            &[&d.id, &P::NAME, &id, &d.key, &(now + d.after), &Json(&d.timeout)],
+        tx.execute(
+            &tx.prepare_cached(&sql.schedule).await?,
+            &[
+                &d.id,
+                &P::NAME,
+                &id,
+                &d.key,
+                &(now + d.after),
+                &Json(&d.timeout),
+            ],
         )
         .await?;
     }
-    save(tx, schema, instance, previous).await
+    save(tx, sql, instance, previous).await
 }
 
 async fn save<P: ProcessManager>(
     tx: &Transaction<'_>,
-    schema: &str,
+    sql: &Sql,
     instance: &Instance<P>,
     previous: Option<u64>,
 ) -> Result<(), BoxError> {
@@ -115,14 +126,31 @@ async fn save<P: ProcessManager>(
     let (id, status) = (instance.id.as_str(), instance.status.as_str());
     let written = match previous {
         None => {
-            tx.execute(&tx.prepare_cached(&format!("INSERT INTO {schema}.instances (process, instance_id, version, status, reason, data) VALUES ($1, $2, $3, $4, $5, $6)")).await?,
-                &[&P::NAME, &id, &version, &status, &instance.reason, &Json(instance)],
+            tx.execute(
+                &tx.prepare_cached(&sql.insert_instance).await?,
+                &[
+                    &P::NAME,
+                    &id,
+                    &version,
+                    &status,
+                    &instance.reason,
+                    &Json(instance),
+                ],
             )
             .await?
         }
         Some(previous) => {
-            tx.execute(&tx.prepare_cached(&format!("UPDATE {schema}.instances SET version = $3, status = $4, reason = $5, data = $6, updated_at = now() WHERE process = $1 AND instance_id = $2 AND version = $7")).await?,
-                &[&P::NAME, &id, &version, &status, &instance.reason, &Json(instance), &i64::try_from(previous)?],
+            tx.execute(
+                &tx.prepare_cached(&sql.update_instance).await?,
+                &[
+                    &P::NAME,
+                    &id,
+                    &version,
+                    &status,
+                    &instance.reason,
+                    &Json(instance),
+                    &i64::try_from(previous)?,
+                ],
             )
             .await?
         }

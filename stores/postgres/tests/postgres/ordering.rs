@@ -4,18 +4,25 @@
 use std::time::Duration;
 
 use tessera_core::{
-    EventAppender, EventFilter, EventReader, ExpectedVersion, Position, ReadAll, StreamId,
+    AppendOutcome, EventAppender, EventFilter, EventReader, ExpectedVersion, Position, ReadAll,
+    StreamId,
 };
+use tessera_postgres::PostgresStore;
 use tokio_postgres::Client;
 
 use crate::common::{event, quiet, raw_client, take, TestDb};
 
-/// Opens transaction A on `raw` and writes one event of stream `stream` the way the
-/// store does (stream row first, then the event, with `tx_id` from the default).
+/// Opens transaction A on `raw` and writes one event of stream `stream` in it.
 async fn open_writer(raw: &Client, db: &TestDb, stream: &str) {
+    raw.batch_execute("BEGIN").await.unwrap();
+    write_raw(raw, db, stream).await;
+}
+
+/// Writes one event of stream `stream` on `raw` the way the store does (stream row
+/// first, then the event, with `tx_id` from the default).
+async fn write_raw(raw: &Client, db: &TestDb, stream: &str) {
     raw.batch_execute(&format!(
-        "BEGIN;
-         INSERT INTO {streams} (stream_id, version) VALUES ('{stream}', 0);
+        "INSERT INTO {streams} (stream_id, version) VALUES ('{stream}', 0);
          INSERT INTO {events} (stream_id, version, event_id, event_type, schema_version, data, metadata)
          VALUES ('{stream}', 0, gen_random_uuid(), 'Late', 1, '{{}}', '{{}}');",
         streams = db.table("streams"),
@@ -25,6 +32,18 @@ async fn open_writer(raw: &Client, db: &TestDb, stream: &str) {
     .unwrap();
 }
 
+/// Commits B: one event creating stream `order-b`, through the store.
+async fn append_b(store: &PostgresStore) -> AppendOutcome {
+    store
+        .append(
+            &StreamId::new("order-b").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![event("B")],
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_commit_is_delivered_before_later_positions() {
     let db = TestDb::new("late_commit").await;
@@ -32,14 +51,7 @@ async fn a_late_commit_is_delivered_before_later_positions() {
     let mut sub = store.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
     open_writer(&raw, &db, "order-a").await; // A: the lower global position, still open
-    let b = store
-        .append(
-            &StreamId::new("order-b").unwrap(),
-            ExpectedVersion::NoStream,
-            vec![event("B")],
-        )
-        .await
-        .unwrap();
+    let b = append_b(&store).await;
     // B committed with a higher position, but A can still commit below it.
     if let Err(e) = quiet(&mut sub, Duration::from_millis(600)).await {
         panic!(
@@ -85,23 +97,8 @@ async fn an_older_transaction_writing_later_still_comes_first() {
     raw.batch_execute("BEGIN; SELECT pg_current_xact_id();")
         .await
         .unwrap();
-    let b = store
-        .append(
-            &StreamId::new("order-b").unwrap(),
-            ExpectedVersion::NoStream,
-            vec![event("B")],
-        )
-        .await
-        .unwrap();
-    raw.batch_execute(&format!(
-        "INSERT INTO {streams} (stream_id, version) VALUES ('order-a', 0);
-         INSERT INTO {events} (stream_id, version, event_id, event_type, schema_version, data, metadata)
-         VALUES ('order-a', 0, gen_random_uuid(), 'Late', 1, '{{}}', '{{}}');",
-        streams = db.table("streams"),
-        events = db.table("events"),
-    ))
-    .await
-    .unwrap();
+    let b = append_b(&store).await;
+    write_raw(&raw, &db, "order-a").await;
     assert!(quiet(&mut sub, Duration::from_millis(500)).await.is_ok());
     raw.batch_execute("COMMIT").await.unwrap();
     let got = take(&mut sub, 2, Duration::from_secs(5)).await;
@@ -121,14 +118,7 @@ async fn a_rolled_back_transaction_leaves_nothing_and_stalls_nobody() {
     let mut sub = store.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
     open_writer(&raw, &db, "order-a").await;
-    store
-        .append(
-            &StreamId::new("order-b").unwrap(),
-            ExpectedVersion::NoStream,
-            vec![event("B")],
-        )
-        .await
-        .unwrap();
+    append_b(&store).await;
     assert!(quiet(&mut sub, Duration::from_millis(400)).await.is_ok());
     raw.batch_execute("ROLLBACK").await.unwrap();
     let got = take(&mut sub, 1, Duration::from_secs(5)).await;
@@ -214,14 +204,7 @@ async fn events_hidden_behind_a_foreign_transaction_arrive_when_it_ends_without_
     raw.batch_execute("BEGIN; SELECT pg_current_xact_id();")
         .await
         .unwrap();
-    store
-        .append(
-            &StreamId::new("order-b").unwrap(),
-            ExpectedVersion::NoStream,
-            vec![event("B")],
-        )
-        .await
-        .unwrap();
+    append_b(&store).await;
     // Every wake-up the append caused (in process and NOTIFY) has come and gone.
     assert!(quiet(&mut sub, Duration::from_millis(600)).await.is_ok());
     raw.batch_execute("COMMIT").await.unwrap();
