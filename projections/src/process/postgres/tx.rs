@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use deadpool_postgres::Transaction;
 use tessera_core::process::{Effects, Input, Instance, InstanceId, ProcessManager, Trigger};
 use tessera_core::BoxError;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 
 use super::sql::Sql;
 
@@ -124,35 +124,19 @@ async fn save<P: ProcessManager>(
 ) -> Result<(), BoxError> {
     let version = i64::try_from(instance.version)?;
     let (id, status) = (instance.id.as_str(), instance.status.as_str());
-    let written = match previous {
+    let json = Json(instance);
+    let row: [&(dyn ToSql + Sync); 6] = [&P::NAME, &id, &version, &status, &instance.reason, &json];
+    let written = match previous.map(i64::try_from).transpose()? {
         None => {
-            tx.execute(
-                &tx.prepare_cached(&sql.insert_instance).await?,
-                &[
-                    &P::NAME,
-                    &id,
-                    &version,
-                    &status,
-                    &instance.reason,
-                    &Json(instance),
-                ],
-            )
-            .await?
+            let insert = tx.prepare_cached(&sql.insert_instance).await?;
+            tx.execute(&insert, &row).await?
         }
         Some(previous) => {
-            tx.execute(
-                &tx.prepare_cached(&sql.update_instance).await?,
-                &[
-                    &P::NAME,
-                    &id,
-                    &version,
-                    &status,
-                    &instance.reason,
-                    &Json(instance),
-                    &i64::try_from(previous)?,
-                ],
-            )
-            .await?
+            // The same columns, if the stored version is still `previous`.
+            let update = tx.prepare_cached(&sql.update_instance).await?;
+            let mut params = row.to_vec();
+            params.push(&previous);
+            tx.execute(&update, &params).await?
         }
     };
     if written != 1 {
