@@ -21,7 +21,7 @@ struct Cli {
         global = true
     )]
     database_url: String,
-    /// PostgreSQL store: writer tasks (group commit), see `Builder::writers`.
+    /// PostgreSQL store: append connections (group commit), see `Builder::writers`.
     #[arg(long, default_value_t = 2, global = true)]
     writers: usize,
     /// Which store the workload uses.

@@ -111,10 +111,10 @@ impl Builder {
         self
     }
 
-    /// Writer tasks, each committing groups on a connection of its own (default 2),
-    /// which it takes from the pool once it first appends and keeps: size the pool for
-    /// them plus readers. Appends go to whichever writer is free; under load each
-    /// commits what queued meanwhile.
+    /// Append connections, each committing one group at a time (default 2); each is
+    /// taken from the pool at its first append and kept: size the pool for them plus
+    /// readers. An append that finds one free runs at once, in its caller's task;
+    /// under load each commits what queued meanwhile.
     pub fn writers(mut self, writers: usize) -> Self {
         self.writers = writers.max(1);
         self

@@ -1,14 +1,15 @@
-//! Connecting a [`Builder`]: pool, migrations, writer and notifier tasks.
+//! Connecting a [`Builder`]: pool, migrations, the append committer and the notifier task.
 
 use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tessera_core::StoreError;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
 
 use crate::builder::{Builder, Source};
+use crate::commit::Committer;
 use crate::error::{map_pg, map_pool};
 use crate::sql::Sql;
 use crate::store::Inner;
@@ -16,7 +17,7 @@ use crate::writer::Writer;
 use crate::{migrate, PostgresStore};
 
 impl Builder {
-    /// Connects, migrates the schema and starts the writer task.
+    /// Connects, migrates the schema and starts the notifier task.
     ///
     /// An unreachable database fails with [`StoreError::Unavailable`] naming host and
     /// port, after at most the connect timeout.
@@ -86,7 +87,6 @@ impl Builder {
             sql.notify.clone(),
             notified,
         ));
-        let (jobs, queue) = mpsc::channel(self.max_group.saturating_mul(16).max(1024));
         let writer = Writer {
             pool: pool.clone(),
             sql: sql.clone(),
@@ -95,16 +95,13 @@ impl Builder {
             committed,
             max_group: self.max_group,
         };
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
-        for _ in 0..self.writers {
-            tokio::spawn(writer.clone().run(queue.clone()));
-        }
+        let committer = Arc::new(Committer::new(writer, self.writers));
         Ok(PostgresStore::from_inner(Inner {
             pool,
             sql,
             schema: self.schema,
             endpoint,
-            jobs,
+            committer,
             appended,
             listen,
             listener: OnceLock::new(),

@@ -8,7 +8,7 @@ use tessera_core::{
     Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId, Subscription,
     SubscriptionConfig, Version,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -31,7 +31,7 @@ pub(crate) struct Inner {
     pub(crate) schema: SchemaName,
     /// Where the database is, for error messages.
     pub(crate) endpoint: Arc<str>,
-    pub(crate) jobs: mpsc::Sender<Job>,
+    pub(crate) committer: Arc<crate::commit::Committer>,
     pub(crate) appended: watch::Sender<u64>,
     /// Connection settings for LISTEN (none: subscriptions only poll).
     pub(crate) listen: Option<tokio_postgres::Config>,
@@ -105,16 +105,10 @@ impl EventAppender for PostgresStore {
             tessera_core::check_batch(stream, &events)?;
             let append = Append::new(stream.clone(), expected, events)?;
             let (reply, outcome) = oneshot::channel();
-            let stopped = || StoreError::Backend {
-                message: "the append writer task has stopped".into(),
-                source: None,
-            };
             self.inner
-                .jobs
-                .send(Job::new(append, reply))
+                .committer
+                .append(Job::new(append, reply), outcome)
                 .await
-                .map_err(|_| stopped())?;
-            outcome.await.map_err(|_| stopped())?
         }
         .instrument(span)
         .await

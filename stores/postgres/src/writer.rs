@@ -1,13 +1,11 @@
-//! Group commit: writer tasks drain the queue of appends, each running whatever is
-//! waiting as one transaction, so concurrent appends share a commit (and its WAL flush)
-//! while a lone append goes out at once.
+//! Running one group of appends on an append connection and answering each of them
+//! (who leads a group, and when, is [`crate::commit`]).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use tessera_core::StoreError;
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::watch;
 
 use crate::append::{Append, Applied};
 use crate::error::{is_retryable_abort, is_unique_violation, map_pg, map_pool};
@@ -16,7 +14,7 @@ use crate::job::{copy, Job};
 use crate::sql::Sql;
 
 /// Splits `jobs` into the first append to each stream and the rest, both in order.
-fn one_per_stream(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
+pub(crate) fn one_per_stream(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     if jobs.len() < 2 {
         return (jobs, Vec::new());
     }
@@ -25,21 +23,11 @@ fn one_per_stream(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
         .partition(|job| seen.insert(job.append.stream.clone()))
 }
 
-/// How many times a writer lets other tasks run, while its group is smaller than its
-/// last one, before it sends the group. Callers whose appends just committed are then
-/// able to queue their next one into this group instead of the one after (at 8 tasks:
-/// 5,785-5,880 -> 7,090-7,498 commands/s). A writer whose last group held one append
-/// (no concurrency) does not wait at all.
-const GATHER_YIELDS: usize = 16;
-
 /// Constraints whose violation means "this batch collided with stored events".
 const EVENT_CONSTRAINTS: &[&str] = &["events_pkey", "events_stream_event_id_key"];
 
-/// The queue of appends, shared by the writer tasks.
-pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
-
-/// One writer task's view of the store. Several run side by side, each with a
-/// connection of its own, so the server can execute and flush groups in parallel.
+/// What running a group needs of the store. Groups run side by side, one per append
+/// connection, so the server can execute and flush them in parallel.
 #[derive(Clone)]
 pub(crate) struct Writer {
     pub(crate) pool: Pool,
@@ -52,61 +40,13 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Runs until every sender is gone: takes whatever is queued (waiting only when
-    /// nothing is), runs it as one group, repeats.
-    pub(crate) async fn run(self, queue: Queue) {
-        let mut again: VecDeque<Job> = VecDeque::new();
-        let mut connection: Option<Object> = None;
-        let mut last = 1usize;
-        loop {
-            let mut jobs = Vec::new();
-            match again.pop_front() {
-                Some(job) if job.solo => jobs.push(job),
-                Some(job) => {
-                    jobs.push(job);
-                    while jobs.len() < self.max_group && again.front().is_some_and(|j| !j.solo) {
-                        jobs.extend(again.pop_front());
-                    }
-                }
-                None => {
-                    let mut queue = queue.lock().await;
-                    match queue.recv().await {
-                        Some(job) => jobs.push(job),
-                        None => return,
-                    }
-                    let target = last.min(self.max_group);
-                    let mut yields = 0;
-                    loop {
-                        while jobs.len() < self.max_group {
-                            match queue.try_recv() {
-                                Ok(job) => jobs.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                        if jobs.len() >= target || yields >= GATHER_YIELDS {
-                            break;
-                        }
-                        tokio::task::yield_now().await;
-                        yields += 1;
-                    }
-                }
-            }
-            last = jobs.len();
-            // One statement touches a stream once: later appends to a stream already in
-            // the group wait for the next one, in their order.
-            let (mut jobs, later) = one_per_stream(jobs);
-            for job in later.into_iter().rev() {
-                again.push_front(job);
-            }
-            // One lock order for stream rows across writers.
-            jobs.sort_by(|a, b| a.append.stream.cmp(&b.append.stream));
-            again.extend(self.run_group(&mut connection, jobs).await);
-        }
-    }
-
     /// Runs one group on the writer's connection (opened if there is none); returns
     /// the jobs to run again.
-    async fn run_group(&self, connection: &mut Option<Object>, jobs: Vec<Job>) -> Vec<Job> {
+    pub(crate) async fn run_group(
+        &self,
+        connection: &mut Option<Object>,
+        jobs: Vec<Job>,
+    ) -> Vec<Job> {
         let client = match connection.take() {
             Some(client) => client,
             None => match self.open().await {

@@ -4,6 +4,7 @@
 
 mod append;
 mod bad_input;
+mod cancel;
 mod chaos;
 mod common;
 mod conformance;
