@@ -36,12 +36,14 @@ pub async fn create_table(client: &Client, schema: &str) -> Result<String, Strin
 
 const COLUMNS: &str = "stream_id, version, event_id, event_type, schema_version, data, metadata";
 
-/// `concurrency` connections insert `total` single rows, one autocommit transaction each.
+/// `concurrency` connections insert `total` single rows, one autocommit transaction each
+/// (streams named after `round`, so several rounds can write one table).
 pub async fn single_inserts(
     url: &str,
     table: &str,
     concurrency: usize,
     total: usize,
+    round: usize,
 ) -> Result<(Duration, Latencies), String> {
     let per_task = total / concurrency.max(1);
     let mut clients = Vec::with_capacity(concurrency);
@@ -61,7 +63,7 @@ pub async fn single_inserts(
         tasks.push(tokio::spawn(async move {
             let mut lat = Latencies::with_capacity(per_task);
             for i in 0..per_task {
-                let stream = format!("raw-{t}_{i}");
+                let stream = format!("raw-{round}_{t}_{i}");
                 let t0 = Instant::now();
                 client
                     .execute(

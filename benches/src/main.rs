@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tessera_benches::order::BenchOrder;
-use tessera_benches::stats::Summary;
+use tessera_benches::stats::{Latencies, Summary};
 use tessera_benches::target;
 use tessera_benches::workload::{batch, commands, long_stream};
 use tessera_core::{CommandHandler, EventStore, MemoryStore, SnapshotPolicy, SnapshotStore};
@@ -56,6 +56,10 @@ enum Workload {
         /// (`CommandHandler::with_state_cache`); 0: every command reads its stream.
         #[arg(long, default_value_t = 0)]
         state_cache: usize,
+        /// Rounds the run is split into, each the store's share of the commands and
+        /// then the baseline's (at most --commands).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Appends of many events at once (default 100), straight to the store.
     Batch {
@@ -246,6 +250,7 @@ async fn run<S: EventStore + SnapshotStore>(
             aggregates,
             commands: k,
             state_cache,
+            rounds,
         } => {
             let load = commands::CommandLoad {
                 concurrency,
@@ -256,31 +261,67 @@ async fn run<S: EventStore + SnapshotStore>(
             if state_cache > 0 {
                 handler = handler.with_state_cache(state_cache);
             }
-            let mut r = commands::run(handler, load, run_id).await?;
-            commands::verify(&store, &r.ids, k).await?;
+            // The store's and the raw baseline's work alternate in rounds, so a host
+            // whose speed drifts during the run weighs on both alike.
+            let rounds = rounds.clamp(1, k);
+            let baseline_table = match &schema {
+                Some(schema) => {
+                    let client = tessera_benches::baseline::connect(&cli.database_url).await?;
+                    Some(tessera_benches::baseline::create_table(&client, schema).await?)
+                }
+                None => None,
+            };
+            let (mut elapsed, mut latencies, mut ids) =
+                (std::time::Duration::ZERO, Latencies::default(), Vec::new());
+            let (mut base_elapsed, mut base_lat) =
+                (std::time::Duration::ZERO, Latencies::default());
+            let mut round_ratios = Vec::with_capacity(rounds);
+            for round in 0..rounds {
+                let part = (k * round / rounds)..(k * (round + 1) / rounds);
+                let commands_in_round = concurrency * aggregates * part.len();
+                let r = commands::run(handler.clone(), load, part, run_id).await?;
+                let rate = commands_in_round as f64 / r.elapsed.as_secs_f64();
+                elapsed += r.elapsed;
+                latencies.merge(r.latencies);
+                ids = r.ids;
+                if let Some(table) = &baseline_table {
+                    let (el, lat) = tessera_benches::baseline::single_inserts(
+                        &cli.database_url,
+                        table,
+                        concurrency,
+                        commands_in_round,
+                        round,
+                    )
+                    .await?;
+                    round_ratios.push(rate / (lat.len() as f64 / el.as_secs_f64()));
+                    base_elapsed += el;
+                    base_lat.merge(lat);
+                }
+            }
+            commands::verify(&store, &ids, k).await?;
             s.add("workload", "append")
                 .add("store", store_name)
                 .add("concurrency", concurrency)
                 .add("state_cache", state_cache);
             s.add("commands", load.total())
-                .add("elapsed_s", format!("{:.3}", r.elapsed.as_secs_f64()));
-            let rate = s.rate("commands_per_s", load.total(), r.elapsed);
-            s.add("p50_ms", format!("{:.3}", r.latencies.percentile_ms(50.0)));
-            s.add("p99_ms", format!("{:.3}", r.latencies.percentile_ms(99.0)));
+                .add("elapsed_s", format!("{:.3}", elapsed.as_secs_f64()));
+            let rate = s.rate("commands_per_s", load.total(), elapsed);
+            s.add("p50_ms", format!("{:.3}", latencies.percentile_ms(50.0)));
+            s.add("p99_ms", format!("{:.3}", latencies.percentile_ms(99.0)));
             s.add("verified", true);
-            if let Some(schema) = &schema {
-                let client = tessera_benches::baseline::connect(&cli.database_url).await?;
-                let table = tessera_benches::baseline::create_table(&client, schema).await?;
-                let (el, mut lat) = tessera_benches::baseline::single_inserts(
-                    &cli.database_url,
-                    &table,
-                    concurrency,
-                    load.total(),
-                )
-                .await?;
-                let base = s.rate("baseline_single_insert_per_s", lat.len(), el);
-                s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
-                s.add("baseline_p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
+            if baseline_table.is_some() {
+                let base = s.rate("baseline_single_insert_per_s", base_lat.len(), base_elapsed);
+                s.add(
+                    "baseline_p50_ms",
+                    format!("{:.3}", base_lat.percentile_ms(50.0)),
+                );
+                s.add(
+                    "baseline_p99_ms",
+                    format!("{:.3}", base_lat.percentile_ms(99.0)),
+                );
+                s.add("rounds", rounds);
+                let listed: Vec<String> = round_ratios.iter().map(|r| format!("{r:.2}")).collect();
+                s.add("round_ratios", listed.join(","));
                 s.ratio("ratio", rate / base);
             }
             s.judge(target::append(kind, concurrency, k));

@@ -36,23 +36,26 @@ pub struct CommandRun {
     pub ids: Vec<String>,
 }
 
-/// Runs the load: each task owns `aggregates` fresh aggregates and sends `commands`
-/// commands to each, round-robin.
+/// Runs the load: each task owns `aggregates` aggregates and sends commands number
+/// `commands` (a part of `0..load.commands`, so a run can be split into rounds) to
+/// each, round-robin.
 pub async fn run<S: EventStore>(
     handler: CommandHandler<BenchOrder, S>,
     load: CommandLoad,
+    commands: std::ops::Range<usize>,
     run_id: &str,
 ) -> Result<CommandRun, String> {
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(load.concurrency);
     for t in 0..load.concurrency {
         let handler = handler.clone();
+        let commands = commands.clone();
         let ids: Vec<String> = (0..load.aggregates)
             .map(|a| format!("{run_id}_{t}_{a}"))
             .collect();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Latencies::with_capacity(load.aggregates * load.commands);
-            for k in 0..load.commands {
+            let mut lat = Latencies::with_capacity(load.aggregates * commands.len());
+            for k in commands {
                 for (a, id) in ids.iter().enumerate() {
                     let cmd = AddLine::sample((k * 1000 + a) as u64);
                     let t0 = Instant::now();
@@ -66,7 +69,7 @@ pub async fn run<S: EventStore>(
             Ok::<_, String>((lat, ids))
         }));
     }
-    let mut latencies = Latencies::with_capacity(load.total());
+    let mut latencies = Latencies::with_capacity(load.concurrency * load.aggregates);
     let mut all_ids = Vec::new();
     for task in tasks {
         let (lat, ids) = task.await.map_err(|e| format!("task panicked: {e}"))??;
