@@ -92,12 +92,14 @@ pub async fn single_inserts(
     Ok((start.elapsed(), all))
 }
 
-/// One connection inserts `batches` multi-row INSERTs of `size` rows each (autocommit).
+/// One connection inserts `batches` multi-row INSERTs of `size` rows each (autocommit;
+/// streams named after `round`, so several rounds can write one table).
 pub async fn multi_inserts(
     url: &str,
     table: &str,
     batches: usize,
     size: usize,
+    round: usize,
 ) -> Result<(Duration, Latencies), String> {
     let client = connect(url).await?;
     let sql = format!(
@@ -113,7 +115,7 @@ pub async fn multi_inserts(
     let mut lat = Latencies::with_capacity(batches);
     let start = Instant::now();
     for b in 0..batches {
-        let streams = vec![format!("rawbatch-{b}"); size];
+        let streams = vec![format!("rawbatch-{round}_{b}"); size];
         let ids: Vec<uuid::Uuid> = (0..size).map(|_| uuid::Uuid::new_v4()).collect();
         let t0 = Instant::now();
         client

@@ -69,6 +69,10 @@ enum Workload {
         /// Events per append.
         #[arg(long, default_value_t = 100)]
         size: usize,
+        /// Rounds the run is split into, each the store's share of the batches and
+        /// then the baseline's.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Commands on long streams (snapshots every N events) against commands on new streams.
     LongStream {
@@ -326,8 +330,41 @@ async fn run<S: EventStore + SnapshotStore>(
             }
             s.judge(target::append(kind, concurrency, k));
         }
-        Workload::Batch { batches, size } => {
-            let (el, mut lat) = batch::run(&store, batches, size, run_id).await?;
+        Workload::Batch {
+            batches,
+            size,
+            rounds,
+        } => {
+            // As for commands: the store's and the baseline's shares alternate.
+            let rounds = rounds.clamp(1, batches.max(1));
+            let baseline_table = match &schema {
+                Some(schema) => {
+                    let client = tessera_benches::baseline::connect(&cli.database_url).await?;
+                    Some(tessera_benches::baseline::create_table(&client, schema).await?)
+                }
+                None => None,
+            };
+            let (mut el, mut lat) = (std::time::Duration::ZERO, Latencies::default());
+            let (mut base_el, mut base_lat) = (std::time::Duration::ZERO, Latencies::default());
+            for round in 0..rounds {
+                let part = (batches * round / rounds)..(batches * (round + 1) / rounds);
+                let n = part.len();
+                let (e, l) = batch::run(&store, part, size, run_id).await?;
+                el += e;
+                lat.merge(l);
+                if let Some(table) = &baseline_table {
+                    let (e, l) = tessera_benches::baseline::multi_inserts(
+                        &cli.database_url,
+                        table,
+                        n,
+                        size,
+                        round,
+                    )
+                    .await?;
+                    base_el += e;
+                    base_lat.merge(l);
+                }
+            }
             s.add("workload", "batch")
                 .add("store", store_name)
                 .add("batch_size", size)
@@ -335,18 +372,17 @@ async fn run<S: EventStore + SnapshotStore>(
             let rate = s.rate("events_per_s", batches * size, el);
             s.add("p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
             s.add("p99_ms", format!("{:.3}", lat.percentile_ms(99.0)));
-            if let Some(schema) = &schema {
-                let client = tessera_benches::baseline::connect(&cli.database_url).await?;
-                let table = tessera_benches::baseline::create_table(&client, schema).await?;
-                let (el, mut lat) = tessera_benches::baseline::multi_inserts(
-                    &cli.database_url,
-                    &table,
-                    batches,
-                    size,
-                )
-                .await?;
-                let base = s.rate("baseline_multi_insert_events_per_s", batches * size, el);
-                s.add("baseline_p50_ms", format!("{:.3}", lat.percentile_ms(50.0)));
+            if baseline_table.is_some() {
+                let base = s.rate(
+                    "baseline_multi_insert_events_per_s",
+                    batches * size,
+                    base_el,
+                );
+                s.add(
+                    "baseline_p50_ms",
+                    format!("{:.3}", base_lat.percentile_ms(50.0)),
+                );
+                s.add("rounds", rounds);
                 s.ratio("ratio", rate / base);
             }
             s.judge(target::batch(kind, size));

@@ -7,17 +7,18 @@ use tessera_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
 use crate::order::sample_event;
 use crate::stats::Latencies;
 
-/// Appends `batches` batches of `size` events to fresh streams, one task.
+/// Appends batches number `batches` (a part of the run, so it can be split into rounds)
+/// of `size` events each to fresh streams, one task.
 pub async fn run<S: EventStore>(
     store: &S,
-    batches: usize,
+    batches: std::ops::Range<usize>,
     size: usize,
     run_id: &str,
 ) -> Result<(Duration, Latencies), String> {
     let template: Vec<NewEvent> = (0..size as u64).map(sample_event).collect();
-    let mut lat = Latencies::with_capacity(batches);
+    let mut lat = Latencies::with_capacity(batches.len());
     let start = Instant::now();
-    for b in 0..batches {
+    for b in batches {
         let stream =
             StreamId::new(format!("benchbatch-{run_id}_{b}")).map_err(|e| e.to_string())?;
         let events = template
