@@ -113,8 +113,8 @@ impl Builder {
 
     /// Append connections, each committing one group at a time (default 2); each is
     /// taken from the pool at its first append and kept: size the pool for them plus
-    /// readers. An append that finds one free runs at once, in its caller's task;
-    /// under load each commits what queued meanwhile.
+    /// readers. An append that finds one free leads a group on it at once, in its
+    /// caller's task; under load each commits what queued meanwhile.
     pub fn writers(mut self, writers: usize) -> Self {
         self.writers = writers.max(1);
         self

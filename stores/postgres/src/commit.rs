@@ -1,22 +1,29 @@
-//! Group commit without a writer task: the caller whose append finds a connection free
-//! leads a group (its own append and whatever else is queued) on that connection, in
-//! its own task, and answers the others.
+//! Group commit without a writer task: a caller whose append finds an append
+//! connection free leads a group on it, in its own task: the appends at the front of
+//! the queue (normally including its own), one per stream, and it answers the others.
 //!
 //! A dedicated writer task costs every append two task hand-offs (caller to writer and
-//! back), often across worker threads; here a leader's own append has none and the
-//! others one each. The rules that keep this correct:
+//! back), often across worker threads; here a leader's own append usually has none and
+//! the others one each. The rules that keep this correct:
 //!
-//! - All bookkeeping (the queue, the idle connections, how many callers wait) is under
-//!   one lock, so a job queued while every connection is busy is always seen by the
-//!   leader that frees one: [`Committer::release`] runs under the same lock as
-//!   [`Committer::submit`].
+//! - All bookkeeping (the queue, the idle connections, how many callers are still
+//!   there) is under one lock, so a job queued while every connection is busy is always
+//!   seen by the leader that frees one: [`Lease::release`] runs under the same lock as
+//!   the queueing in [`Committer::append`].
 //! - A leader runs one group, frees its connection and, if jobs are left, wakes one
-//!   waiting caller to lead the next; with no caller waiting (every one gave up) a task
-//!   is spawned to run what is left, so a queued append never waits for a later one.
+//!   waiting caller to lead the next (that caller may find its own append already done
+//!   and lead anyway). When no caller is left to wake, a task is spawned to run what is
+//!   queued, by the leader freeing the connection or by the last caller to go
+//!   ([`Waiting`]), so a queued append never waits for a later one.
 //! - A leader's group is never abandoned halfway: if its caller is dropped (an HTTP
 //!   client went away), the rest of the group runs on a spawned task ([`Detached`]).
+//!   If a group panics, its connection is dropped (its state is unknown) and the slot
+//!   goes back to the idle ones ([`Lease`]'s drop), so the store keeps appending.
+//! - The queue is bounded: past [`Committer::capacity`] waiting appends, an append is
+//!   refused at once as unavailable instead of queueing behind a database that is not
+//!   keeping up.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +34,7 @@ use tessera_core::{AppendOutcome, StoreError};
 use tokio::sync::{oneshot, Notify};
 
 use crate::job::Job;
-use crate::writer::{one_per_stream, Writer};
+use crate::writer::Writer;
 
 /// How many times a leader lets other tasks run, while its group is smaller than the
 /// last one on its connection, before it sends the group. Callers whose appends just
@@ -52,6 +59,8 @@ struct State {
 /// The append queue and the connections that commit it.
 pub(crate) struct Committer {
     writer: Writer,
+    /// Most appends queued at once.
+    capacity: usize,
     state: Mutex<State>,
     /// Wakes one waiting caller to lead the next group.
     handoff: Notify,
@@ -68,7 +77,7 @@ enum Next {
 }
 
 impl Committer {
-    pub(crate) fn new(writer: Writer, connections: usize) -> Self {
+    pub(crate) fn new(writer: Writer, connections: usize, capacity: usize) -> Self {
         let idle = (0..connections.max(1))
             .map(|_| Slot {
                 connection: None,
@@ -77,6 +86,7 @@ impl Committer {
             .collect();
         Self {
             writer,
+            capacity: capacity.max(1),
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 idle,
@@ -100,17 +110,27 @@ impl Committer {
     ) -> Result<AppendOutcome, StoreError> {
         let mut slot = {
             let mut state = self.lock();
+            if state.queue.len() >= self.capacity {
+                return Err(StoreError::Unavailable {
+                    message: format!(
+                        "{} appends are already waiting for PostgreSQL at {}: it is not keeping up; nothing was written",
+                        state.queue.len(),
+                        self.writer.endpoint
+                    ),
+                    source: None,
+                });
+            }
             state.queue.push_back(job);
             state.waiting += 1;
-            state.idle.pop()
+            state.idle.pop().map(|slot| Lease::new(self, slot))
         };
         let _waiting = Waiting(self);
         loop {
-            if let Some(slot) = slot.take() {
+            if let Some(lease) = slot.take() {
                 let this = self.clone();
                 Detached::new(async move {
-                    if let Next::Orphaned = this.lead(slot).await {
-                        tokio::spawn(this.drain());
+                    if let Next::Orphaned = this.lead(lease).await {
+                        this.spawn_drain();
                     }
                 })
                 .await;
@@ -128,50 +148,59 @@ impl Committer {
         }
     }
 
+    /// Runs what is queued on a task of its own (nobody is left to lead it). Without a
+    /// runtime to spawn on, the next append leads it.
+    fn spawn_drain(self: &Arc<Self>) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(self.clone().drain());
+        }
+    }
+
     /// An idle connection, if any is idle and anything is queued.
-    fn claim(&self) -> Option<Slot> {
+    fn claim(self: &Arc<Self>) -> Option<Lease> {
         let mut state = self.lock();
         if state.queue.is_empty() {
             None
         } else {
-            state.idle.pop()
+            state.idle.pop().map(|slot| Lease::new(self, slot))
         }
     }
 
     /// Runs queued groups until nothing is queued (for jobs nobody waits for).
     async fn drain(self: Arc<Self>) {
-        while let Some(slot) = self.claim() {
-            if let Next::Woken = self.lead(slot).await {
+        while let Some(lease) = self.claim() {
+            if let Next::Woken = self.lead(lease).await {
                 return;
             }
         }
     }
 
-    /// Runs one group on `slot` and frees it.
-    async fn lead(&self, mut slot: Slot) -> Next {
-        let jobs = self.gather(&mut slot).await;
+    /// Runs one group on the leased connection and frees it.
+    async fn lead(&self, mut lease: Lease) -> Next {
+        let slot = lease.slot();
+        let mut jobs = self.gather(slot).await;
         if !jobs.is_empty() {
             slot.last = jobs.len();
-            // One statement touches a stream once: later appends to a stream already in
-            // the group wait for the next one, in their order.
-            let (mut jobs, later) = one_per_stream(jobs);
             // One lock order for stream rows across connections.
             jobs.sort_by(|a, b| a.append.stream.cmp(&b.append.stream));
             let again = self.writer.run_group(&mut slot.connection, jobs).await;
             let mut state = self.lock();
-            for job in later.into_iter().chain(again).rev() {
+            for job in again.into_iter().rev() {
                 state.queue.push_front(job);
             }
         }
-        self.release(slot)
+        lease.release()
     }
 
     /// Takes the group to send: the job at the front alone if it must run alone,
-    /// otherwise every queued job up to the group limit, waiting a few yields for more
-    /// while fewer are queued than the connection's last group held.
-    async fn gather(&self, slot: &mut Slot) -> Vec<Job> {
+    /// otherwise queued jobs in order, one per stream (a later append to a stream
+    /// already in the group stays queued, in its place, for a later group), up to the
+    /// group limit, waiting a few yields for more while fewer are queued than the
+    /// connection's last group held. A job that must run alone stops the taking.
+    async fn gather(&self, slot: &Slot) -> Vec<Job> {
         let target = slot.last.min(self.writer.max_group);
-        let mut jobs = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut streams = HashSet::new();
         let mut yields = 0;
         loop {
             {
@@ -180,10 +209,17 @@ impl Committer {
                     jobs.extend(state.queue.pop_front());
                     return jobs;
                 }
-                while jobs.len() < self.writer.max_group
-                    && state.queue.front().is_some_and(|j| !j.solo)
-                {
-                    jobs.extend(state.queue.pop_front());
+                let mut i = 0;
+                while jobs.len() < self.writer.max_group && i < state.queue.len() {
+                    let job = &state.queue[i];
+                    if job.solo {
+                        break;
+                    }
+                    if streams.insert(job.append.stream.clone()) {
+                        jobs.extend(state.queue.remove(i));
+                    } else {
+                        i += 1;
+                    }
                 }
             }
             if jobs.is_empty() || jobs.len() >= target || yields >= GATHER_YIELDS {
@@ -194,8 +230,8 @@ impl Committer {
         }
     }
 
-    /// Returns `slot` to the idle ones and hands what is queued to somebody.
-    fn release(&self, slot: Slot) -> Next {
+    /// Puts `slot` back with the idle ones and says who runs what is queued.
+    fn put_back(&self, slot: Slot) -> Next {
         let next = {
             let mut state = self.lock();
             state.idle.push(slot);
@@ -214,6 +250,50 @@ impl Committer {
     }
 }
 
+/// A connection taken from the idle ones. Dropped without [`Lease::release`] (a group
+/// that panicked), it goes back without its connection, whose state is unknown, and
+/// whoever is queued is woken or given a task.
+pub(crate) struct Lease {
+    committer: Arc<Committer>,
+    slot: Option<Slot>,
+}
+
+impl Lease {
+    fn new(committer: &Arc<Committer>, slot: Slot) -> Self {
+        Self {
+            committer: committer.clone(),
+            slot: Some(slot),
+        }
+    }
+
+    fn slot(&mut self) -> &mut Slot {
+        self.slot.get_or_insert(Slot {
+            connection: None,
+            last: 1,
+        })
+    }
+
+    /// Frees the connection; what is queued goes to a waiting caller (woken here) or,
+    /// when [`Next::Orphaned`], to whoever the caller starts.
+    fn release(mut self) -> Next {
+        match self.slot.take() {
+            Some(slot) => self.committer.put_back(slot),
+            None => Next::Idle,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(mut slot) = self.slot.take() {
+            slot.connection = None;
+            if let Next::Orphaned = self.committer.put_back(slot) {
+                self.committer.spawn_drain();
+            }
+        }
+    }
+}
+
 /// Counts a caller as waiting while it lives; the last one to go while jobs are queued
 /// and a connection is idle starts a task to run them.
 struct Waiting<'a>(&'a Arc<Committer>);
@@ -226,9 +306,7 @@ impl Drop for Waiting<'_> {
             state.waiting == 0 && !state.queue.is_empty() && !state.idle.is_empty()
         };
         if orphaned {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(self.0.clone().drain());
-            }
+            self.0.spawn_drain();
         }
     }
 }
@@ -260,6 +338,11 @@ impl<F: Future<Output = ()> + Send + 'static> Future for Detached<F> {
 
 impl<F: Future<Output = ()> + Send + 'static> Drop for Detached<F> {
     fn drop(&mut self) {
+        // A future that panicked cannot be polled again; its lease puts the
+        // connection back as it unwinds.
+        if std::thread::panicking() {
+            return;
+        }
         if let Some(future) = self.0.take() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(future);

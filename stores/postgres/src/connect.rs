@@ -95,7 +95,8 @@ impl Builder {
             committed,
             max_group: self.max_group,
         };
-        let committer = Arc::new(Committer::new(writer, self.writers));
+        let capacity = self.max_group.saturating_mul(16).max(1024);
+        let committer = Arc::new(Committer::new(writer, self.writers, capacity));
         Ok(PostgresStore::from_inner(Inner {
             pool,
             sql,

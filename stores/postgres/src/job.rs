@@ -1,4 +1,4 @@
-//! An append waiting in the writers' queue, and how its caller hears back.
+//! An append waiting in the append queue, and how its caller hears back.
 
 use tessera_core::{AppendOutcome, StoreError};
 use tokio::sync::oneshot;

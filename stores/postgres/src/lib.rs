@@ -74,21 +74,24 @@
 //!   hints: polling is the correctness path. A bounded buffer gives back-pressure.
 //! - **Group commit, without a writer task.** The store keeps a few append
 //!   connections (two by default, [`Builder::writers`]). An append that finds one free
-//!   runs at once in its caller's task, together with whatever else is queued (up to
-//!   [`Builder::max_group_size`]), as one statement in its own implicit transaction:
-//!   one round trip and one commit (one WAL flush) for the group, and no hand-off to
-//!   another task for the caller leading it. Appends arriving while every connection
-//!   is busy queue; whoever frees a connection wakes one of their callers to lead the
-//!   next group. A lone append goes out at once, so nothing waits when there is no
-//!   concurrency. A caller dropped while leading (a cancelled request) does not
-//!   abandon the group: it finishes on a spawned task, and queued appends whose
-//!   callers all gave up still run. A group holds one append per stream; a second
-//!   append to a stream goes in the next group and sees the first. Each append still
-//!   succeeds or fails on its own expectation and is acknowledged only after its
-//!   transaction commits; an append whose id is already stored fails the group's
-//!   statement, and then every append of that group runs alone. Each append
-//!   connection is kept across groups and set to generic plans (custom plans of the append statements cost more to make
-//!   than they save).
+//!   leads a group on it in its caller's task: the appends at the front of the queue,
+//!   normally its own among them (up to [`Builder::max_group_size`]), run as one
+//!   statement in its own implicit transaction: one round trip and one commit (one WAL
+//!   flush) for the group, and no hand-off to another task for the caller leading it.
+//!   Appends arriving while every connection is busy queue; whoever frees a connection
+//!   wakes one of their callers to lead the next group. A lone append goes out at
+//!   once, so nothing waits when there is no concurrency. A caller dropped while
+//!   leading (a cancelled request) does not abandon the group: it finishes on a
+//!   spawned task, and queued appends whose callers all gave up still run; a group
+//!   that panics gives its connection slot back. At most `16 × max_group_size` (at
+//!   least 1,024) appends queue; past that an append fails at once as
+//!   `StoreError::Unavailable`, writing nothing. A group holds one append per stream;
+//!   a later append to the same stream stays queued, in its place, for a later group,
+//!   and sees the first. Each append still succeeds or fails on its own expectation
+//!   and is acknowledged only after its transaction commits; an append whose id is
+//!   already stored fails the group's statement, and then every append of that group
+//!   runs alone. Each append connection is kept across groups and set to generic
+//!   plans (custom plans of the append statements cost more to make than they save).
 //! - **Errors** map by SQLSTATE and constraint name, never by message text: lost or
 //!   refused connections and pool timeouts are `StoreError::Unavailable` naming host and
 //!   port; rows that do not decode are `StoreError::Corrupt` naming stream and version.

@@ -13,16 +13,6 @@ use crate::group::{self, GroupResult};
 use crate::job::{copy, Job};
 use crate::sql::Sql;
 
-/// Splits `jobs` into the first append to each stream and the rest, both in order.
-pub(crate) fn one_per_stream(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
-    if jobs.len() < 2 {
-        return (jobs, Vec::new());
-    }
-    let mut seen = std::collections::HashSet::with_capacity(jobs.len());
-    jobs.into_iter()
-        .partition(|job| seen.insert(job.append.stream.clone()))
-}
-
 /// Constraints whose violation means "this batch collided with stored events".
 const EVENT_CONSTRAINTS: &[&str] = &["events_pkey", "events_stream_event_id_key"];
 
@@ -40,8 +30,8 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Runs one group on the writer's connection (opened if there is none); returns
-    /// the jobs to run again.
+    /// Runs one group on an append connection (opened if there is none); returns the
+    /// jobs to run again.
     pub(crate) async fn run_group(
         &self,
         connection: &mut Option<Object>,
@@ -123,7 +113,7 @@ impl Writer {
         again
     }
 
-    /// A connection of the writer's own, kept across groups. Its statements use generic
+    /// An append connection, kept across groups. Its statements use generic
     /// plans: the append statements' custom plans cost more to make (at every execution,
     /// ~0.5 ms for the group statement, seen in the server log's bind times) than they
     /// save, since the plan is the same for any parameters.

@@ -8,6 +8,29 @@ use tessera_core::{EventAppender, EventReader, ExpectedVersion, StreamId, Versio
 
 use crate::common::{event, raw_client, TestDb};
 
+/// Opens a foreign transaction holding `stream`'s row lock, so appends to it block.
+async fn lock_stream_row(db: &TestDb, stream: &str) -> tokio_postgres::Client {
+    let raw = raw_client().await;
+    raw.batch_execute(&format!(
+        "BEGIN; SELECT version FROM {} WHERE stream_id = '{stream}' FOR UPDATE",
+        db.table("streams")
+    ))
+    .await
+    .unwrap();
+    raw
+}
+
+/// Waits up to 5 s for `stream` to reach `version`.
+async fn reaches(store: &tessera_postgres::PostgresStore, stream: &StreamId, version: u64) -> bool {
+    for _ in 0..250 {
+        if store.stream_version(stream).await.unwrap() == Some(Version(version)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_callers_leave_their_appends_running_and_the_connection_free() {
     let db = TestDb::new("cancel").await;
@@ -21,13 +44,7 @@ async fn dropped_callers_leave_their_appends_running_and_the_connection_free() {
         .unwrap();
 
     // A foreign transaction locks the stream row, so the next append's statement blocks.
-    let raw = raw_client().await;
-    raw.batch_execute(&format!(
-        "BEGIN; SELECT version FROM {} WHERE stream_id = 'held-1' FOR UPDATE",
-        db.table("streams")
-    ))
-    .await
-    .unwrap();
+    let raw = lock_stream_row(&db, "held-1").await;
     let blocked = event("Blocked");
     let blocked_id = blocked.id;
     let leader = {
@@ -58,17 +75,14 @@ async fn dropped_callers_leave_their_appends_running_and_the_connection_free() {
 
     // Both callers are gone. Once the lock goes, both appends still land.
     raw.batch_execute("ROLLBACK").await.unwrap();
-    let mut landed = false;
-    for _ in 0..250 {
-        let held_version = store.stream_version(&held).await.unwrap();
-        let queued_version = store.stream_version(&queued).await.unwrap();
-        if held_version == Some(Version(1)) && queued_version == Some(Version(0)) {
-            landed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(landed, "an append whose caller gave up never ran");
+    assert!(
+        reaches(&store, &held, 1).await,
+        "the dropped leader's append never ran"
+    );
+    assert!(
+        reaches(&store, &queued, 0).await,
+        "the dropped follower's append never ran"
+    );
     let found = store.find_event(&held, blocked_id).await.unwrap();
     assert_eq!(found.map(|e| e.version), Some(Version(1)));
 
@@ -94,26 +108,45 @@ async fn appends_cancelled_at_random_points_keep_every_stream_whole() {
             let store = store.clone();
             let streams = streams.clone();
             tokio::spawn(async move {
-                let mut acknowledged = Vec::new();
+                let (mut acknowledged, mut submitted) = (Vec::new(), Vec::new());
                 for k in 0..60 {
                     let stream = &streams[(t + k) % streams.len()];
                     let e = event("Rnd");
                     let id = e.id;
+                    submitted.push((stream.clone(), id));
                     let append = store.append(stream, ExpectedVersion::Any, vec![e]);
                     let budget = Duration::from_micros(fastrand::u64(50..3_000));
                     if let Ok(result) = tokio::time::timeout(budget, append).await {
                         acknowledged.push((stream.clone(), id, result.unwrap().version));
                     }
                 }
-                acknowledged
+                (acknowledged, submitted)
             })
         })
         .collect();
-    let mut acknowledged = Vec::new();
+    let (mut acknowledged, mut submitted) = (Vec::new(), Vec::new());
     for t in tasks {
-        acknowledged.extend(t.await.unwrap());
+        let (a, s) = t.await.unwrap();
+        acknowledged.extend(a);
+        submitted.extend(s);
     }
-    // Give appends whose callers gave up time to finish, then check the streams.
+    // Every append was queued at its first poll, so every one lands, whether its caller
+    // waited or not, without another append coming to lead it.
+    let mut missing = submitted.clone();
+    for _ in 0..500 {
+        let mut still = Vec::new();
+        for (stream, id) in missing {
+            if store.find_event(&stream, id).await.unwrap().is_none() {
+                still.push((stream, id));
+            }
+        }
+        missing = still;
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(missing.is_empty(), "{} appends never ran", missing.len());
     let after = StreamId::new("rnd-after").unwrap();
     let last = tokio::time::timeout(
         Duration::from_secs(10),
@@ -146,5 +179,105 @@ async fn appends_cancelled_at_random_points_keep_every_stream_whole() {
             Some(version),
             "acknowledged {id} lost"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_gave_up_behind_a_leader_still_lands() {
+    let db = TestDb::new("cancel_follower").await;
+    let store = db.builder().writers(1).build().await.unwrap();
+    let held = StreamId::new("held-1").unwrap();
+    let queued = StreamId::new("queued-1").unwrap();
+    store
+        .append(&held, ExpectedVersion::NoStream, vec![event("First")])
+        .await
+        .unwrap();
+    let raw = lock_stream_row(&db, "held-1").await;
+    // The leader waits for its append; the follower behind it gives up.
+    let leader = {
+        let (store, held) = (store.clone(), held.clone());
+        tokio::spawn(async move {
+            store
+                .append(
+                    &held,
+                    ExpectedVersion::Exact(Version(0)),
+                    vec![event("Blocked")],
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let follower = store.append(&queued, ExpectedVersion::NoStream, vec![event("Queued")]);
+    assert!(tokio::time::timeout(Duration::from_millis(300), follower)
+        .await
+        .is_err());
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(leader.await.unwrap().unwrap().version, Version(1));
+    // Nobody waits for the follower's append and no new append comes: it still runs.
+    assert!(
+        reaches(&store, &queued, 0).await,
+        "the queued append was stranded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_beyond_the_queue_bound_are_refused_and_the_rest_land() {
+    let db = TestDb::new("cancel_bound").await;
+    // One connection, groups of one: the bound is max(16 x 1, 1024) = 1024 queued.
+    let store = db
+        .builder()
+        .writers(1)
+        .max_group_size(1)
+        .build()
+        .await
+        .unwrap();
+    let held = StreamId::new("held-1").unwrap();
+    store
+        .append(&held, ExpectedVersion::NoStream, vec![event("First")])
+        .await
+        .unwrap();
+    let raw = lock_stream_row(&db, "held-1").await;
+    let leader = {
+        let (store, held) = (store.clone(), held.clone());
+        tokio::spawn(async move {
+            store
+                .append(&held, ExpectedVersion::Any, vec![event("B")])
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let tasks: Vec<_> = (0..1100)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let s = StreamId::new(format!("many-{i}")).unwrap();
+                store
+                    .append(&s, ExpectedVersion::NoStream, vec![event("M")])
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    leader.await.unwrap().unwrap();
+    let (mut landed, mut refused) = (0, Vec::new());
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(_) => landed += 1,
+            Err(tessera_core::StoreError::Unavailable { message, .. }) => {
+                assert!(message.contains("not keeping up"), "{message}");
+                refused.push(i);
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    // All 1,100 queued within the second before the lock went (then exactly 76 are
+    // refused); on a slow machine a few may have come after the queue began to drain.
+    assert!(landed >= 1024, "{landed} landed");
+    assert!(!refused.is_empty(), "nothing was refused beyond the bound");
+    assert_eq!(landed + refused.len(), 1100);
+    for i in refused {
+        let s = StreamId::new(format!("many-{i}")).unwrap();
+        assert_eq!(store.stream_version(&s).await.unwrap(), None, "refused {s} wrote");
     }
 }
