@@ -31,20 +31,33 @@ async fn reaches(store: &tessera_postgres::PostgresStore, stream: &StreamId, ver
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_callers_leave_their_appends_running_and_the_connection_free() {
-    let db = TestDb::new("cancel").await;
-    // One append connection: the second append below must queue behind the first.
-    let store = db.builder().writers(1).build().await.unwrap();
+/// A store built by `builder` with stream `held-1` at version 0, whose row a foreign
+/// transaction (the returned client; end it with `ROLLBACK`) holds locked, so the next
+/// append to it blocks on the connection that runs it.
+async fn with_a_held_stream(
+    db: &TestDb,
+    builder: tessera_postgres::Builder,
+) -> (
+    tessera_postgres::PostgresStore,
+    StreamId,
+    tokio_postgres::Client,
+) {
+    let store = builder.build().await.unwrap();
     let held = StreamId::new("held-1").unwrap();
-    let queued = StreamId::new("queued-1").unwrap();
     store
         .append(&held, ExpectedVersion::NoStream, vec![event("First")])
         .await
         .unwrap();
+    (store, held, lock_stream_row(db, "held-1").await)
+}
 
-    // A foreign transaction locks the stream row, so the next append's statement blocks.
-    let raw = lock_stream_row(&db, "held-1").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_callers_leave_their_appends_running_and_the_connection_free() {
+    let db = TestDb::new("cancel").await;
+    // One append connection: the second append below must queue behind the first,
+    // whose statement blocks on the held stream's row.
+    let (store, held, raw) = with_a_held_stream(&db, db.builder().writers(1)).await;
+    let queued = StreamId::new("queued-1").unwrap();
     let blocked = event("Blocked");
     let blocked_id = blocked.id;
     let leader = {
@@ -185,14 +198,8 @@ async fn appends_cancelled_at_random_points_keep_every_stream_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_that_gave_up_behind_a_leader_still_lands() {
     let db = TestDb::new("cancel_follower").await;
-    let store = db.builder().writers(1).build().await.unwrap();
-    let held = StreamId::new("held-1").unwrap();
+    let (store, held, raw) = with_a_held_stream(&db, db.builder().writers(1)).await;
     let queued = StreamId::new("queued-1").unwrap();
-    store
-        .append(&held, ExpectedVersion::NoStream, vec![event("First")])
-        .await
-        .unwrap();
-    let raw = lock_stream_row(&db, "held-1").await;
     // The leader waits for its append; the follower behind it gives up.
     let leader = {
         let (store, held) = (store.clone(), held.clone());
@@ -224,19 +231,8 @@ async fn a_follower_that_gave_up_behind_a_leader_still_lands() {
 async fn appends_beyond_the_queue_bound_are_refused_and_the_rest_land() {
     let db = TestDb::new("cancel_bound").await;
     // One connection, groups of one: the bound is max(16 x 1, 1024) = 1024 queued.
-    let store = db
-        .builder()
-        .writers(1)
-        .max_group_size(1)
-        .build()
-        .await
-        .unwrap();
-    let held = StreamId::new("held-1").unwrap();
-    store
-        .append(&held, ExpectedVersion::NoStream, vec![event("First")])
-        .await
-        .unwrap();
-    let raw = lock_stream_row(&db, "held-1").await;
+    let builder = db.builder().writers(1).max_group_size(1);
+    let (store, held, raw) = with_a_held_stream(&db, builder).await;
     let leader = {
         let (store, held) = (store.clone(), held.clone());
         tokio::spawn(async move {
@@ -278,6 +274,10 @@ async fn appends_beyond_the_queue_bound_are_refused_and_the_rest_land() {
     assert_eq!(landed + refused.len(), 1100);
     for i in refused {
         let s = StreamId::new(format!("many-{i}")).unwrap();
-        assert_eq!(store.stream_version(&s).await.unwrap(), None, "refused {s} wrote");
+        assert_eq!(
+            store.stream_version(&s).await.unwrap(),
+            None,
+            "refused {s} wrote"
+        );
     }
 }
