@@ -235,6 +235,17 @@ async fn rebuild_workload(
     Ok(s)
 }
 
+/// The raw baseline's table in `schema`, created anew (none off PostgreSQL).
+async fn baseline_table(cli: &Cli, schema: Option<&str>) -> Result<Option<String>, String> {
+    let Some(schema) = schema else {
+        return Ok(None);
+    };
+    let client = tessera_benches::baseline::connect(&cli.database_url).await?;
+    Ok(Some(
+        tessera_benches::baseline::create_table(&client, schema).await?,
+    ))
+}
+
 /// Runs the chosen workload; `schema` is set when on PostgreSQL (baselines run there).
 async fn run<S: EventStore + SnapshotStore>(
     cli: &Cli,
@@ -267,14 +278,8 @@ async fn run<S: EventStore + SnapshotStore>(
             }
             // The store's and the raw baseline's work alternate in rounds, so a host
             // whose speed drifts during the run weighs on both alike.
-            let rounds = rounds.clamp(1, k);
-            let baseline_table = match &schema {
-                Some(schema) => {
-                    let client = tessera_benches::baseline::connect(&cli.database_url).await?;
-                    Some(tessera_benches::baseline::create_table(&client, schema).await?)
-                }
-                None => None,
-            };
+            let rounds = rounds.clamp(1, k.max(1));
+            let baseline_table = baseline_table(cli, schema.as_deref()).await?;
             let (mut elapsed, mut latencies, mut ids) =
                 (std::time::Duration::ZERO, Latencies::default(), Vec::new());
             let (mut base_elapsed, mut base_lat) =
@@ -337,13 +342,7 @@ async fn run<S: EventStore + SnapshotStore>(
         } => {
             // As for commands: the store's and the baseline's shares alternate.
             let rounds = rounds.clamp(1, batches.max(1));
-            let baseline_table = match &schema {
-                Some(schema) => {
-                    let client = tessera_benches::baseline::connect(&cli.database_url).await?;
-                    Some(tessera_benches::baseline::create_table(&client, schema).await?)
-                }
-                None => None,
-            };
+            let baseline_table = baseline_table(cli, schema.as_deref()).await?;
             let (mut el, mut lat) = (std::time::Duration::ZERO, Latencies::default());
             let (mut base_el, mut base_lat) = (std::time::Duration::ZERO, Latencies::default());
             for round in 0..rounds {

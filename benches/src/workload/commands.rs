@@ -69,7 +69,8 @@ pub async fn run<S: EventStore>(
             Ok::<_, String>((lat, ids))
         }));
     }
-    let mut latencies = Latencies::with_capacity(load.concurrency * load.aggregates);
+    let mut latencies =
+        Latencies::with_capacity(load.concurrency * load.aggregates * commands.len());
     let mut all_ids = Vec::new();
     for task in tasks {
         let (lat, ids) = task.await.map_err(|e| format!("task panicked: {e}"))??;

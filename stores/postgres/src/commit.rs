@@ -23,7 +23,7 @@
 //!   refused at once as unavailable instead of queueing behind a database that is not
 //!   keeping up.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,7 +43,7 @@ use crate::writer::Writer;
 const GATHER_YIELDS: usize = 16;
 
 /// One of the store's append connections, with what it last did.
-pub(crate) struct Slot {
+struct Slot {
     connection: Option<Object>,
     /// Appends in the last group sent on it.
     last: usize,
@@ -177,7 +177,9 @@ impl Committer {
 
     /// Runs one group on the leased connection and frees it.
     async fn lead(&self, mut lease: Lease) -> Next {
-        let slot = lease.slot();
+        let Some(slot) = lease.slot.as_mut() else {
+            return Next::Idle; // A lease holds its slot until released.
+        };
         let mut jobs = self.gather(slot).await;
         if !jobs.is_empty() {
             slot.last = jobs.len();
@@ -200,7 +202,6 @@ impl Committer {
     async fn gather(&self, slot: &Slot) -> Vec<Job> {
         let target = slot.last.min(self.writer.max_group);
         let mut jobs: Vec<Job> = Vec::new();
-        let mut streams = HashSet::new();
         let mut yields = 0;
         loop {
             {
@@ -215,10 +216,12 @@ impl Committer {
                     if job.solo {
                         break;
                     }
-                    if streams.insert(job.append.stream.clone()) {
-                        jobs.extend(state.queue.remove(i));
-                    } else {
+                    // Groups are small (at most max_group): a scan beats hashing and
+                    // cloning every stream id on the append path.
+                    if jobs.iter().any(|j| j.append.stream == job.append.stream) {
                         i += 1;
+                    } else {
+                        jobs.extend(state.queue.remove(i));
                     }
                 }
             }
@@ -251,9 +254,10 @@ impl Committer {
 }
 
 /// A connection taken from the idle ones. Dropped without [`Lease::release`] (a group
-/// that panicked), it goes back without its connection, whose state is unknown, and
-/// whoever is queued is woken or given a task.
-pub(crate) struct Lease {
+/// that panicked, or was dropped with no runtime to finish on), it goes back without
+/// its connection, which is detached from the pool (a statement may be in flight on
+/// it), and whoever is queued is woken or given a task.
+struct Lease {
     committer: Arc<Committer>,
     slot: Option<Slot>,
 }
@@ -264,13 +268,6 @@ impl Lease {
             committer: committer.clone(),
             slot: Some(slot),
         }
-    }
-
-    fn slot(&mut self) -> &mut Slot {
-        self.slot.get_or_insert(Slot {
-            connection: None,
-            last: 1,
-        })
     }
 
     /// Frees the connection; what is queued goes to a waiting caller (woken here) or,
@@ -286,7 +283,9 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(mut slot) = self.slot.take() {
-            slot.connection = None;
+            if let Some(connection) = slot.connection.take() {
+                let _ = Object::take(connection);
+            }
             if let Next::Orphaned = self.committer.put_back(slot) {
                 self.committer.spawn_drain();
             }
