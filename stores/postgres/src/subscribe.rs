@@ -52,7 +52,9 @@ impl Traced {
             Ok(rows) => rows
                 .first()
                 .is_some_and(|r| get::<bool>(r, "hidden").unwrap_or(false)),
-            Err(_) => false, // The next poll will tell.
+            // Unknown (a connection the server just dropped, say): check again shortly
+            // instead of leaving hidden events to the next poll, which may be far off.
+            Err(_) => true,
         };
         if !hidden {
             self.recheck_ms.store(FIRST_RECHECK_MS, Ordering::Relaxed);
