@@ -202,6 +202,7 @@ async fn rebuild_workload(
     let fill_start = std::time::Instant::now();
     rebuild::fill(store, events, streams).await?;
     let fill = fill_start.elapsed();
+    let lag = reader_lag_ms(store).await?;
     let (raw_rows, raw_el) = rebuild::raw_copy(url, schema).await?;
     let control = format!("{schema}_ctl");
     let rss_before = rebuild::rss_kib();
@@ -217,7 +218,8 @@ async fn rebuild_workload(
     s.add("workload", "rebuild")
         .add("events", done)
         .add("batch", batch);
-    s.add("fill_s", format!("{:.1}", fill.as_secs_f64()));
+    s.add("fill_s", format!("{:.1}", fill.as_secs_f64()))
+        .add("reader_lag_ms", format!("{lag:.2}"));
     let rate = s.rate(
         "rebuild_events_per_s",
         usize::try_from(done).unwrap_or(usize::MAX),
@@ -233,6 +235,18 @@ async fn rebuild_workload(
         .add("peak_rss_kib", peak);
     s.judge(Some(target::rebuild()));
     Ok(s)
+}
+
+/// The median time of one `reader_lag()` call, over 9 calls, on the log as it is.
+async fn reader_lag_ms(store: &tessera_postgres::PostgresStore) -> Result<f64, String> {
+    let mut times = Vec::with_capacity(9);
+    for _ in 0..9 {
+        let t0 = std::time::Instant::now();
+        store.reader_lag().await.map_err(|e| e.to_string())?;
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// The raw baseline's table in `schema`, created anew (none off PostgreSQL).

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tessera_core::{Position, StoreError};
 
 use crate::codec::{self, get, Xid8};
+use crate::read::NO_JIT;
 use crate::PostgresStore;
 
 /// How far the log readers can see trails what has committed.
@@ -24,7 +25,9 @@ pub struct ReaderLag {
 }
 
 impl PostgresStore {
-    /// Measures the [`ReaderLag`] now.
+    /// Measures the [`ReaderLag`] now: one round trip, in a read-only transaction of its
+    /// own with JIT off (its count's estimate would otherwise JIT-compile the plan on a
+    /// log of a few million events).
     ///
     /// ```no_run
     /// # async fn f(store: tessera_postgres::PostgresStore) -> Result<(), tessera_core::StoreError> {
@@ -37,7 +40,7 @@ impl PostgresStore {
     pub async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
         let inner = self.inner();
         let rows = inner
-            .query("measuring reader lag", &inner.sql.lag, &[])
+            .query_with("measuring reader lag", NO_JIT, &inner.sql.lag, &[])
             .await?;
         let decode = || -> Result<ReaderLag, String> {
             let row = rows.first().ok_or("no row")?;
