@@ -16,7 +16,7 @@ use crate::store::Inner;
 /// category plus a sort, for every page (seen with EXPLAIN ANALYZE: 900,000 rows fetched
 /// to return 2,000). Without bitmap scans it walks the index in order and stops at the
 /// limit.
-pub(crate) const INDEX_ORDER: &str = "enable_bitmapscan = off";
+pub(crate) const INDEX_ORDER: &str = "BEGIN; SET LOCAL enable_bitmapscan = off";
 
 /// For statements over "every event of a transaction at or after the snapshot's xmin"
 /// (the reader-lag count): the xmin is only known when the statement runs, so the
@@ -26,7 +26,7 @@ pub(crate) const INDEX_ORDER: &str = "enable_bitmapscan = off";
 /// (EXPLAIN ANALYZE in psql) the statement took 48–172 ms with JIT and 0.4 ms without.
 /// The transaction this needs costs about 0.3 ms on a small log (`tessera-bench
 /// rebuild`'s `reader_lag_ms` on 1,000,000 events: 0.20 ms before, 0.48 ms after).
-pub(crate) const NO_JIT: &str = "jit = off";
+pub(crate) const NO_JIT: &str = "BEGIN; SET LOCAL jit = off";
 
 impl Inner {
     /// A pooled connection.
@@ -52,10 +52,10 @@ impl Inner {
         result.await.map_err(|e| map_pg(e, what, &self.endpoint))
     }
 
-    /// Runs a query in a transaction of its own under `settings` (`SET LOCAL`), for a
-    /// statement the planner gets wrong by default ([`INDEX_ORDER`], [`NO_JIT`]). The
-    /// statement is prepared once per connection and always run this way, so its
-    /// cached plan is one made under the same settings.
+    /// Runs a query in a transaction of its own opened by `begin` (`BEGIN` and a
+    /// `SET LOCAL`: [`INDEX_ORDER`], [`NO_JIT`]), for a statement the planner gets wrong
+    /// by default. The statement is prepared once per connection and always run this
+    /// way, so its cached plan is one made under the same settings.
     ///
     /// The three messages (`BEGIN; SET LOCAL …`, the query, `COMMIT`) are pipelined:
     /// one round trip instead of four. Each is queued on the connection when first
@@ -67,15 +67,14 @@ impl Inner {
     pub(crate) async fn query_with(
         &self,
         what: &str,
-        settings: &str,
+        begin: &str,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
-        let begin_sql = format!("BEGIN; SET LOCAL {settings}");
         let result = async {
             let statement = client.prepare_cached(sql).await?;
-            let begin = client.batch_execute(&begin_sql);
+            let begin = client.batch_execute(begin);
             let rows = client.query(&statement, params);
             let commit = client.batch_execute("COMMIT");
             let (begun, rows, committed) = tokio::join!(begin, rows, commit);
