@@ -164,7 +164,9 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
     ///
     /// Safe with other writers: the append still expects the cached version, so a state
     /// made stale by another process fails with a version conflict and the command is
-    /// retried at once from the store. Worth it when one process handles most commands
+    /// retried at once from the store. A refusal or a decision of no events, which has
+    /// no append to catch it, is answered only after the stream's version matches the
+    /// cached one (else it is decided again on the stored state). Worth it when one process handles most commands
     /// of an aggregate (the usual case when commands are routed by aggregate id);
     /// memory is `capacity` states at most, least recently used evicted first.
     ///
@@ -297,6 +299,7 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
     ) -> Result<CommandOutcome, CommandError<A::Error>> {
         let key = options.idempotency_key.as_deref();
         let mut attempt = 1;
+        let mut replays = 0;
         loop {
             if let Some(key) = key {
                 if let Some(outcome) = self.replay(&stream, key).await? {
@@ -307,7 +310,19 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                 Some(cached) => (cached, true),
                 None => (self.load_cached(&stream).await?, false),
             };
-            let events = match loaded.state.decide(command, &self.services) {
+            let decision = loaded.state.decide(command, &self.services);
+            // A refusal or a no-op writes nothing, so no expected version would catch a
+            // cached state another writer made stale: check the stream's version before
+            // answering from it (one cheap read, only on these paths).
+            let answers_without_append = decision.as_ref().map_or(true, Vec::is_empty);
+            if from_cache
+                && answers_without_append
+                && self.store.stream_version(&stream).await? != loaded.version
+            {
+                tracing::debug!("cached state was stale; reloading before answering");
+                continue;
+            }
+            let events = match decision {
                 Ok(events) => events,
                 Err(rejected) => {
                     self.keep(&stream, loaded);
@@ -357,8 +372,12 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                         replayed: false,
                     });
                 }
-                // Another run of the same idempotent command landed first: replay it.
-                Err(StoreError::DuplicateEventId { .. }) if key.is_some() => {}
+                // Another run of the same idempotent command landed first: replay it
+                // (bounded: ids that collide without a replayable first event would
+                // otherwise loop).
+                Err(StoreError::DuplicateEventId { .. }) if key.is_some() && replays < 3 => {
+                    replays += 1;
+                }
                 // The cached state was stale (another process appended): reload at once;
                 // this is not contention, so it neither waits nor counts as an attempt.
                 Err(e) if e.is_conflict() && from_cache => {

@@ -71,6 +71,47 @@ async fn a_state_made_stale_by_another_writer_is_reloaded_before_deciding() {
 }
 
 #[tokio::test]
+async fn a_refusal_or_no_op_on_a_stale_cached_state_is_decided_again() {
+    let store = Meddler::default();
+    let mine = cached(&store, 16).with_retry(RetryPolicy::none());
+    let theirs = CommandHandler::<Tally, _>::new(store.inner.clone(), ());
+    mine.handle("c1", &Cmd::Add(100)).await.unwrap();
+    let big = i64::MAX - 50;
+    assert!(
+        matches!(
+            mine.handle("c1", &Cmd::Add(big)).await,
+            Err(CommandError::Rejected(TallyError::Overflow))
+        ),
+        "refused on the current state (total 100)"
+    );
+
+    // Another writer makes room; the cached state (total 100) would still refuse.
+    theirs.handle("c1", &Cmd::Add(-100)).await.unwrap();
+    let outcome = mine
+        .handle("c1", &Cmd::Add(big))
+        .await
+        .expect("decided on the stored state (total 0), which accepts it");
+    assert_eq!(outcome.version, Some(Version(2)));
+    assert_eq!(events(&store.inner, "c1").await.len(), 3);
+
+    // A no-op answers with the stream's current version, not the cached one.
+    theirs.handle("c1", &Cmd::Add(-1)).await.unwrap();
+    let nothing = mine.handle("c1", &Cmd::Nothing).await.unwrap();
+    assert_eq!(
+        nothing.version,
+        Some(Version(3)),
+        "read-your-writes version"
+    );
+    let reads = store.reads();
+    mine.handle("c1", &Cmd::Nothing).await.unwrap();
+    assert_eq!(
+        store.reads(),
+        reads,
+        "a fresh cached state is not read again"
+    );
+}
+
+#[tokio::test]
 async fn concurrent_commands_through_one_cached_handler_lose_nothing() {
     let store = Meddler::default();
     let tally = Arc::new(cached(&store, 16).with_retry(RetryPolicy {

@@ -187,3 +187,33 @@ async fn a_replay_of_a_command_with_many_events_reports_all_of_them() {
     );
     assert_eq!(events(&store, "i5").await.len(), 602);
 }
+
+#[tokio::test]
+async fn a_key_whose_later_event_id_is_taken_fails_instead_of_looping() {
+    use tessera_core::{CommandError, EventAppender, ExpectedVersion, StoreError};
+
+    // An event of another origin already holds the id the keyed command's *second*
+    // event would get; its first event is not stored, so there is nothing to replay.
+    let store = MemoryStore::new();
+    let taken = command_event_id(&stream("i6"), "k", 1);
+    let stray = crate::tally::raw("Added", 2, serde_json::json!({ "amount": 7 })).with_id(taken);
+    store
+        .append(&stream("i6"), ExpectedVersion::NoStream, vec![stray])
+        .await
+        .unwrap();
+    let tally = CommandHandler::<Tally, _>::new(store.clone(), ());
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tally.handle_with("i6", &Cmd::AddTwice(1), key("k")),
+    )
+    .await
+    .expect("the handler answers instead of looping");
+    assert!(
+        matches!(
+            outcome,
+            Err(CommandError::Store(StoreError::DuplicateEventId { .. }))
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(events(&store, "i6").await.len(), 1, "nothing written");
+}
