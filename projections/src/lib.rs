@@ -35,7 +35,7 @@ mod status;
 mod subscriber;
 
 pub use memory::{MemoryHandler, MemoryProjection};
-pub use postgres::{PgError, PgHandler, PgProjection, RebuildReport};
+pub use postgres::{PgError, PgHandler, PgProjection, RebuildReport, REBUILD_LOCK_WAIT};
 pub use rebuild::{Progress, ProgressMeter};
 pub use runner::{Runner, RunnerConfig, RunnerHandle, WaitError};
 pub use status::{Failure, State, Status};

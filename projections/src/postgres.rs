@@ -19,6 +19,10 @@ mod control;
 mod rebuild;
 
 pub use control::PgError;
+
+/// How long a rebuild waits for another rebuild of the same projection to end before it
+/// fails with [`PgError::RebuildRunning`].
+pub const REBUILD_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 pub use rebuild::RebuildReport;
 
 /// The logic of a PostgreSQL projection.

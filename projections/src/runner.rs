@@ -4,13 +4,16 @@
 //! lets the subscriber move its checkpoint atomically with its writes. A failing batch is
 //! retried with backoff, narrowing to one event at a time so the poison event is found
 //! exactly; after `max_attempts` the runner stops in [`State::Failed`] and reports the
-//! event. Nothing is ever skipped. A fenced batch (another runner moved the checkpoint)
+//! event. An event the store cannot decode ([`StoreError::Corrupt`]) is treated the same
+//! way: after `max_attempts` reads that fail on it the runner stops in
+//! [`State::Failed`] naming its stream and version, so it can be repaired and the
+//! runner restarted. Nothing is ever skipped. A fenced batch (another runner moved the checkpoint)
 //! makes the runner re-read the checkpoint and resubscribe.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tessera_core::{EventReader, Position, ReadAll, RecordedEvent};
+use tessera_core::{EventReader, Position, ReadAll, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -69,6 +72,8 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     /// Runs until stopped or failed.
     async fn run_inner(&self, status: &watch::Sender<Status>, stop: &mut watch::Receiver<bool>) {
         let mut failures = 0u32;
+        // Reads in a row that failed on an undecodable stored event.
+        let mut unreadable = 0u32;
         let mut last_head = Instant::now() - self.config.head_refresh;
         loop {
             let from = match self.subscriber.checkpoint().await {
@@ -107,6 +112,16 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                     Some(Err(e)) => {
                         failures += 1;
                         note_error(status, &format!("subscription: {e}"));
+                        if let StoreError::Corrupt {
+                            stream, version, ..
+                        } = &e
+                        {
+                            unreadable += 1;
+                            if unreadable >= self.config.max_attempts {
+                                fail_unreadable(status, stream, *version, &e, unreadable, cp);
+                                return;
+                            }
+                        }
                         if !sleep_or_stop(self.config.backoff(failures), stop).await {
                             return;
                         }
@@ -128,6 +143,7 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                 match self.apply(cp, &batch, status, stop).await {
                     Outcome::Applied(next) => {
                         failures = 0;
+                        unreadable = 0;
                         cp = next;
                         publish_applied(status, cp, batch.len());
                         if last_head.elapsed() >= self.config.head_refresh {
@@ -261,10 +277,38 @@ fn fail(
         s.checkpoint = cp;
         s.failure = Some(Failure {
             position: event.position,
-            event_id: event.id,
-            event_type: event.event_type.clone(),
+            event_id: Some(event.id),
+            event_type: Some(event.event_type.clone()),
             stream_id: event.stream_id.to_string(),
+            version: event.version.0,
             error,
+            attempts,
+        });
+        s.updated_at = SystemTime::now();
+    });
+}
+
+/// Stops the runner on a stored event the store cannot decode: nothing after `cp` can be
+/// read, so nothing is skipped past it.
+fn fail_unreadable(
+    status: &watch::Sender<Status>,
+    stream: &str,
+    version: u64,
+    error: &StoreError,
+    attempts: u32,
+    cp: Position,
+) {
+    tracing::error!(%stream, version, %error, after = %cp, "subscriber stopped on an event the store cannot decode");
+    status.send_modify(|s| {
+        s.state = State::Failed;
+        s.checkpoint = cp;
+        s.failure = Some(Failure {
+            position: cp,
+            event_id: None,
+            event_type: None,
+            stream_id: stream.to_owned(),
+            version,
+            error: error.to_string(),
             attempts,
         });
         s.updated_at = SystemTime::now();

@@ -35,18 +35,21 @@ impl State {
     }
 }
 
-/// The event a subscriber could not apply, and why.
+/// The event a subscriber could not apply, or the store could not decode, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// Where it is in the log.
+    /// Where it is in the log. For an event the store could not decode (whose position
+    /// is not known), the checkpoint the runner could not read past.
     pub position: Position,
-    /// Its id.
-    pub event_id: EventId,
-    /// Its type.
-    pub event_type: String,
+    /// Its id (`None` when the store could not decode it).
+    pub event_id: Option<EventId>,
+    /// Its type (`None` when the store could not decode it).
+    pub event_type: Option<String>,
     /// Its stream.
     pub stream_id: String,
-    /// The handler's error, as text.
+    /// Its version in that stream.
+    pub version: u64,
+    /// The handler's error, or the store's, as text.
     pub error: String,
     /// Attempts made before giving up.
     pub attempts: u32,

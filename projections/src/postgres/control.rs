@@ -39,6 +39,14 @@ pub enum PgError {
     /// Reading the event store failed during a rebuild.
     #[error("reading the event store: {0}")]
     Store(#[from] tessera_core::StoreError),
+    /// Another rebuild of the same projection holds the rebuild lock (in this process or
+    /// another); this one waited [`REBUILD_LOCK_WAIT`](crate::REBUILD_LOCK_WAIT) and
+    /// changed nothing.
+    #[error("a rebuild of {name} is already running")]
+    RebuildRunning {
+        /// The projection.
+        name: String,
+    },
     /// The handler failed on an event during a rebuild.
     #[error("rebuild of {name} failed at {position}: {error}")]
     Handler {

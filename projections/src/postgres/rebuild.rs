@@ -29,6 +29,9 @@ impl<H: PgHandler> PgProjection<H> {
     /// a dropped version do not stay prepared on the pool's connections).
     ///
     /// A rebuild interrupted by a crash resumes from its own checkpoint when run again.
+    /// One rebuild of a projection runs at a time, across processes: a second one waits
+    /// up to [`REBUILD_LOCK_WAIT`](crate::REBUILD_LOCK_WAIT) for the first to end, then
+    /// fails with [`PgError::RebuildRunning`] having changed nothing.
     pub async fn rebuild<S: EventReader>(
         &self,
         store: &S,
@@ -36,6 +39,8 @@ impl<H: PgHandler> PgProjection<H> {
         mut progress: impl FnMut(&Progress) + Send,
     ) -> Result<RebuildReport, PgError> {
         let name = self.handler.name().to_owned();
+        // Held until this function returns or its future is dropped.
+        let _lock = self.lock_rebuild().await?;
         let (version, start) = self.rebuild_target().await?;
         let schema = format!("\"{}\"", schema_of(&name, version));
         let filter = self.handler.filter();
@@ -120,12 +125,21 @@ impl<H: PgHandler> PgProjection<H> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let live = control::lock_for_apply(&tx, &self.control, name).await?;
-        control::lock_version(&tx, &self.control, name, version).await?;
+        let stored = control::lock_version(&tx, &self.control, name, version).await?;
+        let replaced = live.map_or(0, |(v, _)| v);
+        // The rebuild lock keeps a second rebuild out; should it have been lost (its
+        // connection killed), this still refuses to switch to, or drop, a version that
+        // is not this rebuild's own unfinished one.
+        if replaced >= version || stored != Some(cp) {
+            return Err(PgError::Corrupt {
+                name: name.to_owned(),
+                reason: format!("another rebuild moved v{version} (active v{replaced}, its checkpoint {stored:?}, this rebuild's {cp}); nothing switched"),
+            });
+        }
         let probe = ReadAll::after(cp, 1).filter(filter.clone());
         if !store.read_all(probe).await?.is_empty() {
             return Ok(None); // the rollback releases the locks
         }
-        let replaced = live.map_or(0, |(v, _)| v);
         tx.execute(
             &format!("UPDATE {}.active SET version = $2, schema_name = $3, switched_at = now() WHERE name = $1", self.control),
             &[&name, &version, &schema_of(name, version)],
@@ -147,11 +161,6 @@ impl<H: PgHandler> PgProjection<H> {
         let name = self.handler.name();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("tessera_rebuild_{name}")],
-        )
-        .await?;
         let (active, _) = control::active(&tx, &self.control, name).await?;
         let newest: Option<i32> = tx
             .query_one(
@@ -174,6 +183,33 @@ impl<H: PgHandler> PgProjection<H> {
         control::create_version(&tx, &self.control, self.handler.as_ref(), version).await?;
         tx.commit().await?;
         Ok((version, Position::START))
+    }
+
+    /// Takes the projection's rebuild lock: a session advisory lock on a connection
+    /// taken out of the pool, so that it is released, with the connection, when the
+    /// returned client is dropped (the rebuild ended, failed or was cancelled), and no
+    /// pooled connection ever carries it.
+    async fn lock_rebuild(&self) -> Result<deadpool_postgres::ClientWrapper, PgError> {
+        let name = self.handler.name();
+        let client = deadpool_postgres::Object::take(self.pool.get().await?);
+        let wait = format!(
+            "SET lock_timeout = {}",
+            super::REBUILD_LOCK_WAIT.as_millis()
+        );
+        client.batch_execute(&wait).await?;
+        let key = format!("tessera_rebuild {}.{name}", self.control);
+        match client
+            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&key])
+            .await
+        {
+            Ok(_) => Ok(client),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(PgError::RebuildRunning {
+                    name: name.to_owned(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn drop_version(&self, version: i32) -> Result<(), PgError> {

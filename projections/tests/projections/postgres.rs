@@ -3,7 +3,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tessera_core::{EventFilter, EventReader, MemoryStore, Position, ReadAll};
-use tessera_projections::{PgProjection, Runner, RunnerConfig, State, Subscriber};
+use tessera_projections::{PgError, PgProjection, Runner, RunnerConfig, State, Subscriber};
 
 use crate::pg_support::{cleanup, model, pool, small_pool, unique, PgSums};
 use crate::support::{deposit, WAIT};
@@ -259,6 +259,69 @@ async fn pg_rebuild_under_traffic_serves_throughout_switches_and_resumes_after_a
         .await
         .expect("live runner continues on the new version");
     let (sums, applied) = model(&pool, &v2).await;
+    assert!(applied.iter().all(|n| *n == 1));
+    assert_eq!(sums, expected(&store).await);
+    runner.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
+
+/// Two rebuilds of one projection (the CLI's while the server's runs, say): the second
+/// is refused and changes nothing, the first switches once, and the live version is
+/// never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_a_second_concurrent_rebuild_is_refused_and_the_first_switches_once() {
+    let pool = pool().await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    for i in 0..500 {
+        deposit(&store, &format!("acct-{}", i % 7), 1).await;
+    }
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let head = deposit(&store, "acct-0", 1).await;
+    runner.wait_for(head, WAIT).await.expect("live");
+
+    // The first rebuild stops inside its first progress report, holding the lock.
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let first = {
+        let (projection, store) = (projection.clone(), store.clone());
+        let mut pause = Some((entered, released));
+        tokio::spawn(async move {
+            projection
+                .rebuild(&store, 100, move |_| {
+                    if let Some((entered, released)) = pause.take() {
+                        let _ = entered.send(());
+                        let _ = released.recv();
+                    }
+                })
+                .await
+        })
+    };
+    entered_rx.await.expect("first rebuild started");
+    let second = projection.rebuild(&store, 100, |_| {}).await;
+    assert!(
+        matches!(second, Err(PgError::RebuildRunning { .. })),
+        "{second:?}"
+    );
+    release.send(()).expect("release");
+    let report = first.await.expect("task").expect("first rebuild");
+    assert_eq!((report.replaced, report.version), (1, 2));
+
+    // The lock went with the first rebuild: the next one runs, on top of v2.
+    let again = projection
+        .rebuild(&store, 100, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!((again.replaced, again.version), (2, 3));
+    let head = deposit(&store, "acct-1", 1).await;
+    runner
+        .wait_for(head, WAIT)
+        .await
+        .expect("live runner continues on the newest version");
+    let (sums, applied) = model(&pool, &projection.active_schema().await.expect("schema")).await;
     assert!(applied.iter().all(|n| *n == 1));
     assert_eq!(sums, expected(&store).await);
     runner.stop().await;

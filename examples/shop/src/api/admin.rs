@@ -109,7 +109,10 @@ pub async fn status<S: EventStore + SnapshotStore>(
             applied: s.applied,
             last_error: s
                 .failure
-                .map(|f| format!("at {} ({}): {}", f.position, f.event_type, f.error))
+                .map(|f| {
+                    let what = f.event_type.as_deref().unwrap_or("undecodable event");
+                    format!("at {} ({what}, {}@{}): {}", f.position, f.stream_id, f.version, f.error)
+                })
                 .or(s.last_error),
         })
         .collect();
