@@ -129,7 +129,8 @@ async fn two_pg_runners_apply_each_event_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_poison_event_stops_and_resumes_after_the_fix() {
-    let pool = pool().await;
+    // One connection: the one every failed batch ran on serves everything after.
+    let pool = small_pool(1).await;
     let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
     let handler = PgSums::new(&name);
     let strict = handler.strict.clone();
@@ -149,6 +150,24 @@ async fn pg_poison_event_stops_and_resumes_after_the_fix() {
     let failure = runner.status().failure.expect("failure");
     assert_eq!(failure.position, poison);
     assert!(failure.error.contains("negative amount -2"));
+    // The failed batches' transactions were rolled back before the connection served
+    // again: a statement on it runs in a transaction of its own, not an aborted one.
+    // (One simple-protocol message: a transaction of its own starts with it.)
+    let client = pool.get().await.expect("connection");
+    let rows = client
+        .simple_query("SELECT now() = statement_timestamp()")
+        .await
+        .expect("the connection is usable, not in a failed transaction");
+    let fresh = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+        _ => None,
+    });
+    assert_eq!(
+        fresh.as_deref(),
+        Some("t"),
+        "the pool handed out a connection inside a transaction"
+    );
+    drop(client);
     let schema = projection.active_schema().await.expect("schema");
     assert_eq!(
         model(&pool, &schema).await.0,
