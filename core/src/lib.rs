@@ -90,7 +90,7 @@ pub use process::ProcessManager;
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
     check_batch, AppendOutcome, Direction, EventAppender, EventReader, EventStore, ReadAll,
-    ReadStream,
+    ReadStream, ReaderLag,
 };
 pub use stream_id::{category_of, InvalidStreamId, StreamId, MAX_STREAM_ID_LEN};
 pub use subscription::{Subscription, SubscriptionConfig, Wakeup};

@@ -18,6 +18,23 @@ pub struct AppendOutcome {
     pub position: Position,
 }
 
+/// How far the log readers can see trails what has committed.
+///
+/// On PostgreSQL readers only see events of transactions older than every running one
+/// (that is what makes the log gap-free), so one long-open transaction holds back
+/// everything that committed after it started; this is that delay. Stores whose readers
+/// see every commit at once report [`ReaderLag::default`] (nothing behind).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReaderLag {
+    /// Committed events readers cannot see yet.
+    pub events_behind: u64,
+    /// The newest committed position, when it is not yet visible to readers.
+    pub newest_committed: Option<Position>,
+    /// How long the oldest open transaction (the one holding readers back) has been
+    /// running, when the store can tell.
+    pub oldest_open_transaction: Option<std::time::Duration>,
+}
+
 /// Reading direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Direction {
@@ -143,6 +160,12 @@ pub trait EventReader: Clone + Send + Sync + 'static {
     /// Catch-up subscription: every event after `after` that passes `filter`, then new
     /// ones as they are appended, each exactly once and in position order.
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription;
+
+    /// How far what readers can see trails what has committed (see [`ReaderLag`]). The
+    /// default, for stores whose readers see every commit at once, is nothing behind.
+    fn reader_lag(&self) -> impl Future<Output = Result<ReaderLag, StoreError>> + Send {
+        std::future::ready(Ok(ReaderLag::default()))
+    }
 }
 
 /// Writing half of the contract.

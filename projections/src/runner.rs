@@ -224,8 +224,12 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
         let Ok(pending) = self.store.read_all(probe).await else {
             return;
         };
+        let held_back = self.store.reader_lag().await;
         status.send_modify(|s| {
             s.head = head.or(s.head);
+            if let Ok(held_back) = held_back {
+                s.held_back = held_back;
+            }
             match pending.first() {
                 None => {
                     s.lag_events = 0;

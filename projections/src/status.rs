@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use tessera_core::{EventId, Position};
+use tessera_core::{EventId, Position, ReaderLag};
 
 /// What a runner is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,11 @@ pub struct Status {
     pub lag_events: u64,
     /// Age of the oldest event not yet applied (zero when caught up).
     pub lag: Duration,
+    /// Committed events the store does not show readers yet, and the age of the open
+    /// transaction holding them back, as of the last refresh (on PostgreSQL a long-open
+    /// transaction anywhere on the server delays every reader; the lag above counts only
+    /// what readers can see). Nothing behind on stores without that delay.
+    pub held_back: ReaderLag,
     /// Events applied by this runner since it started.
     pub applied: u64,
     /// The last error (retried or final).
@@ -90,6 +95,7 @@ impl Status {
             head: None,
             lag_events: 0,
             lag: Duration::ZERO,
+            held_back: ReaderLag::default(),
             applied: 0,
             last_error: None,
             failure: None,

@@ -3,8 +3,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tessera_core::{
-    EventFilter, EventId, EventReader, MemoryStore, Position, ReadAll, ReadStream, RecordedEvent,
-    StoreError, StreamId, Subscription, SubscriptionConfig, Version,
+    EventFilter, EventId, EventReader, MemoryStore, Position, ReadAll, ReadStream, ReaderLag,
+    RecordedEvent, StoreError, StreamId, Subscription, SubscriptionConfig, Version,
 };
 use tessera_projections::{MemoryProjection, Runner, RunnerConfig, State};
 
@@ -93,14 +93,16 @@ async fn poison_event_stops_the_runner_and_a_fixed_handler_resumes_at_it() {
 }
 
 /// A store over `inner` that cannot decode the event at `bad` (as a stored row with
-/// malformed JSON reads on PostgreSQL) until it is cleared.
-#[derive(Clone)]
-struct Unreadable {
+/// malformed JSON reads on PostgreSQL) until it is cleared, and reports `held_back` as
+/// its reader lag (as PostgreSQL does while a long transaction is open).
+#[derive(Clone, Default)]
+struct Faulty {
     inner: MemoryStore,
     bad: Arc<Mutex<Option<Position>>>,
+    held_back: Arc<Mutex<ReaderLag>>,
 }
 
-impl EventReader for Unreadable {
+impl EventReader for Faulty {
     async fn read_stream(
         &self,
         stream: &StreamId,
@@ -147,6 +149,10 @@ impl EventReader for Unreadable {
             SubscriptionConfig::default(),
         )
     }
+
+    async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
+        Ok(*self.held_back.lock().unwrap())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,9 +161,10 @@ async fn an_undecodable_stored_event_stops_the_runner_and_a_repair_resumes_at_it
     let good = deposit(&inner, "acct-a", 10).await;
     let bad = deposit(&inner, "acct-b", 5).await;
     let after = deposit(&inner, "acct-a", 7).await;
-    let store = Unreadable {
+    let store = Faulty {
         inner,
         bad: Arc::new(Mutex::new(Some(bad))),
+        ..Faulty::default()
     };
     let projection = MemoryProjection::new(SumHandler::new("sums"));
     let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
@@ -198,6 +205,43 @@ async fn an_undecodable_stored_event_stops_the_runner_and_a_repair_resumes_at_it
         (17, 5)
     );
     assert!(projection.read(|m| m.applied.values().all(|n| *n == 1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_runner_reports_events_the_store_holds_back_from_readers() {
+    let store = Faulty::default();
+    let head = deposit(&store.inner, "acct-a", 1).await;
+    let projection = MemoryProjection::new(SumHandler::new("sums"));
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    runner.wait_for(head, WAIT).await.expect("live");
+    let mut watch = runner.watch();
+    tokio::time::timeout(WAIT, watch.wait_for(|s| s.state == State::Live))
+        .await
+        .expect("live in time")
+        .expect("status channel open");
+    assert_eq!(runner.status().held_back, ReaderLag::default());
+
+    // A long transaction holds back three committed events: the runner is live (it has
+    // everything readers can see) and says what waits behind the transaction.
+    let held = ReaderLag {
+        events_behind: 3,
+        newest_committed: Some(Position::new(9, 9)),
+        oldest_open_transaction: Some(Duration::from_secs(42)),
+    };
+    *store.held_back.lock().unwrap() = held;
+    tokio::time::timeout(WAIT, watch.wait_for(|s| s.held_back == held))
+        .await
+        .expect("reported at the next refresh")
+        .expect("status channel open");
+    assert_eq!(
+        (runner.status().state, runner.status().lag_events),
+        (State::Live, 0)
+    );
+    *store.held_back.lock().unwrap() = ReaderLag::default();
+    tokio::time::timeout(WAIT, watch.wait_for(|s| s.held_back.events_behind == 0))
+        .await
+        .expect("cleared at the next refresh")
+        .expect("status channel open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

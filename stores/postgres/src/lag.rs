@@ -2,32 +2,19 @@
 
 use std::time::Duration;
 
-use tessera_core::{Position, StoreError};
+use tessera_core::{ReaderLag, StoreError};
 
 use crate::codec::{self, get, Xid8};
 use crate::read::NO_JIT;
 use crate::PostgresStore;
-
-/// How far the log readers can see trails what has committed.
-///
-/// Readers only see events of transactions older than every running one (that is what
-/// makes the log gap-free), so one long-open transaction holds back everything that
-/// committed after it started. This is that delay.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReaderLag {
-    /// Committed events readers cannot see yet.
-    pub events_behind: u64,
-    /// The newest committed position, when it is not yet visible to readers.
-    pub newest_committed: Option<Position>,
-    /// How long the oldest open transaction (the one holding readers back) has been
-    /// running, when there is one this connection may inspect in `pg_stat_activity`.
-    pub oldest_open_transaction: Option<Duration>,
-}
+#[cfg(doc)]
+use tessera_core::EventReader;
 
 impl PostgresStore {
-    /// Measures the [`ReaderLag`] now: one round trip, in a read-only transaction of its
-    /// own with JIT off (its count's estimate would otherwise JIT-compile the plan on a
-    /// log of a few million events).
+    /// Measures the [`ReaderLag`] now (the store's [`EventReader::reader_lag`] runs
+    /// this, so a projection runner reports the delay in its status): one round trip,
+    /// in a read-only transaction of its own with JIT off (its count's estimate would
+    /// otherwise JIT-compile the plan on a log of a few million events).
     ///
     /// ```no_run
     /// # async fn f(store: tessera_postgres::PostgresStore) -> Result<(), tessera_core::StoreError> {

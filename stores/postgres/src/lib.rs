@@ -123,6 +123,7 @@ mod subscribe;
 mod writer;
 
 pub use builder::Builder;
-pub use lag::ReaderLag;
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use store::PostgresStore;
+/// Re-exported from the core, where every store's [`EventReader::reader_lag`](tessera_core::EventReader::reader_lag) answers it.
+pub use tessera_core::ReaderLag;

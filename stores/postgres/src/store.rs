@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use deadpool_postgres::Pool;
 use tessera_core::{
     AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
-    Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId, Subscription,
+    Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, StoreError, StreamId, Subscription,
     SubscriptionConfig, Version,
 };
 use tokio::sync::{oneshot, watch};
@@ -156,5 +156,9 @@ impl EventReader for PostgresStore {
             Some(self.wakeup()),
             self.inner.subscription,
         )
+    }
+
+    async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
+        PostgresStore::reader_lag(self).await
     }
 }
