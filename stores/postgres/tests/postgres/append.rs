@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use tessera_core::{
-    EventAppender, EventReader, ExpectedVersion, ReadStream, StoreError, StreamId, Version,
+    AppendOutcome, EventAppender, EventReader, ExpectedVersion, NewEvent, ReadStream, StoreError,
+    StreamId, Version,
 };
+use tokio_postgres::error::SqlState;
 
-use crate::common::{event, is_unavailable, raw_client, TestDb};
+use crate::common::{count_rows, event, is_unavailable, raw_client, TestDb};
 
 fn sid(s: &str) -> StreamId {
     StreamId::new(s).unwrap()
@@ -212,6 +214,129 @@ async fn repeats_of_stored_batches_return_the_original_outcome() {
             .len(),
         3
     );
+}
+
+/// Panics unless `result` is the server's unique violation of `one_per_key` (not an
+/// events key), reported as a backend failure whose source carries SQLSTATE and
+/// constraint.
+fn assert_foreign_unique_violation(result: &Result<AppendOutcome, StoreError>, what: &str) {
+    let e = match result {
+        Err(e @ StoreError::Backend { .. }) => e,
+        other => panic!("{what}: expected the server's unique violation, got {other:?}"),
+    };
+    let db = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+        .and_then(tokio_postgres::Error::as_db_error)
+        .unwrap_or_else(|| panic!("{what}: the server's error is not the source: {e:?}"));
+    assert_eq!(db.code(), &SqlState::UNIQUE_VIOLATION, "{what}");
+    assert_eq!(db.constraint(), Some("one_per_key"), "{what}");
+}
+
+/// Collisions are recognised by SQLSTATE *and* constraint name: a unique violation of a
+/// constraint that is not one of the events' keys (here an index an operator added) is
+/// reported as the failure it is, alone or in a group statement, and never settled as a
+/// collision with stored events (a repeat, a version conflict, or a retry until the
+/// attempts run out). The events' own keys are the conformance suite's
+/// `idempotency_conflicts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_violation_of_another_constraint_is_not_a_collision() {
+    let db = TestDb::new("foreign_unique").await;
+    let store = db.builder().writers(1).build().await.unwrap();
+    let raw = raw_client().await;
+    raw.batch_execute(&format!(
+        "CREATE UNIQUE INDEX one_per_key ON {} ((data->>'key'))",
+        db.table("events")
+    ))
+    .await
+    .unwrap();
+    let keyed = |key: &str| NewEvent::json("Keyed", &serde_json::json!({ "key": key })).unwrap();
+    let s = sid("ledger-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![keyed("k1")])
+        .await
+        .unwrap();
+    let before = store.read_stream(&s, ReadStream::forward()).await.unwrap();
+    let fresh = sid("ledger-2");
+    let taken = || keyed("k1");
+    let cases = [
+        (
+            "one event, Exact(current)",
+            &s,
+            ExpectedVersion::Exact(Version(0)),
+            vec![taken()],
+        ),
+        (
+            "three events, Exact(current)",
+            &s,
+            ExpectedVersion::Exact(Version(0)),
+            vec![keyed("k2"), taken(), keyed("k3")],
+        ),
+        ("one event, Any", &s, ExpectedVersion::Any, vec![taken()]),
+        (
+            "two events, StreamExists",
+            &s,
+            ExpectedVersion::StreamExists,
+            vec![keyed("k2"), taken()],
+        ),
+        (
+            "one event, NoStream",
+            &fresh,
+            ExpectedVersion::NoStream,
+            vec![taken()],
+        ),
+        (
+            "two events, Any, new stream",
+            &fresh,
+            ExpectedVersion::Any,
+            vec![taken(), keyed("k2")],
+        ),
+    ];
+    for (what, stream, expected, batch) in cases {
+        let result = store.append(stream, expected, batch).await;
+        assert_foreign_unique_violation(&result, what);
+    }
+    // In one group statement: the violation fails the statement, then only its own append.
+    let (ok1, ok2) = (sid("ledger-3"), sid("ledger-4"));
+    let results = crate::group::in_one_group(
+        &db,
+        &store,
+        vec![
+            (ok1.clone(), ExpectedVersion::NoStream, vec![keyed("k4")]),
+            (s.clone(), ExpectedVersion::Exact(Version(0)), vec![taken()]),
+            (
+                fresh.clone(),
+                ExpectedVersion::Any,
+                vec![keyed("k5"), taken()],
+            ),
+            (
+                ok2.clone(),
+                ExpectedVersion::Any,
+                vec![keyed("k6"), keyed("k7")],
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        matches!(results[0], Ok(o) if o.version == Version(0)),
+        "in a group, NoStream: {:?}",
+        results[0]
+    );
+    assert_foreign_unique_violation(&results[1], "in a group, Exact(current)");
+    assert_foreign_unique_violation(&results[2], "in a group, Any, new stream");
+    assert!(
+        matches!(results[3], Ok(o) if o.version == Version(1)),
+        "in a group, Any: {:?}",
+        results[3]
+    );
+
+    assert_eq!(
+        store.read_stream(&s, ReadStream::forward()).await.unwrap(),
+        before
+    );
+    assert_eq!(store.stream_version(&fresh).await.unwrap(), None);
+    for (stream, n) in [(&s, 1), (&fresh, 0), (&ok1, 1), (&ok2, 2)] {
+        assert_eq!(count_rows(&raw, &db, stream.as_str()).await, n, "{stream}");
+    }
 }
 
 /// A connection lost during COMMIT: the append reports an unknown outcome, and retrying

@@ -6,19 +6,7 @@ use std::time::Duration;
 
 use tessera_core::{EventAppender, EventReader, ExpectedVersion, StreamId, Version};
 
-use crate::common::{event, raw_client, TestDb};
-
-/// Opens a foreign transaction holding `stream`'s row lock, so appends to it block.
-async fn lock_stream_row(db: &TestDb, stream: &str) -> tokio_postgres::Client {
-    let raw = raw_client().await;
-    raw.batch_execute(&format!(
-        "BEGIN; SELECT version FROM {} WHERE stream_id = '{stream}' FOR UPDATE",
-        db.table("streams")
-    ))
-    .await
-    .unwrap();
-    raw
-}
+use crate::common::{event, lock_stream_row, TestDb};
 
 /// Waits up to 5 s for `stream` to reach `version`.
 async fn reaches(store: &tessera_postgres::PostgresStore, stream: &StreamId, version: u64) -> bool {

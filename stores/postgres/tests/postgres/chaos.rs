@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use tessera_core::{
     AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
-    Position, ReadStream, StoreError, StreamId,
+    Position, ReadAll, ReadStream, StoreError, StreamId, SubscriptionConfig,
 };
 use tessera_postgres::PostgresStore;
 
-use crate::common::{event, is_unavailable, raw_client, take, TestDb};
+use crate::common::{
+    database_url, event, is_unavailable, quiet, raw_client, take, wait_visible, TestDb,
+};
 
 /// Appends `batch`, retrying with the same ids while the outcome is unknown and
 /// reloading the expectation after a conflict.
@@ -219,6 +221,124 @@ async fn notifications_wake_subscribers_and_reconnect() {
         .unwrap();
     let got = take(&mut sub, 1, Duration::from_secs(15)).await;
     assert_eq!(got[0].event_type, "B");
+}
+
+/// Polling is the correctness path: a subscriber whose store has no LISTEN connection
+/// at all (built on a pool without [`tessera_postgres::Builder::listen_config`]), fed by
+/// another store instance (whose appends cannot wake it in-process), still gets every
+/// event, catch-up and live, in log order and once, each within a few poll intervals of
+/// becoming visible to readers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_alone_delivers_every_event_in_order_once() {
+    const POLL: Duration = Duration::from_millis(200);
+    // The poll wait plus a read, with room for a loaded 2-core machine.
+    const BOUND: Duration = Duration::from_millis(4 * 200);
+    let db = TestDb::new("poll_only").await;
+    let writer = db
+        .builder()
+        .application_name(format!("{}-writer", db.app))
+        .build()
+        .await
+        .unwrap();
+    let mut config: tokio_postgres::Config = database_url().parse().unwrap();
+    config.application_name(&db.app);
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(4)
+        .build()
+        .unwrap();
+    let reader = PostgresStore::from_pool(pool)
+        .schema(db.schema.clone())
+        .subscription_config(SubscriptionConfig {
+            batch_size: 100,
+            buffer: 256,
+            poll_interval: POLL,
+            retry_delay: Duration::from_millis(20),
+        })
+        .build()
+        .await
+        .unwrap();
+    let stream = |i: usize| StreamId::new(format!("order-{}", i % 4)).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let batch = vec![event("Early"), event("Early")];
+        sent.extend(batch.iter().map(|e| e.id));
+        writer
+            .append(&stream(i), ExpectedVersion::Any, batch)
+            .await
+            .unwrap();
+    }
+    let mut sub = reader.subscribe(Position::START, EventFilter::all());
+    let mut got = take(&mut sub, sent.len(), Duration::from_secs(10)).await;
+    let raw = raw_client().await;
+    let listening: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE starts_with(application_name, $1) AND query LIKE 'LISTEN%'",
+            &[&db.app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        listening, 0,
+        "a LISTEN connection would make this test moot"
+    );
+
+    let mut waits = Vec::new();
+    for round in 0..12 {
+        // One to three appends at once, of one to three events each.
+        let tasks: Vec<_> = (0..1 + round % 3)
+            .map(|j| {
+                let batch: Vec<_> = (0..=j).map(|_| event("Live")).collect();
+                sent.extend(batch.iter().map(|e| e.id));
+                let (writer, stream) = (writer.clone(), stream(round + j));
+                tokio::spawn(async move {
+                    writer
+                        .append(&stream, ExpectedVersion::Any, batch)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut newest = Position::START;
+        let mut events = 0;
+        for task in tasks {
+            let out = task.await.unwrap();
+            newest = newest.max(out.position);
+            events += usize::try_from(out.version.0 - out.first_version.0).unwrap() + 1;
+        }
+        wait_visible(&writer, newest).await;
+        let visible = std::time::Instant::now();
+        got.extend(take(&mut sub, events, Duration::from_secs(10)).await);
+        let waited = visible.elapsed();
+        assert!(
+            waited <= BOUND,
+            "round {round}: delivered {waited:?} after becoming visible (poll interval {POLL:?})"
+        );
+        waits.push(waited);
+        // Land the next appends at another point of the poll cycle.
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(..200))).await;
+    }
+    let log: Vec<EventId> = writer
+        .read_all(ReadAll::after(Position::START, 1000))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let delivered: Vec<EventId> = got.iter().map(|e| e.id).collect();
+    assert_eq!(delivered, log, "delivered out of log order, or not all");
+    let mut unique = delivered.clone();
+    unique.sort_unstable_by_key(|id| id.0);
+    unique.dedup();
+    assert_eq!(unique.len(), sent.len(), "a duplicate or a missing event");
+    sent.sort_unstable_by_key(|id| id.0);
+    assert_eq!(unique, sent);
+    if let Err(e) = quiet(&mut sub, 3 * POLL).await {
+        panic!("delivered {} again", e.id);
+    }
+    eprintln!("polling delivered live events after {waits:?}");
 }
 
 async fn wait_for_listener(raw: &tokio_postgres::Client, app: &str) {

@@ -122,6 +122,53 @@ impl Drop for TestDb {
     }
 }
 
+/// Opens a foreign transaction holding `stream`'s row lock, so appends to it block
+/// (end it with `ROLLBACK`).
+pub async fn lock_stream_row(db: &TestDb, stream: &str) -> Client {
+    let raw = raw_client().await;
+    raw.batch_execute(&format!(
+        "BEGIN; SELECT version FROM {} WHERE stream_id = '{stream}' FOR UPDATE",
+        db.table("streams")
+    ))
+    .await
+    .unwrap();
+    raw
+}
+
+/// Waits until a connection named `app` waits for a lock (an append blocked on a
+/// stream row that [`lock_stream_row`] holds).
+pub async fn wait_for_lock_wait(raw: &Client, app: &str) {
+    for _ in 0..500 {
+        let row = raw
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                 AND wait_event_type = 'Lock'",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no connection of {app} ever waited for a lock");
+}
+
+/// Rows of this test's `events` table for `stream`, counted by SQL (not by the store).
+pub async fn count_rows(raw: &Client, db: &TestDb, stream: &str) -> i64 {
+    raw.query_one(
+        &format!(
+            "SELECT count(*) FROM {} WHERE stream_id = $1",
+            db.table("events")
+        ),
+        &[&stream],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 /// A small JSON event of type `ty`.
 pub fn event(ty: &str) -> NewEvent {
     NewEvent::json(ty, &serde_json::json!({ "n": fastrand::u32(..) })).expect("json")
