@@ -3,7 +3,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tessera_core::{EventFilter, EventReader, MemoryStore, Position, ReadAll};
-use tessera_projections::{PgError, PgProjection, Runner, RunnerConfig, State, Subscriber};
+use tessera_projections::{
+    PgError, PgProjection, Runner, RunnerConfig, RunnerHandle, State, Subscriber,
+};
 
 use crate::pg_support::{cleanup, model, pool, small_pool, unique, PgSums};
 use crate::support::{deposit, WAIT};
@@ -33,6 +35,39 @@ async fn expected(store: &MemoryStore) -> Vec<(String, i64)> {
         *sums.entry(e.stream_id.to_string()).or_insert(0) += amount;
     }
     sums.into_iter().collect()
+}
+
+/// A `PgSums` projection in a control schema of its own, over a log of `deposits`
+/// deposits spread over `accounts` streams, with a runner that has caught up.
+struct Live {
+    pool: deadpool_postgres::Pool,
+    name: String,
+    control: String,
+    projection: PgProjection<PgSums>,
+    store: MemoryStore,
+    runner: RunnerHandle<MemoryStore>,
+}
+
+async fn live_sums(pool: deadpool_postgres::Pool, deposits: usize, accounts: usize) -> Live {
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    for i in 0..deposits {
+        deposit(&store, &format!("acct-{}", i % accounts), 1).await;
+    }
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let head = deposit(&store, "acct-0", 1).await;
+    runner.wait_for(head, WAIT).await.expect("live");
+    Live {
+        pool,
+        name,
+        control,
+        projection,
+        store,
+        runner,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -187,18 +222,14 @@ async fn pg_poison_event_stops_and_resumes_after_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_rebuild_under_traffic_serves_throughout_switches_and_resumes_after_a_crash() {
-    let pool = pool().await;
-    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
-    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
-        .await
-        .expect("projection");
-    let store = MemoryStore::new();
-    for i in 0..1500 {
-        deposit(&store, &format!("acct-{}", i % 17), 1).await;
-    }
-    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
-    let head = deposit(&store, "acct-0", 1).await;
-    runner.wait_for(head, WAIT).await.expect("live");
+    let Live {
+        pool,
+        name,
+        control,
+        projection,
+        store,
+        runner,
+    } = live_sums(pool().await, 1500, 17).await;
     let v1 = projection.active_schema().await.expect("schema");
 
     // A rebuild that crashes after a few batches leaves its checkpoint behind...
@@ -289,18 +320,14 @@ async fn pg_rebuild_under_traffic_serves_throughout_switches_and_resumes_after_a
 /// never dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_a_second_concurrent_rebuild_is_refused_and_the_first_switches_once() {
-    let pool = pool().await;
-    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
-    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
-        .await
-        .expect("projection");
-    let store = MemoryStore::new();
-    for i in 0..500 {
-        deposit(&store, &format!("acct-{}", i % 7), 1).await;
-    }
-    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
-    let head = deposit(&store, "acct-0", 1).await;
-    runner.wait_for(head, WAIT).await.expect("live");
+    let Live {
+        pool,
+        name,
+        control,
+        projection,
+        store,
+        runner,
+    } = live_sums(pool().await, 500, 7).await;
 
     // The first rebuild stops inside its first progress report, holding the lock.
     let (entered, entered_rx) = tokio::sync::oneshot::channel();
@@ -352,18 +379,14 @@ async fn pg_a_second_concurrent_rebuild_is_refused_and_the_first_switches_once()
 /// (each rebuild makes new names, so they would pile up for the connections' life).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_a_replaced_version_leaves_no_prepared_statement_behind() {
-    let pool = small_pool(2).await;
-    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
-    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
-        .await
-        .expect("projection");
-    let store = MemoryStore::new();
-    for i in 0..50 {
-        deposit(&store, &format!("acct-{}", i % 5), 1).await;
-    }
-    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
-    let head = deposit(&store, "acct-0", 1).await;
-    runner.wait_for(head, WAIT).await.expect("live");
+    let Live {
+        pool,
+        name,
+        control,
+        projection,
+        store,
+        runner,
+    } = live_sums(small_pool(2).await, 50, 5).await;
     let v1 = projection.active_schema().await.expect("schema");
     let report = projection
         .rebuild(&store, 10, |_| {})
