@@ -8,7 +8,7 @@ use tessera_core::{
 };
 use tokio_postgres::error::SqlState;
 
-use crate::common::{count_rows, event, is_unavailable, raw_client, TestDb};
+use crate::common::{count_rows, event, is_unavailable, raw_client, wait_for_activity, TestDb};
 
 fn sid(s: &str) -> StreamId {
     StreamId::new(s).unwrap()
@@ -404,21 +404,7 @@ async fn connection_lost_during_commit_then_retry_lands_once() {
 }
 
 async fn wait_for_sleeping_commit(raw: &tokio_postgres::Client, app: &str) {
-    for _ in 0..200 {
-        let row = raw
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-                 AND wait_event = 'PgSleep'",
-                &[&app],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the append never reached its COMMIT");
+    wait_for_activity(raw, app, "wait_event = 'PgSleep'", "reached its COMMIT").await;
 }
 
 /// Retries an append while the store reports it unavailable (the pool may still hand

@@ -138,21 +138,23 @@ pub async fn lock_stream_row(db: &TestDb, stream: &str) -> Client {
 /// Waits until a connection named `app` waits for a lock (an append blocked on a
 /// stream row that [`lock_stream_row`] holds).
 pub async fn wait_for_lock_wait(raw: &Client, app: &str) {
+    wait_for_activity(raw, app, "wait_event_type = 'Lock'", "waited for a lock").await;
+}
+
+/// Waits (up to about 5 s) until a connection named `app` shows `condition` in
+/// `pg_stat_activity`; panics saying it never `what`.
+pub async fn wait_for_activity(raw: &Client, app: &str, condition: &str, what: &str) {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND {condition}"
+    );
     for _ in 0..500 {
-        let row = raw
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-                 AND wait_event_type = 'Lock'",
-                &[&app],
-            )
-            .await
-            .unwrap();
+        let row = raw.query_one(&sql, &[&app]).await.unwrap();
         if row.get::<_, i64>(0) > 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("no connection of {app} ever waited for a lock");
+    panic!("no connection of {app} ever {what}");
 }
 
 /// Rows of this test's `events` table for `stream`, counted by SQL (not by the store).
