@@ -48,6 +48,8 @@ pub struct App<S> {
     pub views: Views,
     /// The saga's instances.
     pub saga: SagaStore,
+    /// The simulated payment gateway the payment worker charges (clones share its ledger).
+    pub gateway: Gateway,
     /// The guarded gateway route (breaker state for readiness).
     pub route: Resilience,
     /// Counters for `/metrics`.
@@ -83,6 +85,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         let products = cached(products, cache);
         let payments = cached(CommandHandler::new(stores.payment.clone(), ()), cache);
         let route = Resilience::new(settings.resilience);
+        let gateway = Gateway::new(settings.gateway);
         let app = Arc::new(Self {
             settings,
             backend,
@@ -92,6 +95,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
             payments,
             views,
             saga,
+            gateway,
             route,
             metrics: Metrics::default(),
             runners: Mutex::new(BTreeMap::new()),
@@ -175,7 +179,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         }
         let worker = PaymentProcessor::new(
             self.payments.clone(),
-            Gateway::new(self.settings.gateway),
+            self.gateway.clone(),
             self.route.clone(),
         );
         let concurrency = self.settings.resilience.max_concurrent;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod load;
@@ -11,6 +12,28 @@ mod rebuild;
 pub mod seed;
 mod serve;
 mod status;
+
+/// Longest `--payment-timeout-s`: 30 days (deadlines are stored as instants).
+pub const MAX_PAYMENT_TIMEOUT_S: u64 = 30 * 86_400;
+/// Longest `--payment-latency-ms`: a minute (far beyond the gateway route's timeout).
+pub const MAX_PAYMENT_LATENCY_MS: u64 = 60_000;
+/// Longest `--read-wait-ms`: ten minutes.
+pub const MAX_READ_WAIT_MS: u64 = 600_000;
+/// Most `--orders` of `load` and `seed`.
+pub const MAX_ORDERS: u64 = 10_000_000;
+/// Most `--skus` of `load` and `seed`.
+pub const MAX_SKUS: u64 = 10_000;
+/// Most `--reads` of `load`.
+pub const MAX_READS: u64 = 10_000_000;
+/// Longest `--settle-s` of `load`: a day.
+pub const MAX_SETTLE_S: u64 = 86_400;
+/// Most `--concurrency` of `seed`.
+pub const MAX_SEED_CONCURRENCY: u64 = 4096;
+
+/// A `usize` flag of at most `max`.
+fn at_most(max: u64) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(0..=max)
+}
 
 /// The Tessera example shop.
 #[derive(Debug, Parser)]
@@ -79,17 +102,20 @@ pub struct ServeArgs {
     /// Payments above this many cents are declined.
     #[arg(long, default_value_t = 1_000_000)]
     pub payment_limit_cents: i64,
-    /// Typical latency of the simulated gateway.
-    #[arg(long, default_value_t = 5)]
+    /// Typical latency of the simulated gateway (at most 60000).
+    #[arg(long, default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_PAYMENT_LATENCY_MS))]
     pub payment_latency_ms: u64,
     /// Chance (0 to 1) that a gateway call fails transiently.
     #[arg(long, default_value_t = 0.0)]
     pub payment_failure_rate: f64,
-    /// Seconds a payment may go unanswered before the order is rejected.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds a payment may go unanswered before the order is rejected (1 to 30 days).
+    #[arg(long, default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_PAYMENT_TIMEOUT_S))]
     pub payment_timeout_s: u64,
-    /// Longest wait of a `?min_position=` read, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    /// Longest wait of a `?min_position=` read, in milliseconds (at most 600000).
+    #[arg(long, default_value_t = 5000,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_READ_WAIT_MS))]
     pub read_wait_ms: u64,
     /// Aggregate states (orders, products, payments) each command handler keeps in
     /// memory between commands, least recently used evicted first; 0 turns it off.
@@ -116,14 +142,16 @@ pub struct RebuildArgs {
 /// `shop load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Orders to place (0: only read).
-    #[arg(long, default_value_t = 1000)]
+    /// Orders to place (0: only read; at most 10 million).
+    #[arg(long, default_value_t = 1000, value_parser = at_most(MAX_ORDERS))]
     pub orders: usize,
-    /// Products the orders are spread over (each created with enough stock).
-    #[arg(long, default_value_t = 20)]
+    /// Products the orders are spread over (each created with enough stock; at most
+    /// 10000).
+    #[arg(long, default_value_t = 20, value_parser = at_most(MAX_SKUS))]
     pub skus: usize,
-    /// `GET /v1/orders/{id}` requests after the orders settled (0: none).
-    #[arg(long, default_value_t = 5000)]
+    /// `GET /v1/orders/{id}` requests after the orders settled (0: none; at most 10
+    /// million).
+    #[arg(long, default_value_t = 5000, value_parser = at_most(MAX_READS))]
     pub reads: usize,
     /// Read orders already in the shop (listed with `GET /v1/orders`, up to `--reads`
     /// of them) as well as the ones placed.
@@ -135,22 +163,24 @@ pub struct LoadArgs {
     /// The shop to load (loopback addresses only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
-    /// Seconds to wait for every order to reach a final status.
-    #[arg(long, default_value_t = 120)]
+    /// Seconds to wait for every order to reach a final status (at most a day).
+    #[arg(long, default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_S))]
     pub settle_s: u64,
 }
 
 /// `shop seed`.
 #[derive(Debug, Args)]
 pub struct SeedArgs {
-    /// Orders to place (each about 8 events over the three contexts).
-    #[arg(long)]
+    /// Orders to place (each about 8 events over the three contexts; at most 10
+    /// million).
+    #[arg(long, value_parser = at_most(MAX_ORDERS))]
     pub orders: usize,
-    /// Products the orders are spread over.
-    #[arg(long, default_value_t = 20)]
+    /// Products the orders are spread over (at most 10000).
+    #[arg(long, default_value_t = 20, value_parser = at_most(MAX_SKUS))]
     pub skus: usize,
-    /// Orders placed at once.
-    #[arg(long, default_value_t = 64)]
+    /// Orders placed at once (at most 4096).
+    #[arg(long, default_value_t = 64, value_parser = at_most(MAX_SEED_CONCURRENCY))]
     pub concurrency: usize,
     /// Append the placed order ids to this file, one a line.
     #[arg(long)]

@@ -1,5 +1,8 @@
-//! A simulated payment gateway: latency, transient failures, and a deterministic limit.
+//! A simulated payment gateway: latency, transient failures, a deterministic limit, and
+//! a ledger of what it captured and refunded per payment.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -39,30 +42,156 @@ pub enum Charge {
 #[error("payment gateway temporarily unavailable")]
 pub struct Transient;
 
-/// The simulated gateway.
+/// What the gateway holds for one payment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Captured.
+    pub captured_cents: i64,
+    /// Given back.
+    pub refunded_cents: i64,
+}
+
+impl Account {
+    /// Captured and not given back.
+    pub fn net_cents(&self) -> i64 {
+        self.captured_cents - self.refunded_cents
+    }
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Per payment (one entry per payment charged, kept for the life of the process).
+    accounts: HashMap<Uuid, Account>,
+    /// Refunds that gave money back, by idempotency key, with the amount.
+    refunds: HashMap<String, i64>,
+}
+
+/// The simulated gateway. Clones share one ledger.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     config: GatewayConfig,
+    ledger: Arc<Mutex<Ledger>>,
 }
 
 impl Gateway {
     /// A gateway behaving as `config` says.
     pub fn new(config: GatewayConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            ledger: Arc::default(),
+        }
     }
 
-    /// Charges `amount_cents` for `payment`. Idempotent per payment in a real gateway;
-    /// here the reference is derived from the payment id, so repeats answer the same.
+    /// Charges `amount_cents` for `payment`. Idempotent per payment, as a real gateway
+    /// is per idempotency key: a repeat answers the same reference and takes nothing more.
     pub async fn charge(&self, payment: Uuid, amount_cents: i64) -> Result<Charge, Transient> {
+        self.call().await?;
+        if amount_cents > self.config.limit_cents {
+            return Ok(Charge::Declined);
+        }
+        self.ledger().accounts.entry(payment).or_insert(Account {
+            captured_cents: amount_cents,
+            refunded_cents: 0,
+        });
+        Ok(Charge::Captured(format!("sim-{}", payment.simple())))
+    }
+
+    /// Gives back what `payment` has captured and not yet refunded; returns the amount
+    /// (0: nothing held, e.g. never captured). Idempotent per `key`: a repeat answers
+    /// the first refund's amount and moves no money.
+    pub async fn refund(&self, payment: Uuid, key: &str) -> Result<i64, Transient> {
+        self.call().await?;
+        let mut ledger = self.ledger();
+        if let Some(cents) = ledger.refunds.get(key) {
+            return Ok(*cents);
+        }
+        let Some(account) = ledger.accounts.get_mut(&payment) else {
+            return Ok(0);
+        };
+        let cents = account.net_cents();
+        account.refunded_cents += cents;
+        if cents > 0 {
+            ledger.refunds.insert(key.to_owned(), cents);
+        }
+        Ok(cents)
+    }
+
+    /// What the gateway holds for `payment` (all zero if never captured).
+    pub fn account(&self, payment: Uuid) -> Account {
+        self.ledger()
+            .accounts
+            .get(&payment)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The latency of one call, then maybe a transient failure.
+    async fn call(&self) -> Result<(), Transient> {
         let base = u64::try_from(self.config.latency.as_micros()).unwrap_or(u64::MAX);
-        let jittered = base / 2 + fastrand::u64(0..=base.max(1));
+        let jittered = (base / 2).saturating_add(fastrand::u64(0..=base.max(1)));
         tokio::time::sleep(Duration::from_micros(jittered)).await;
         if fastrand::f64() < self.config.failure_rate {
             return Err(Transient);
         }
-        if amount_cents > self.config.limit_cents {
-            return Ok(Charge::Declined);
-        }
-        Ok(Charge::Captured(format!("sim-{}", payment.simple())))
+        Ok(())
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use uuid::Uuid;
+
+    use super::{Account, Charge, Gateway, GatewayConfig};
+
+    fn fast() -> Gateway {
+        Gateway::new(GatewayConfig {
+            latency: Duration::ZERO,
+            ..GatewayConfig::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_refund_gives_back_a_capture_once_per_key() {
+        let (gateway, p) = (fast(), Uuid::from_u128(1));
+        assert_eq!(gateway.refund(p, "k0").await.ok(), Some(0), "nothing held");
+        assert!(matches!(
+            gateway.charge(p, 700).await,
+            Ok(Charge::Captured(_))
+        ));
+        assert!(matches!(
+            gateway.charge(p, 700).await,
+            Ok(Charge::Captured(_))
+        ));
+        assert_eq!(
+            gateway.account(p).net_cents(),
+            700,
+            "a repeat takes nothing more"
+        );
+        assert_eq!(gateway.refund(p, "k1").await.ok(), Some(700));
+        assert_eq!(gateway.refund(p, "k1").await.ok(), Some(700), "same answer");
+        assert_eq!(gateway.refund(p, "k2").await.ok(), Some(0), "nothing left");
+        let account = Account {
+            captured_cents: 700,
+            refunded_cents: 700,
+        };
+        assert_eq!(gateway.account(p), account);
+    }
+
+    #[tokio::test]
+    async fn a_huge_latency_does_not_overflow() {
+        let gateway = Gateway::new(GatewayConfig {
+            latency: Duration::MAX,
+            ..GatewayConfig::default()
+        });
+        let call = gateway.charge(Uuid::from_u128(2), 1);
+        assert!(tokio::time::timeout(Duration::from_millis(10), call)
+            .await
+            .is_err());
     }
 }

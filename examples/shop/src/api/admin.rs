@@ -19,7 +19,7 @@ use crate::app::{App, RebuildError, RebuildState};
 pub struct RunnerStatus {
     /// Its name.
     pub name: String,
-    /// `projection`, `saga` or `worker`.
+    /// `projection`, `saga`, `relay` (an inbox relay into the ordering log) or `worker`.
     pub kind: &'static str,
     /// The context whose log it reads.
     pub context: &'static str,
@@ -111,7 +111,10 @@ pub async fn status<S: EventStore + SnapshotStore>(
                 .failure
                 .map(|f| {
                     let what = f.event_type.as_deref().unwrap_or("undecodable event");
-                    format!("at {} ({what}, {}@{}): {}", f.position, f.stream_id, f.version, f.error)
+                    format!(
+                        "at {} ({what}, {}@{}): {}",
+                        f.position, f.stream_id, f.version, f.error
+                    )
                 })
                 .or(s.last_error),
         })

@@ -86,6 +86,20 @@ pub fn position(field: &str, value: Option<&str>) -> Result<Option<Position>, Pr
         .transpose()
 }
 
+/// Parses a list cursor: a position whose parts fit the read models' signed 64-bit
+/// columns (the API never hands out another).
+pub fn cursor(field: &str, value: Option<&str>) -> Result<Option<Position>, Problem> {
+    let after = position(field, value)?;
+    let fits = |n: u64| i64::try_from(n).is_ok();
+    match after {
+        Some(p) if !fits(p.commit) || !fits(p.prepare) => Err(Problem::malformed(format!(
+            "{field}: not a cursor of this API (each part at most {})",
+            i64::MAX
+        ))),
+        _ => Ok(after),
+    }
+}
+
 /// Waits for runner `name` to reach `min`, or answers 503 with `Retry-After`.
 pub async fn wait_for<S>(
     app: &crate::app::App<S>,

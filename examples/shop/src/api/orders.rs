@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{CommandOptions, EventStore, Metadata, SnapshotStore};
 use uuid::Uuid;
 
-use super::extract::{position, wait_for, Correlation, Params};
+use super::extract::{cursor, position, wait_for, Correlation, Params};
 use super::Problem;
 use crate::app::App;
 use crate::inventory::{HoldDoc, ReservationDoc};
@@ -227,7 +227,7 @@ pub async fn list<S: EventStore + SnapshotStore>(
     if !(1..=100).contains(&limit) {
         return Err(Problem::invalid("limit: must be 1 to 100"));
     }
-    let after = position("after", q.after.as_deref())?;
+    let after = cursor("after", q.after.as_deref())?;
     let mut filters = Vec::new();
     if let Some(c) = q.customer_id {
         if c.chars().any(char::is_control) || c.chars().count() > 100 {

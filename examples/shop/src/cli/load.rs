@@ -82,7 +82,7 @@ async fn create_products(
     let run = fastrand::u32(..);
     let skus = skus.max(1);
     let stock = i64::try_from(orders.div_ceil(skus))?;
-    let mut created = Vec::with_capacity(skus);
+    let mut created = Vec::new();
     for i in 0..skus {
         let sku = format!("load-{run}-{i}");
         let body = json!({ "sku": sku, "name": "load test item", "price_cents": 250, "initial_stock": stock });
@@ -231,7 +231,7 @@ async fn settle(
     within: Duration,
 ) -> BTreeMap<String, usize> {
     let started = Instant::now();
-    let deadline = started + within;
+    let deadline = started.checked_add(within);
     loop {
         let statuses: Vec<String> = stream::iter(ids)
             .map(|id| async move {
@@ -257,7 +257,7 @@ async fn settle(
         }
         let waiting =
             counts.get("pending").copied().unwrap_or(0) + counts.get(NOT_YET).copied().unwrap_or(0);
-        if waiting == 0 || Instant::now() >= deadline {
+        if waiting == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
             println!("outcomes after {:.1}s:", started.elapsed().as_secs_f64());
             return counts;
         }

@@ -93,7 +93,7 @@ pub async fn seed<S: EventStore + SnapshotStore>(
     every: Duration,
 ) -> Result<Seeded, BoxError> {
     let skus = stock(app, orders, skus).await?;
-    let placed = Arc::new(Mutex::new(Vec::with_capacity(orders)));
+    let placed = Arc::new(Mutex::new(Vec::new()));
     let settled_so_far = Arc::new(AtomicUsize::new(0));
     let placing = tokio::spawn(place_all(
         app.clone(),
@@ -153,7 +153,7 @@ async fn stock<S: EventStore + SnapshotStore>(
 ) -> Result<Vec<(String, i64)>, BoxError> {
     let skus = skus.max(1);
     let quantity = i64::try_from(orders.div_ceil(skus).max(1))?;
-    let mut products = Vec::with_capacity(skus);
+    let mut products = Vec::new();
     for i in 0..skus {
         let sku = format!("seed-{i}");
         let product = app.products.load(&sku).await?.state;
@@ -184,12 +184,12 @@ async fn place_all<S: EventStore + SnapshotStore>(
     placed: Arc<Mutex<Vec<String>>>,
     settled: Arc<AtomicUsize>,
 ) -> Result<(), BoxError> {
-    let ahead = concurrency.max(1) * AHEAD_PER_TASK;
+    let ahead = concurrency.max(1).saturating_mul(AHEAD_PER_TASK);
     let mut results = stream::iter(0..orders)
         .map(|i| {
             let (app, (sku, price), settled) = (&app, &skus[i % skus.len()], &settled);
             async move {
-                while i >= settled.load(Ordering::Relaxed) + ahead {
+                while i.saturating_sub(settled.load(Ordering::Relaxed)) >= ahead {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 let order_id = Uuid::new_v4();

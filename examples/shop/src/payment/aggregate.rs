@@ -130,6 +130,9 @@ pub struct Payment {
     pub status: Option<PaymentStatus>,
     /// How much.
     pub amount_cents: i64,
+    /// Why it was declined (`None` unless declined).
+    #[serde(default)]
+    pub decline_reason: Option<DeclineReason>,
 }
 
 impl Aggregate for Payment {
@@ -150,7 +153,10 @@ impl Aggregate for Payment {
                 PaymentStatus::Requested
             }
             PaymentEvent::Captured { .. } => PaymentStatus::Captured,
-            PaymentEvent::Declined { .. } => PaymentStatus::Declined,
+            PaymentEvent::Declined { reason, .. } => {
+                self.decline_reason = Some(*reason);
+                PaymentStatus::Declined
+            }
             PaymentEvent::Refunded { .. } => PaymentStatus::Refunded,
         });
     }

@@ -1,10 +1,14 @@
 //! The payment worker: answers each requested payment through the gateway.
 
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
 use tessera_core::{
     decode_recorded, BoxError, CommandError, CommandHandler, CommandOptions, EventFilter,
     EventStore, Metadata, RecordedEvent, Upcasters,
 };
 use tracing::Instrument;
+use uuid::Uuid;
 
 use super::{DeclineReason, Payment, PaymentCommand, PaymentEvent, PaymentStatus};
 use crate::gateway::{Charge, Gateway};
@@ -14,10 +18,18 @@ use tessera_projections::resilience::Resilience;
 /// Reacts to `PaymentRequested` by charging through the resilient gateway and recording
 /// the answer. With no answer (breaker open, retries spent) it records nothing: the
 /// saga's deadline turns the silence into a timeout.
+///
+/// A capture the gateway answers after the deadline declined the payment cannot be
+/// recorded; the worker refunds it at the gateway (keyed by the triggering event, so a
+/// repeat moves no money) and logs a warning. The payment stays declined as timed out:
+/// it never held the money as far as the shop is concerned, so no event is recorded.
 pub struct PaymentProcessor<S> {
     payments: CommandHandler<Payment, S>,
     gateway: Gateway,
     route: Resilience,
+    /// Payments with a late capture whose refund got no answer yet: the runner delivers
+    /// the event again, and the refund is retried until it is answered.
+    owed: Mutex<HashSet<Uuid>>,
 }
 
 impl<S: EventStore> PaymentProcessor<S> {
@@ -27,6 +39,7 @@ impl<S: EventStore> PaymentProcessor<S> {
             payments,
             gateway,
             route,
+            owed: Mutex::default(),
         }
     }
 
@@ -39,8 +52,17 @@ impl<S: EventStore> PaymentProcessor<S> {
             return Ok(());
         };
         let id = order_id.to_string();
-        if self.payments.load(&id).await?.state.status != Some(PaymentStatus::Requested) {
-            return Ok(()); // answered already (a repeat delivery, or the deadline passed)
+        let payment = self.payments.load(&id).await?.state;
+        match payment.status {
+            Some(PaymentStatus::Requested) => {}
+            // The deadline won. An earlier delivery may have been captured and not refunded
+            // (it stopped after the capture, or its refund got no answer): check.
+            Some(PaymentStatus::Declined)
+                if payment.decline_reason == Some(DeclineReason::Timeout) =>
+            {
+                return self.refund_late_capture(event, order_id).await;
+            }
+            _ => return Ok(()), // answered already (a repeat delivery)
         }
         let answer = self
             .route
@@ -63,9 +85,50 @@ impl<S: EventStore> PaymentProcessor<S> {
             CommandOptions::idempotent(format!("gateway:{}", event.id)).with_metadata(metadata);
         tracing::debug!(?command, "payment answered by the gateway");
         match self.payments.handle_with(&id, &command, options).await {
-            Ok(_) | Err(CommandError::Rejected(_)) => Ok(()), // rejected: the deadline won
+            Ok(_) => Ok(()),
+            // Only a declined payment refuses a capture: the deadline won, money taken.
+            Err(CommandError::Rejected(_)) if matches!(command, PaymentCommand::Capture { .. }) => {
+                self.owed().insert(order_id);
+                self.refund_late_capture(event, order_id).await
+            }
+            Err(CommandError::Rejected(_)) => Ok(()), // a decline after the deadline
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Gives back at the gateway whatever it captured for a payment the deadline
+    /// declined. Fails (for the runner to retry) while a known late capture is not
+    /// refunded; otherwise a check without an answer is only logged.
+    async fn refund_late_capture(
+        &self,
+        event: &RecordedEvent,
+        order_id: Uuid,
+    ) -> Result<(), BoxError> {
+        let key = format!("gateway:{}:refund", event.id);
+        let answer = self
+            .route
+            .call(|_| true, || self.gateway.refund(order_id, &key))
+            .await;
+        match answer {
+            Ok(cents) => {
+                if cents > 0 {
+                    tracing::warn!(%order_id, refunded_cents = cents, %key, "the gateway captured after the payment deadline; refunded at the gateway");
+                }
+                self.owed().remove(&order_id);
+                Ok(())
+            }
+            Err(e) if self.owed().contains(&order_id) => {
+                Err(format!("late capture of payment {order_id} not refunded yet: {e}").into())
+            }
+            Err(e) => {
+                tracing::warn!(%order_id, error = %e, "could not ask the gateway whether it captured after the payment deadline");
+                Ok(())
+            }
+        }
+    }
+
+    fn owed(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.owed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -1,15 +1,14 @@
-//! Reactors: checkpointed readers of one context's log that issue commands.
+//! Reactors: checkpointed readers of one context's log that act on each event.
 //!
-//! The fulfilment saga and the payment worker are reactors. A [`Reactor`] is a
-//! [`Subscriber`] driven by the projections [`Runner`](tessera_projections::Runner): it
-//! hands each event of a batch to its [`Reaction`] and then moves its checkpoint with a
-//! compare-and-set. Reactions are idempotent by construction: every command they issue
-//! carries an idempotency key derived from the triggering event's id, so an event
-//! delivered again (after a crash between the commands and the checkpoint) lands each
-//! command once.
-//!
-//! This is the shop's stand-in for the process-manager runtime of `tessera-projections`
-//! (issue 5), which had not landed when the shop was written.
+//! The inbox relays (inventory and payment events into the ordering log, for the saga)
+//! and the payment worker are reactors; the fulfilment saga itself is not: it runs on the
+//! process-manager runtime of `tessera-projections` (`MemoryProcess` or `PgProcess`, see
+//! [`crate::fulfilment`]). A [`Reactor`] is a [`Subscriber`] driven by the projections
+//! [`Runner`](tessera_projections::Runner): it hands each event of a batch to its
+//! [`Reaction`] and then moves its checkpoint with a compare-and-set. Reactions are
+//! idempotent by construction: what they write carries an idempotency key or id derived
+//! from the triggering event's id, so an event delivered again (after a crash between
+//! the writes and the checkpoint) lands each write once.
 
 use std::future::Future;
 use std::sync::Arc;

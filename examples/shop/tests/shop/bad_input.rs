@@ -229,6 +229,22 @@ async fn bad_input_table() {
             "malformed-request",
         ),
         (
+            "GET",
+            "/v1/orders?after=9223372036854775808.0".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "GET",
+            "/v1/orders?after=1.9223372036854775808".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
             "POST",
             format!("/v1/orders/{rejected}/cancel"),
             None,
@@ -301,6 +317,18 @@ async fn bad_input_table() {
         }
     }
     // The detail names the bad field.
+    let (_, p, _) = call(
+        &r,
+        "GET",
+        "/v1/orders?after=18446744073709551615.0",
+        None,
+        &[],
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap_or("").starts_with("after:"),
+        "{p}"
+    );
     let (_, p, _) = call(
         &r,
         "POST",

@@ -270,6 +270,66 @@ async fn postgres_unanswered_payment_times_out() {
     shop.finish().await;
 }
 
+/// A gateway slower than the payment deadline that still takes the money: each call
+/// takes 1 to 3 s, the deadline is 200 ms.
+fn late_gateway() -> shop::settings::Settings {
+    let mut s = crate::support::settings();
+    s.gateway.latency = std::time::Duration::from_secs(2);
+    s.payment_timeout = std::time::Duration::from_millis(200);
+    s
+}
+
+/// The deadline rejects the order; the capture that follows is refunded at the gateway.
+async fn late_capture_is_refunded(shop: &TestShop) {
+    shop.product("lamp", "Lamp", 1200, 2).await;
+    let (id, _) = shop.order("hana", &[("lamp", 1)]).await;
+    let order = shop.settled(&id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["reason"].as_str()),
+        (Some("rejected"), Some("payment_timeout")),
+        "{order}"
+    );
+    let payment = uuid::Uuid::parse_str(&id).expect("order id");
+    let account = crate::support::eventually("the late capture is refunded", || async {
+        let account = shop.gateway.account(payment);
+        (account.refunded_cents > 0).then_some(account)
+    })
+    .await;
+    assert_eq!(
+        (account.captured_cents, account.net_cents()),
+        (1200, 0),
+        "{account:?}"
+    );
+    let order = shop
+        .order_until(&id, "payment declined as timed out", |o| {
+            o["payment"]["decline_reason"] == "timeout"
+        })
+        .await;
+    assert_eq!(
+        (
+            order["status"].as_str(),
+            order["payment"]["status"].as_str()
+        ),
+        (Some("rejected"), Some("declined")),
+        "{order}"
+    );
+    assert_eq!(order["payment"]["captured_cents"], 0, "{order}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_late_capture_is_refunded() {
+    let shop = TestShop::memory_with(late_gateway()).await;
+    late_capture_is_refunded(&shop).await;
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_late_capture_is_refunded() {
+    let shop = TestShop::postgres_on(&crate::support::unique_prefix(), late_gateway()).await;
+    late_capture_is_refunded(&shop).await;
+    shop.finish().await;
+}
+
 /// Input PostgreSQL would refuse (a NUL in text) is refused first, as a 4xx.
 async fn hostile_input_is_a_client_error(shop: &TestShop) {
     shop.product("nut", "Nut", 10, 10).await;

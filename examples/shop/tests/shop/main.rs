@@ -1,6 +1,7 @@
 //! Integration tests of the shop: one binary, submodules per concern.
 
 mod bad_input;
+mod cli;
 mod concurrency;
 mod e2e;
 mod eventstoredb;

@@ -35,6 +35,8 @@ pub struct TestShop {
     pub client: reqwest::Client,
     /// The schema prefix on PostgreSQL.
     pub prefix: Option<String>,
+    /// The shop's simulated payment gateway (its ledger).
+    pub gateway: shop::gateway::Gateway,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -47,6 +49,7 @@ async fn serve<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
         .await
         .expect("bind 127.0.0.1:0");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let gateway = app.gateway.clone();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(shop::server::serve(app, listener, async {
         let _ = rx.await;
@@ -59,6 +62,7 @@ async fn serve<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
         base,
         client,
         prefix,
+        gateway,
         stop: Some(tx),
         task: Some(task),
     }
