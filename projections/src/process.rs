@@ -112,3 +112,30 @@ pub use memory::MemoryProcess;
 pub use postgres::PgProcess;
 pub use store::{Deadline, DeadlineState, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};
+
+/// The longest a deadline is kept waiting: a request further out is due after this
+/// (about a century) rather than overflowing the clock.
+const LONGEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+
+/// When a deadline requested `after` from `now` is due.
+fn due_at(now: std::time::SystemTime, after: std::time::Duration) -> std::time::SystemTime {
+    now + after.min(LONGEST_DEADLINE)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn a_deadline_too_far_out_for_the_clock_is_due_after_the_longest_wait() {
+        let now = SystemTime::now();
+        assert_eq!(
+            super::due_at(now, Duration::from_secs(30)),
+            now + Duration::from_secs(30)
+        );
+        assert_eq!(
+            super::due_at(now, Duration::MAX),
+            now + super::LONGEST_DEADLINE
+        );
+    }
+}

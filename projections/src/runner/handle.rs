@@ -82,7 +82,11 @@ impl<S: EventReader> RunnerHandle<S> {
     /// other categories' positions).
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), WaitError> {
         let mut rx = self.status.clone();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        // A timeout too large for the clock waits as good as forever instead of panicking.
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         loop {
             let (checkpoint, state, name) = {
                 let s = rx.borrow_and_update();

@@ -125,7 +125,7 @@ impl<P: ProcessManager> Tables<P> {
                     id: request.id,
                     instance: id.clone(),
                     key: request.key,
-                    due_at: now + request.after,
+                    due_at: crate::process::due_at(now, request.after),
                     state: DeadlineState::Scheduled,
                 },
                 timeout: request.timeout,

@@ -107,7 +107,7 @@ pub(super) async fn record<P: ProcessManager>(
                 &P::NAME,
                 &id,
                 &d.key,
-                &(now + d.after),
+                &crate::process::due_at(now, d.after),
                 &Json(&d.timeout),
             ],
         )
