@@ -33,6 +33,11 @@ pub struct RunnerStatus {
     pub lag_events: u64,
     /// Age of the oldest unapplied event, in milliseconds.
     pub lag_ms: u128,
+    /// Committed events its store does not show readers yet (on PostgreSQL, held back
+    /// by a transaction still open somewhere on the server; 0 in memory).
+    pub held_back_events: u64,
+    /// How long the transaction holding them back has been open, in milliseconds.
+    pub held_back_ms: Option<u128>,
     /// Events applied since start.
     pub applied: u64,
     /// Last error, retried or final.
@@ -106,6 +111,8 @@ pub async fn status<S: EventStore + SnapshotStore>(
             head: s.head.map(|h| h.to_string()),
             lag_events: s.lag_events,
             lag_ms: s.lag.as_millis(),
+            held_back_events: s.held_back.events_behind,
+            held_back_ms: s.held_back.oldest_open_transaction.map(|d| d.as_millis()),
             applied: s.applied,
             last_error: s
                 .failure

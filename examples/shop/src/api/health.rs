@@ -89,6 +89,16 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
             s.lag_events
         );
     }
+    out.push_str("# HELP tessera_runner_held_back_events Committed events a runner's store does not show readers yet (held back by an open transaction).\n");
+    out.push_str("# TYPE tessera_runner_held_back_events gauge\n");
+    for (_, _, s) in &statuses {
+        let _ = writeln!(
+            out,
+            "tessera_runner_held_back_events{{runner=\"{}\"}} {}",
+            escape(&s.name),
+            s.held_back.events_behind
+        );
+    }
     out.push_str("# HELP tessera_runner_applied_total Events applied by a runner since start.\n");
     out.push_str("# TYPE tessera_runner_applied_total counter\n");
     for (_, _, s) in &statuses {

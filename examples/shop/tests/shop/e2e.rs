@@ -330,6 +330,49 @@ async fn postgres_late_capture_is_refunded() {
     shop.finish().await;
 }
 
+/// A transaction left open elsewhere on the server holds back what every reader sees:
+/// the admin status and `/metrics` say so while the runners stay live, and the order
+/// settles once the transaction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_long_open_transaction_shows_as_held_back() {
+    let shop = TestShop::postgres().await;
+    shop.product("tea", "Tea", 450, 10).await;
+    let (raw, conn) =
+        tokio_postgres::connect(&crate::support::database_url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(conn);
+    raw.batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .expect("open a transaction");
+    let (id, _) = shop.order("alice", &[("tea", 1)]).await;
+    let runner = crate::support::eventually("a runner reports held-back events", || async {
+        let (status, body) = shop.get("/v1/admin/projections").await;
+        assert_eq!(status, 200, "{body}");
+        body["runners"].as_array()?.iter().find_map(|r| {
+            (r["held_back_events"].as_u64() > Some(0) && r["held_back_ms"].is_u64())
+                .then(|| r["name"].as_str().unwrap_or_default().to_owned())
+        })
+    })
+    .await;
+    let (_, metrics) = shop.get("/metrics").await;
+    let line = format!("tessera_runner_held_back_events{{runner=\"{runner}\"}} ");
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&line) && !l.ends_with(" 0")),
+        "{line}… missing from:\n{text}"
+    );
+    assert_eq!(
+        shop.get(&format!("/v1/orders/{id}")).await.0,
+        404,
+        "nothing visible yet"
+    );
+    raw.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(shop.settled(&id).await["status"], "confirmed");
+    shop.finish().await;
+}
+
 /// Input PostgreSQL would refuse (a NUL in text) is refused first, as a 4xx.
 async fn hostile_input_is_a_client_error(shop: &TestShop) {
     shop.product("nut", "Nut", 10, 10).await;

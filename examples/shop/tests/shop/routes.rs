@@ -247,6 +247,7 @@ async fn health_metrics_and_openapi() {
     for metric in [
         "shop_http_requests_total{method=\"GET\",route=\"/health/ready\",status=\"200\"} 1",
         "tessera_runner_lag_events{runner=\"fulfilment\"}",
+        "tessera_runner_held_back_events{runner=\"fulfilment\"} 0",
         "shop_payment_breaker_open 0",
     ] {
         assert!(text.contains(metric), "{metric} missing from:\n{text}");
