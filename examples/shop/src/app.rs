@@ -68,8 +68,18 @@ fn reactor_config() -> RunnerConfig {
 }
 
 impl<S: EventStore + SnapshotStore> App<S> {
-    /// Starts every runner and worker on the current runtime.
+    /// Starts every runner and worker on the current runtime, with a simulated gateway
+    /// behaving as `settings.gateway` says.
     pub fn start(settings: Settings, parts: Parts<S>) -> Arc<Self> {
+        let gateway = Gateway::new(settings.gateway);
+        Self::start_with_gateway(settings, parts, gateway)
+    }
+
+    /// [`App::start`] charging through `gateway` (`settings.gateway` is not used). The
+    /// gateway stands for a service outside the shop: a clone handed to a second
+    /// instance (a restart after a crash, in tests) shares its ledger, as a real gateway
+    /// outlives the shop's process.
+    pub fn start_with_gateway(settings: Settings, parts: Parts<S>, gateway: Gateway) -> Arc<Self> {
         let Parts {
             stores,
             views,
@@ -85,7 +95,6 @@ impl<S: EventStore + SnapshotStore> App<S> {
         let products = cached(products, cache);
         let payments = cached(CommandHandler::new(stores.payment.clone(), ()), cache);
         let route = Resilience::new(settings.resilience);
-        let gateway = Gateway::new(settings.gateway);
         let app = Arc::new(Self {
             settings,
             backend,

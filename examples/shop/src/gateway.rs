@@ -66,11 +66,12 @@ struct Ledger {
     refunds: HashMap<String, i64>,
 }
 
-/// The simulated gateway. Clones share one ledger.
+/// The simulated gateway. Clones share one ledger, and one pause switch.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     config: GatewayConfig,
     ledger: Arc<Mutex<Ledger>>,
+    paused: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Gateway {
@@ -79,7 +80,22 @@ impl Gateway {
         Self {
             config,
             ledger: Arc::default(),
+            paused: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
+    }
+
+    /// Holds every call (new and in progress before its answer) until [`resume`]: a
+    /// gateway that is slow to answer for a while, for tests that need an order of
+    /// events a real latency would only make likely.
+    ///
+    /// [`resume`]: Gateway::resume
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Lets held and new calls answer again.
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
     }
 
     /// Charges `amount_cents` for `payment`. Idempotent per payment, as a real gateway
@@ -130,6 +146,8 @@ impl Gateway {
         let base = u64::try_from(self.config.latency.as_micros()).unwrap_or(u64::MAX);
         let jittered = (base / 2).saturating_add(fastrand::u64(0..=base.max(1)));
         tokio::time::sleep(Duration::from_micros(jittered)).await;
+        // The sender lives as long as any clone, so this only ends once resumed.
+        let _ = self.paused.subscribe().wait_for(|paused| !*paused).await;
         if fastrand::f64() < self.config.failure_rate {
             return Err(Transient);
         }

@@ -57,7 +57,8 @@ pub struct SagaSummary {
 /// The payment part of an order.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentSummary {
-    /// `not_requested`, `requested`, `captured`, `declined` or `refunded`.
+    /// `not_requested`, `requested`, `captured`, `declined`, `refunding` (asked back,
+    /// the gateway not answered yet) or `refunded`.
     pub status: String,
     /// How much was asked for.
     pub amount_cents: Option<i64>,

@@ -86,7 +86,8 @@ pub enum Action {
     },
     /// Payment: no answer in time; decline it (refused if it was answered meanwhile).
     TimeOutPayment,
-    /// Payment: give the money back.
+    /// Payment: give the money back. Records the request; the payment worker asks the
+    /// gateway and records the refund once it answered.
     Refund,
     /// Ordering: confirm.
     Confirm,

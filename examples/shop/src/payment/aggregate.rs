@@ -1,4 +1,10 @@
 //! The payment aggregate: requested, then captured or declined; a capture may be refunded.
+//!
+//! Both calls to the gateway go the same way: a command records what is asked
+//! (`PaymentRequested`, `PaymentRefundRequested`), the payment worker asks the gateway,
+//! and a second command records its answer (`PaymentCaptured` or `PaymentDeclined`,
+//! `PaymentRefunded`). So the log says a payment was captured or refunded only once the
+//! gateway did it.
 
 use serde::{Deserialize, Serialize};
 use tessera_core::{Aggregate, DomainEvent};
@@ -31,8 +37,13 @@ pub enum PaymentCommand {
     },
     /// The gateway refused, or the deadline passed.
     Decline(DeclineReason),
-    /// Give the money back.
+    /// Ask for the money back (the payment worker asks the gateway).
     Refund,
+    /// The gateway gave `amount_cents` back.
+    RecordRefund {
+        /// What the gateway gave back.
+        amount_cents: i64,
+    },
 }
 
 /// What happens to a payment. Serde names are the stored event types.
@@ -64,12 +75,20 @@ pub enum PaymentEvent {
         /// Why.
         reason: DeclineReason,
     },
-    /// The money was given back.
+    /// The money was asked back; the gateway has not answered yet.
+    #[serde(rename = "PaymentRefundRequested")]
+    RefundRequested {
+        /// The order paid for.
+        order_id: Uuid,
+        /// How much was captured.
+        amount_cents: i64,
+    },
+    /// The gateway gave the money back.
     #[serde(rename = "PaymentRefunded")]
     Refunded {
         /// The order paid for.
         order_id: Uuid,
-        /// How much.
+        /// How much the gateway gave back.
         amount_cents: i64,
     },
 }
@@ -86,6 +105,8 @@ pub enum PaymentStatus {
     Captured,
     /// Refused or timed out.
     Declined,
+    /// Money asked back, the gateway not answered yet.
+    Refunding,
     /// Money given back.
     Refunded,
 }
@@ -97,6 +118,7 @@ impl PaymentStatus {
             PaymentStatus::Requested => "requested",
             PaymentStatus::Captured => "captured",
             PaymentStatus::Declined => "declined",
+            PaymentStatus::Refunding => "refunding",
             PaymentStatus::Refunded => "refunded",
         }
     }
@@ -157,12 +179,13 @@ impl Aggregate for Payment {
                 self.decline_reason = Some(*reason);
                 PaymentStatus::Declined
             }
+            PaymentEvent::RefundRequested { .. } => PaymentStatus::Refunding,
             PaymentEvent::Refunded { .. } => PaymentStatus::Refunded,
         });
     }
 
     fn decide(&self, command: &PaymentCommand, (): &()) -> Result<Vec<PaymentEvent>, PaymentError> {
-        use PaymentStatus::{Captured, Declined, Refunded, Requested};
+        use PaymentStatus::{Captured, Declined, Refunded, Refunding, Requested};
         let (Some(order_id), Some(status)) = (self.order_id, self.status) else {
             return match command {
                 PaymentCommand::Request {
@@ -187,7 +210,7 @@ impl Aggregate for Payment {
                     reference: reference.clone(),
                 }])
             }
-            (PaymentCommand::Capture { .. }, Captured | Refunded) => Ok(vec![]),
+            (PaymentCommand::Capture { .. }, Captured | Refunding | Refunded) => Ok(vec![]),
             (PaymentCommand::Capture { .. }, Declined) => refuse("captured"),
             (PaymentCommand::Decline(reason), Requested) => Ok(vec![PaymentEvent::Declined {
                 order_id,
@@ -195,12 +218,23 @@ impl Aggregate for Payment {
             }]),
             (PaymentCommand::Decline(_), Declined) => Ok(vec![]),
             (PaymentCommand::Decline(_), _) => refuse("declined"),
-            (PaymentCommand::Refund, Captured) => Ok(vec![PaymentEvent::Refunded {
+            (PaymentCommand::Refund, Captured) => Ok(vec![PaymentEvent::RefundRequested {
                 order_id,
                 amount_cents,
             }]),
-            (PaymentCommand::Refund, Refunded) => Ok(vec![]),
+            (PaymentCommand::Refund, Refunding | Refunded) => Ok(vec![]),
             (PaymentCommand::Refund, _) => refuse("refunded"),
+            (PaymentCommand::RecordRefund { amount_cents }, _) if *amount_cents < 0 => {
+                Err(PaymentError::NegativeAmount)
+            }
+            (PaymentCommand::RecordRefund { amount_cents }, Refunding) => {
+                Ok(vec![PaymentEvent::Refunded {
+                    order_id,
+                    amount_cents: *amount_cents,
+                }])
+            }
+            (PaymentCommand::RecordRefund { .. }, Refunded) => Ok(vec![]),
+            (PaymentCommand::RecordRefund { .. }, _) => refuse("refunded"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The payment worker: answers each requested payment through the gateway.
+//! The payment worker: answers each requested payment and each requested refund
+//! through the gateway.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -23,6 +24,21 @@ use tessera_projections::resilience::Resilience;
 /// recorded; the worker refunds it at the gateway (keyed by the triggering event, so a
 /// repeat moves no money) and logs a warning. The payment stays declined as timed out:
 /// it never held the money as far as the shop is concerned, so no event is recorded.
+///
+/// Reacts to `PaymentRefundRequested` (the saga's refund of a cancelled order) by
+/// refunding through the same route, keyed by that event's id, and only then recording
+/// `PaymentRefunded` with the amount the gateway gave back. So "the log says refunded"
+/// implies "the gateway refunded", and "the log says refund requested" implies "the
+/// gateway refunds", eventually: a refund without an answer fails the event, and the
+/// runner delivers it again with backoff (once its attempts are spent the worker stops
+/// as failed, shown in the admin status, and a restart resumes at that refund). A
+/// redelivery refunds once: the gateway answers a repeated key with the first refund.
+///
+/// Why not the alternatives: the saga's dispatcher calling the gateway before
+/// recording the refund would put the payment context's gateway call in the saga, and
+/// its outbox gives up after a few attempts and fails the saga; recording
+/// `PaymentRefunded` first and reacting to it would make the log say "refunded" while
+/// the gateway still holds the money.
 pub struct PaymentProcessor<S> {
     payments: CommandHandler<Payment, S>,
     gateway: Gateway,
@@ -44,13 +60,23 @@ impl<S: EventStore> PaymentProcessor<S> {
     }
 
     async fn process(&self, event: &RecordedEvent) -> Result<(), BoxError> {
-        let PaymentEvent::Requested {
-            order_id,
-            amount_cents,
-        } = decode_recorded(event, &Upcasters::new())?
-        else {
-            return Ok(());
-        };
+        match decode_recorded(event, &Upcasters::new())? {
+            PaymentEvent::Requested {
+                order_id,
+                amount_cents,
+            } => self.charge(event, order_id, amount_cents).await,
+            PaymentEvent::RefundRequested { order_id, .. } => self.refund(event, order_id).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Charges a requested payment and records the answer.
+    async fn charge(
+        &self,
+        event: &RecordedEvent,
+        order_id: Uuid,
+        amount_cents: i64,
+    ) -> Result<(), BoxError> {
         let id = order_id.to_string();
         let payment = self.payments.load(&id).await?.state;
         match payment.status {
@@ -76,15 +102,12 @@ impl<S: EventStore> PaymentProcessor<S> {
                 return Ok(());
             }
         };
-        let metadata = Metadata {
-            correlation_id: event.metadata.correlation_id,
-            causation_id: Some(event.id.0),
-            ..Metadata::default()
-        };
-        let options =
-            CommandOptions::idempotent(format!("gateway:{}", event.id)).with_metadata(metadata);
         tracing::debug!(?command, "payment answered by the gateway");
-        match self.payments.handle_with(&id, &command, options).await {
+        match self
+            .payments
+            .handle_with(&id, &command, answer_of(event))
+            .await
+        {
             Ok(_) => Ok(()),
             // Only a declined payment refuses a capture: the deadline won, money taken.
             Err(CommandError::Rejected(_)) if matches!(command, PaymentCommand::Capture { .. }) => {
@@ -104,7 +127,7 @@ impl<S: EventStore> PaymentProcessor<S> {
         event: &RecordedEvent,
         order_id: Uuid,
     ) -> Result<(), BoxError> {
-        let key = format!("gateway:{}:refund", event.id);
+        let key = refund_key(event);
         let answer = self
             .route
             .call(|_| true, || self.gateway.refund(order_id, &key))
@@ -127,14 +150,58 @@ impl<S: EventStore> PaymentProcessor<S> {
         }
     }
 
+    /// Refunds a capture asked back (a cancelled order) at the gateway, then records how
+    /// much it gave back. Fails, for the runner to deliver the event again, while the
+    /// gateway does not answer.
+    async fn refund(&self, event: &RecordedEvent, order_id: Uuid) -> Result<(), BoxError> {
+        let id = order_id.to_string();
+        let payment = self.payments.load(&id).await?.state;
+        if payment.status != Some(PaymentStatus::Refunding) {
+            return Ok(()); // recorded already (a repeat delivery)
+        }
+        let key = refund_key(event);
+        let cents = self
+            .route
+            .call(|_| true, || self.gateway.refund(order_id, &key))
+            .await
+            .map_err(|e| format!("refund of payment {order_id} not answered yet: {e}"))?;
+        if cents != payment.amount_cents {
+            tracing::warn!(%order_id, refunded_cents = cents, captured_cents = payment.amount_cents, %key, "the gateway refunded another amount than the payment captured");
+        }
+        let command = PaymentCommand::RecordRefund {
+            amount_cents: cents,
+        };
+        tracing::debug!(?command, "refund answered by the gateway");
+        self.payments
+            .handle_with(&id, &command, answer_of(event))
+            .await?;
+        Ok(())
+    }
+
     fn owed(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
         self.owed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
+/// The gateway's idempotency key of a refund triggered by `event`.
+fn refund_key(event: &RecordedEvent) -> String {
+    format!("gateway:{}:refund", event.id)
+}
+
+/// Options recording the gateway's answer to `event`: keyed by it, so a redelivery
+/// records the answer once, and caused by it.
+fn answer_of(event: &RecordedEvent) -> CommandOptions {
+    let metadata = Metadata {
+        correlation_id: event.metadata.correlation_id,
+        causation_id: Some(event.id.0),
+        ..Metadata::default()
+    };
+    CommandOptions::idempotent(format!("gateway:{}", event.id)).with_metadata(metadata)
+}
+
 impl<S: EventStore> Reaction for PaymentProcessor<S> {
     fn filter(&self) -> EventFilter {
-        EventFilter::category("payment").with_types(["PaymentRequested"])
+        EventFilter::category("payment").with_types(["PaymentRequested", "PaymentRefundRequested"])
     }
 
     async fn react(&self, event: &RecordedEvent) -> Result<(), BoxError> {

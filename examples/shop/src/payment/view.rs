@@ -80,6 +80,7 @@ impl View for PaymentsView {
                 doc.status = PaymentStatus::Declined;
                 doc.decline_reason = Some(reason);
             }
+            PaymentEvent::RefundRequested { .. } => doc.status = PaymentStatus::Refunding,
             PaymentEvent::Refunded { amount_cents, .. } => {
                 doc.status = PaymentStatus::Refunded;
                 doc.refunded_cents += amount_cents;

@@ -140,6 +140,14 @@ async fn cancel_refunds_and_releases(shop: &TestShop) {
         })
         .await;
     assert_eq!(order["payment"]["refunded_cents"], 4000);
+    // The log says refunded only once the gateway did: its ledger holds nothing more.
+    let payment = uuid::Uuid::parse_str(&id).expect("order id");
+    let refunded = shop::gateway::Account {
+        captured_cents: 4000,
+        refunded_cents: 4000,
+    };
+    assert_eq!(shop.gateway.account(payment), refunded);
+    assert_eq!(shop.gateway.account(payment).net_cents(), 0);
     let order = shop
         .order_until(&id, "saga compensated", |o| {
             o["saga"]["status"] == "completed" && o["saga"]["reason"] == "cancelled"
@@ -153,11 +161,22 @@ async fn cancel_refunds_and_releases(shop: &TestShop) {
         p["reserved"] == 0 && p["available"] == 3
     })
     .await;
-    // Cancelling again changes nothing.
-    let (status, _) = shop
+    // Cancelling again records nothing, so nothing reacts, and moves no money.
+    let (status, body) = shop
         .post(&format!("/v1/orders/{id}/cancel"), &json!({}))
         .await;
-    assert_eq!(status, 202);
+    assert_eq!(status, 202, "{body}");
+    assert!(body["position"].is_null(), "nothing recorded: {body}");
+    let order = shop.settled(&id).await;
+    assert_eq!(
+        (
+            order["payment"]["status"].as_str(),
+            order["payment"]["refunded_cents"].as_i64()
+        ),
+        (Some("refunded"), Some(4000)),
+        "{order}"
+    );
+    assert_eq!(shop.gateway.account(payment), refunded);
 }
 
 async fn idempotent_retry(shop: &TestShop) {

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod concurrency;
+mod crash;
 mod e2e;
 mod eventstoredb;
 mod flaky;

@@ -1,4 +1,5 @@
-//! Starting shops on a real socket (memory or PostgreSQL), HTTP helpers, bounded waits.
+//! Starting shops on a real socket (memory or PostgreSQL), killing one, HTTP helpers,
+//! bounded waits.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use shop::app::{memory_parts, postgres_parts, App};
 use shop::fulfilment::Fulfilment;
+use shop::gateway::Gateway;
 use shop::settings::Settings;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -94,7 +96,18 @@ impl TestShop {
     }
 
     /// On PostgreSQL, in schemas named with `prefix`.
-    pub async fn postgres_on(prefix: &str, mut settings: Settings) -> Self {
+    pub async fn postgres_on(prefix: &str, settings: Settings) -> Self {
+        let gateway = Gateway::new(settings.gateway);
+        Self::postgres_with_gateway(prefix, settings, gateway).await
+    }
+
+    /// On PostgreSQL, in schemas named with `prefix`, charging through `gateway` (a
+    /// clone of another shop's shares its ledger).
+    pub async fn postgres_with_gateway(
+        prefix: &str,
+        mut settings: Settings,
+        gateway: Gateway,
+    ) -> Self {
         settings.prefix = prefix.to_owned();
         let saga = Fulfilment {
             payment_timeout: settings.payment_timeout,
@@ -108,7 +121,8 @@ impl TestShop {
                 database_url()
             ),
         };
-        serve(App::start(settings, parts), Some(prefix.to_owned())).await
+        let app = App::start_with_gateway(settings, parts, gateway);
+        serve(app, Some(prefix.to_owned())).await
     }
 
     /// On PostgreSQL in fresh, uniquely named schemas.
@@ -229,6 +243,50 @@ impl TestShop {
             (status == 200 && check(&body)).then_some(body)
         })
         .await
+    }
+}
+
+/// A shop on a tokio runtime of its own, so that a test can kill it.
+pub struct Killable {
+    /// The shop (its server, runners and workers run on `runtime`).
+    pub shop: TestShop,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Killable {
+    /// [`TestShop::postgres_with_gateway`] on a new two-thread runtime.
+    pub async fn postgres(prefix: &str, settings: Settings, gateway: Gateway) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the shop");
+        let prefix = prefix.to_owned();
+        let shop = runtime
+            .spawn(async move { TestShop::postgres_with_gateway(&prefix, settings, gateway).await })
+            .await
+            .expect("the shop starts");
+        Self {
+            shop,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Kills the shop as a crash would: its runtime is shut down without waiting, so
+    /// every task (server, runners, the saga's worker, the payment worker, calls to the
+    /// gateway in the air, the database connections) is dropped at its next await. No
+    /// batch is drained, no checkpoint moved, no stop signal sent.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Killable {
+    fn drop(&mut self) {
+        // Also on a failing test: dropping a runtime inside another one would panic.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
