@@ -107,6 +107,7 @@ impl Builder {
             listen,
             listener: OnceLock::new(),
             subscription: self.subscription,
+            recheck: Arc::default(),
         }))
     }
 }

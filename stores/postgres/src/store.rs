@@ -37,6 +37,9 @@ pub(crate) struct Inner {
     pub(crate) listen: Option<tokio_postgres::Config>,
     pub(crate) listener: OnceLock<JoinHandle<()>>,
     pub(crate) subscription: SubscriptionConfig,
+    /// The re-check of events hidden behind an open transaction, shared by every
+    /// subscription of this store.
+    pub(crate) recheck: Arc<crate::subscribe::Recheck>,
 }
 
 impl std::fmt::Debug for Inner {

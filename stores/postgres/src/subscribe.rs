@@ -4,11 +4,13 @@
 //!
 //! A notification can arrive while the events it announces are not yet visible to
 //! readers (an older transaction is still running). Without the re-check the next read
-//! would wait for the poll interval; with it, the subscription is woken again shortly,
-//! backing off up to half a second (or the poll interval, if shorter) while the older
-//! transaction stays open.
+//! would wait for the poll interval; with it, the store's subscriptions are woken again
+//! shortly, backing off up to half a second (or the poll interval, if shorter) while the
+//! older transaction stays open. One re-check is pending at a time for the whole store:
+//! it wakes every subscription, as a notification does, so one per subscription would
+//! multiply (each wake-up finding the events still hidden would schedule another).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,21 +30,15 @@ const MAX_RECHECK_MS: u64 = 500;
 pub(crate) struct Traced {
     store: PostgresStore,
     span: Span,
-    /// The next re-check delay, in milliseconds.
-    recheck_ms: Arc<AtomicU64>,
 }
 
 impl Traced {
     pub(crate) fn new(store: PostgresStore, span: Span) -> Self {
-        Self {
-            store,
-            span,
-            recheck_ms: Arc::new(AtomicU64::new(FIRST_RECHECK_MS)),
-        }
+        Self { store, span }
     }
 
-    /// After a short read: if committed events are hidden, wake the subscription again
-    /// after a delay that doubles while they stay hidden.
+    /// After a short read: if committed events are hidden, have the store's
+    /// subscriptions woken again shortly.
     async fn recheck_if_hidden(&self) {
         let inner = self.store.inner();
         let hidden = match inner
@@ -56,18 +52,55 @@ impl Traced {
             // instead of leaving hidden events to the next poll, which may be far off.
             Err(_) => true,
         };
+        let poll = u64::try_from(inner.subscription.poll_interval.as_millis()).unwrap_or(u64::MAX);
+        inner.recheck.after_check(hidden, poll, &inner.appended);
+    }
+}
+
+/// The store-wide re-check: at most one pending wake-up, after a delay that doubles
+/// while events stay hidden and starts again once a check finds none.
+#[derive(Debug)]
+pub(crate) struct Recheck {
+    pending: AtomicBool,
+    delay_ms: AtomicU64,
+}
+
+impl Default for Recheck {
+    fn default() -> Self {
+        Self {
+            pending: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(FIRST_RECHECK_MS),
+        }
+    }
+}
+
+impl Recheck {
+    /// Records a check's answer; when events are hidden and no wake-up is pending,
+    /// schedules one that bumps `appended` (waking every subscription).
+    pub(crate) fn after_check(
+        self: &Arc<Self>,
+        hidden: bool,
+        poll_ms: u64,
+        appended: &tokio::sync::watch::Sender<u64>,
+    ) {
         if !hidden {
-            self.recheck_ms.store(FIRST_RECHECK_MS, Ordering::Relaxed);
+            self.delay_ms.store(FIRST_RECHECK_MS, Ordering::Relaxed);
             return;
         }
-        let poll = u64::try_from(inner.subscription.poll_interval.as_millis()).unwrap_or(u64::MAX);
-        let cap = poll.min(MAX_RECHECK_MS);
-        let delay = self.recheck_ms.load(Ordering::Relaxed).min(cap);
-        self.recheck_ms
+        if self.pending.swap(true, Ordering::AcqRel) {
+            return; // one is on its way and will wake this subscription too
+        }
+        let delay = self
+            .delay_ms
+            .load(Ordering::Relaxed)
+            .min(poll_ms.min(MAX_RECHECK_MS));
+        self.delay_ms
             .store(delay.saturating_mul(2), Ordering::Relaxed);
-        let appended = inner.appended.clone();
+        let (this, appended) = (Arc::clone(self), appended.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            // Cleared first: the reads this wakes may schedule the next one.
+            this.pending.store(false, Ordering::Release);
             appended.send_modify(|v| *v = v.wrapping_add(1));
         });
     }
@@ -123,5 +156,39 @@ impl EventReader for Traced {
 
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
         self.store.subscribe(after, filter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{Recheck, FIRST_RECHECK_MS};
+
+    #[tokio::test(start_paused = true)]
+    async fn many_subscriptions_finding_hidden_events_schedule_one_wake_up_at_a_time() {
+        let (appended, rx) = tokio::sync::watch::channel(0u64);
+        let recheck = Arc::new(Recheck::default());
+        for _ in 0..50 {
+            recheck.after_check(true, 250, &appended);
+        }
+        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS + 1)).await;
+        assert_eq!(*rx.borrow(), 1, "one wake-up for fifty checks");
+        // Still hidden: the next one comes after twice the delay, and again only one.
+        for _ in 0..50 {
+            recheck.after_check(true, 250, &appended);
+        }
+        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS + 1)).await;
+        assert_eq!(*rx.borrow(), 1, "not before the doubled delay");
+        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS)).await;
+        assert_eq!(*rx.borrow(), 2);
+        // Nothing hidden any more: no wake-up, and the delay starts again.
+        recheck.after_check(false, 250, &appended);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(*rx.borrow(), 2);
+        recheck.after_check(true, 250, &appended);
+        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS + 1)).await;
+        assert_eq!(*rx.borrow(), 3);
     }
 }
