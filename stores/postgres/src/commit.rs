@@ -19,6 +19,12 @@
 //!   client went away), the rest of the group runs on a spawned task ([`Detached`]).
 //!   If a group panics, its connection is dropped (its state is unknown) and the slot
 //!   goes back to the idle ones ([`Lease`]'s drop), so the store keeps appending.
+//! - Two groups never hold the same stream: the streams of the groups being sent are
+//!   kept under the lock, and a queued append to one of them waits, in its place, for
+//!   that group to end. (Two connections writing one stream would otherwise queue on
+//!   its row lock, and two groups locking rows in opposite orders deadlock.) A leader
+//!   finding only such appends queued frees its connection without waking anyone: the
+//!   group holding their stream wakes the next leader when it ends.
 //! - The queue is bounded: past [`Committer::capacity`] waiting appends, an append is
 //!   refused at once as unavailable instead of queueing behind a database that is not
 //!   keeping up.
@@ -30,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use deadpool_postgres::Object;
-use tessera_core::{AppendOutcome, StoreError};
+use tessera_core::{AppendOutcome, StoreError, StreamId};
 use tokio::sync::{oneshot, Notify};
 
 use crate::job::Job;
@@ -54,6 +60,45 @@ struct State {
     idle: Vec<Slot>,
     /// Callers whose appends are queued or running and who are still waiting.
     waiting: usize,
+    /// The streams of the groups being gathered or sent (at most connections x group
+    /// limit, so a scan beats hashing).
+    running: Vec<StreamId>,
+}
+
+impl State {
+    /// Indices, in queue order, of the jobs a group holding `held` jobs so far may take
+    /// next: up to `max`, one per stream, none of a stream another group is sending; a
+    /// job that must run alone is taken only as the whole group, and otherwise stops
+    /// the taking.
+    fn pick(&self, held: usize, max: usize) -> Vec<usize> {
+        let mut picked: Vec<usize> = Vec::new();
+        for (i, job) in self.queue.iter().enumerate() {
+            if held + picked.len() >= max {
+                break;
+            }
+            let stream = &job.append.stream;
+            if self.running.contains(stream)
+                || picked
+                    .iter()
+                    .any(|&p| self.queue[p].append.stream == *stream)
+            {
+                continue; // stays queued, in its place, behind its stream's group
+            }
+            if job.solo {
+                if held == 0 && picked.is_empty() {
+                    picked.push(i);
+                }
+                break;
+            }
+            picked.push(i);
+        }
+        picked
+    }
+
+    /// Whether a leader would find anything to send now.
+    fn runnable(&self) -> bool {
+        !self.pick(0, 1).is_empty()
+    }
 }
 
 /// The append queue and the connections that commit it.
@@ -74,6 +119,9 @@ enum Next {
     Woken,
     /// Jobs are queued and nobody waits for them: someone must run them.
     Orphaned,
+    /// Jobs are queued, all of streams another group is sending: that group's end
+    /// wakes their leader.
+    Blocked,
 }
 
 impl Committer {
@@ -91,6 +139,7 @@ impl Committer {
                 queue: VecDeque::new(),
                 idle,
                 waiting: 0,
+                running: Vec::new(),
             }),
             handoff: Notify::new(),
         }
@@ -156,20 +205,21 @@ impl Committer {
         }
     }
 
-    /// An idle connection, if any is idle and anything is queued.
+    /// An idle connection, if any is idle and anything queued can be sent.
     fn claim(self: &Arc<Self>) -> Option<Lease> {
         let mut state = self.lock();
-        if state.queue.is_empty() {
-            None
-        } else {
+        if state.runnable() {
             state.idle.pop().map(|slot| Lease::new(self, slot))
+        } else {
+            None
         }
     }
 
-    /// Runs queued groups until nothing is queued (for jobs nobody waits for).
+    /// Runs queued groups until nothing is queued (for jobs nobody waits for), or what
+    /// is queued waits for a group that wakes the next leader itself.
     async fn drain(self: Arc<Self>) {
         while let Some(lease) = self.claim() {
-            if let Next::Woken = self.lead(lease).await {
+            if let Next::Woken | Next::Blocked = self.lead(lease).await {
                 return;
             }
         }
@@ -180,7 +230,7 @@ impl Committer {
         let Some(slot) = lease.slot.as_mut() else {
             return Next::Idle; // A lease holds its slot until released.
         };
-        let mut jobs = self.gather(slot).await;
+        let mut jobs = self.gather(slot, &mut lease.streams).await;
         if !jobs.is_empty() {
             slot.last = jobs.len();
             // One lock order for stream rows across connections.
@@ -194,35 +244,32 @@ impl Committer {
         lease.release()
     }
 
-    /// Takes the group to send: the job at the front alone if it must run alone,
-    /// otherwise queued jobs in order, one per stream (a later append to a stream
-    /// already in the group stays queued, in its place, for a later group), up to the
-    /// group limit, waiting a few yields for more while fewer are queued than the
-    /// connection's last group held. A job that must run alone stops the taking.
-    async fn gather(&self, slot: &Slot) -> Vec<Job> {
+    /// Takes the group to send ([`State::pick`]): queued jobs in order, one per stream
+    /// and none of a stream another group is sending, up to the group limit, waiting a
+    /// few yields for more while fewer are queued than the connection's last group
+    /// held. The streams taken are recorded in `streams` and as running.
+    async fn gather(&self, slot: &Slot, streams: &mut Vec<StreamId>) -> Vec<Job> {
         let target = slot.last.min(self.writer.max_group);
         let mut jobs: Vec<Job> = Vec::new();
         let mut yields = 0;
         loop {
             {
                 let mut state = self.lock();
-                if jobs.is_empty() && state.queue.front().is_some_and(|j| j.solo) {
-                    jobs.extend(state.queue.pop_front());
-                    return jobs;
+                let picked = state.pick(jobs.len(), self.writer.max_group);
+                let solo = picked.len() == 1 && state.queue[picked[0]].solo;
+                // Removed back to front, so the earlier indices stay valid.
+                let taken: Vec<Job> = picked
+                    .iter()
+                    .rev()
+                    .filter_map(|&i| state.queue.remove(i))
+                    .collect();
+                for job in taken.into_iter().rev() {
+                    state.running.push(job.append.stream.clone());
+                    streams.push(job.append.stream.clone());
+                    jobs.push(job);
                 }
-                let mut i = 0;
-                while jobs.len() < self.writer.max_group && i < state.queue.len() {
-                    let job = &state.queue[i];
-                    if job.solo {
-                        break;
-                    }
-                    // Groups are small (at most max_group): a scan beats hashing and
-                    // cloning every stream id on the append path.
-                    if jobs.iter().any(|j| j.append.stream == job.append.stream) {
-                        i += 1;
-                    } else {
-                        jobs.extend(state.queue.remove(i));
-                    }
+                if solo {
+                    return jobs;
                 }
             }
             if jobs.is_empty() || jobs.len() >= target || yields >= GATHER_YIELDS {
@@ -233,13 +280,17 @@ impl Committer {
         }
     }
 
-    /// Puts `slot` back with the idle ones and says who runs what is queued.
-    fn put_back(&self, slot: Slot) -> Next {
+    /// Puts `slot` back with the idle ones, ends its group's hold on `streams`, and
+    /// says who runs what is queued.
+    fn put_back(&self, slot: Slot, streams: &[StreamId]) -> Next {
         let next = {
             let mut state = self.lock();
             state.idle.push(slot);
+            state.running.retain(|s| !streams.contains(s));
             if state.queue.is_empty() {
                 Next::Idle
+            } else if !state.runnable() {
+                Next::Blocked
             } else if state.waiting > 0 {
                 Next::Woken
             } else {
@@ -260,6 +311,8 @@ impl Committer {
 struct Lease {
     committer: Arc<Committer>,
     slot: Option<Slot>,
+    /// The streams of the group on it, held from the other groups until it ends.
+    streams: Vec<StreamId>,
 }
 
 impl Lease {
@@ -267,14 +320,15 @@ impl Lease {
         Self {
             committer: committer.clone(),
             slot: Some(slot),
+            streams: Vec::new(),
         }
     }
 
-    /// Frees the connection; what is queued goes to a waiting caller (woken here) or,
-    /// when [`Next::Orphaned`], to whoever the caller starts.
+    /// Frees the connection and its streams; what is queued goes to a waiting caller
+    /// (woken here) or, when [`Next::Orphaned`], to whoever the caller starts.
     fn release(mut self) -> Next {
         match self.slot.take() {
-            Some(slot) => self.committer.put_back(slot),
+            Some(slot) => self.committer.put_back(slot, &self.streams),
             None => Next::Idle,
         }
     }
@@ -286,7 +340,7 @@ impl Drop for Lease {
             if let Some(connection) = slot.connection.take() {
                 let _ = Object::take(connection);
             }
-            if let Next::Orphaned = self.committer.put_back(slot) {
+            if let Next::Orphaned = self.committer.put_back(slot, &self.streams) {
                 self.committer.spawn_drain();
             }
         }
@@ -302,7 +356,7 @@ impl Drop for Waiting<'_> {
         let orphaned = {
             let mut state = self.0.lock();
             state.waiting -= 1;
-            state.waiting == 0 && !state.queue.is_empty() && !state.idle.is_empty()
+            state.waiting == 0 && state.runnable() && !state.idle.is_empty()
         };
         if orphaned {
             self.0.spawn_drain();

@@ -578,3 +578,65 @@ impl<T: EventAppender> Setup for T {
         })
     }
 }
+
+/// Two groups never hold one stream: while a group on one connection waits for a
+/// stream's row, a later append to that stream waits in the queue, not on the other
+/// connection (where it would queue on the same row lock, and two groups locking rows
+/// in opposite orders could deadlock), and that connection meanwhile commits appends
+/// to other streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_to_a_stream_another_group_holds_waits_in_the_queue() {
+    let db = TestDb::new("held_stream").await;
+    let store = db.builder().writers(2).build().await.unwrap();
+    let held = StreamId::new("order-held").unwrap();
+    store
+        .append(&held, ExpectedVersion::NoStream, vec![event("A")])
+        .await
+        .unwrap();
+    let lock = lock_stream_row(&db, held.as_str()).await;
+    let raw = raw_client().await;
+    let append_to_held = |ty: &'static str| {
+        let (store, held) = (store.clone(), held.clone());
+        tokio::spawn(async move {
+            store
+                .append(&held, ExpectedVersion::Any, vec![event(ty)])
+                .await
+        })
+    };
+    let first = append_to_held("B");
+    wait_for_lock_wait(&raw, &db.app).await;
+    let second = append_to_held("C");
+    for i in 0..5 {
+        let free = StreamId::new(format!("order-free-{i}")).unwrap();
+        let append = store.append(&free, ExpectedVersion::NoStream, vec![event("F")]);
+        tokio::time::timeout(Duration::from_secs(5), append)
+            .await
+            .expect("the other connection is not stuck behind the held stream's lock")
+            .expect("the other connection keeps committing");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND wait_event_type = 'Lock'",
+            &[&db.app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        waiting, 1,
+        "the second append to the held stream was sent on the other connection"
+    );
+    lock.batch_execute("ROLLBACK").await.unwrap();
+    let (first, second) = (
+        first.await.unwrap().unwrap(),
+        second.await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        (first.version, second.version),
+        (Version(1), Version(2)),
+        "in the order they were made"
+    );
+    assert_eq!(count_rows(&raw, &db, held.as_str()).await, 3);
+}
