@@ -131,9 +131,11 @@ impl Append {
                 position: codec::position(tx_id, position)?,
             }))
         };
-        decode().map_err(|reason| StoreError::Backend {
+        // The events may be stored: the outcome is unknown, and a retry with the same
+        // event ids settles it (lands once, or finds them stored).
+        decode().map_err(|reason| StoreError::Unavailable {
             message: format!(
-                "append to stream {} committed but its result could not be read: {reason}",
+                "append to stream {} committed but its result could not be read ({reason}); retry with the same event ids",
                 self.stream
             ),
             source: None,

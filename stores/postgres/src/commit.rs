@@ -55,6 +55,16 @@ struct Slot {
     last: usize,
 }
 
+impl Drop for Slot {
+    /// With the store: the connection closes instead of going back to the pool with
+    /// the append connections' session settings (generic plans).
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            let _ = Object::take(connection);
+        }
+    }
+}
+
 struct State {
     queue: VecDeque<Job>,
     idle: Vec<Slot>,

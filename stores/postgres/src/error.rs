@@ -27,6 +27,25 @@ pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// SQLSTATEs of a statement the server refused or cut short for now (its transaction
+/// rolled back, nothing written): a statement or lock timeout, a cancel, a conflict
+/// with recovery on a standby, a lack of resources. Worth retrying, so they surface
+/// as [`StoreError::Unavailable`] (a subscription keeps retrying instead of ending).
+const REFUSED_FOR_NOW: &[SqlState] = &[
+    SqlState::QUERY_CANCELED,
+    SqlState::LOCK_NOT_AVAILABLE,
+    SqlState::T_R_SERIALIZATION_FAILURE,
+    SqlState::T_R_DEADLOCK_DETECTED,
+];
+
+/// Whether `e` is worth retrying as it is: the connection is gone or unusable, or the
+/// server refused the statement for now ([`REFUSED_FOR_NOW`], insufficient resources).
+pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
+    is_connection_error(e)
+        || e.code()
+            .is_some_and(|c| REFUSED_FOR_NOW.contains(c) || c.code().starts_with("53"))
+}
+
 /// Whether the transaction was rolled back by the server for reasons a retry may fix.
 pub(crate) fn is_retryable_abort(e: &tokio_postgres::Error) -> bool {
     matches!(
@@ -68,7 +87,7 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 /// Maps a driver error during `what` against `endpoint`.
 pub(crate) fn map_pg(e: tokio_postgres::Error, what: &str, endpoint: &str) -> StoreError {
     let message = format!("{what} on PostgreSQL at {endpoint}: {}", describe(&e));
-    if is_connection_error(&e) {
+    if is_transient(&e) {
         StoreError::unavailable(message, e)
     } else {
         StoreError::backend(message, e)

@@ -91,11 +91,15 @@ pub(crate) fn applied(appends: &[&Append], rows: &[Row]) -> Vec<Result<Applied, 
         match row.try_get::<_, &str>("stream_id") {
             Ok(stream) => by_stream.entry(stream).or_default().push(row),
             Err(e) => {
-                let message = format!("group append returned an unreadable row: {e}");
+                // Committed, with results that cannot be read: each outcome is unknown,
+                // and a retry with the same event ids settles it.
+                let message = format!(
+                    "group append committed but returned an unreadable row ({e}); retry with the same event ids"
+                );
                 return appends
                     .iter()
                     .map(|_| {
-                        Err(StoreError::Backend {
+                        Err(StoreError::Unavailable {
                             message: message.clone(),
                             source: None,
                         })

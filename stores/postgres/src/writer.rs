@@ -37,7 +37,7 @@ impl Writer {
         connection: &mut Option<Object>,
         jobs: Vec<Job>,
     ) -> Vec<Job> {
-        let client = match connection.take() {
+        let held = InUse(Some(match connection.take() {
             Some(client) => client,
             None => match self.open().await {
                 Ok(client) => client,
@@ -49,6 +49,9 @@ impl Writer {
                     return Vec::new();
                 }
             },
+        }));
+        let Some(client) = held.0.as_ref() else {
+            return Vec::new(); // set just above
         };
         let n = jobs.len();
         let (skip, jobs): (Vec<Job>, Vec<Job>) =
@@ -57,7 +60,7 @@ impl Writer {
         let mut again = Vec::new();
         if !jobs.is_empty() {
             let appends: Vec<&Append> = jobs.iter().map(|j| &j.append).collect();
-            match group::run(&client, &self.sql, &appends).await {
+            match group::run(client, &self.sql, &appends).await {
                 GroupResult::Committed(results) => {
                     let mut any = false;
                     for (job, result) in jobs.into_iter().zip(results) {
@@ -76,7 +79,7 @@ impl Writer {
                     }
                 }
                 GroupResult::Lost(e) => {
-                    let _ = Object::take(client);
+                    drop(held); // detached from the pool, never reused
                     for job in jobs.into_iter().chain(refused) {
                         job.finish(Err(self.lost(&e)), n);
                     }
@@ -104,11 +107,9 @@ impl Writer {
                 }
             }
         }
-        again.extend(self.settle(&client, refused, n).await);
-        if client.is_closed() {
-            let _ = Object::take(client);
-        } else {
-            *connection = Some(client);
+        again.extend(self.settle(client, refused, n).await);
+        if !client.is_closed() {
+            *connection = held.give_back();
         }
         again
     }
@@ -128,5 +129,24 @@ impl Writer {
             .await
             .map_err(|e| map_pg(e, "preparing an append connection", &self.endpoint))?;
         Ok(client)
+    }
+}
+
+/// An append connection out of its slot while a group runs on it. Unless given back,
+/// it is detached from the pool when dropped (a group that panicked, a connection that
+/// closed or was lost: its state is unknown), so it never serves another user.
+struct InUse(Option<Object>);
+
+impl InUse {
+    fn give_back(mut self) -> Option<Object> {
+        self.0.take()
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let _ = Object::take(client);
+        }
     }
 }

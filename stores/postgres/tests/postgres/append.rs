@@ -8,7 +8,10 @@ use tessera_core::{
 };
 use tokio_postgres::error::SqlState;
 
-use crate::common::{count_rows, event, is_unavailable, raw_client, wait_for_activity, TestDb};
+use crate::common::{
+    count_rows, database_url, event, is_unavailable, lock_stream_row, raw_client,
+    wait_for_activity, TestDb,
+};
 
 fn sid(s: &str) -> StreamId {
     StreamId::new(s).unwrap()
@@ -422,4 +425,47 @@ where
         }
     }
     panic!("store stayed unavailable");
+}
+
+/// A statement the server cuts short for now (here a lock timeout while another
+/// transaction holds the stream's row) is a transient error, nothing is written, and
+/// the same append retried once the lock is gone lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_timeout_is_transient_and_writes_nothing() {
+    let db = TestDb::new("lock_timeout").await;
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = tessera_postgres::PostgresStore::builder(format!(
+        "{url}{sep}options=-c%20lock_timeout%3D100"
+    ))
+    .schema(db.schema.clone())
+    .application_name(&db.app)
+    .build()
+    .await
+    .expect("store builds");
+    let s = sid("order-timeout");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event("A")])
+        .await
+        .unwrap();
+    let lock = lock_stream_row(&db, s.as_str()).await;
+    let batch = vec![event("B")];
+    let err = store
+        .append(&s, ExpectedVersion::Exact(Version(0)), batch.clone())
+        .await
+        .expect_err("the row is locked past lock_timeout");
+    assert!(err.is_transient(), "{err:?}");
+    let raw = raw_client().await;
+    assert_eq!(
+        count_rows(&raw, &db, s.as_str()).await,
+        1,
+        "nothing written"
+    );
+    lock.batch_execute("ROLLBACK").await.unwrap();
+    let landed = store
+        .append(&s, ExpectedVersion::Exact(Version(0)), batch)
+        .await
+        .expect("the retry lands");
+    assert_eq!(landed.version, Version(1));
+    assert_eq!(count_rows(&raw, &db, s.as_str()).await, 2);
 }
