@@ -67,11 +67,14 @@
 //!   (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`). A transaction that took a
 //!   lower position but commits late is never skipped: everything after it waits for
 //!   it. No timeouts. A long-open transaction anywhere on the server delays readers;
-//!   [`PostgresStore::reader_lag`] shows by how much and how old it is.
+//!   [`PostgresStore::reader_lag`] (also [`EventReader::reader_lag`](tessera_core::EventReader::reader_lag), which a
+//!   projection runner reports in its status) shows by how much and how old it is.
 //! - **Subscriptions** are the core's polling loop over that log (catch-up and live are
 //!   one path, so no gap and no duplicate at the hand-over), woken by `LISTEN/NOTIFY`
 //!   on a connection of their own that reconnects with backoff. Notifications are
 //!   hints: polling is the correctness path. A bounded buffer gives back-pressure.
+//!   While committed events wait behind an open transaction, one store-wide re-check
+//!   wakes the subscriptions again shortly (backing off to half a second).
 //! - **Group commit, without a writer task.** The store keeps a few append
 //!   connections (two by default, [`Builder::writers`]). An append that finds one free
 //!   leads a group on it in its caller's task: the appends at the front of the queue,
@@ -85,16 +88,17 @@
 //!   spawned task, and queued appends whose callers all gave up still run; a group
 //!   that panics gives its connection slot back. At most `16 × max_group_size` (at
 //!   least 1,024) appends queue; past that an append fails at once as
-//!   `StoreError::Unavailable`, writing nothing. A group holds one append per stream;
-//!   a later append to the same stream stays queued, in its place, for a later group,
-//!   and sees the first. Each append still succeeds or fails on its own expectation
+//!   `StoreError::Unavailable`, writing nothing. A group holds one append per stream,
+//!   and no two groups in flight share a stream: a later append to a stream being
+//!   written stays queued, in its place, for a later group, and sees the first. Each append still succeeds or fails on its own expectation
 //!   and is acknowledged only after its transaction commits; an append whose id is
 //!   already stored fails the group's statement, and then every append of that group
 //!   runs alone. Each append connection is kept across groups and set to generic
 //!   plans (custom plans of the append statements cost more to make than they save).
 //! - **Errors** map by SQLSTATE and constraint name, never by message text: lost or
-//!   refused connections and pool timeouts are `StoreError::Unavailable` naming host and
-//!   port; rows that do not decode are `StoreError::Corrupt` naming stream and version.
+//!   refused connections, pool timeouts and statements the server refused for now
+//!   (statement or lock timeout, cancel, serialization failure, deadlock, lack of
+//!   resources) are `StoreError::Unavailable`, worth retrying, naming host and port; rows that do not decode are `StoreError::Corrupt` naming stream and version.
 //!   A connection whose transaction failed is rolled back or dropped, never pooled.
 //! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
 //!   `read_all` and `subscribe` spans.
