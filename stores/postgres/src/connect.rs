@@ -6,6 +6,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tessera_core::StoreError;
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls};
 
 use crate::builder::{Builder, Source};
@@ -74,9 +75,19 @@ impl Builder {
                     })
                 }
             };
-            migrate::run(&mut client, &self.schema)
+            migrate::run(&mut client, &self.schema, self.connect_timeout)
                 .await
-                .map_err(|e| map_pg(e, &format!("migrating schema {}", self.schema), &endpoint))?;
+                .map_err(|e| {
+                    let what = if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                        format!(
+                            "migrating schema {}: another starter held its migration lock for over {:?}",
+                            self.schema, self.connect_timeout
+                        )
+                    } else {
+                        format!("migrating schema {}", self.schema)
+                    };
+                    map_pg(e, &what, &endpoint)
+                })?;
         }
         let sql = Arc::new(Sql::new(&self.schema));
         let endpoint: Arc<str> = endpoint.into();

@@ -1,5 +1,7 @@
 //! Embedded, versioned schema migrations, run once each under an advisory lock.
 
+use std::time::Duration;
+
 use tokio_postgres::Client;
 
 use crate::SchemaName;
@@ -24,15 +26,26 @@ pub(crate) fn latest() -> i32 {
 }
 
 /// Brings `schema` up to date in one transaction, holding a transaction-scoped advisory
-/// lock so concurrent starters wait for each other; each migration that runs is
-/// recorded in `<schema>.tessera_migrations`. Running it again changes nothing.
+/// lock so concurrent starters wait for each other (up to `lock_wait`, then the lock
+/// timeout's error: a starter stuck in its migration does not hang the others); each
+/// migration that runs is recorded in `<schema>.tessera_migrations`. Running it again
+/// changes nothing.
 pub(crate) async fn run(
     client: &mut Client,
     schema: &SchemaName,
+    lock_wait: Duration,
 ) -> Result<(), tokio_postgres::Error> {
     let q = schema.quoted();
     let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}",
+        lock_wait.as_millis().max(1)
+    ))
+    .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema.lock_key()])
+        .await?;
+    // The migrations themselves wait for locks as the session would.
+    tx.batch_execute("SET LOCAL lock_timeout TO DEFAULT")
         .await?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {q};

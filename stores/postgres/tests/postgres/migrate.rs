@@ -76,3 +76,44 @@ async fn a_store_can_be_built_on_an_existing_pool() {
     let got = crate::common::take(&mut sub, 1, std::time::Duration::from_secs(10)).await;
     assert_eq!(got[0].stream_id, s);
 }
+
+/// The key of the advisory lock a schema's migrations run under, derived as the store
+/// derives it (FNV-1a of `tessera-migrate:<schema>`).
+fn migration_lock_key(schema: &str) -> i64 {
+    let hash = format!("tessera-migrate:{schema}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A starter stuck in its migration (here a foreign transaction holding the lock) does
+/// not hang the others past the connect timeout: they fail with a transient error
+/// saying why, and build once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_migration_lock_fails_the_build_within_the_connect_timeout() {
+    let db = TestDb::new("migrate_held").await;
+    let raw = raw_client().await;
+    raw.batch_execute(&format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({})",
+        migration_lock_key(db.schema.as_str())
+    ))
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let built = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        db.builder()
+            .connect_timeout(std::time::Duration::from_millis(300))
+            .build(),
+    )
+    .await
+    .expect("the build gave up by itself");
+    let err = built.expect_err("the migration lock is held");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("migration lock"), "{err}");
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    db.store().await; // builds now
+}
