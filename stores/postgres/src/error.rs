@@ -27,23 +27,31 @@ pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// SQLSTATEs of a statement the server refused or cut short for now (its transaction
-/// rolled back, nothing written): a statement or lock timeout, a cancel, a conflict
-/// with recovery on a standby, a lack of resources. Worth retrying, so they surface
-/// as [`StoreError::Unavailable`] (a subscription keeps retrying instead of ending).
-const REFUSED_FOR_NOW: &[SqlState] = &[
-    SqlState::QUERY_CANCELED,
+/// SQLSTATEs of a statement the server refused because of other transactions (its
+/// transaction rolled back, nothing written): a lock timeout, a serialization failure
+/// (also a conflict with recovery on a standby), a deadlock. A retry resolves them, so
+/// they surface as [`StoreError::Unavailable`] (a subscription retries instead of
+/// ending).
+const CONTENDED: &[SqlState] = &[
     SqlState::LOCK_NOT_AVAILABLE,
     SqlState::T_R_SERIALIZATION_FAILURE,
     SqlState::T_R_DEADLOCK_DETECTED,
 ];
 
 /// Whether `e` is worth retrying as it is: the connection is gone or unusable, or the
-/// server refused the statement for now ([`REFUSED_FOR_NOW`], insufficient resources).
+/// statement lost to other transactions ([`CONTENDED`]).
 pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
-    is_connection_error(e)
+    is_connection_error(e) || e.code().is_some_and(|c| CONTENDED.contains(c))
+}
+
+/// Whether an append that failed with `e` is worth retrying with the same event ids:
+/// [`is_transient`], or cut short for now (a statement timeout or cancel, a lack of
+/// resources). Nothing was written, and unlike a read, which would fail the same way
+/// again and again without a subscriber seeing why, a command's retries are bounded.
+pub(crate) fn is_transient_append(e: &tokio_postgres::Error) -> bool {
+    is_transient(e)
         || e.code()
-            .is_some_and(|c| REFUSED_FOR_NOW.contains(c) || c.code().starts_with("53"))
+            .is_some_and(|c| *c == SqlState::QUERY_CANCELED || c.code().starts_with("53"))
 }
 
 /// Whether the transaction was rolled back by the server for reasons a retry may fix.
@@ -86,8 +94,19 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 
 /// Maps a driver error during `what` against `endpoint`.
 pub(crate) fn map_pg(e: tokio_postgres::Error, what: &str, endpoint: &str) -> StoreError {
+    let transient = is_transient(&e);
+    classify(e, what, endpoint, transient)
+}
+
+/// Maps a driver error that failed an append ([`is_transient_append`]).
+pub(crate) fn map_append(e: tokio_postgres::Error, endpoint: &str) -> StoreError {
+    let transient = is_transient_append(&e);
+    classify(e, "append", endpoint, transient)
+}
+
+fn classify(e: tokio_postgres::Error, what: &str, endpoint: &str, transient: bool) -> StoreError {
     let message = format!("{what} on PostgreSQL at {endpoint}: {}", describe(&e));
-    if is_transient(&e) {
+    if transient {
         StoreError::unavailable(message, e)
     } else {
         StoreError::backend(message, e)

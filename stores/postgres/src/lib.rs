@@ -96,9 +96,11 @@
 //!   runs alone. Each append connection is kept across groups and set to generic
 //!   plans (custom plans of the append statements cost more to make than they save).
 //! - **Errors** map by SQLSTATE and constraint name, never by message text: lost or
-//!   refused connections, pool timeouts and statements the server refused for now
-//!   (statement or lock timeout, cancel, serialization failure, deadlock, lack of
-//!   resources) are `StoreError::Unavailable`, worth retrying, naming host and port; rows that do not decode are `StoreError::Corrupt` naming stream and version.
+//!   refused connections, pool timeouts and statements that lost to other transactions
+//!   (lock timeout, serialization failure, deadlock) are `StoreError::Unavailable`,
+//!   worth retrying, naming host and port, and so is an append cut short for now
+//!   (statement timeout, cancel, lack of resources: nothing was written; a read failing
+//!   so stays a `Backend` error, which a runner reports and retries); rows that do not decode are `StoreError::Corrupt` naming stream and version.
 //!   A connection whose transaction failed is rolled back or dropped, never pooled.
 //! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
 //!   `read_all` and `subscribe` spans.

@@ -37,11 +37,11 @@ pub(crate) async fn run(
 ) -> Result<(), tokio_postgres::Error> {
     let q = schema.quoted();
     let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {}",
-        lock_wait.as_millis().max(1)
-    ))
-    .await?;
+    // In milliseconds, as the server takes it: at least 1 (0 would mean no limit) and
+    // at most what it accepts (i32::MAX, about 24.8 days).
+    let wait_ms = lock_wait.as_millis().clamp(1, i32::MAX as u128);
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {wait_ms}"))
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema.lock_key()])
         .await?;
     // The migrations themselves wait for locks as the session would.

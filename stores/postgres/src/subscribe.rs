@@ -96,13 +96,23 @@ impl Recheck {
             .min(poll_ms.min(MAX_RECHECK_MS));
         self.delay_ms
             .store(delay.saturating_mul(2), Ordering::Relaxed);
-        let (this, appended) = (Arc::clone(self), appended.clone());
+        let (pending, appended) = (Pending(Arc::clone(self)), appended.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             // Cleared first: the reads this wakes may schedule the next one.
-            this.pending.store(false, Ordering::Release);
+            drop(pending);
             appended.send_modify(|v| *v = v.wrapping_add(1));
         });
+    }
+}
+
+/// The pending wake-up's claim: cleared when the wake-up is sent, or when its task is
+/// dropped before (a runtime shutting down), so the next check can schedule another.
+struct Pending(Arc<Recheck>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.store(false, Ordering::Release);
     }
 }
 
@@ -190,5 +200,24 @@ mod tests {
         recheck.after_check(true, 250, &appended);
         tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS + 1)).await;
         assert_eq!(*rx.borrow(), 3);
+    }
+
+    #[test]
+    fn a_wake_up_dropped_with_its_runtime_does_not_block_the_next() {
+        let (appended, rx) = tokio::sync::watch::channel(0u64);
+        let recheck = Arc::new(Recheck::default());
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap()
+        };
+        // Scheduled, then its runtime goes away before it fires.
+        runtime().block_on(async { recheck.after_check(true, 250, &appended) });
+        runtime().block_on(async {
+            recheck.after_check(true, 250, &appended);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        });
+        assert_eq!(*rx.borrow(), 1, "the second check scheduled a wake-up");
     }
 }

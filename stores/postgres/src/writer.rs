@@ -8,7 +8,7 @@ use tessera_core::StoreError;
 use tokio::sync::watch;
 
 use crate::append::{Append, Applied};
-use crate::error::{is_retryable_abort, is_unique_violation, map_pg, map_pool};
+use crate::error::{is_retryable_abort, is_unique_violation, map_append, map_pg, map_pool};
 use crate::group::{self, GroupResult};
 use crate::job::{copy, Job};
 use crate::sql::Sql;
@@ -62,6 +62,8 @@ impl Writer {
             let appends: Vec<&Append> = jobs.iter().map(|j| &j.append).collect();
             match group::run(client, &self.sql, &appends).await {
                 GroupResult::Committed(results) => {
+                    // Events went in if any append did, or may have (a result that could
+                    // not be read): wake the subscribers either way.
                     let mut any = false;
                     for (job, result) in jobs.into_iter().zip(results) {
                         match result {
@@ -70,7 +72,10 @@ impl Writer {
                                 job.finish(Ok(outcome), n);
                             }
                             Ok(Applied::Refused) => refused.push(job),
-                            Err(e) => job.finish(Err(e), n),
+                            Err(e) => {
+                                any = true;
+                                job.finish(Err(e), n);
+                            }
                         }
                     }
                     if any {
@@ -101,7 +106,7 @@ impl Writer {
                         } else if is_retryable_abort(&error) {
                             again.extend(self.attempt_again(job, n));
                         } else {
-                            job.finish(Err(map_pg(error, "append", &self.endpoint)), n);
+                            job.finish(Err(map_append(error, &self.endpoint)), n);
                         }
                     }
                 }
