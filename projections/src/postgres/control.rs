@@ -47,6 +47,14 @@ pub enum PgError {
         /// The projection.
         name: String,
     },
+    /// The connection holding this rebuild's lock was lost (its session killed or timed
+    /// out), so another rebuild may have started; this one stopped before switching.
+    /// Run it again: it resumes from its checkpoint.
+    #[error("the rebuild of {name} lost its lock (its connection ended); run it again to resume")]
+    RebuildLockLost {
+        /// The projection.
+        name: String,
+    },
     /// The handler failed on an event during a rebuild.
     #[error("rebuild of {name} failed at {position}: {error}")]
     Handler {

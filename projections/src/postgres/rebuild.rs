@@ -40,7 +40,7 @@ impl<H: PgHandler> PgProjection<H> {
     ) -> Result<RebuildReport, PgError> {
         let name = self.handler.name().to_owned();
         // Held until this function returns or its future is dropped.
-        let _lock = self.lock_rebuild().await?;
+        let lock = self.lock_rebuild().await?;
         let (version, start) = self.rebuild_target().await?;
         let schema = format!("\"{}\"", schema_of(&name, version));
         let filter = self.handler.filter();
@@ -51,6 +51,11 @@ impl<H: PgHandler> PgProjection<H> {
         let mut batch = store.read_all(page(cp)).await?;
         loop {
             if batch.is_empty() {
+                // Its session gone (killed, timed out), the lock went with it: another
+                // rebuild may be building this version now. Stop before switching.
+                if lock.is_closed() {
+                    return Err(PgError::RebuildLockLost { name });
+                }
                 if let Some(report) = self.take_over(store, version, cp, &filter, start).await? {
                     let done = meter.finish();
                     progress(&done);

@@ -45,6 +45,20 @@ pub async fn small_pool(size: usize) -> Pool {
     .expect("pool config")
 }
 
+/// A pool whose connections carry `application_name`, so a test can find its own in
+/// `pg_stat_activity` among those of the tests running beside it.
+pub async fn named_pool(application_name: &str) -> Pool {
+    let mut cfg = deadpool_postgres::Config::new();
+    cfg.url = Some(database_url());
+    cfg.application_name = Some(application_name.to_owned());
+    let _ = pool().await; // Fails loudly, with instructions, without a server.
+    cfg.create_pool(
+        Some(deadpool_postgres::Runtime::Tokio1),
+        tokio_postgres::NoTls,
+    )
+    .expect("pool config")
+}
+
 /// A unique lower-case suffix for names.
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()

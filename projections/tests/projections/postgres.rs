@@ -7,7 +7,7 @@ use tessera_projections::{
     PgError, PgProjection, Runner, RunnerConfig, RunnerHandle, State, Subscriber,
 };
 
-use crate::pg_support::{cleanup, model, pool, small_pool, unique, PgSums};
+use crate::pg_support::{cleanup, model, named_pool, pool, small_pool, unique, PgSums};
 use crate::support::{deposit, WAIT};
 
 fn fast() -> RunnerConfig {
@@ -367,6 +367,77 @@ async fn pg_a_second_concurrent_rebuild_is_refused_and_the_first_switches_once()
         .wait_for(head, WAIT)
         .await
         .expect("live runner continues on the newest version");
+    let (sums, applied) = model(&pool, &projection.active_schema().await.expect("schema")).await;
+    assert!(applied.iter().all(|n| *n == 1));
+    assert_eq!(sums, expected(&store).await);
+    runner.stop().await;
+    cleanup(&pool, &control, &name).await;
+}
+
+/// A rebuild whose lock connection is killed stops before switching (another rebuild
+/// could have taken the lock meanwhile), and the next run resumes and switches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_a_rebuild_that_lost_its_lock_stops_before_switching() {
+    let app = format!("lost-lock-{}", unique());
+    let Live {
+        pool,
+        name,
+        control,
+        projection,
+        store,
+        runner,
+    } = live_sums(named_pool(&app).await, 500, 7).await;
+    let v1 = projection.active_schema().await.expect("schema");
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let first = {
+        let (projection, store) = (projection.clone(), store.clone());
+        let mut pause = Some((entered, released));
+        tokio::spawn(async move {
+            projection
+                .rebuild(&store, 100, move |_| {
+                    if let Some((entered, released)) = pause.take() {
+                        let _ = entered.send(());
+                        let _ = released.recv();
+                    }
+                })
+                .await
+        })
+    };
+    entered_rx.await.expect("rebuild started");
+    let client = pool.get().await.expect("connection");
+    let killed: i64 = client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1 AND query = 'SELECT pg_advisory_lock(hashtext($1))'",
+            &[&app],
+        )
+        .await
+        .expect("terminate")
+        .get(0);
+    assert_eq!(killed, 1, "the rebuild's lock connection");
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.send(()).expect("release");
+    let lost = first.await.expect("task");
+    assert!(
+        matches!(lost, Err(PgError::RebuildLockLost { .. })),
+        "{lost:?}"
+    );
+    assert_eq!(
+        projection.active_schema().await.expect("schema"),
+        v1,
+        "no switch"
+    );
+
+    let report = projection
+        .rebuild(&store, 100, |_| {})
+        .await
+        .expect("rebuild");
+    assert!(report.resumed_from > Position::START, "{report:?}");
+    assert_eq!((report.replaced, report.version), (1, 2));
+    let head = deposit(&store, "acct-1", 1).await;
+    runner.wait_for(head, WAIT).await.expect("live on v2");
     let (sums, applied) = model(&pool, &projection.active_schema().await.expect("schema")).await;
     assert!(applied.iter().all(|n| *n == 1));
     assert_eq!(sums, expected(&store).await);
