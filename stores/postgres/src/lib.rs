@@ -100,7 +100,9 @@
 //!   (lock timeout, serialization failure, deadlock) are `StoreError::Unavailable`,
 //!   worth retrying, naming host and port, and so is an append cut short for now
 //!   (statement timeout, cancel, lack of resources: nothing was written; a read failing
-//!   so stays a `Backend` error, which a runner reports and retries); rows that do not decode are `StoreError::Corrupt` naming stream and version.
+//!   so stays a `Backend` error, which a runner reports and retries). Rows that do
+//!   not decode are `StoreError::Corrupt` naming stream and version (a log read
+//!   returns the events before the first such row; the next read reports it).
 //!   A connection whose transaction failed is rolled back or dropped, never pooled.
 //! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
 //!   `read_all` and `subscribe` spans.

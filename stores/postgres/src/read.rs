@@ -129,7 +129,18 @@ impl Inner {
             )
             .await?
         };
-        rows.iter().map(recorded_event).collect()
+        // A row that cannot be decoded ends the batch: the events before it are
+        // returned, and the next read, which starts at it, reports it. So a runner
+        // applies everything before the bad event and stops exactly there.
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match recorded_event(row) {
+                Ok(event) => events.push(event),
+                Err(e) if events.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(events)
     }
 
     pub(crate) async fn stream_version(
