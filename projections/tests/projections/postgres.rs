@@ -70,6 +70,33 @@ async fn live_sums(pool: deadpool_postgres::Pool, deposits: usize, accounts: usi
     }
 }
 
+/// A rebuild of `projection` started on a task and stopped inside its first progress
+/// report (holding the rebuild lock) until the returned sender is sent to.
+async fn paused_rebuild(
+    projection: &PgProjection<PgSums>,
+    store: &MemoryStore,
+) -> (
+    tokio::task::JoinHandle<Result<tessera_projections::RebuildReport, PgError>>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (projection, store) = (projection.clone(), store.clone());
+    let mut pause = Some((entered, released));
+    let task = tokio::spawn(async move {
+        projection
+            .rebuild(&store, 100, move |_| {
+                if let Some((entered, released)) = pause.take() {
+                    let _ = entered.send(());
+                    let _ = released.recv();
+                }
+            })
+            .await
+    });
+    entered_rx.await.expect("the rebuild started");
+    (task, release)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_read_model_and_checkpoint_commit_together_under_kills() {
     let pool = pool().await;
@@ -330,23 +357,7 @@ async fn pg_a_second_concurrent_rebuild_is_refused_and_the_first_switches_once()
     } = live_sums(pool().await, 500, 7).await;
 
     // The first rebuild stops inside its first progress report, holding the lock.
-    let (entered, entered_rx) = tokio::sync::oneshot::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let first = {
-        let (projection, store) = (projection.clone(), store.clone());
-        let mut pause = Some((entered, released));
-        tokio::spawn(async move {
-            projection
-                .rebuild(&store, 100, move |_| {
-                    if let Some((entered, released)) = pause.take() {
-                        let _ = entered.send(());
-                        let _ = released.recv();
-                    }
-                })
-                .await
-        })
-    };
-    entered_rx.await.expect("first rebuild started");
+    let (first, release) = paused_rebuild(&projection, &store).await;
     let second = projection.rebuild(&store, 100, |_| {}).await;
     assert!(
         matches!(second, Err(PgError::RebuildRunning { .. })),
@@ -388,23 +399,7 @@ async fn pg_a_rebuild_that_lost_its_lock_stops_before_switching() {
         runner,
     } = live_sums(named_pool(&app).await, 500, 7).await;
     let v1 = projection.active_schema().await.expect("schema");
-    let (entered, entered_rx) = tokio::sync::oneshot::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let first = {
-        let (projection, store) = (projection.clone(), store.clone());
-        let mut pause = Some((entered, released));
-        tokio::spawn(async move {
-            projection
-                .rebuild(&store, 100, move |_| {
-                    if let Some((entered, released)) = pause.take() {
-                        let _ = entered.send(());
-                        let _ = released.recv();
-                    }
-                })
-                .await
-        })
-    };
-    entered_rx.await.expect("rebuild started");
+    let (first, release) = paused_rebuild(&projection, &store).await;
     let client = pool.get().await.expect("connection");
     let killed: i64 = client
         .query_one(

@@ -11,7 +11,9 @@ use serde_json::Value;
 use shop::gateway::{Account, Gateway, GatewayConfig};
 use uuid::Uuid;
 
-use crate::support::{database_url, eventually, settings, unique_prefix, Killable, TestShop};
+use crate::support::{
+    database_url, eventually, quantity_of, settings, unique_prefix, Killable, TestShop,
+};
 
 /// The payment deadline of the first shop: the downtime is longer, so every deadline
 /// it scheduled and did not fire is due when the second shop starts.
@@ -338,12 +340,7 @@ async fn crash_mid_saga_on_postgres() {
 
     // Stock: what is left is the initial stock less what confirmed orders hold.
     for (sku, _, stock) in STOCK {
-        let held: i64 = confirmed
-            .iter()
-            .flat_map(|o| o["lines"].as_array().cloned().unwrap_or_default())
-            .filter(|l| l["sku"] == sku)
-            .map(|l| l["quantity"].as_i64().unwrap_or(0))
-            .sum();
+        let held = quantity_of(&confirmed, sku);
         second
             .product_until(sku, "stock adds up", |p| {
                 p["available"].as_i64() == Some(stock - held)

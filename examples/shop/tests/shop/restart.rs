@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::support::{settings, unique_prefix, TestShop};
+use crate::support::{quantity_of, settings, unique_prefix, TestShop};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_saga_on_postgres() {
@@ -73,12 +73,7 @@ async fn restart_mid_saga_on_postgres() {
     assert_eq!(settled_payments, totals);
     // Stock: what is reserved is exactly what confirmed orders hold.
     for sku in ["lamp", "throne"] {
-        let held: i64 = confirmed
-            .iter()
-            .flat_map(|o| o["lines"].as_array().cloned().unwrap_or_default())
-            .filter(|l| l["sku"] == sku)
-            .map(|l| l["quantity"].as_i64().unwrap_or(0))
-            .sum();
+        let held = quantity_of(confirmed.iter().copied(), sku);
         let p = second
             .product_until(sku, "reservations add up", |p| {
                 p["reserved"].as_i64() == Some(held)

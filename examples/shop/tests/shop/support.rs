@@ -344,3 +344,13 @@ pub async fn drop_schemas(prefix: &str) {
     drop(client);
     let _ = conn.await;
 }
+
+/// The quantity of `sku` the given orders (as the API shows them) hold.
+pub fn quantity_of<'a>(orders: impl IntoIterator<Item = &'a Value>, sku: &str) -> i64 {
+    orders
+        .into_iter()
+        .flat_map(|o| o["lines"].as_array().cloned().unwrap_or_default())
+        .filter(|l| l["sku"] == sku)
+        .map(|l| l["quantity"].as_i64().unwrap_or(0))
+        .sum()
+}

@@ -149,12 +149,7 @@ async fn a_subscription_survives_its_connections_being_killed() {
     let db = TestDb::new("kill_subscription").await;
     let reader = db.store().await;
     // Writes go through a store with another application_name, which is never killed.
-    let writer = db
-        .builder()
-        .application_name(format!("{}-writer", db.app))
-        .build()
-        .await
-        .unwrap();
+    let writer = db.writer_store().await;
     let mut sub = reader.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
     let mut sent = Vec::new();
@@ -196,12 +191,7 @@ async fn notifications_wake_subscribers_and_reconnect() {
         .build()
         .await
         .unwrap();
-    let writer = db
-        .builder()
-        .application_name(format!("{}-writer", db.app))
-        .build()
-        .await
-        .unwrap();
+    let writer = db.writer_store().await;
     let mut sub = reader.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
     let stream = StreamId::new("order-1").unwrap();
@@ -234,12 +224,7 @@ async fn polling_alone_delivers_every_event_in_order_once() {
     // The poll wait plus a read, with room for a loaded 2-core machine.
     const BOUND: Duration = Duration::from_millis(4 * 200);
     let db = TestDb::new("poll_only").await;
-    let writer = db
-        .builder()
-        .application_name(format!("{}-writer", db.app))
-        .build()
-        .await
-        .unwrap();
+    let writer = db.writer_store().await;
     let mut config: tokio_postgres::Config = database_url().parse().unwrap();
     config.application_name(&db.app);
     let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);

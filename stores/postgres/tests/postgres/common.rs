@@ -81,6 +81,16 @@ impl TestDb {
             })
     }
 
+    /// A second store on this schema whose connections carry another application name,
+    /// so [`TestDb::terminate_connections`] and lookups by [`TestDb::app`] leave it out.
+    pub async fn writer_store(&self) -> PostgresStore {
+        self.builder()
+            .application_name(format!("{}-writer", self.app))
+            .build()
+            .await
+            .expect("writer store builds")
+    }
+
     /// Terminates every server connection of this test's stores.
     pub async fn terminate_connections(&self, raw: &Client) -> i64 {
         let row = raw

@@ -122,3 +122,43 @@ async fn a_held_migration_lock_fails_the_build_within_the_connect_timeout() {
         .await
         .expect("a connect timeout past what the server's lock_timeout takes still builds");
 }
+
+/// On a pool the application keeps, the store's append connection (set to generic
+/// plans) does not go back to that pool when the store is dropped: the pool's next
+/// connection has the server's default settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_store_leaves_its_session_settings_out_of_a_shared_pool() {
+    let db = TestDb::new("shared_pool").await;
+    let config: tokio_postgres::Config = database_url().parse().unwrap();
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    // One connection: the append connection is the pool's only one while the store lives.
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(1)
+        .build()
+        .unwrap();
+    let store = PostgresStore::from_pool(pool.clone())
+        .schema(db.schema.clone())
+        .writers(1)
+        .build()
+        .await
+        .unwrap();
+    store
+        .append(
+            &StreamId::new("order-1").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![event("A")],
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let client = tokio::time::timeout(std::time::Duration::from_secs(5), pool.get())
+        .await
+        .expect("the pool has a connection to give")
+        .unwrap();
+    let mode: String = client
+        .query_one("SHOW plan_cache_mode", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "auto");
+}
