@@ -15,6 +15,7 @@ pub struct Builder {
     pub(crate) source: Source,
     pub(crate) schema: SchemaName,
     pub(crate) connect_timeout: Duration,
+    pub(crate) migration_lock_timeout: Duration,
     pub(crate) acquire_timeout: Duration,
     pub(crate) pool_size: usize,
     pub(crate) application_name: Option<String>,
@@ -57,6 +58,7 @@ impl Builder {
             source,
             schema: SchemaName::default(),
             connect_timeout: Duration::from_secs(10),
+            migration_lock_timeout: Duration::from_secs(60),
             acquire_timeout: Duration::from_secs(30),
             pool_size: 16,
             application_name: None,
@@ -76,6 +78,22 @@ impl Builder {
     /// Longest wait for a new connection (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Longest wait at [`build`](Builder::build) for another starter's migration of the
+    /// same schema to finish (default 60 s). Past it the build fails with a transient
+    /// [`StoreError::Unavailable`] naming the held lock; a starter that only finds the
+    /// schema up to date holds the lock for a few milliseconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = tessera_postgres::PostgresStore::builder("postgres://postgres@127.0.0.1/test")
+    ///     .migration_lock_timeout(Duration::from_secs(300)); // a slow migration may be running
+    /// # drop(builder);
+    /// ```
+    pub fn migration_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.migration_lock_timeout = timeout;
         self
     }
 

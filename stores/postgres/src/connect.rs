@@ -75,13 +75,13 @@ impl Builder {
                     })
                 }
             };
-            migrate::run(&mut client, &self.schema, self.connect_timeout)
+            migrate::run(&mut client, &self.schema, self.migration_lock_timeout)
                 .await
                 .map_err(|e| {
                     let what = if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
                         format!(
                             "migrating schema {}: another starter held its migration lock for over {:?}",
-                            self.schema, self.connect_timeout
+                            self.schema, self.migration_lock_timeout
                         )
                     } else {
                         format!("migrating schema {}", self.schema)

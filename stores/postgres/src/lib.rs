@@ -41,7 +41,9 @@
 //! Everything lives in one schema per store ([`SchemaName`], default `tessera`), so each
 //! bounded context can own its own. Migrations are embedded, versioned and idempotent;
 //! [`Builder::build`] runs them in one transaction under `pg_advisory_xact_lock` and
-//! records each in `<schema>.tessera_migrations`.
+//! records each in `<schema>.tessera_migrations`. A starter that finds another one
+//! migrating the same schema waits for it up to
+//! [`Builder::migration_lock_timeout`] (default 60 s), then fails transiently.
 //!
 //! | table | columns | keys |
 //! |---|---|---|

@@ -77,35 +77,35 @@ async fn a_store_can_be_built_on_an_existing_pool() {
     assert_eq!(got[0].stream_id, s);
 }
 
-/// The key of the advisory lock a schema's migrations run under, derived as the store
-/// derives it (FNV-1a of `tessera-migrate:<schema>`).
-fn migration_lock_key(schema: &str) -> i64 {
-    let hash = format!("tessera-migrate:{schema}")
+/// A foreign transaction holding the advisory lock `db`'s migrations run under (its
+/// key derived as the store derives it: FNV-1a of `tessera-migrate:<schema>`); it
+/// holds until `ROLLBACK` on the returned client.
+async fn hold_migration_lock(db: &TestDb) -> tokio_postgres::Client {
+    let hash = format!("tessera-migrate:{}", db.schema.as_str())
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-    i64::from_ne_bytes(hash.to_ne_bytes())
+    let key = i64::from_ne_bytes(hash.to_ne_bytes());
+    let raw = raw_client().await;
+    raw.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
+        .await
+        .unwrap();
+    raw
 }
 
 /// A starter stuck in its migration (here a foreign transaction holding the lock) does
-/// not hang the others past the connect timeout: they fail with a transient error
+/// not hang the others past the migration lock timeout: they fail with a transient error
 /// saying why, and build once the lock is free.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_migration_lock_fails_the_build_within_the_connect_timeout() {
+async fn a_held_migration_lock_fails_the_build_within_the_migration_lock_timeout() {
     let db = TestDb::new("migrate_held").await;
-    let raw = raw_client().await;
-    raw.batch_execute(&format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({})",
-        migration_lock_key(db.schema.as_str())
-    ))
-    .await
-    .unwrap();
+    let raw = hold_migration_lock(&db).await;
     let started = std::time::Instant::now();
     let built = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         db.builder()
-            .connect_timeout(std::time::Duration::from_millis(300))
+            .migration_lock_timeout(std::time::Duration::from_millis(300))
             .build(),
     )
     .await
@@ -117,10 +117,38 @@ async fn a_held_migration_lock_fails_the_build_within_the_connect_timeout() {
     raw.batch_execute("ROLLBACK").await.unwrap();
     db.store().await; // builds now
     db.builder()
-        .connect_timeout(std::time::Duration::MAX)
+        .migration_lock_timeout(std::time::Duration::MAX)
         .build()
         .await
-        .expect("a connect timeout past what the server's lock_timeout takes still builds");
+        .expect("a lock timeout past what the server's lock_timeout takes still builds");
+}
+
+/// A migration that takes longer than the connect timeout (another starter holds the
+/// lock for a while) does not fail the starters waiting for it: they wait up to the
+/// migration lock timeout, then build on the migrated schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starter_waits_past_the_connect_timeout_for_a_slow_migration() {
+    let db = TestDb::new("migrate_slow").await;
+    let raw = hold_migration_lock(&db).await;
+    let builder = db
+        .builder()
+        .connect_timeout(std::time::Duration::from_millis(200))
+        .migration_lock_timeout(std::time::Duration::from_secs(20));
+    let started = std::time::Instant::now();
+    let waiting = tokio::spawn(async move { builder.build().await });
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(!waiting.is_finished(), "the starter waits for the lock");
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    let store = waiting
+        .await
+        .unwrap()
+        .expect("the starter builds once the lock is released");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+    let stream = StreamId::new("slow-1").unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event("Slow")])
+        .await
+        .expect("the schema is migrated");
 }
 
 /// On a pool the application keeps, the store's append connection (set to generic
