@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use axum::Json;
 use serde::Serialize;
 use tessera_core::{EventStore, SnapshotStore};
 
+use super::extract::PathParam;
 use super::Problem;
 use crate::app::{App, RebuildError, RebuildState};
 
@@ -94,8 +95,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Status of every projection, saga leg and worker.
-#[utoipa::path(get, path = "/v1/admin/projections", responses((status = 200, body = AdminStatus), (status = 401, body = super::ProblemBody)),
-    security(("bearer" = [])))]
+///
+/// Admin routes take the bearer token when one is set (`SHOP_ADMIN_TOKEN`); without one
+/// they are open on a loopback-only listener and refused (403) on any other.
+#[utoipa::path(get, path = "/v1/admin/projections", responses((status = 200, body = AdminStatus),
+        (status = 401, response = super::ProblemBody), (status = 403, response = super::ProblemBody)),
+    security(("bearer" = []), ()))]
 pub async fn status<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
 ) -> Json<AdminStatus> {
@@ -134,13 +139,15 @@ pub async fn status<S: EventStore + SnapshotStore>(
 }
 
 /// Starts a zero-downtime rebuild of a projection (name without prefix, e.g.
-/// `ordering_orders`); poll the status route for progress.
+/// `ordering_orders`); poll the status route for progress. Guarded like the status route.
 #[utoipa::path(post, path = "/v1/admin/projections/{name}/rebuild", params(("name" = String, Path, description = "The projection")),
-    responses((status = 202), (status = 404, body = super::ProblemBody), (status = 409, body = super::ProblemBody)),
-    security(("bearer" = [])))]
+    responses((status = 202), (status = 400, response = super::ProblemBody), (status = 401, response = super::ProblemBody),
+        (status = 403, response = super::ProblemBody), (status = 404, response = super::ProblemBody),
+        (status = 409, response = super::ProblemBody)),
+    security(("bearer" = []), ()))]
 pub async fn rebuild<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
     match app.start_rebuild(&name) {
         Ok(()) => Ok((

@@ -1,9 +1,10 @@
-//! Extractors whose rejections are problems: JSON bodies, queries, correlation ids.
+//! Extractors whose rejections are problems: JSON bodies, queries, path parameters,
+//! correlation ids.
 
 use std::time::Duration;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -56,6 +57,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
                 Err(Problem::malformed(e.body_text()))
             }
             Err(e) => Err(Problem::malformed(e.body_text())),
+        }
+    }
+}
+
+/// Path parameters; one that cannot be read (percent-decoded, it is not UTF-8) is a 400
+/// problem naming it.
+pub struct PathParam<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParam(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(Problem::malformed(e.body_text()))
+            }
+            Err(e) => Err(Problem::internal(e.body_text())),
         }
     }
 }

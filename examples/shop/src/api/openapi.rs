@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, orders, products};
+use super::{admin, health, orders, products, ProblemBody};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use super::{admin, health, orders, products};
         admin::status, admin::rebuild,
         health::live, health::ready, health::metrics,
     ),
+    components(responses(ProblemBody)),
     modifiers(&Bearer),
 )]
 struct Doc;

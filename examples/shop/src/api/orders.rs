@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tessera_core::{CommandOptions, EventStore, Metadata, SnapshotStore};
 use uuid::Uuid;
 
-use super::extract::{cursor, position, wait_for, Correlation, Params};
+use super::extract::{cursor, position, wait_for, Correlation, Params, PathParam};
 use super::Problem;
 use crate::app::App;
 use crate::inventory::{HoldDoc, ReservationDoc};
@@ -83,6 +83,7 @@ pub struct ReservationSummary {
 
 /// `GET /v1/orders/{id}` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ShowQuery {
     /// Wait until the orders read model has processed this ordering-log position.
     pub min_position: Option<String>,
@@ -90,12 +91,14 @@ pub struct ShowQuery {
 
 /// `GET /v1/orders` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this customer's orders.
     pub customer_id: Option<String>,
     /// Only orders in this status.
     pub status: Option<OrderStatus>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// The cursor of the previous page.
     pub after: Option<String>,
@@ -126,11 +129,12 @@ fn order_id(raw: &str) -> Result<Uuid, Problem> {
 }
 
 /// Shows an order with its payment and reservation.
-#[utoipa::path(get, path = "/v1/orders/{order_id}", params(("order_id" = Uuid, Path, description = "The order"), ShowQuery),
-    responses((status = 200, body = OrderView), (status = 404, body = super::ProblemBody), (status = 503, body = super::ProblemBody)))]
+#[utoipa::path(get, path = "/v1/orders/{order_id}", operation_id = "show_order", params(("order_id" = Uuid, Path, description = "The order"), ShowQuery),
+    responses((status = 200, body = OrderView), (status = 400, response = super::ProblemBody),
+        (status = 404, response = super::ProblemBody), (status = 503, response = super::ProblemBody)))]
 pub async fn show<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam<String>,
     Params(q): Params<ShowQuery>,
 ) -> Result<Json<OrderView>, Problem> {
     let min = position("min_position", q.min_position.as_deref())?;
@@ -219,7 +223,8 @@ fn step_state(state: &tessera_core::process::StepState) -> String {
 
 /// Lists orders, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/orders", params(ListQuery),
-    responses((status = 200, body = OrderPage), (status = 400, body = super::ProblemBody)))]
+    responses((status = 200, body = OrderPage), (status = 400, response = super::ProblemBody),
+        (status = 422, response = super::ProblemBody), (status = 503, response = super::ProblemBody)))]
 pub async fn list<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     Params(q): Params<ListQuery>,
@@ -255,10 +260,12 @@ pub async fn list<S: EventStore + SnapshotStore>(
 
 /// Cancels a confirmed order; the refund and the release of its stock follow.
 #[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", params(("order_id" = Uuid, Path, description = "The order")),
-    responses((status = 202, body = Cancelled), (status = 404, body = super::ProblemBody), (status = 409, body = super::ProblemBody)))]
+    responses((status = 202, body = Cancelled), (status = 400, response = super::ProblemBody),
+        (status = 404, response = super::ProblemBody), (status = 409, response = super::ProblemBody),
+        (status = 503, response = super::ProblemBody)))]
 pub async fn cancel<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam<String>,
     c: Correlation,
 ) -> Result<(StatusCode, Json<Cancelled>), Problem> {
     let id = order_id(&raw)?;

@@ -28,7 +28,8 @@ pub struct Problem {
 }
 
 /// The JSON body of a problem.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, utoipa::ToResponse)]
+#[response(description = "A problem", content_type = "application/problem+json")]
 pub struct ProblemBody {
     /// Stable URI of the problem type.
     #[serde(rename = "type")]

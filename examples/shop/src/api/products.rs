@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tessera_core::{CommandOptions, EventStore, Metadata, SnapshotStore};
 
-use super::extract::{position, wait_for, Body, Correlation, Params};
+use super::extract::{position, wait_for, Body, Correlation, Params, PathParam};
 use super::Problem;
 use crate::app::App;
 use crate::inventory::{valid_sku, ProductCommand, ProductDoc};
@@ -44,6 +44,7 @@ pub struct ProductWritten {
 
 /// `?min_position=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Fresh {
     /// Wait until the read model has processed this position (`"<commit>.<prepare>"`).
     pub min_position: Option<String>,
@@ -58,7 +59,10 @@ fn options(c: Correlation) -> CommandOptions {
 
 /// Adds a product.
 #[utoipa::path(post, path = "/v1/products", request_body = NewProduct,
-    responses((status = 201, body = ProductWritten), (status = 409, body = super::ProblemBody), (status = 422, body = super::ProblemBody)))]
+    responses((status = 201, body = ProductWritten), (status = 400, response = super::ProblemBody),
+        (status = 409, response = super::ProblemBody), (status = 413, response = super::ProblemBody),
+        (status = 415, response = super::ProblemBody), (status = 422, response = super::ProblemBody),
+        (status = 503, response = super::ProblemBody)))]
 pub async fn create<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     c: Correlation,
@@ -98,10 +102,13 @@ pub async fn create<S: EventStore + SnapshotStore>(
 /// Adds stock to a product.
 #[utoipa::path(post, path = "/v1/products/{sku}/restock", request_body = Restock,
     params(("sku" = String, Path, description = "The product")),
-    responses((status = 200, body = ProductWritten), (status = 404, body = super::ProblemBody), (status = 422, body = super::ProblemBody)))]
+    responses((status = 200, body = ProductWritten), (status = 400, response = super::ProblemBody),
+        (status = 404, response = super::ProblemBody), (status = 409, response = super::ProblemBody),
+        (status = 413, response = super::ProblemBody), (status = 415, response = super::ProblemBody),
+        (status = 422, response = super::ProblemBody), (status = 503, response = super::ProblemBody)))]
 pub async fn restock<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
-    Path(sku): Path<String>,
+    PathParam(sku): PathParam<String>,
     c: Correlation,
     Body(r): Body<Restock>,
 ) -> Result<Json<ProductWritten>, Problem> {
@@ -125,11 +132,12 @@ pub async fn restock<S: EventStore + SnapshotStore>(
 }
 
 /// Shows a product's stock (from the inventory read model).
-#[utoipa::path(get, path = "/v1/products/{sku}", params(("sku" = String, Path, description = "The product"), Fresh),
-    responses((status = 200, body = ProductDoc), (status = 404, body = super::ProblemBody), (status = 503, body = super::ProblemBody)))]
+#[utoipa::path(get, path = "/v1/products/{sku}", operation_id = "show_product", params(("sku" = String, Path, description = "The product"), Fresh),
+    responses((status = 200, body = ProductDoc), (status = 400, response = super::ProblemBody),
+        (status = 404, response = super::ProblemBody), (status = 503, response = super::ProblemBody)))]
 pub async fn show<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
-    Path(sku): Path<String>,
+    PathParam(sku): PathParam<String>,
     Params(q): Params<Fresh>,
 ) -> Result<Json<ProductDoc>, Problem> {
     if !valid_sku(&sku) {

@@ -68,6 +68,34 @@ pub async fn call(
     (status, value, headers)
 }
 
+/// The response the OpenAPI document gives for `status` on `method` `uri` (a `$ref`
+/// followed), `Some(None)` when it leaves that status out, and `None` when it has no such
+/// operation (an unknown route or method).
+pub fn documented(doc: &Value, method: &str, uri: &str, status: u16) -> Option<Option<Value>> {
+    let path = uri.split('?').next().unwrap_or(uri);
+    let segments: Vec<&str> = path.split('/').collect();
+    let operation = doc["paths"]
+        .as_object()?
+        .iter()
+        .find_map(|(template, item)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let fits = parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s);
+            fits.then(|| item.get(method.to_lowercase()))?
+        })?;
+    let response = operation["responses"].get(status.to_string()).map(|r| {
+        r["$ref"]
+            .as_str()
+            .and_then(|at| doc.pointer(at.trim_start_matches('#')))
+            .unwrap_or(r)
+            .clone()
+    });
+    Some(response)
+}
+
 fn flaky_app() -> (Arc<App<FlakyStore>>, Arc<std::sync::atomic::AtomicU8>) {
     let store = FlakyStore::default();
     let mode = store.mode.clone();
@@ -203,6 +231,18 @@ async fn admin_routes_follow_the_token_rules() {
         (status, p["type"].as_str()),
         (403, Some(&*format!("{T}forbidden")))
     );
+    let doc = serde_json::to_value(shop::api::openapi_document()).expect("document");
+    for (method, uri, status) in [
+        ("GET", "/v1/admin/projections", 401),
+        ("POST", "/v1/admin/projections/ordering_orders/rebuild", 401),
+        ("GET", "/v1/admin/projections", 403),
+        ("POST", "/v1/admin/projections/ordering_orders/rebuild", 403),
+    ] {
+        assert!(
+            documented(&doc, method, uri, status).is_some_and(|r| r.is_some()),
+            "{method} {uri}: {status} is not in the OpenAPI document"
+        );
+    }
     app.shutdown().await;
 
     let app = memory_app(settings()); // loopback only, no token: open
@@ -268,6 +308,38 @@ async fn health_metrics_and_openapi() {
         assert!(
             doc["paths"].get(path).is_some(),
             "{path} missing from the OpenAPI document"
+        );
+    }
+    // Each parameter is where the document says (query ones optional), each operation id
+    // names one operation, and the admin routes may go without a token (on loopback).
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(ids.insert(id), "operationId {id} is not unique");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                assert_eq!(
+                    p["in"] == "path",
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: {name} is in {}",
+                    p["in"]
+                );
+                assert!(p["in"] != "query" || p["required"] != true, "{p}");
+            }
+        }
+    }
+    for path in [
+        "/v1/admin/projections",
+        "/v1/admin/projections/{name}/rebuild",
+    ] {
+        let item = &doc["paths"][path];
+        let op = item.get("get").unwrap_or(&item["post"]);
+        assert!(
+            op["security"]
+                .as_array()
+                .is_some_and(|s| s.contains(&json!({}))),
+            "{path}: {op}"
         );
     }
     let (_, body, h) = call(

@@ -102,8 +102,10 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 /// key and body answer the first response again; the same key with another body is 422.
 #[utoipa::path(post, path = "/v1/orders", request_body = NewOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = Placed), (status = 400, body = super::super::ProblemBody),
-        (status = 413, body = super::super::ProblemBody), (status = 422, body = super::super::ProblemBody)))]
+    responses((status = 201, body = Placed), (status = 400, response = super::super::ProblemBody),
+        (status = 409, response = super::super::ProblemBody), (status = 413, response = super::super::ProblemBody),
+        (status = 415, response = super::super::ProblemBody), (status = 422, response = super::super::ProblemBody),
+        (status = 503, response = super::super::ProblemBody)))]
 pub async fn place<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     c: Correlation,
