@@ -6,6 +6,10 @@
 # 4 x 2, against the raw baseline of `tessera-bench append --concurrency 8`: 8
 # connections, one single-row INSERT transaction each into a table LIKE the events
 # table. Rounds alternate the variants, so a host whose speed drifts weighs on all.
+# One more variant bounds every design that writes the same rows in shared
+# transactions: `insert8x1`, 1 connection inserting 8 such rows (8 new streams) in one
+# INSERT, with no compare-and-set and no stream row at all. What it cannot beat, no
+# store that checks versions can.
 #
 #   scripts/group-ceiling.sh [rounds (default 5)] [seconds per variant (default 5)]
 #
@@ -56,6 +60,13 @@ with open(f"{out}/raw.sql", "w") as f:
     f.write(f"INSERT INTO {schema}.raw_events (stream_id, version, event_id, event_type, "
             "schema_version, data, metadata) VALUES ('raw-' || :client_id || '-' || :s, :v, "
             f"gen_random_uuid(), 'LineAdded', 1, '{data}', '{{}}');\n")
+with open(f"{out}/insert8.sql", "w") as f:
+    # The upper bound: the group's 8 rows, one statement, no stream row touched
+    # (random stream and version, as raw's).
+    f.write("\\set s random(1, 1000000000)\n\\set v random(0, 1000000000)\n")
+    f.write(f"INSERT INTO {schema}.raw_events (stream_id, version, event_id, event_type, "
+            "schema_version, data, metadata) SELECT 'ins-' || :client_id || '-' || :s || '-' || g, "
+            f":v, gen_random_uuid(), 'LineAdded', 1, '{data}', '{{}}' FROM generate_series(1, 8) g;\n")
 for n in (2, 4, 8):
     arr = lambda xs, t: "ARRAY[" + ",".join(xs) + "]::" + t
     stream = lambda i: f"'s-' || (:client_id * {per_client} + :b * {n} + {i + 1})"
@@ -81,7 +92,7 @@ for n in (2, 4, 8):
 EOF
 
 # name script clients appends-per-transaction
-variants=("raw raw 8 1" "group8x1 group8 1 8" "group4x2 group4 2 4" "group2x4 group2 4 2")
+variants=("raw raw 8 1" "group8x1 group8 1 8" "group4x2 group4 2 4" "group2x4 group2 4 2" "insert8x1 insert8 1 8")
 declare -A total
 for r in $(seq 1 "$rounds"); do
     line="round $r:"
