@@ -62,11 +62,15 @@ impl FromStr for Position {
     type Err = InvalidPosition;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || InvalidPosition(s.chars().take(100).collect());
+        // Digits only: `u64::from_str` would also take a leading `+` ("+1.+2").
+        let part = |t: &str| {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            t.parse::<u64>().map_err(|_| bad())
+        };
         let (c, p) = s.split_once('.').ok_or_else(bad)?;
-        Ok(Position::new(
-            c.parse().map_err(|_| bad())?,
-            p.parse().map_err(|_| bad())?,
-        ))
+        Ok(Position::new(part(c)?, part(p)?))
     }
 }
 
@@ -82,5 +86,14 @@ mod tests {
         assert!("3".parse::<Position>().is_err());
         assert!("a.1".parse::<Position>().is_err());
         assert!("-1.1".parse::<Position>().is_err());
+        assert!("+1.+2".parse::<Position>().is_err());
+        assert!("1.+2".parse::<Position>().is_err());
+        assert!(".1".parse::<Position>().is_err());
+        assert!("1.2.3".parse::<Position>().is_err());
+        assert!("18446744073709551616.1".parse::<Position>().is_err());
+        assert_eq!(
+            "18446744073709551615.0".parse::<Position>().unwrap(),
+            Position::new(u64::MAX, 0)
+        );
     }
 }

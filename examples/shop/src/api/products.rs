@@ -16,7 +16,7 @@ use crate::inventory::{valid_sku, ProductCommand, ProductDoc};
 /// A new product.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewProduct {
-    /// 1–64 letters, digits, `-`, `_`, `.`.
+    /// 1–64 letters, digits, `-`, `_`, `.`, starting with a letter or digit.
     pub sku: String,
     /// Display name (1–200 characters).
     pub name: String,
@@ -70,7 +70,7 @@ pub async fn create<S: EventStore + SnapshotStore>(
 ) -> Result<(StatusCode, Json<ProductWritten>), Problem> {
     if !valid_sku(&p.sku) {
         return Err(Problem::invalid(
-            "sku: use 1 to 64 letters, digits, '-', '_' or '.'",
+            "sku: use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
         ));
     }
     let name = p.name.trim();

@@ -391,6 +391,40 @@ async fn bad_input_table() {
             404,
             "not-found",
         ),
+        // A product code clients would normalise out of the path.
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"..","name":"Dots","price_cents":1,"initial_stock":1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
+        // Signs are not digits.
+        (
+            "GET",
+            "/v1/products/tea?min_position=%2B1.%2B2".into(),
+            None,
+            vec![],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":1}]"#)),
+            vec![("Idempotency-Key", "k2"), ("Idempotency-Key", "k3")],
+            400,
+            "malformed-request",
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(order(r#"[{"sku":"tea","quantity":1}]"#)),
+            vec![("Idempotency-Key", "k\t4")],
+            400,
+            "malformed-request",
+        ),
         ("GET", "/v2/nothing".into(), None, vec![], 404, "not-found"),
         (
             "DELETE",

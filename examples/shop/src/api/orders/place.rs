@@ -84,12 +84,19 @@ fn validate(order: &NewOrder) -> Result<(), Problem> {
 }
 
 fn key_of(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(raw) = headers.get("idempotency-key") else {
+    let mut all = headers.get_all("idempotency-key").iter();
+    let Some(raw) = all.next() else {
         return Ok(None);
     };
+    if all.next().is_some() {
+        return Err(Problem::malformed("Idempotency-Key: give it once"));
+    }
+    // Printable ASCII and spaces: `to_str` would also let a tab through.
     let key = raw
         .to_str()
-        .map_err(|_| Problem::malformed("Idempotency-Key: must be visible ASCII"))?;
+        .ok()
+        .filter(|k| k.bytes().all(|b| (b' '..=b'~').contains(&b)))
+        .ok_or_else(|| Problem::malformed("Idempotency-Key: must be visible ASCII"))?;
     if key.is_empty() || key.len() > 200 {
         return Err(Problem::malformed(
             "Idempotency-Key: must have 1 to 200 characters",
