@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_core::Position;
 use uuid::Uuid;
@@ -77,6 +77,30 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
             Err(e) => Err(Problem::internal(e.body_text())),
         }
     }
+}
+
+/// The request's `Idempotency-Key`, if it has one: sent once, 1 to 200 visible ASCII
+/// characters (spaces allowed).
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let mut all = headers.get_all("idempotency-key").iter();
+    let Some(raw) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err(Problem::malformed("Idempotency-Key: give it once"));
+    }
+    // Printable ASCII and spaces: `to_str` would also let a tab through.
+    let key = raw
+        .to_str()
+        .ok()
+        .filter(|k| k.bytes().all(|b| (b' '..=b'~').contains(&b)))
+        .ok_or_else(|| Problem::malformed("Idempotency-Key: must be visible ASCII"))?;
+    if key.is_empty() || key.len() > 200 {
+        return Err(Problem::malformed(
+            "Idempotency-Key: must have 1 to 200 characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// The correlation id of a request (`X-Correlation-Id`, or a new one).

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tessera_core::{CommandOptions, EventStore, Metadata, SnapshotStore};
+use tessera_core::{
+    idempotency, CommandHandler, CommandOptions, DomainEvent, EventStore, Metadata, SnapshotStore,
+};
 
-use super::extract::{position, wait_for, Body, Correlation, Params, PathParam};
+use super::extract::{idempotency_key, position, wait_for, Body, Correlation, Params, PathParam};
 use super::Problem;
 use crate::app::App;
-use crate::inventory::{valid_sku, ProductCommand, ProductDoc};
+use crate::inventory::{valid_sku, Product, ProductCommand, ProductDoc, ProductEvent};
 
 /// A new product.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,15 +52,82 @@ pub struct Fresh {
     pub min_position: Option<String>,
 }
 
-fn options(c: Correlation) -> CommandOptions {
+fn options(c: Correlation, key: Option<String>) -> CommandOptions {
     CommandOptions {
-        idempotency_key: None,
+        idempotency_key: key,
         metadata: Metadata::correlated(c.0),
     }
 }
 
-/// Adds a product.
+/// Runs a product command, idempotently under `key` when there is one: a request whose
+/// key already wrote on this product answers the position of that first write if it
+/// wrote `event` (the same request again), and 422 otherwise.
+async fn write<S: EventStore + SnapshotStore>(
+    app: &App<S>,
+    sku: &str,
+    command: &ProductCommand,
+    event: &ProductEvent,
+    c: Correlation,
+    key: Option<String>,
+) -> Result<Option<String>, Problem> {
+    if let Some(k) = &key {
+        if let Some(first) = first_write(app, sku, k, event).await? {
+            return Ok(Some(first));
+        }
+    }
+    let out = app
+        .products
+        .handle_with(sku, command, options(c, key.clone()))
+        .await?;
+    if let (true, Some(k)) = (out.replayed, &key) {
+        // A concurrent request with the same key got there first.
+        if let Some(first) = first_write(app, sku, k, event).await? {
+            return Ok(Some(first));
+        }
+    }
+    Ok(out.position.map(|p| p.to_string()))
+}
+
+/// The position of the first event written under `key` on `sku`, if that event is
+/// `event`; 422 if the key wrote something else.
+async fn first_write<S: EventStore + SnapshotStore>(
+    app: &App<S>,
+    sku: &str,
+    key: &str,
+    event: &ProductEvent,
+) -> Result<Option<String>, Problem> {
+    let stream = CommandHandler::<Product, S>::stream_id(sku).map_err(|e| Problem::store(&e))?;
+    let id = idempotency::command_event_id(&stream, key, 0);
+    let Some(first) = app
+        .products
+        .store()
+        .find_event(&stream, id)
+        .await
+        .map_err(|e| Problem::store(&e))?
+    else {
+        return Ok(None);
+    };
+    let (ty, data) = event
+        .encode()
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    let same = first.event_type == ty
+        && first.data.to_value().ok()
+            == Some(
+                data.to_value()
+                    .map_err(|e| Problem::internal(e.to_string()))?,
+            );
+    if !same {
+        return Err(Problem::key_reused(
+            "Idempotency-Key: this key was used for a different request on this product",
+        ));
+    }
+    Ok(Some(first.position.to_string()))
+}
+
+/// Adds a product. With an `Idempotency-Key`, the same key and body answer the first
+/// response again; the same key with another body is 422.
 #[utoipa::path(post, path = "/v1/products", request_body = NewProduct,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = ProductWritten), (status = 400, response = super::ProblemBody),
         (status = 409, response = super::ProblemBody), (status = 413, response = super::ProblemBody),
         (status = 415, response = super::ProblemBody), (status = 422, response = super::ProblemBody),
@@ -66,8 +135,10 @@ fn options(c: Correlation) -> CommandOptions {
 pub async fn create<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     c: Correlation,
+    headers: HeaderMap,
     Body(p): Body<NewProduct>,
 ) -> Result<(StatusCode, Json<ProductWritten>), Problem> {
+    let key = idempotency_key(&headers)?;
     if !valid_sku(&p.sku) {
         return Err(Problem::invalid(
             "sku: use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
@@ -85,11 +156,13 @@ pub async fn create<S: EventStore + SnapshotStore>(
         price_cents: p.price_cents,
         initial_stock: p.initial_stock,
     };
-    let out = app
-        .products
-        .handle_with(&p.sku, &command, options(c))
-        .await?;
-    let position = out.position.map(|p| p.to_string());
+    let event = ProductEvent::Added {
+        sku: p.sku.clone(),
+        name: name.to_owned(),
+        price_cents: p.price_cents,
+        initial_stock: p.initial_stock,
+    };
+    let position = write(&app, &p.sku, &command, &event, c, key).await?;
     Ok((
         StatusCode::CREATED,
         Json(ProductWritten {
@@ -99,9 +172,11 @@ pub async fn create<S: EventStore + SnapshotStore>(
     ))
 }
 
-/// Adds stock to a product.
+/// Adds stock to a product. With an `Idempotency-Key`, a retry adds nothing and
+/// answers the first position; the same key with another quantity is 422.
 #[utoipa::path(post, path = "/v1/products/{sku}/restock", request_body = Restock,
-    params(("sku" = String, Path, description = "The product")),
+    params(("sku" = String, Path, description = "The product"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = ProductWritten), (status = 400, response = super::ProblemBody),
         (status = 404, response = super::ProblemBody), (status = 409, response = super::ProblemBody),
         (status = 413, response = super::ProblemBody), (status = 415, response = super::ProblemBody),
@@ -110,25 +185,21 @@ pub async fn restock<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     PathParam(sku): PathParam<String>,
     c: Correlation,
+    headers: HeaderMap,
     Body(r): Body<Restock>,
 ) -> Result<Json<ProductWritten>, Problem> {
+    let key = idempotency_key(&headers)?;
     if !valid_sku(&sku) {
         return Err(Problem::not_found("no such product"));
     }
-    let out = app
-        .products
-        .handle_with(
-            &sku,
-            &ProductCommand::Restock {
-                quantity: r.quantity,
-            },
-            options(c),
-        )
-        .await?;
-    Ok(Json(ProductWritten {
-        sku,
-        position: out.position.map(|p| p.to_string()),
-    }))
+    let command = ProductCommand::Restock {
+        quantity: r.quantity,
+    };
+    let event = ProductEvent::Restocked {
+        quantity: r.quantity,
+    };
+    let position = write(&app, &sku, &command, &event, c, key).await?;
+    Ok(Json(ProductWritten { sku, position }))
 }
 
 /// Shows a product's stock (from the inventory read model).

@@ -207,14 +207,15 @@ impl Aggregate for Product {
             initial_stock,
         } = command
         {
-            if self.exists {
-                return Err(ProductError::AlreadyExists);
-            }
+            // The request's own faults first: they are the same whether it exists.
             if *price_cents < 0 {
                 return invalid("price_cents", "at least 0");
             }
             if *initial_stock < 0 {
                 return invalid("initial_stock", "at least 0");
+            }
+            if self.exists {
+                return Err(ProductError::AlreadyExists);
             }
             return Ok(vec![ProductEvent::Added {
                 sku: sku.clone(),

@@ -190,6 +190,15 @@ async fn bad_input_table() {
             409,
             "product-exists",
         ),
+        // The request's own fault first, even for a product that exists.
+        (
+            "POST",
+            "/v1/products".into(),
+            Some(r#"{"sku":"tea","name":"Tea","price_cents":-1,"initial_stock":1}"#.into()),
+            vec![],
+            422,
+            "validation-failed",
+        ),
         (
             "POST",
             "/v1/products/tea/restock".into(),

@@ -208,6 +208,49 @@ async fn idempotent_retry(shop: &TestShop) {
         problem["type"],
         "https://tessera.example/problems/idempotency-key-reused"
     );
+    product_writes_are_idempotent(shop).await;
+}
+
+/// Adding and restocking a product with an `Idempotency-Key`: a retry answers the first
+/// position and writes nothing; the key with another body is a 422 that writes nothing.
+async fn product_writes_are_idempotent(shop: &TestShop) {
+    let reused = "https://tessera.example/problems/idempotency-key-reused";
+    let add = json!({ "sku": "jar", "name": "Jar", "price_cents": 500, "initial_stock": 2 });
+    let (s1, first) = shop.post_with_key("/v1/products", "jar-add", &add).await;
+    let (s2, again) = shop.post_with_key("/v1/products", "jar-add", &add).await;
+    assert_eq!((s1, s2), (201, 201), "{first} {again}");
+    assert_eq!(first, again, "the retry answers the first response");
+    let other = json!({ "sku": "jar", "name": "Jar", "price_cents": 600, "initial_stock": 2 });
+    let (status, problem) = shop.post_with_key("/v1/products", "jar-add", &other).await;
+    assert_eq!(
+        (status, &problem["type"]),
+        (422, &json!(reused)),
+        "{problem}"
+    );
+    // Without the key, adding it again is the usual conflict.
+    let (status, problem) = shop.post("/v1/products", &add).await;
+    assert_eq!(status, 409, "{problem}");
+
+    let path = "/v1/products/jar/restock";
+    let three = json!({ "quantity": 3 });
+    let (s1, first) = shop.post_with_key(path, "jar-r1", &three).await;
+    let (s2, again) = shop.post_with_key(path, "jar-r1", &three).await;
+    assert_eq!((s1, s2), (200, 200), "{first} {again}");
+    assert_eq!(first, again, "the retry answers the first position");
+    let (status, problem) = shop
+        .post_with_key(path, "jar-r1", &json!({ "quantity": 4 }))
+        .await;
+    assert_eq!(
+        (status, &problem["type"]),
+        (422, &json!(reused)),
+        "{problem}"
+    );
+    let (status, _) = shop.post_with_key(path, "jar-r2", &three).await;
+    assert_eq!(status, 200, "another key is another restock");
+    shop.product_until("jar", "2 + 3 + 3 on hand", |p| p["on_hand"] == 8)
+        .await;
+    let (_, product) = shop.get("/v1/products/jar").await;
+    assert_eq!(product["price_cents"], 500, "{product}");
 }
 
 async fn read_your_writes(shop: &TestShop) {

@@ -13,7 +13,7 @@ use tessera_core::{
 };
 use uuid::Uuid;
 
-use super::super::extract::{Body, Correlation};
+use super::super::extract::{idempotency_key, Body, Correlation};
 use super::super::Problem;
 use crate::app::App;
 use crate::inventory::valid_sku;
@@ -83,28 +83,6 @@ fn validate(order: &NewOrder) -> Result<(), Problem> {
     Ok(())
 }
 
-fn key_of(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let mut all = headers.get_all("idempotency-key").iter();
-    let Some(raw) = all.next() else {
-        return Ok(None);
-    };
-    if all.next().is_some() {
-        return Err(Problem::malformed("Idempotency-Key: give it once"));
-    }
-    // Printable ASCII and spaces: `to_str` would also let a tab through.
-    let key = raw
-        .to_str()
-        .ok()
-        .filter(|k| k.bytes().all(|b| (b' '..=b'~').contains(&b)))
-        .ok_or_else(|| Problem::malformed("Idempotency-Key: must be visible ASCII"))?;
-    if key.is_empty() || key.len() > 200 {
-        return Err(Problem::malformed(
-            "Idempotency-Key: must have 1 to 200 characters",
-        ));
-    }
-    Ok(Some(key.to_owned()))
-}
-
 /// Places an order: 201 with its id and position. With an `Idempotency-Key`, the same
 /// key and body answer the first response again; the same key with another body is 422.
 #[utoipa::path(post, path = "/v1/orders", request_body = NewOrder,
@@ -119,7 +97,7 @@ pub async fn place<S: EventStore + SnapshotStore>(
     headers: HeaderMap,
     Body(order): Body<NewOrder>,
 ) -> Result<(StatusCode, Json<Placed>), Problem> {
-    let key = key_of(&headers)?;
+    let key = idempotency_key(&headers)?;
     validate(&order)?;
     // The request's fingerprint: its canonical JSON.
     let request_hash = Uuid::new_v5(

@@ -44,7 +44,7 @@ impl DomainProblem for ProductError {
                 "a product with this sku exists",
             ),
             ProductError::Invalid { field, rule } => {
-                Problem::invalid(format!("{field} must be {rule}"))
+                Problem::invalid(format!("{field}: must be {rule}"))
             }
             ProductError::Overflow => Problem::invalid("quantity: stock would overflow"),
         }
