@@ -209,7 +209,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(args, cli.log_format).await,
             Command::Rebuild(args) => rebuild::run(args).await,
             Command::Projections(db) => status::run(db).await,
             Command::Load(args) => load::run(args).await,

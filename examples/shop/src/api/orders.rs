@@ -109,7 +109,7 @@ pub struct ListQuery {
 pub struct OrderPage {
     /// Orders, oldest first.
     pub items: Vec<OrderDoc>,
-    /// Pass as `after` for the next page; absent on the last.
+    /// Pass as `after` for the next page; `null` on the last.
     pub next: Option<String>,
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tessera_core::BoxError;
 use tokio::net::TcpListener;
 
-use super::ServeArgs;
+use super::{LogFormat, ServeArgs};
 use crate::app::{eventstoredb_parts, memory_parts, postgres_parts, App};
 use crate::fulfilment::Fulfilment;
 use crate::gateway::GatewayConfig;
@@ -41,15 +41,29 @@ fn saga(settings: &Settings) -> Fulfilment {
     }
 }
 
+/// A start-up notice for whoever started the server: a `shop: …` line on stderr, or
+/// with `--log-format json` a log event like every other line.
+fn notice(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Human => eprintln!("shop: {message}"),
+        LogFormat::Json => tracing::info!(target: "shop", "{message}"),
+    }
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
-pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
+pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
     let settings = settings(&args, addr.ip().is_loopback())?;
     if settings.admin_token.is_none() && !settings.loopback_only {
-        eprintln!("shop: SHOP_ADMIN_TOKEN is not set and {addr} is not loopback: admin routes are refused.");
+        notice(
+            format,
+            &format!(
+                "SHOP_ADMIN_TOKEN is not set and {addr} is not loopback: admin routes are refused."
+            ),
+        );
     }
     if let Some(esdb) = &args.eventstoredb_url {
         let db = args.database.database_url.as_deref();
@@ -60,24 +74,34 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         } else {
             "memory (lost when the server stops)"
         };
-        eprintln!("shop: events in EventStoreDB, read models and saga state in {models}; listening on http://{addr}");
+        notice(
+            format,
+            &format!("events in EventStoreDB, read models and saga state in {models}; listening on http://{addr}"),
+        );
         server::serve(app, listener, server::signal()).await?;
         return Ok(());
     }
     match &args.database.database_url {
         None => {
-            eprintln!(
-                "shop: no database configured (--database-url or DATABASE_URL): running on the embedded \
-                 in-memory store. Data is kept in memory only and is lost when the server stops."
+            notice(
+                format,
+                "no database configured (--database-url or DATABASE_URL): running on the embedded \
+                 in-memory store. Data is kept in memory only and is lost when the server stops.",
             );
             let app = App::start(settings.clone(), memory_parts("", saga(&settings)));
-            eprintln!("shop: listening on http://{addr} (try: curl http://{addr}/health/ready)");
+            notice(
+                format,
+                &format!("listening on http://{addr} (try: curl http://{addr}/health/ready)"),
+            );
             server::serve(app, listener, server::signal()).await?;
         }
         Some(url) => {
             let parts = postgres_parts(url, &settings.prefix, saga(&settings)).await?;
             let app = App::start(settings, parts);
-            eprintln!("shop: on PostgreSQL; listening on http://{addr}");
+            notice(
+                format,
+                &format!("on PostgreSQL; listening on http://{addr}"),
+            );
             server::serve(app, listener, server::signal()).await?;
         }
     }

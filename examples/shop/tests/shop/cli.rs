@@ -1,4 +1,5 @@
-//! The command line refuses out-of-range values as clap errors instead of panicking later.
+//! The command line: out-of-range values are clap errors instead of panics later, and
+//! `--log-format json` writes nothing but JSON.
 
 use clap::Parser;
 use shop::cli::{Cli, Command};
@@ -48,4 +49,42 @@ fn out_of_range_flags_are_clap_errors() {
     assert!(matches!(max.command, Command::Serve(ref s)
         if s.payment_timeout_s == shop::cli::MAX_PAYMENT_TIMEOUT_S
             && s.payment_latency_ms == shop::cli::MAX_PAYMENT_LATENCY_MS));
+}
+
+/// With `--log-format json` every line the server writes, its start-up notices
+/// included, is one JSON object.
+#[test]
+fn json_logs_are_json_from_the_first_line() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Process, Stdio};
+
+    let mut child = Process::new(env!("CARGO_BIN_EXE_shop"))
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env_remove("SHOP_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the shop binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("utf-8 line");
+        let listening = line.contains("listening on");
+        lines.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines.iter().any(|l| l.contains("in-memory store")),
+        "the in-memory notice is there: {lines:?}"
+    );
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(value["fields"]["message"].is_string(), "{line}");
+    }
 }
