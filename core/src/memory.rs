@@ -171,6 +171,15 @@ impl EventReader for MemoryStore {
             .map(|i| state.log[i].clone()))
     }
 
+    async fn count_events(
+        &self,
+        after: Position,
+        up_to: Position,
+        filter: &EventFilter,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(Some(read::count(&self.lock(), after, up_to, filter)))
+    }
+
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
         let wakeup = self.shared.appended.subscribe();
         Subscription::polling(self.clone(), after, filter, Some(wakeup), self.config)

@@ -161,6 +161,22 @@ pub trait EventReader: Clone + Send + Sync + 'static {
     /// ones as they are appended, each exactly once and in position order.
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription;
 
+    /// How many events after `after` and at or before `up_to` pass `filter`, counted
+    /// without reading them: as many as pages of [`read_all`](Self::read_all) from
+    /// `after` return up to `up_to`, for an `up_to` readers can see (at or before
+    /// [`head`](Self::head)). Meant for progress figures (a rebuild's total), so a store
+    /// answers only when it can count cheaply; `None`, the default, says it cannot, and
+    /// the caller estimates from positions.
+    fn count_events(
+        &self,
+        after: Position,
+        up_to: Position,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        let _ = (after, up_to, filter);
+        std::future::ready(Ok(None))
+    }
+
     /// How far what readers can see trails what has committed (see [`ReaderLag`]). The
     /// default, for stores whose readers see every commit at once, is nothing behind.
     fn reader_lag(&self) -> impl Future<Output = Result<ReaderLag, StoreError>> + Send {

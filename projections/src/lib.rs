@@ -9,7 +9,8 @@
 //! - Errors: a failing batch is retried with backoff, narrowed to the one failing event,
 //!   and after `max_attempts` the runner stops as [`State::Failed`] reporting the event's
 //!   position, id, type and the error. Nothing is skipped; a restart resumes at it.
-//! - Status: [`RunnerHandle::status`] gives state, checkpoint, head, lag in events and time.
+//! - Status: [`RunnerHandle::status`] gives state, checkpoint, head, lag in events and time
+//!   (measured by [`Lag::measure`], which a tool reading stored checkpoints can use too).
 //! - Read-your-writes: [`RunnerHandle::wait_for`] a position with a timeout.
 //! - In-memory read models: [`MemoryProjection`] (model and checkpoint under one lock),
 //!   with a zero-downtime [`MemoryProjection::rebuild`].
@@ -38,5 +39,5 @@ pub use memory::{MemoryHandler, MemoryProjection};
 pub use postgres::{PgError, PgHandler, PgProjection, RebuildReport, REBUILD_LOCK_WAIT};
 pub use rebuild::{Progress, ProgressMeter};
 pub use runner::{Runner, RunnerConfig, RunnerHandle, WaitError};
-pub use status::{Failure, State, Status};
+pub use status::{Failure, Lag, State, Status};
 pub use subscriber::{ApplyError, Subscriber};

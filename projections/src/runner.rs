@@ -13,11 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tessera_core::{EventReader, Position, ReadAll, RecordedEvent, StoreError};
+use tessera_core::{EventReader, Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::{ApplyError, Failure, State, Status, Subscriber};
+use crate::{ApplyError, Failure, Lag, State, Status, Subscriber};
 
 mod config;
 mod handle;
@@ -213,44 +213,31 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
 }
 
 impl<S: EventReader, P: Subscriber> Runner<S, P> {
-    /// Reads the head, then the oldest wanted event after `cp`. None: the subscriber is
-    /// live (every wanted event up to the head is applied; unwanted ones do not count as
-    /// lag). Some: it is behind by that event's age.
+    /// Measures the [`Lag`] at `cp` (head, then the oldest wanted event after it) and how
+    /// far readers trail the writers. Caught up: the subscriber is live (every wanted
+    /// event up to the head is applied; unwanted ones do not count as lag). Else it is
+    /// behind by that event's age.
     async fn refresh_status(&self, cp: Position, status: &watch::Sender<Status>) {
-        // One after another, not at once: at once they would take three pooled
-        // connections per runner (the latency bench showed no gain from it).
-        let Ok(head) = self.store.head().await else {
-            return;
-        };
-        let probe = ReadAll::after(cp, 1).filter(self.subscriber.filter());
-        let Ok(pending) = self.store.read_all(probe).await else {
+        // One after another (the lag's two reads, then the reader lag), not at once: at
+        // once they would take three pooled connections per runner (the latency bench
+        // showed no gain from it).
+        let Ok(lag) = Lag::measure(&self.store, cp, self.subscriber.filter()).await else {
             return;
         };
         let held_back = self.store.reader_lag().await;
         status.send_modify(|s| {
-            s.head = head.or(s.head);
+            s.head = lag.head.or(s.head);
             if let Ok(held_back) = held_back {
                 s.held_back = held_back;
             }
-            match pending.first() {
-                None => {
-                    s.lag_events = 0;
-                    s.lag = Duration::ZERO;
-                    if s.state != State::Rebuilding {
-                        s.state = State::Live;
-                    }
-                }
-                Some(oldest) => {
-                    let head = s.head.unwrap_or(cp).max(oldest.position);
-                    // Exact on memory; an upper bound on PostgreSQL (prepare positions).
-                    s.lag_events = head.prepare.saturating_sub(cp.prepare).max(1);
-                    s.lag = SystemTime::now()
-                        .duration_since(oldest.recorded_at)
-                        .unwrap_or(Duration::ZERO);
-                    if s.state != State::Rebuilding {
-                        s.state = State::CatchingUp;
-                    }
-                }
+            s.lag_events = lag.events;
+            s.lag = lag.age;
+            if s.state != State::Rebuilding {
+                s.state = if lag.caught_up() {
+                    State::Live
+                } else {
+                    State::CatchingUp
+                };
             }
             s.updated_at = SystemTime::now();
         });

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use tessera_core::{EventId, Position, ReaderLag};
+use tessera_core::{EventFilter, EventId, EventReader, Position, ReadAll, ReaderLag, StoreError};
 
 /// What a runner is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +66,10 @@ pub struct Status {
     pub checkpoint: Position,
     /// Newest position visible in the store when last looked at.
     pub head: Option<Position>,
-    /// Events between checkpoint and head (exact for the memory store; for PostgreSQL the
-    /// difference of `prepare` positions, an upper bound).
+    /// Events between checkpoint and head: 0 when no event the subscriber wants lies
+    /// after its checkpoint, else the difference of `prepare` positions (at least 1; exact
+    /// for an unfiltered subscriber on the memory store, an upper bound otherwise). See
+    /// [`Lag`].
     pub lag_events: u64,
     /// Age of the oldest event not yet applied (zero when caught up).
     pub lag: Duration,
@@ -101,5 +103,62 @@ impl Status {
             failure: None,
             updated_at: SystemTime::now(),
         }
+    }
+}
+
+/// How far a subscriber at a checkpoint trails what readers of its store can see: the
+/// head and lag figures of [`Status`], which the runner refreshes with
+/// [`Lag::measure`]. A tool without a running runner (a status command reading stored
+/// checkpoints) measures the same way, so both report the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// Newest position readers can see (`None`: the log is empty).
+    pub head: Option<Position>,
+    /// 0 when no event the subscriber wants lies after its checkpoint (events it does
+    /// not want are not lag); otherwise the difference of `prepare` positions between
+    /// the head and the checkpoint, at least 1 (exact for an unfiltered subscriber on the
+    /// memory store, an upper bound otherwise).
+    pub events: u64,
+    /// Age of the oldest wanted event after the checkpoint (zero when caught up).
+    pub age: Duration,
+}
+
+impl Lag {
+    /// Reads the head of `store`, then the oldest event passing `filter` after
+    /// `checkpoint`. The head is read first, so a wanted event at or before it is seen
+    /// by the read that follows. Two reads, whatever the distance: the figure is cheap
+    /// enough for every status refresh.
+    pub async fn measure<S: EventReader>(
+        store: &S,
+        checkpoint: Position,
+        filter: EventFilter,
+    ) -> Result<Self, StoreError> {
+        // One after another: the head first, so nothing wanted before it is missed.
+        let head = store.head().await?;
+        let probe = ReadAll::after(checkpoint, 1).filter(filter);
+        let pending = store.read_all(probe).await?;
+        Ok(match pending.first() {
+            None => Self {
+                head,
+                events: 0,
+                age: Duration::ZERO,
+            },
+            Some(oldest) => {
+                // The oldest wanted event may have landed after the head was read.
+                let to = head.unwrap_or(checkpoint).max(oldest.position);
+                Self {
+                    head,
+                    events: to.prepare.saturating_sub(checkpoint.prepare).max(1),
+                    age: SystemTime::now()
+                        .duration_since(oldest.recorded_at)
+                        .unwrap_or(Duration::ZERO),
+                }
+            }
+        })
+    }
+
+    /// Whether every wanted event up to the head is applied.
+    pub fn caught_up(&self) -> bool {
+        self.events == 0
     }
 }

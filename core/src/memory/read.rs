@@ -1,7 +1,9 @@
 //! Reads of the in-memory log.
 
 use super::State;
-use crate::{Direction, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId};
+use crate::{
+    Direction, EventFilter, Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId,
+};
 
 pub(super) fn check_limit(limit: usize) -> Result<(), StoreError> {
     if limit == 0 {
@@ -48,5 +50,19 @@ pub(super) fn all(state: &State, read: &ReadAll) -> Vec<RecordedEvent> {
             .take(read.limit)
             .cloned()
             .collect()
+    }
+}
+
+pub(super) fn count(state: &State, after: Position, up_to: Position, filter: &EventFilter) -> u64 {
+    let start = state.log.partition_point(|e| e.position <= after);
+    let end = state
+        .log
+        .partition_point(|e| e.position <= up_to)
+        .max(start);
+    let events = &state.log[start..end];
+    if filter.is_all() {
+        events.len() as u64
+    } else {
+        events.iter().filter(|e| filter.matches(e)).count() as u64
     }
 }

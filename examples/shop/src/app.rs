@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use tessera_core::process::ProcessManager;
 use tessera_core::{Aggregate, CommandHandler, EventStore, SnapshotPolicy, SnapshotStore};
 use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHandle};
 use tessera_projections::resilience::Resilience;
@@ -27,8 +28,8 @@ pub use parts::{
     Views,
 };
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
-pub use runners::Kind;
 use runners::Running;
+pub use runners::{stored_statuses, Kind, StoredStatus};
 
 /// A running shop.
 pub struct App<S> {
@@ -162,22 +163,9 @@ impl<S: EventStore + SnapshotStore> App<S> {
             SagaStore::Memory(m) => run_saga(st.ordering.clone(), m.clone(), dispatcher, config),
             SagaStore::Pg(p) => run_saga(st.ordering.clone(), p.clone(), dispatcher, config),
         };
-        self.add(Kind::Saga, "ordering", "fulfilment".to_owned(), runner);
+        self.add(Kind::Saga, "ordering", Fulfilment::NAME.to_owned(), runner);
         self.lock_workers().push(worker);
-        for (name, relay, source, context) in [
-            (
-                "fulfilment_inbox_inventory",
-                InboxRelay::inventory(st.ordering.clone()),
-                &st.inventory,
-                "inventory",
-            ),
-            (
-                "fulfilment_inbox_payment",
-                InboxRelay::payment(st.ordering.clone()),
-                &st.payment,
-                "payment",
-            ),
-        ] {
+        for (name, context, relay, source) in inbox_relays(st) {
             let reactor = Reactor::new(name, relay, relay_cp.clone(), 1);
             self.add(
                 Kind::Relay,
@@ -192,10 +180,34 @@ impl<S: EventStore + SnapshotStore> App<S> {
             self.route.clone(),
         );
         let concurrency = self.settings.resilience.max_concurrent;
-        let reactor = Reactor::new("payment_worker", worker, worker_cp, concurrency);
+        let reactor = Reactor::new(PAYMENT_WORKER, worker, worker_cp, concurrency);
         let handle = Runner::new(st.payment.clone(), reactor, reactor_config()).spawn();
-        self.add(Kind::Worker, "payment", "payment_worker".to_owned(), handle);
+        self.add(Kind::Worker, "payment", PAYMENT_WORKER.to_owned(), handle);
     }
+}
+
+/// The payment worker's name: in the status, and of its checkpoint.
+pub const PAYMENT_WORKER: &str = "payment_worker";
+
+/// The inbox relays into the ordering log: name (of the runner and its checkpoint), the
+/// context whose log it reads, the relay, and that log.
+fn inbox_relays<S: Clone>(
+    st: &Contexts<S>,
+) -> [(&'static str, &'static str, InboxRelay<S>, &S); 2] {
+    [
+        (
+            "fulfilment_inbox_inventory",
+            "inventory",
+            InboxRelay::inventory(st.ordering.clone()),
+            &st.inventory,
+        ),
+        (
+            "fulfilment_inbox_payment",
+            "payment",
+            InboxRelay::payment(st.ordering.clone()),
+            &st.payment,
+        ),
+    ]
 }
 
 /// `handler` keeping up to `capacity` aggregate states between commands (0: none).

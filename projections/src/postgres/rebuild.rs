@@ -44,7 +44,7 @@ impl<H: PgHandler> PgProjection<H> {
         let (version, start) = self.rebuild_target().await?;
         let schema = format!("\"{}\"", schema_of(&name, version));
         let filter = self.handler.filter();
-        let mut meter = ProgressMeter::start(store).await?;
+        let mut meter = ProgressMeter::start(store, start, &filter).await?;
         let mut cp = start;
         let page =
             |after: Position| ReadAll::after(after, batch_size.max(1)).filter(filter.clone());

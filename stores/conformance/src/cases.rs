@@ -10,7 +10,7 @@
 //! | `subscription` | a burst of writers, catch-up then live |
 //! | `subscription_filter` | category and type filters, starting mid-log |
 //! | `read_stream` | one stream forward and backward, `from`, `limit`, missing streams |
-//! | `read_all` | the global log with category and type filters, `after`, `limit` |
+//! | `read_all` | the global log with category and type filters, `after`, `limit`; `count_events` where the store counts |
 //! | `lookup` | `stream_version`, `head`, `find_event` |
 //! | `stream_ids` | stream id validation and unusual valid ids |
 //! | `payload` | large, unicode and unusual JSON payloads with every recorded field |

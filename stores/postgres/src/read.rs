@@ -3,7 +3,8 @@
 use deadpool_postgres::Object;
 use postgres_types::ToSql;
 use tessera_core::{
-    Direction, EventId, Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId, Version,
+    Direction, EventFilter, EventId, Position, ReadAll, ReadStream, RecordedEvent, StoreError,
+    StreamId, Version,
 };
 use tokio_postgres::Row;
 
@@ -176,6 +177,34 @@ impl Inner {
             .and_then(|tx| codec::position(tx, get(row, "global_position")?))
             .map_err(|e| StoreError::backend("reading the head", e))?;
         Ok(Some(position))
+    }
+
+    /// The events after `after` and at or before `up_to` that pass `filter` (see
+    /// [`EventReader::count_events`](tessera_core::EventReader::count_events)).
+    pub(crate) async fn count_events(
+        &self,
+        after: Position,
+        up_to: Position,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        let what = "counting events";
+        let bound = |p: Position| (Xid8(p.commit), i64::try_from(p.prepare).unwrap_or(i64::MAX));
+        let ((from_tx, from), (to_tx, to)) = (bound(after), bound(up_to));
+        let types = &filter.event_types;
+        let rows = if filter.categories.is_empty() {
+            let params: [&(dyn ToSql + Sync); 5] = [&from_tx, &from, &to_tx, &to, types];
+            self.query(what, &self.sql.count, &params).await?
+        } else {
+            let c = &filter.categories;
+            let params: [&(dyn ToSql + Sync); 6] = [&from_tx, &from, &to_tx, &to, c, types];
+            self.query(what, &self.sql.count_filtered, &params).await?
+        };
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::backend(what, "no row"))?;
+        get::<i64>(row, "events")
+            .and_then(|n| codec::unsigned(n, "count"))
+            .map_err(|e| StoreError::backend(what, e))
     }
 
     pub(crate) async fn find_event(

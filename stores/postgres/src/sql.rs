@@ -15,6 +15,8 @@ pub(crate) struct Sql {
     pub(crate) append_one: [String; 4],
     pub(crate) append_group: String,
     pub(crate) conflict: String,
+    pub(crate) count: String,
+    pub(crate) count_filtered: String,
     pub(crate) notify: String,
     pub(crate) read_all: String,
     pub(crate) read_all_filtered: String,
@@ -61,6 +63,8 @@ impl Sql {
             append_any: append(include_str!("sql/append_cas_any.sql")),
             append_group: s(include_str!("sql/append_group.sql")),
             conflict: s(include_str!("sql/conflict.sql")),
+            count: s(include_str!("sql/count.sql")),
+            count_filtered: s(include_str!("sql/count_filtered.sql")),
             // Committed asynchronously: NOTIFY needs a transaction id, and a hint is not worth
             // waiting for a WAL flush.
             notify: format!(

@@ -149,6 +149,20 @@ impl EventReader for PostgresStore {
         self.inner.find_event(stream, id).await
     }
 
+    /// Counts in the database, on a range of the log index, or of the category index per
+    /// category for a filter with categories: no event is sent or decoded.
+    async fn count_events(
+        &self,
+        after: Position,
+        up_to: Position,
+        filter: &EventFilter,
+    ) -> Result<Option<u64>, StoreError> {
+        let span =
+            tracing::debug_span!("count_events", after = %after, up_to = %up_to, filter = ?filter);
+        let counted = self.inner.count_events(after, up_to, filter);
+        counted.instrument(span).await.map(Some)
+    }
+
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
         let span = tracing::info_span!("subscribe", schema = %self.inner.schema, after = %after, filter = ?filter);
         let reader = crate::subscribe::Traced::new(self.clone(), span);

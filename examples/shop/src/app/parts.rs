@@ -6,6 +6,7 @@ use tessera_postgres::{PostgresStore, SchemaName};
 
 use tessera_core::process::{Instance, InstanceId};
 use tessera_projections::process::{MemoryProcess, PgProcess, ProcessStore};
+use tessera_projections::Subscriber;
 
 use crate::fulfilment::Fulfilment;
 use crate::inventory::{ProductsView, ReservationsView};
@@ -63,6 +64,22 @@ pub enum SagaStore {
 }
 
 impl SagaStore {
+    /// Where the saga's runner stands in the ordering log.
+    pub async fn checkpoint(&self) -> Result<tessera_core::Position, BoxError> {
+        match self {
+            SagaStore::Memory(m) => Subscriber::checkpoint(m).await,
+            SagaStore::Pg(p) => Subscriber::checkpoint(p).await,
+        }
+    }
+
+    /// The events of the ordering log the saga reads.
+    pub fn filter(&self) -> tessera_core::EventFilter {
+        match self {
+            SagaStore::Memory(m) => Subscriber::filter(m),
+            SagaStore::Pg(p) => Subscriber::filter(p),
+        }
+    }
+
     /// The saga instance of `order_id`.
     pub async fn instance(&self, order_id: &str) -> Result<Option<Instance<Fulfilment>>, BoxError> {
         let id = InstanceId::from(order_id);

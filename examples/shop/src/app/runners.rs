@@ -4,11 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_core::{EventStore, Position, SnapshotStore};
+use tessera_core::process::ProcessManager;
+use tessera_core::{BoxError, EventFilter, EventReader, EventStore, Position, SnapshotStore};
 use tessera_projections::process::WorkerHandle;
-use tessera_projections::{RunnerHandle, Status, WaitError};
+use tessera_projections::{Lag, RunnerHandle, Status, WaitError};
 
-use super::App;
+use super::{inbox_relays, App, Parts, PAYMENT_WORKER};
+use crate::fulfilment::Fulfilment;
+use crate::payment::worker_filter;
+use crate::reactor::Reaction;
+use crate::readmodel::{View, ViewStore};
 
 /// What a runner drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +38,112 @@ impl Kind {
             Kind::Worker => "worker",
         }
     }
+}
+
+/// One runner's standing read from its stored checkpoint, with no runner running: what
+/// `shop projections` prints. Its lag is measured as a running runner measures its own
+/// ([`Lag::measure`] with the runner's filter), so it matches the admin status route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStatus {
+    /// What it drives.
+    pub kind: Kind,
+    /// The context whose log it reads.
+    pub context: &'static str,
+    /// Its name, as the admin status route shows it.
+    pub name: String,
+    /// Its stored checkpoint.
+    pub checkpoint: Position,
+    /// The head of its log and how far the checkpoint trails it.
+    pub lag: Lag,
+}
+
+async fn stored<S: EventReader>(
+    kind: Kind,
+    context: &'static str,
+    name: String,
+    checkpoint: Position,
+    filter: EventFilter,
+    store: &S,
+) -> Result<StoredStatus, BoxError> {
+    let lag = Lag::measure(store, checkpoint, filter).await?;
+    Ok(StoredStatus {
+        kind,
+        context,
+        name,
+        checkpoint,
+        lag,
+    })
+}
+
+async fn view<V: View, S: EventReader>(
+    context: &'static str,
+    view: &ViewStore<V>,
+    store: &S,
+) -> Result<StoredStatus, BoxError> {
+    let checkpoint = view.checkpoint().await?;
+    stored(
+        Kind::Projection,
+        context,
+        view.name(),
+        checkpoint,
+        view.filter(),
+        store,
+    )
+    .await
+}
+
+/// Every runner an [`App`] started on `parts` runs (read models, saga, inbox relays,
+/// payment worker), with its stored checkpoint and lag: the entries and figures of the
+/// admin status route, without a server.
+pub async fn stored_statuses<S: EventStore>(
+    parts: &Parts<S>,
+) -> Result<Vec<StoredStatus>, BoxError> {
+    let (v, st) = (&parts.views, &parts.stores);
+    let saga = &parts.saga;
+    let mut rows = vec![
+        view("ordering", &v.orders, &st.ordering).await?,
+        view("inventory", &v.products, &st.inventory).await?,
+        view("inventory", &v.reservations, &st.inventory).await?,
+        view("payment", &v.payments, &st.payment).await?,
+        stored(
+            Kind::Saga,
+            "ordering",
+            Fulfilment::NAME.to_owned(),
+            saga.checkpoint().await?,
+            saga.filter(),
+            &st.ordering,
+        )
+        .await?,
+    ];
+    for (name, context, relay, source) in inbox_relays(st) {
+        let checkpoint = parts.relay_checkpoints.load(name).await?;
+        let filter = relay.filter();
+        rows.push(
+            stored(
+                Kind::Relay,
+                context,
+                name.to_owned(),
+                checkpoint,
+                filter,
+                source,
+            )
+            .await?,
+        );
+    }
+    let checkpoint = parts.worker_checkpoints.load(PAYMENT_WORKER).await?;
+    let name = PAYMENT_WORKER.to_owned();
+    rows.push(
+        stored(
+            Kind::Worker,
+            "payment",
+            name,
+            checkpoint,
+            worker_filter(),
+            &st.payment,
+        )
+        .await?,
+    );
+    Ok(rows)
 }
 
 pub(super) struct Running<S> {

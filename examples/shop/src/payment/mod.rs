@@ -7,7 +7,7 @@ mod view;
 pub use aggregate::{
     DeclineReason, Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentStatus,
 };
-pub use processor::PaymentProcessor;
+pub use processor::{worker_filter, PaymentProcessor};
 pub use view::{PaymentDoc, PaymentsView};
 
 #[cfg(test)]

@@ -199,9 +199,14 @@ fn answer_of(event: &RecordedEvent) -> CommandOptions {
     CommandOptions::idempotent(format!("gateway:{}", event.id)).with_metadata(metadata)
 }
 
+/// The events the payment worker answers: requested payments and refunds.
+pub fn worker_filter() -> EventFilter {
+    EventFilter::category("payment").with_types(["PaymentRequested", "PaymentRefundRequested"])
+}
+
 impl<S: EventStore> Reaction for PaymentProcessor<S> {
     fn filter(&self) -> EventFilter {
-        EventFilter::category("payment").with_types(["PaymentRequested", "PaymentRefundRequested"])
+        worker_filter()
     }
 
     async fn react(&self, event: &RecordedEvent) -> Result<(), BoxError> {

@@ -63,6 +63,11 @@ impl<V: View> ViewStore<V> {
         }
     }
 
+    /// The events the view reads.
+    pub fn filter(&self) -> tessera_core::EventFilter {
+        V::filter()
+    }
+
     fn fail(&self, source: impl Into<BoxError>) -> QueryError {
         QueryError {
             name: self.name(),

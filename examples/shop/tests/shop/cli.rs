@@ -1,8 +1,15 @@
-//! The command line: out-of-range values are clap errors instead of panics later, and
-//! `--log-format json` writes nothing but JSON.
+//! The command line: out-of-range values are clap errors instead of panics later,
+//! `--log-format json` writes nothing but JSON, and `shop projections` shows what the
+//! admin status route shows.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use clap::Parser;
+use serde_json::Value;
 use shop::cli::{Cli, Command};
+
+use crate::support::{database_url, eventually, TestShop};
 
 /// Values that would overflow a deadline, a latency or an allocation are refused by
 /// clap, with the flag named, before anything runs.
@@ -87,4 +94,124 @@ fn json_logs_are_json_from_the_first_line() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         assert!(value["fields"]["message"].is_string(), "{line}");
     }
+}
+
+/// Kind, checkpoint, head and lag of each runner, by name.
+type Rows = BTreeMap<String, [String; 4]>;
+
+/// The admin status route's runners, once two looks a runner's idle refresh apart agree
+/// and every runner is live.
+async fn idle_route(shop: &TestShop) -> Rows {
+    let look = || async {
+        let (status, body) = shop.get("/v1/admin/projections").await;
+        assert_eq!(status, 200, "{body}");
+        let runners = body["runners"].as_array().expect("runners").clone();
+        let live = runners.iter().all(|r| r["state"] == "live");
+        let rows: Rows = runners
+            .iter()
+            .map(|r| {
+                let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                let head = r["head"].as_str().unwrap_or("-").to_owned();
+                let figures = [
+                    text(&r["kind"]),
+                    text(&r["checkpoint"]),
+                    head,
+                    text(&r["lag_events"]),
+                ];
+                (text(&r["name"]), figures)
+            })
+            .collect();
+        (live, rows)
+    };
+    eventually("the runners are live and idle", || async {
+        let (_, first) = look().await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (live, second) = look().await;
+        (live && first == second).then_some(second)
+    })
+    .await
+}
+
+/// `shop projections` run on the shop's schemas, as rows.
+async fn projections_command(prefix: &str) -> Rows {
+    let args = [
+        "projections",
+        "--database-url",
+        &database_url(),
+        "--schema-prefix",
+        prefix,
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+            .args(args)
+            .output()
+            .expect("run shop projections")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "shop projections: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            let [kind, name, checkpoint, head, lag] = cells[..] else {
+                panic!("a row of five cells: {line:?}");
+            };
+            let figures = [kind, checkpoint, head, lag].map(str::to_owned);
+            (name.to_owned(), figures)
+        })
+        .collect()
+}
+
+/// `shop projections` reads stored checkpoints and `GET /v1/admin/projections` asks the
+/// running runners; on an idle shop both list the same runners (the payment worker too)
+/// with the same checkpoints, heads and lag. The lag counts the events each runner
+/// wants: at rest none, though the saga's and the relays' logs end with events they do
+/// not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_command_shows_what_the_admin_route_shows() {
+    let shop = TestShop::postgres().await;
+    let prefix = shop.prefix.clone().expect("a PostgreSQL shop");
+    shop.product("tea", "Tea", 450, 100).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(shop.order(&format!("c{i}"), &[("tea", 1)]).await.0);
+    }
+    for id in &ids {
+        shop.settled(id).await;
+    }
+    // A cancelled order ends the inventory and payment logs with events the relays do
+    // not read (`ReservationReleased`, `PaymentRefunded`).
+    let (status, body) = shop
+        .post(
+            &format!("/v1/orders/{}/cancel", ids[0]),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    shop.order_until(&ids[0], "refunded and released", |o| {
+        o["payment"]["status"] == "refunded" && o["reservation"]["status"] == "released"
+    })
+    .await;
+    let route = idle_route(&shop).await;
+    let command = projections_command(&prefix).await;
+    assert_eq!(
+        command, route,
+        "shop projections (left), the admin route (right)"
+    );
+    for (name, kind) in [("payment_worker", "worker"), ("fulfilment", "saga")] {
+        assert_eq!(
+            route.get(name).map(|r| r[0].as_str()),
+            Some(kind),
+            "{route:?}"
+        );
+    }
+    shop.finish().await;
 }

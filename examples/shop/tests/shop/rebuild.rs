@@ -1,13 +1,20 @@
 //! Rebuilding every projection while orders are placed: queries never fail, and the
-//! results afterwards are the ones before plus the new orders.
+//! results afterwards are the ones before plus the new orders. A rebuild's progress
+//! counts the events it applies.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use serde_json::Value;
+use std::time::Duration;
 
-use crate::support::{eventually, TestShop};
+use serde_json::Value;
+use shop::app::{memory_parts, postgres_parts, App};
+use shop::cli::seed::seed;
+use shop::fulfilment::Fulfilment;
+use tessera_core::{EventFilter, EventReader, EventStore, Position, ReadAll, SnapshotStore};
+
+use crate::support::{database_url, drop_schemas, eventually, settings, unique_prefix, TestShop};
 
 const PROJECTIONS: [&str; 4] = [
     "ordering_orders",
@@ -142,4 +149,72 @@ async fn memory_rebuild_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rebuild_under_load() {
     rebuild_under_load(TestShop::postgres().await).await;
+}
+
+/// The events of `log` passing `filter`, at or before `up_to`.
+async fn events_up_to<S: EventReader>(log: &S, filter: EventFilter, up_to: Position) -> u64 {
+    let read = ReadAll::after(Position::START, 1_000_000).filter(filter);
+    let events = log.read_all(read).await.expect("read the log");
+    events.iter().filter(|e| e.position <= up_to).count() as u64
+}
+
+/// The orders view's rebuild reads the `order` category of the ordering log, which also
+/// holds the saga's inbox: its progress totals the order events up to the head at the
+/// start (not the whole log), `done` reaches that total, and the time left is reckoned
+/// in the same events.
+async fn rebuild_progress_counts_what_it_applies<S: EventStore + SnapshotStore>(app: Arc<App<S>>) {
+    let seeded = seed(&app, 6, 2, 3, Duration::from_secs(1))
+        .await
+        .expect("seed");
+    assert_eq!(seeded.confirmed, 6);
+    let mut seen = Vec::new();
+    let applied = app
+        .rebuild("ordering_orders", |p| seen.push(p.clone()))
+        .await
+        .expect("rebuild");
+    let first = seen.first().expect("progress reported");
+    let head = first.target.expect("a head at the start");
+    let log = &app.stores.ordering;
+    let wanted = events_up_to(log, app.views.orders.filter(), head).await;
+    let whole = events_up_to(log, EventFilter::all(), head).await;
+    assert!(whole > wanted, "the log holds more than the view reads");
+    assert_eq!(
+        first.total_estimate, wanted,
+        "the total is the events the rebuild applies: {first:?}"
+    );
+    for p in &seen {
+        assert!(p.done <= p.total_estimate, "{p:?}");
+        if p.done == p.total_estimate {
+            assert_eq!(p.eta, Some(Duration::ZERO), "nothing left: {p:?}");
+        }
+    }
+    let last = seen.last().expect("progress");
+    assert!(last.finished, "{last:?}");
+    assert_eq!((last.done, last.total_estimate), (applied, applied));
+    assert_eq!(applied, wanted, "nothing arrived during the rebuild");
+    app.shutdown().await;
+}
+
+fn saga() -> Fulfilment {
+    Fulfilment {
+        payment_timeout: settings().payment_timeout,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_rebuild_progress_counts_what_it_applies() {
+    let app = App::start(settings(), memory_parts("", saga()));
+    rebuild_progress_counts_what_it_applies(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rebuild_progress_counts_what_it_applies() {
+    let prefix = unique_prefix();
+    let mut s = settings();
+    s.prefix = prefix.clone();
+    let parts = postgres_parts(&database_url(), &prefix, saga())
+        .await
+        .expect("PostgreSQL at DATABASE_URL");
+    rebuild_progress_counts_what_it_applies(App::start(s, parts)).await;
+    drop_schemas(&prefix).await;
 }

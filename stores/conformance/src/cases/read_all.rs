@@ -11,7 +11,7 @@ use crate::support::{
 
 /// `read_all` with category, multi-category and event-type filters returns exactly the
 /// matching events in log order (whole or in pages), respects `after` and `limit`, and
-/// rejects a limit of 0.
+/// rejects a limit of 0; `count_events`, where the store counts, gives as many.
 pub async fn read_all_filters_and_limits<S: EventStore>(store: S) {
     assert_empty_store(&store).await;
     let script: [(&str, &[&str]); 7] = [
@@ -80,6 +80,23 @@ pub async fn read_all_filters_and_limits<S: EventStore>(store: S) {
             expected,
             "read_all in pages of 2 with {filter:?}"
         );
+        // A store that counts counts what read_all returns: the whole log, and a range
+        // from after the third event up to the eighth.
+        let whole = (Position::START, all[9].position, expected.len());
+        let range = (all[2].position, all[7].position);
+        let in_range = all[3..8].iter().filter(|e| filter.matches(e)).count();
+        for (after, up_to, want) in [whole, (range.0, range.1, in_range)] {
+            let counted = store
+                .count_events(after, up_to, &filter)
+                .await
+                .unwrap_or_else(|e| panic!("count_events with {filter:?}: {e}"));
+            if let Some(n) = counted {
+                assert_eq!(
+                    n, want as u64,
+                    "count_events after {after} up to {up_to} with {filter:?}"
+                );
+            }
+        }
     }
 
     let first3 = read_all(&store, ReadAll::after(Position::START, 3)).await;

@@ -78,6 +78,15 @@ impl EventReader for SchemaStore {
         self.store.find_event(stream, id).await
     }
 
+    async fn count_events(
+        &self,
+        after: Position,
+        up_to: Position,
+        filter: &EventFilter,
+    ) -> Result<Option<u64>, StoreError> {
+        self.store.count_events(after, up_to, filter).await
+    }
+
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
         self.store.subscribe(after, filter)
     }
