@@ -301,15 +301,20 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         let mut attempt = 1;
         let mut replays = 0;
         loop {
+            let (mut loaded, from_cache) = match self.cache.as_ref().and_then(|c| c.take(&stream)) {
+                Some(cached) => (cached, true),
+                None => (self.load_cached(&stream).await?, false),
+            };
+            // After the load, not before: a run of the same command landing between the
+            // two is then either found here or makes the append's expected version
+            // stale, where the store's idempotency rules answer it. Checked before the
+            // load, it could land unseen and this run append the same ids again after it
+            // (a store that checks ids only against a stale expected version takes them).
             if let Some(key) = key {
                 if let Some(outcome) = self.replay(&stream, key).await? {
                     return Ok(outcome);
                 }
             }
-            let (mut loaded, from_cache) = match self.cache.as_ref().and_then(|c| c.take(&stream)) {
-                Some(cached) => (cached, true),
-                None => (self.load_cached(&stream).await?, false),
-            };
             let decision = loaded.state.decide(command, &self.services);
             // A refusal or a no-op writes nothing, so no expected version would catch a
             // cached state another writer made stale: check the stream's version before

@@ -28,8 +28,8 @@
 //! `/openapi.json`):
 //!
 //! ```text
-//! POST /v1/products                      {sku, name, price_cents, initial_stock} → 201
-//! POST /v1/products/{sku}/restock        {quantity} → 200
+//! POST /v1/products [Idempotency-Key]    {sku, name, price_cents, initial_stock} → 201
+//! POST /v1/products/{sku}/restock [Idempotency-Key]  {quantity} → 200
 //! GET  /v1/products/{sku}[?min_position]  → {sku, name, price_cents, on_hand, reserved, available}
 //! POST /v1/orders   [Idempotency-Key]    {customer_id, lines: [{sku, quantity}]} → 201 {order_id, status, position}
 //! GET  /v1/orders/{id}[?min_position]    → the order with its payment and reservation

@@ -61,7 +61,8 @@ fn options(c: Correlation, key: Option<String>) -> CommandOptions {
 
 /// Runs a product command, idempotently under `key` when there is one: a request whose
 /// key already wrote on this product answers the position of that first write if it
-/// wrote `event` (the same request again), and 422 otherwise.
+/// wrote `event` (the same request again), and 422 otherwise. Keys are per product: the
+/// same key on another sku is another request.
 async fn write<S: EventStore + SnapshotStore>(
     app: &App<S>,
     sku: &str,
@@ -79,8 +80,10 @@ async fn write<S: EventStore + SnapshotStore>(
         .products
         .handle_with(sku, command, options(c, key.clone()))
         .await?;
-    if let (true, Some(k)) = (out.replayed, &key) {
-        // A concurrent request with the same key got there first.
+    if let Some(k) = &key {
+        // Whoever wrote under the key (this request, or a concurrent one with the same
+        // key that got there first, which the store's idempotency rules may answer as
+        // this request's own success) must have written this request's event.
         if let Some(first) = first_write(app, sku, k, event).await? {
             return Ok(Some(first));
         }
