@@ -6,8 +6,15 @@
 //! The fake models the gRPC API the client uses, not a real server (see its crate
 //! docs): nothing here ran against a real EventStoreDB.
 
+use std::sync::{Arc, Mutex};
+
 use serde_json::json;
-use tessera_core::{EventReader, ReadStream, StreamId};
+use shop::inventory::{Product, ProductCommand};
+use tessera_core::{
+    AppendOutcome, CommandHandler, CommandOptions, EventAppender, EventFilter, EventId,
+    EventReader, ExpectedVersion, NewEvent, Position, ReadAll, ReadStream, RecordedEvent,
+    StoreError, StreamId, Subscription, Version,
+};
 use tessera_eventstoredb::EventStoreDbStore;
 use tessera_eventstoredb_fake::FakeServer;
 
@@ -97,4 +104,101 @@ async fn an_unreachable_eventstoredb_gives_503_problems() {
     let (status, _) = shop.get("/health/live").await;
     assert_eq!(status, 200);
     shop.finish().await;
+}
+
+/// The fake EventStoreDB with one race staged: the first `find_event` (a keyed
+/// command's check for an earlier run of itself) answers what it found, and then,
+/// before the answer arrives, another run of the same keyed command lands.
+#[derive(Clone)]
+struct Racing {
+    inner: EventStoreDbStore,
+    other_run: Arc<Mutex<Option<OtherRun>>>,
+}
+
+/// The other run: its handler (on the fake directly) and its options (the same key).
+type OtherRun = (CommandHandler<Product, EventStoreDbStore>, CommandOptions);
+
+impl EventReader for Racing {
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream, read).await
+    }
+    async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(read).await
+    }
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
+        self.inner.stream_version(stream).await
+    }
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        self.inner.head().await
+    }
+    async fn find_event(
+        &self,
+        stream: &StreamId,
+        id: EventId,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        let found = self.inner.find_event(stream, id).await;
+        let other = self.other_run.lock().expect("lock").take();
+        if let Some((handler, options)) = other {
+            handler
+                .handle_with("jar", &ProductCommand::Restock { quantity: 3 }, options)
+                .await
+                .expect("the other run lands");
+        }
+        found
+    }
+    fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
+        self.inner.subscribe(after, filter)
+    }
+}
+
+impl EventAppender for Racing {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.inner.append(stream, expected, events).await
+    }
+}
+
+/// Two runs of one keyed restock, the second landing just after the first checked for
+/// it: EventStoreDB takes repeated ids when the expected version is current, so a run
+/// that loaded after that landing would append them again. The stock rises once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_command_racing_its_own_retry_lands_once_on_the_fake_eventstoredb() {
+    let fake = FakeServer::start().await;
+    let store = EventStoreDbStore::connect_with_prefix(&fake.url(), "inventory:").expect("client");
+    let plain = CommandHandler::<Product, _>::new(store.clone(), ());
+    let add = ProductCommand::Add {
+        sku: "jar".into(),
+        name: "Jar".into(),
+        price_cents: 500,
+        initial_stock: 2,
+    };
+    plain.handle("jar", &add).await.expect("added");
+    let keyed = CommandOptions {
+        idempotency_key: Some("restock-1".into()),
+        ..CommandOptions::default()
+    };
+    let racing = Racing {
+        inner: store.clone(),
+        other_run: Arc::new(Mutex::new(Some((plain.clone(), keyed.clone())))),
+    };
+    let out = CommandHandler::<Product, _>::new(racing, ())
+        .handle_with("jar", &ProductCommand::Restock { quantity: 3 }, keyed)
+        .await
+        .expect("the retry succeeds");
+    assert_eq!(out.version, Some(Version(1)), "{out:?}");
+    assert_eq!(
+        stored_types(&fake, "inventory", "product-jar").await,
+        ["ProductAdded", "ProductRestocked"],
+        "the restock is stored once"
+    );
+    let state = plain.load("jar").await.expect("load").state;
+    assert_eq!(state.on_hand, 5);
 }
