@@ -71,19 +71,16 @@ async fn write<S: EventStore + SnapshotStore>(
     c: Correlation,
     key: Option<String>,
 ) -> Result<Option<String>, Problem> {
-    if let Some(k) = &key {
-        if let Some(first) = first_write(app, sku, k, event).await? {
-            return Ok(Some(first));
-        }
-    }
+    // A keyed command finds an earlier run of its key itself (and then writes nothing),
+    // so what the key wrote is compared once, afterwards.
     let out = app
         .products
         .handle_with(sku, command, options(c, key.clone()))
         .await?;
     if let Some(k) = &key {
-        // Whoever wrote under the key (this request, or a concurrent one with the same
-        // key that got there first, which the store's idempotency rules may answer as
-        // this request's own success) must have written this request's event.
+        // Whoever wrote under the key (an earlier request, this one, or a concurrent one
+        // that got there first, which the store's idempotency rules may answer as this
+        // request's own success) must have written this request's event.
         if let Some(first) = first_write(app, sku, k, event).await? {
             return Ok(Some(first));
         }
@@ -110,16 +107,10 @@ async fn first_write<S: EventStore + SnapshotStore>(
     else {
         return Ok(None);
     };
-    let (ty, data) = event
-        .encode()
-        .map_err(|e| Problem::internal(e.to_string()))?;
-    let same = first.event_type == ty
-        && first.data.to_value().ok()
-            == Some(
-                data.to_value()
-                    .map_err(|e| Problem::internal(e.to_string()))?,
-            );
-    if !same {
+    let internal = |e: &dyn std::fmt::Display| Problem::internal(e.to_string());
+    let (ty, data) = event.encode().map_err(|e| internal(&e))?;
+    let wanted = data.to_value().map_err(|e| internal(&e))?;
+    if first.event_type != ty || first.data.to_value().ok() != Some(wanted) {
         return Err(Problem::key_reused(
             "Idempotency-Key: this key was used for a different request on this product",
         ));
