@@ -26,18 +26,37 @@
 //!   retries with exponential backoff and jitter on transient errors, a circuit breaker
 //!   whose state is observable, and a bulkhead.
 
+mod checkpoint;
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
 pub mod process;
+mod reactor;
 mod rebuild;
 pub mod resilience;
 mod runner;
+#[cfg(feature = "postgres")]
+mod sql;
 mod status;
 mod subscriber;
+pub mod view;
 
+#[cfg(feature = "postgres")]
+pub use checkpoint::PgCheckpoints;
+pub use checkpoint::{CheckpointStore, Checkpoints, MemoryCheckpoints};
 pub use memory::{MemoryHandler, MemoryProjection};
+#[cfg(feature = "postgres")]
 pub use postgres::{PgError, PgHandler, PgProjection, RebuildReport, REBUILD_LOCK_WAIT};
+pub use reactor::{Reaction, Reactor};
 pub use rebuild::{Progress, ProgressMeter};
+pub use view::{QueryError, View, ViewStore};
+
+/// The foreign crates this one's public API exposes, re-exported so that a user writes
+/// against the same versions: `async_trait` (for [`process::Dispatcher`]) and, with the
+/// `postgres` feature, `deadpool_postgres`, `tokio_postgres` and the store crate.
+pub use async_trait;
 pub use runner::{Runner, RunnerConfig, RunnerHandle, WaitError};
 pub use status::{Failure, Lag, State, Status};
 pub use subscriber::{ApplyError, Subscriber};
+#[cfg(feature = "postgres")]
+pub use {deadpool_postgres, tessera_postgres, tokio_postgres};

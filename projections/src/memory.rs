@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tessera_core::{BoxError, EventFilter, EventReader, Position, ReadAll, RecordedEvent};
 
+use crate::checkpoint::expect_at;
 use crate::rebuild::{Progress, ProgressMeter};
 use crate::{ApplyError, Subscriber};
 
@@ -167,9 +168,7 @@ impl<H: MemoryHandler> Subscriber for MemoryProjection<H> {
 
     async fn apply(&self, from: Position, batch: &[RecordedEvent]) -> Result<(), ApplyError> {
         let mut inner = self.write_lock();
-        if inner.checkpoint != from {
-            return Err(ApplyError::Fenced { expected: from });
-        }
+        expect_at(inner.checkpoint, from)?;
         for (i, e) in batch.iter().enumerate() {
             if let Err(error) = self.handler.handle(&mut inner.model, e) {
                 return Err(ApplyError::Failed { applied: i, error });

@@ -12,13 +12,17 @@ use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Pool, Transaction};
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
+use tessera_postgres::SchemaName;
 
+use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
 
 mod control;
+mod error;
 mod rebuild;
 
-pub use control::PgError;
+use control::Control;
+pub use error::PgError;
 
 /// How long a rebuild waits for another rebuild of the same projection to end before it
 /// fails with [`PgError::RebuildRunning`].
@@ -27,11 +31,14 @@ pub use rebuild::RebuildReport;
 
 /// The logic of a PostgreSQL projection.
 pub trait PgHandler: Send + Sync + 'static {
-    /// Stable name: lower-case letters, digits and `_`, at most 40 bytes.
+    /// Stable name: lower-case letters, digits and `_`, short enough that the schema of
+    /// each version, `{name}_v{version}`, is a valid
+    /// [`SchemaName`](tessera_postgres::SchemaName) (at most 50 bytes).
     fn name(&self) -> &str;
     /// Events it wants.
     fn filter(&self) -> EventFilter;
-    /// Creates this projection's tables in `schema` (a fresh, empty schema).
+    /// Creates this projection's tables in `schema` (a fresh, empty schema, given quoted
+    /// and ready to put in a statement).
     fn setup(
         &self,
         tx: &Transaction<'_>,
@@ -57,7 +64,7 @@ struct Target {
 pub struct PgProjection<H> {
     pool: Pool,
     handler: Arc<H>,
-    control: String,
+    control: Arc<Control>,
     target: Arc<Mutex<Option<Target>>>,
 }
 
@@ -66,7 +73,7 @@ impl<H> Clone for PgProjection<H> {
         Self {
             pool: self.pool.clone(),
             handler: Arc::clone(&self.handler),
-            control: self.control.clone(),
+            control: Arc::clone(&self.control),
             target: Arc::new(Mutex::new(None)),
         }
     }
@@ -85,32 +92,28 @@ impl<H: PgHandler> PgProjection<H> {
         handler: H,
         control_schema: &str,
     ) -> Result<Self, PgError> {
-        control::check_ident(handler.name())?;
-        control::check_ident(control_schema)?;
-        let this = Self {
+        SchemaName::new(handler.name())?;
+        let control_schema = SchemaName::new(control_schema)?;
+        let control = Control::ensure(&pool, control_schema, &handler).await?;
+        Ok(Self {
             pool,
             handler: Arc::new(handler),
-            control: format!("\"{control_schema}\""),
+            control: Arc::new(control),
             target: Arc::new(Mutex::new(None)),
-        };
-        control::ensure(&this.pool, &this.control, this.handler.as_ref()).await?;
-        Ok(this)
+        })
     }
 
     /// The schema of the active version: where queries read.
     pub async fn active_schema(&self) -> Result<String, PgError> {
         let client = self.pool.get().await?;
-        Ok(control::active(&client, &self.control, self.handler.name())
-            .await?
-            .1)
+        let (_, schema) = self.control.active(&client, self.handler.name()).await?;
+        Ok(schema.quoted())
     }
 
     /// The active version number.
     pub async fn active_version(&self) -> Result<i32, PgError> {
         let client = self.pool.get().await?;
-        Ok(control::active(&client, &self.control, self.handler.name())
-            .await?
-            .0)
+        Ok(self.control.active(&client, self.handler.name()).await?.0)
     }
 
     fn set_target(&self, t: Target) {
@@ -139,10 +142,16 @@ impl<H: PgHandler> Subscriber for PgProjection<H> {
 
     async fn checkpoint(&self) -> Result<Position, BoxError> {
         let client = self.pool.get().await?;
-        let (version, schema) = control::active(&client, &self.control, self.name()).await?;
-        let position =
-            control::read_checkpoint(&client, &self.control, self.name(), version).await?;
-        self.set_target(Target { version, schema });
+        let (version, schema) = self.control.active(&client, self.name()).await?;
+        let position = self
+            .control
+            .checkpoint(&client, self.name(), version)
+            .await?
+            .unwrap_or_default();
+        self.set_target(Target {
+            version,
+            schema: schema.quoted(),
+        });
         Ok(position)
     }
 
@@ -155,18 +164,22 @@ impl<H: PgHandler> Subscriber for PgProjection<H> {
         let tx = client.transaction().await.map_err(|e| failed(e.into()))?;
         // Locks the active row and this version's checkpoint: a second runner waits here,
         // then finds the checkpoint moved and is fenced.
-        let locked = control::lock_for_apply(&tx, &self.control, self.name())
+        let locked = self
+            .control
+            .lock_active(&tx, self.name())
             .await
             .map_err(|e| failed(e.into()))?;
-        if locked != Some((target.version, from)) {
-            return Err(ApplyError::Fenced { expected: from });
+        match locked {
+            Some((version, stored)) if version == target.version => expect_at(stored, from)?,
+            _ => return Err(ApplyError::Fenced { expected: from }),
         }
         self.handler
             .handle(&tx, &target.schema, batch)
             .await
             .map_err(failed)?;
         let last = batch.last().map_or(from, |e| e.position);
-        control::write_checkpoint(&tx, &self.control, self.name(), target.version, last)
+        self.control
+            .write_checkpoint(&tx, self.name(), target.version, last)
             .await
             .map_err(|e| failed(e.into()))?;
         tx.commit().await.map_err(|e| failed(e.into()))?;

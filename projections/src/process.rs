@@ -102,6 +102,7 @@
 mod config;
 mod dispatch;
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod store;
 mod worker;
@@ -109,6 +110,7 @@ mod worker;
 pub use config::{Clock, ProcessConfig};
 pub use dispatch::{DispatchError, Dispatcher};
 pub use memory::MemoryProcess;
+#[cfg(feature = "postgres")]
 pub use postgres::PgProcess;
 pub use store::{Deadline, DeadlineState, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};

@@ -16,7 +16,7 @@ use crate::inventory::Product;
 use crate::metrics::Metrics;
 use crate::ordering::Order;
 use crate::payment::{Payment, PaymentProcessor};
-use crate::reactor::{Checkpoints, Reactor};
+use tessera_projections::{Checkpoints, Reactor};
 use crate::settings::Settings;
 
 mod parts;

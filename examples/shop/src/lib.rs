@@ -49,7 +49,5 @@ pub mod inventory;
 pub mod metrics;
 pub mod ordering;
 pub mod payment;
-pub mod reactor;
-pub mod readmodel;
 pub mod server;
 pub mod settings;

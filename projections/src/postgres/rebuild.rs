@@ -2,8 +2,8 @@
 
 use tessera_core::{EventReader, Position, ReadAll};
 
-use super::control::{self, schema_of, PgError};
-use super::{PgHandler, PgProjection};
+use super::control::schema_of;
+use super::{PgError, PgHandler, PgProjection};
 use crate::{Progress, ProgressMeter};
 
 /// What a rebuild did.
@@ -42,7 +42,7 @@ impl<H: PgHandler> PgProjection<H> {
         // Held until this function returns or its future is dropped.
         let lock = self.lock_rebuild().await?;
         let (version, start) = self.rebuild_target().await?;
-        let schema = format!("\"{}\"", schema_of(&name, version));
+        let schema = schema_of(&name, version)?.quoted();
         let filter = self.handler.filter();
         let mut meter = ProgressMeter::start(store, start, &filter).await?;
         let mut cp = start;
@@ -94,7 +94,7 @@ impl<H: PgHandler> PgProjection<H> {
         let name = self.handler.name();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let stored = control::lock_version(&tx, &self.control, name, version).await?;
+        let stored = self.control.lock_version(&tx, name, version).await?;
         if stored != Some(cp) {
             return Err(PgError::Corrupt {
                 name: name.to_owned(),
@@ -110,7 +110,9 @@ impl<H: PgHandler> PgProjection<H> {
                 error,
             })?;
         let last = batch[batch.len() - 1].position;
-        control::write_checkpoint(&tx, &self.control, name, version, last).await?;
+        self.control
+            .write_checkpoint(&tx, name, version, last)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -129,8 +131,8 @@ impl<H: PgHandler> PgProjection<H> {
         let name = self.handler.name();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let live = control::lock_for_apply(&tx, &self.control, name).await?;
-        let stored = control::lock_version(&tx, &self.control, name, version).await?;
+        let live = self.control.lock_active(&tx, name).await?;
+        let stored = self.control.lock_version(&tx, name, version).await?;
         let replaced = live.map_or(0, |(v, _)| v);
         // The rebuild lock keeps a second rebuild out; should it have been lost (its
         // connection killed), this still refuses to switch to, or drop, a version that
@@ -145,11 +147,7 @@ impl<H: PgHandler> PgProjection<H> {
         if !store.read_all(probe).await?.is_empty() {
             return Ok(None); // the rollback releases the locks
         }
-        tx.execute(
-            &format!("UPDATE {}.active SET version = $2, schema_name = $3, switched_at = now() WHERE name = $1", self.control),
-            &[&name, &version, &schema_of(name, version)],
-        )
-        .await?;
+        self.control.switch(&tx, name, version).await?;
         tx.commit().await?;
         self.drop_version(replaced).await?;
         Ok(Some(RebuildReport {
@@ -161,31 +159,25 @@ impl<H: PgHandler> PgProjection<H> {
     }
 
     /// The version to build and where to start: an unfinished newer version resumes,
-    /// otherwise the next version is created fresh.
+    /// otherwise the next version is created fresh. A rebuild only ever builds the
+    /// version after the active one, so that is the only one that can be unfinished.
     async fn rebuild_target(&self) -> Result<(i32, Position), PgError> {
         let name = self.handler.name();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let (active, _) = control::active(&tx, &self.control, name).await?;
-        let newest: Option<i32> = tx
-            .query_one(
-                &format!(
-                    "SELECT max(version) FROM {}.checkpoints WHERE name = $1",
-                    self.control
-                ),
-                &[&name],
-            )
-            .await?
-            .try_get(0)?;
-        let newest = newest.unwrap_or(active);
-        if newest > active {
-            let cp = control::read_checkpoint(&tx, &self.control, name, newest).await?;
+        let (active, _) = self.control.active(&tx, name).await?;
+        let version = active.checked_add(1).ok_or_else(|| PgError::Corrupt {
+            name: name.to_owned(),
+            reason: format!("version {active} is the last there can be"),
+        })?;
+        if let Some(cp) = self.control.checkpoint(&tx, name, version).await? {
             tx.commit().await?;
-            tracing::info!(projection = %name, version = newest, from = %cp, "resuming an interrupted rebuild");
-            return Ok((newest, cp));
+            tracing::info!(projection = %name, version, from = %cp, "resuming an interrupted rebuild");
+            return Ok((version, cp));
         }
-        let version = active + 1;
-        control::create_version(&tx, &self.control, self.handler.as_ref(), version).await?;
+        self.control
+            .create_version(&tx, self.handler.as_ref(), version)
+            .await?;
         tx.commit().await?;
         Ok((version, Position::START))
     }
@@ -202,7 +194,7 @@ impl<H: PgHandler> PgProjection<H> {
             super::REBUILD_LOCK_WAIT.as_millis()
         );
         client.batch_execute(&wait).await?;
-        let key = format!("tessera_rebuild {}.{name}", self.control);
+        let key = format!("tessera_rebuild \"{}\".{name}", self.control.schema);
         match client
             .execute("SELECT pg_advisory_lock(hashtext($1))", &[&key])
             .await
@@ -219,26 +211,14 @@ impl<H: PgHandler> PgProjection<H> {
 
     async fn drop_version(&self, version: i32) -> Result<(), PgError> {
         let client = self.pool.get().await?;
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                schema_of(self.handler.name(), version)
-            ))
+        self.control
+            .drop_version(&client, self.handler.name(), version)
             .await?;
         // Handlers cache statements that name their version's schema; each rebuild makes
         // new names, so those of the dropped version would stay prepared on every pooled
         // connection for its life. The pool's caches are emptied (deadpool cannot drop
         // by name): what is still in use is prepared again on first use.
         self.pool.manager().statement_caches.clear();
-        client
-            .execute(
-                &format!(
-                    "DELETE FROM {}.checkpoints WHERE name = $1 AND version = $2",
-                    self.control
-                ),
-                &[&self.handler.name(), &version],
-            )
-            .await?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use super::store::route;
 use super::{Clock, Deadline, DeadlineState, OutboxEntry, ProcessStore};
+use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
 
 mod tables;
@@ -81,9 +82,7 @@ impl<P: ProcessManager> Subscriber for MemoryProcess<P> {
     async fn apply(&self, from: Position, batch: &[RecordedEvent]) -> Result<(), ApplyError> {
         {
             let mut tables = self.lock();
-            if tables.checkpoint != from {
-                return Err(ApplyError::Fenced { expected: from });
-            }
+            expect_at(tables.checkpoint, from)?;
             let now = self.clock.now();
             for (applied, e) in batch.iter().enumerate() {
                 match route(self.process.as_ref(), &self.upcasters, e) {

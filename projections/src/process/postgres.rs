@@ -11,7 +11,9 @@ use tokio::sync::Notify;
 
 use super::store::route;
 use super::{Clock, Deadline, OutboxEntry, ProcessStore};
+use crate::checkpoint::{expect_at, PgCheckpoints};
 use crate::{ApplyError, PgError, Subscriber};
+use tessera_postgres::SchemaName;
 
 mod read;
 mod settle;
@@ -21,13 +23,14 @@ mod tx;
 /// A process store in PostgreSQL. Several process managers can share one schema (rows
 /// are keyed by [`ProcessManager::NAME`]); a bounded context usually owns one schema.
 ///
-/// Tables: `checkpoints`, `instances` (JSON state with a version, status, reason),
+/// Tables: `checkpoints` (the read side's one checkpoint table, see
+/// [`PgCheckpoints`]; the row is named [`ProcessManager::NAME`]), `instances` (JSON state with a version, status, reason),
 /// `handled` (instance, trigger), `outbox` (commands with their dispatch state),
 /// `deadlines` (due time, timeout, state).
 pub struct PgProcess<P: ProcessManager> {
     pool: Pool,
     process: Arc<P>,
-    schema: String,
+    checkpoints: PgCheckpoints,
     sql: Arc<sql::Sql>,
     clock: Clock,
     wake: Arc<Notify>,
@@ -39,7 +42,7 @@ impl<P: ProcessManager> Clone for PgProcess<P> {
         Self {
             pool: self.pool.clone(),
             process: Arc::clone(&self.process),
-            schema: self.schema.clone(),
+            checkpoints: self.checkpoints.clone(),
             sql: Arc::clone(&self.sql),
             clock: self.clock,
             wake: Arc::clone(&self.wake),
@@ -49,40 +52,28 @@ impl<P: ProcessManager> Clone for PgProcess<P> {
 }
 
 impl<P: ProcessManager> PgProcess<P> {
-    /// A store for `process` in `schema` (lower-case letters, digits and `_`), creating
-    /// the schema and tables if needed (idempotent, under an advisory lock).
+    /// A store for `process` in `schema` (a [`SchemaName`]: lower-case letters, digits
+    /// and `_`), creating the schema and tables if needed (idempotent, under an advisory
+    /// lock).
     pub async fn new(pool: Pool, process: P, schema: &str) -> Result<Self, PgError> {
-        let ok = !schema.is_empty()
-            && schema.len() <= 48
-            && !schema.starts_with(|c: char| c.is_ascii_digit())
-            && schema
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
-            return Err(PgError::InvalidName(schema.chars().take(100).collect()));
-        }
-        let schema = format!("\"{schema}\"");
+        let schema = SchemaName::new(schema)?;
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('tessera_process_schema'))",
-            &[],
-        )
+        PgCheckpoints::create(&tx, &schema).await?;
+        tx.batch_execute(&crate::sql::in_schema(
+            include_str!("postgres/sql/create.sql"),
+            &schema,
+        ))
         .await?;
-        tx.batch_execute(&include_str!("postgres/schema.sql").replace("{schema}", &schema))
-            .await?;
-        tx.execute(
-            &format!("INSERT INTO {schema}.checkpoints (process) VALUES ($1) ON CONFLICT (process) DO NOTHING"),
-            &[&P::NAME],
-        )
-        .await?;
+        let checkpoints = PgCheckpoints::open(pool.clone(), schema.clone());
+        checkpoints.register(&tx, P::NAME).await?;
         tx.commit().await?;
         drop(client);
         Ok(Self {
             pool,
             process: Arc::new(process),
             sql: Arc::new(sql::Sql::new(&schema)),
-            schema,
+            checkpoints,
             clock: Clock::new(),
             wake: Arc::new(Notify::new()),
             upcasters: Arc::new(Upcasters::new()),
@@ -100,14 +91,8 @@ impl<P: ProcessManager> PgProcess<P> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let sql = &*self.sql;
-        let row = tx
-            .query_one(&tx.prepare_cached(&sql.lock_checkpoint).await?, &[&P::NAME])
-            .await?;
-        let stored = Position::new(
-            u64::try_from(row.try_get::<_, i64>(0)?)?,
-            u64::try_from(row.try_get::<_, i64>(1)?)?,
-        );
-        if stored != from {
+        let stored = self.checkpoints.lock(&tx, P::NAME).await?;
+        if expect_at(stored.unwrap_or_default(), from).is_err() {
             return Ok(false);
         }
         let now = self.clock.now();
@@ -127,15 +112,7 @@ impl<P: ProcessManager> PgProcess<P> {
             }
         }
         let last = batch.last().map_or(from, |e| e.position);
-        tx.execute(
-            &tx.prepare_cached(&sql.write_checkpoint).await?,
-            &[
-                &P::NAME,
-                &i64::try_from(last.commit)?,
-                &i64::try_from(last.prepare)?,
-            ],
-        )
-        .await?;
+        self.checkpoints.write(&tx, P::NAME, last).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -151,17 +128,8 @@ impl<P: ProcessManager> Subscriber for PgProcess<P> {
     }
 
     async fn checkpoint(&self) -> Result<Position, BoxError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_one(
-                &client.prepare_cached(&self.sql.read_checkpoint).await?,
-                &[&P::NAME],
-            )
-            .await?;
-        Ok(Position::new(
-            u64::try_from(row.try_get::<_, i64>(0)?)?,
-            u64::try_from(row.try_get::<_, i64>(1)?)?,
-        ))
+        use crate::CheckpointStore;
+        self.checkpoints.load(P::NAME).await
     }
 
     async fn apply(&self, from: Position, batch: &[RecordedEvent]) -> Result<(), ApplyError> {
@@ -186,7 +154,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     }
 
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
-        read::pending::<P>(&self.pool, &self.schema, limit).await
+        read::pending::<P>(&self.pool, &self.sql, limit).await
     }
 
     async fn due(
@@ -195,7 +163,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         limit: usize,
         busy: &[InstanceId],
     ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
-        read::due::<P>(&self.pool, &self.schema, (now, limit), busy).await
+        read::due::<P>(&self.pool, &self.sql, (now, limit), busy).await
     }
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
@@ -235,14 +203,14 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     }
 
     async fn instance(&self, id: &InstanceId) -> Result<Option<Instance<P>>, BoxError> {
-        read::instance::<P>(&self.pool, &self.schema, id).await
+        read::instance::<P>(&self.pool, &self.sql, id).await
     }
 
     async fn instances(&self, status: Option<Status>) -> Result<Vec<Instance<P>>, BoxError> {
-        read::instances::<P>(&self.pool, &self.schema, status).await
+        read::instances::<P>(&self.pool, &self.sql, status).await
     }
 
     async fn deadlines(&self) -> Result<Vec<Deadline>, BoxError> {
-        read::deadlines::<P>(&self.pool, &self.schema).await
+        read::deadlines::<P>(&self.pool, &self.sql).await
     }
 }

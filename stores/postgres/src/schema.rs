@@ -66,8 +66,13 @@ impl SchemaName {
         &self.0
     }
 
-    /// The name as a quoted SQL identifier.
-    pub(crate) fn quoted(&self) -> String {
+    /// The name as a quoted SQL identifier, ready to put in a statement.
+    ///
+    /// ```
+    /// use tessera_postgres::SchemaName;
+    /// assert_eq!(SchemaName::new("ordering").unwrap().quoted(), "\"ordering\"");
+    /// ```
+    pub fn quoted(&self) -> String {
         format!("\"{}\"", self.0)
     }
 

@@ -141,7 +141,7 @@ pub async fn show<S: EventStore + SnapshotStore>(
     let id = order_id(&raw)?;
     wait_for(&app, &app.views.orders.name(), min, app.settings.read_wait).await?;
     let key = id.to_string();
-    let down = |e: crate::readmodel::QueryError| Problem::unavailable(e.to_string());
+    let down = |e: tessera_projections::QueryError| Problem::unavailable(e.to_string());
     let order = app.views.orders.get(&key).await.map_err(down)?;
     let Some(order) = order else {
         return Err(Problem::not_found("no such order"));

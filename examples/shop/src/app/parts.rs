@@ -12,8 +12,7 @@ use crate::fulfilment::Fulfilment;
 use crate::inventory::{ProductsView, ReservationsView};
 use crate::ordering::OrdersView;
 use crate::payment::PaymentsView;
-use crate::reactor::Checkpoints;
-use crate::readmodel::ViewStore;
+use tessera_projections::{Checkpoints, MemoryCheckpoints, PgCheckpoints, ViewStore};
 
 /// One store per bounded context.
 #[derive(Debug, Clone)]
@@ -116,8 +115,8 @@ fn in_memory<S>(
             payments: ViewStore::memory(prefix),
         },
         saga: SagaStore::Memory(MemoryProcess::new(saga)),
-        relay_checkpoints: Checkpoints::memory(),
-        worker_checkpoints: Checkpoints::memory(),
+        relay_checkpoints: Checkpoints::Memory(MemoryCheckpoints::new()),
+        worker_checkpoints: Checkpoints::Memory(MemoryCheckpoints::new()),
         backend,
     }
 }
@@ -158,12 +157,12 @@ pub async fn eventstoredb_parts(
         saga: SagaStore::Pg(
             PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
         ),
-        relay_checkpoints: Checkpoints::postgres(
+        relay_checkpoints: pg_checkpoints(
             pool.clone(),
             &format!("{prefix}fulfilment_inbox"),
         )
         .await?,
-        worker_checkpoints: Checkpoints::postgres(pool, &format!("{prefix}payment_worker")).await?,
+        worker_checkpoints: pg_checkpoints(pool, &format!("{prefix}payment_worker")).await?,
         stores,
         backend: "eventstoredb",
     })
@@ -207,9 +206,9 @@ pub async fn postgres_parts(
         saga: SagaStore::Pg(
             PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
         ),
-        relay_checkpoints: Checkpoints::postgres(pool, &format!("{prefix}fulfilment_inbox"))
+        relay_checkpoints: pg_checkpoints(pool, &format!("{prefix}fulfilment_inbox"))
             .await?,
-        worker_checkpoints: Checkpoints::postgres(
+        worker_checkpoints: pg_checkpoints(
             payment.pool().clone(),
             &format!("{prefix}payment_worker"),
         )
@@ -236,4 +235,9 @@ pub fn schema_patterns(prefix: &str) -> Vec<String> {
     .iter()
     .map(|c| format!("{prefix}{c}%"))
     .collect()
+}
+
+/// Checkpoints in `schema`'s `checkpoints` table (created if missing).
+async fn pg_checkpoints(pool: deadpool_postgres::Pool, schema: &str) -> Result<Checkpoints, BoxError> {
+    Ok(PgCheckpoints::new(pool, schema).await?.into())
 }

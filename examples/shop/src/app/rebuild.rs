@@ -9,7 +9,7 @@ use super::{App, Contexts, Views};
 use crate::inventory::{ProductsView, ReservationsView};
 use crate::ordering::OrdersView;
 use crate::payment::PaymentsView;
-use crate::readmodel::View;
+use tessera_projections::View;
 
 /// Where a rebuild started through the API stands.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]

@@ -12,8 +12,7 @@ use tessera_projections::{Lag, RunnerHandle, Status, WaitError};
 use super::{inbox_relays, App, Parts, PAYMENT_WORKER};
 use crate::fulfilment::Fulfilment;
 use crate::payment::worker_filter;
-use crate::reactor::Reaction;
-use crate::readmodel::{View, ViewStore};
+use tessera_projections::{CheckpointStore, Reaction, View, ViewStore};
 
 /// What a runner drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

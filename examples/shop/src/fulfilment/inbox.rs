@@ -12,7 +12,7 @@ use tessera_core::{
     StreamId,
 };
 
-use crate::reactor::Reaction;
+use tessera_projections::Reaction;
 
 /// The category of the inbox streams.
 pub const INBOX: &str = "inbox";

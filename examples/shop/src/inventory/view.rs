@@ -5,7 +5,7 @@ use tessera_core::{decode_recorded, BoxError, EventFilter, RecordedEvent, Upcast
 use uuid::Uuid;
 
 use super::ProductEvent;
-use crate::readmodel::View;
+use tessera_projections::View;
 
 /// A product's stock as the API shows it. `reserved + available = on_hand`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -5,7 +5,7 @@ use tessera_core::{decode_recorded, BoxError, EventFilter, RecordedEvent, Upcast
 use uuid::Uuid;
 
 use super::{Line, OrderEvent, OrderStatus, RejectReason};
-use crate::readmodel::View;
+use tessera_projections::View;
 
 /// An order as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -30,6 +30,7 @@ pub struct OrdersView;
 impl View for OrdersView {
     type Doc = OrderDoc;
     const NAME: &'static str = "ordering_orders";
+    const FILTERABLE: &'static [&'static str] = &["customer_id", "status"];
 
     fn filter() -> EventFilter {
         EventFilter::category("order")

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{DeclineReason, Payment, PaymentCommand, PaymentEvent, PaymentStatus};
 use crate::gateway::{Charge, Gateway};
-use crate::reactor::Reaction;
+use tessera_projections::Reaction;
 use tessera_projections::resilience::Resilience;
 
 /// Reacts to `PaymentRequested` by charging through the resilient gateway and recording

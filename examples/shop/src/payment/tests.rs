@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::gateway::{Account, Gateway, GatewayConfig};
-use crate::reactor::Reaction;
+use tessera_projections::Reaction;
 
 const O: Uuid = Uuid::from_u128(9);
 

@@ -5,7 +5,7 @@ use tessera_core::{decode_recorded, BoxError, EventFilter, RecordedEvent, Upcast
 use uuid::Uuid;
 
 use super::{DeclineReason, PaymentEvent, PaymentStatus};
-use crate::readmodel::View;
+use tessera_projections::View;
 
 /// A payment as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

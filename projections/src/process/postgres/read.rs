@@ -8,17 +8,18 @@ use tessera_core::BoxError;
 use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
+use super::sql::Sql;
 use crate::process::{Deadline, DeadlineState, OutboxEntry};
 
 pub(super) async fn pending<P: ProcessManager>(
     pool: &Pool,
-    s: &str,
+    sql: &Sql,
     limit: usize,
 ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            &format!("SELECT issued, attempts, not_before, last_error FROM {s}.outbox WHERE process = $1 AND state = 'pending' ORDER BY seq LIMIT $2"),
+            &client.prepare_cached(&sql.pending).await?,
             &[&P::NAME, &i64::try_from(limit)?],
         )
         .await?;
@@ -27,16 +28,14 @@ pub(super) async fn pending<P: ProcessManager>(
 
 pub(super) async fn due<P: ProcessManager>(
     pool: &Pool,
-    s: &str,
+    sql: &Sql,
     (now, limit): (SystemTime, usize),
     busy: &[InstanceId],
 ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
     let busy: Vec<&str> = busy.iter().map(InstanceId::as_str).collect();
     let client = pool.get().await?;
     // Run once per free slot: prepared once per connection, not parsed and planned each time.
-    let statement = client
-        .prepare_cached(&include_str!("due.sql").replace("{schema}", s))
-        .await?;
+    let statement = client.prepare_cached(&sql.due).await?;
     let rows = client
         .query(&statement, &[&P::NAME, &now, &busy, &i64::try_from(limit)?])
         .await?;
@@ -54,15 +53,11 @@ fn entry<P: ProcessManager>(r: &Row) -> Result<OutboxEntry<P::Command>, BoxError
 
 pub(super) async fn instance<P: ProcessManager>(
     pool: &Pool,
-    s: &str,
+    sql: &Sql,
     id: &InstanceId,
 ) -> Result<Option<Instance<P>>, BoxError> {
     let client = pool.get().await?;
-    let select = client
-        .prepare_cached(&format!(
-            "SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2"
-        ))
-        .await?;
+    let select = client.prepare_cached(&sql.instance).await?;
     let row = client.query_opt(&select, &[&P::NAME, &id.as_str()]).await?;
     Ok(match row {
         Some(r) => Some(r.try_get::<_, Json<Instance<P>>>("data")?.0),
@@ -72,13 +67,13 @@ pub(super) async fn instance<P: ProcessManager>(
 
 pub(super) async fn instances<P: ProcessManager>(
     pool: &Pool,
-    s: &str,
+    sql: &Sql,
     status: Option<Status>,
 ) -> Result<Vec<Instance<P>>, BoxError> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            &format!("SELECT data FROM {s}.instances WHERE process = $1 AND ($2::text IS NULL OR status = $2) ORDER BY instance_id"),
+            &client.prepare_cached(&sql.instances).await?,
             &[&P::NAME, &status.map(Status::as_str)],
         )
         .await?;
@@ -89,11 +84,11 @@ pub(super) async fn instances<P: ProcessManager>(
 
 pub(super) async fn deadlines<P: ProcessManager>(
     pool: &Pool,
-    s: &str,
+    sql: &Sql,
 ) -> Result<Vec<Deadline>, BoxError> {
     let client = pool.get().await?;
     let rows = client
-        .query(&format!("SELECT id, instance_id, key, due_at, state FROM {s}.deadlines WHERE process = $1 ORDER BY due_at, id"), &[&P::NAME])
+        .query(&client.prepare_cached(&sql.deadlines).await?, &[&P::NAME])
         .await?;
     rows.iter()
         .map(|r| {

@@ -1,6 +1,11 @@
-//! The process store's statements, written once per store for its schema: the paths
-//! run for every event, dispatch and deadline only look them up in the connection's
-//! statement cache (one round trip each, nothing formatted per call).
+//! The process store's statements, loaded from the `.sql` files beside this module and
+//! filled in once per store for its schema: the paths run for every event, dispatch and
+//! deadline only look them up in the connection's statement cache (one round trip each,
+//! nothing formatted per call).
+
+use tessera_postgres::SchemaName;
+
+use crate::sql::in_schema;
 
 /// Statement texts for one schema.
 pub(super) struct Sql {
@@ -22,40 +27,45 @@ pub(super) struct Sql {
     pub(super) insert_instance: String,
     /// An instance's new state, if its version is still `$7`.
     pub(super) update_instance: String,
-    /// The process's checkpoint, locked.
-    pub(super) lock_checkpoint: String,
-    /// Moves the process's checkpoint.
-    pub(super) write_checkpoint: String,
-    /// The process's checkpoint.
-    pub(super) read_checkpoint: String,
     /// Scheduled deadlines due by `$2`, oldest first.
     pub(super) due_deadlines: String,
     /// Settles a pending command's outbox row.
     pub(super) settle_outbox: String,
     /// Claims a scheduled deadline (compare-and-set), returning its timeout.
     pub(super) claim_deadline: String,
+    /// Pending commands, oldest first.
+    pub(super) pending: String,
+    /// One instance.
+    pub(super) instance: String,
+    /// Instances, all or of status `$2`.
+    pub(super) instances: String,
+    /// Every deadline of the process.
+    pub(super) deadlines: String,
+    /// The oldest pending command of each instance not busy, if due.
+    pub(super) due: String,
 }
 
 impl Sql {
-    /// The statements for `schema` (already quoted).
-    pub(super) fn new(schema: &str) -> Self {
-        let s = schema;
+    /// The statements for `schema`.
+    pub(super) fn new(schema: &SchemaName) -> Self {
         Self {
-            lock_instance: format!("SELECT data FROM {s}.instances WHERE process = $1 AND instance_id = $2 FOR UPDATE"),
-            handled: format!("SELECT 1 FROM {s}.handled WHERE process = $1 AND instance_id = $2 AND trigger_id = $3"),
-            mark_handled: format!("INSERT INTO {s}.handled (process, instance_id, trigger_id) VALUES ($1, $2, $3)"),
-            discard_pending: format!("UPDATE {s}.outbox SET state = 'discarded' WHERE process = $1 AND instance_id = $2 AND state = 'pending'"),
-            enqueue: format!("INSERT INTO {s}.outbox (process, command_id, instance_id, issued, not_before) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (command_id) DO NOTHING"),
-            cancel_deadlines: format!("UPDATE {s}.deadlines SET state = 'cancelled' WHERE process = $1 AND instance_id = $2 AND state = 'scheduled' AND ($3::text IS NULL OR key = $3)"),
-            schedule: format!("INSERT INTO {s}.deadlines (id, process, instance_id, key, due_at, timeout) VALUES ($1, $2, $3, $4, $5, $6)"),
-            insert_instance: format!("INSERT INTO {s}.instances (process, instance_id, version, status, reason, data) VALUES ($1, $2, $3, $4, $5, $6)"),
-            update_instance: format!("UPDATE {s}.instances SET version = $3, status = $4, reason = $5, data = $6, updated_at = now() WHERE process = $1 AND instance_id = $2 AND version = $7"),
-            lock_checkpoint: format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1 FOR UPDATE"),
-            write_checkpoint: format!("UPDATE {s}.checkpoints SET commit_pos = $2, prepare_pos = $3, updated_at = now() WHERE process = $1"),
-            read_checkpoint: format!("SELECT commit_pos, prepare_pos FROM {s}.checkpoints WHERE process = $1"),
-            due_deadlines: format!("SELECT id, instance_id FROM {s}.deadlines WHERE process = $1 AND state = 'scheduled' AND due_at <= $2 ORDER BY due_at LIMIT $3"),
-            settle_outbox: format!("UPDATE {s}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'"),
-            claim_deadline: format!("UPDATE {s}.deadlines SET state = 'fired', fired_at = now() WHERE id = $1 AND state = 'scheduled' RETURNING timeout"),
+            lock_instance: in_schema(include_str!("sql/lock_instance.sql"), schema),
+            handled: in_schema(include_str!("sql/handled.sql"), schema),
+            mark_handled: in_schema(include_str!("sql/mark_handled.sql"), schema),
+            discard_pending: in_schema(include_str!("sql/discard_pending.sql"), schema),
+            enqueue: in_schema(include_str!("sql/enqueue.sql"), schema),
+            cancel_deadlines: in_schema(include_str!("sql/cancel_deadlines.sql"), schema),
+            schedule: in_schema(include_str!("sql/schedule.sql"), schema),
+            insert_instance: in_schema(include_str!("sql/insert_instance.sql"), schema),
+            update_instance: in_schema(include_str!("sql/update_instance.sql"), schema),
+            due_deadlines: in_schema(include_str!("sql/due_deadlines.sql"), schema),
+            settle_outbox: in_schema(include_str!("sql/settle_outbox.sql"), schema),
+            claim_deadline: in_schema(include_str!("sql/claim_deadline.sql"), schema),
+            pending: in_schema(include_str!("sql/pending.sql"), schema),
+            instance: in_schema(include_str!("sql/instance.sql"), schema),
+            instances: in_schema(include_str!("sql/instances.sql"), schema),
+            deadlines: in_schema(include_str!("sql/deadlines.sql"), schema),
+            due: in_schema(include_str!("sql/due.sql"), schema),
         }
     }
 }

@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
-use tessera_projections::PgHandler;
 
-use super::{Filters, Page, View};
+use super::{Page, View};
+use crate::sql::{fill, from_columns, to_columns};
+use crate::PgHandler;
 
 /// The [`PgHandler`] of a view.
 pub struct PgView<V> {
@@ -25,17 +26,6 @@ impl<V: View> PgView<V> {
     }
 }
 
-fn to_i64(p: Position) -> Result<(i64, i64), BoxError> {
-    Ok((i64::try_from(p.commit)?, i64::try_from(p.prepare)?))
-}
-
-fn from_i64(commit: i64, prepare: i64) -> Result<Position, BoxError> {
-    Ok(Position::new(
-        u64::try_from(commit)?,
-        u64::try_from(prepare)?,
-    ))
-}
-
 impl<V: View> PgHandler for PgView<V> {
     fn name(&self) -> &str {
         &self.name
@@ -46,7 +36,7 @@ impl<V: View> PgHandler for PgView<V> {
     }
 
     async fn setup(&self, tx: &Transaction<'_>, schema: &str) -> Result<(), BoxError> {
-        tx.batch_execute(&include_str!("docs.sql").replace("{schema}", schema))
+        tx.batch_execute(&fill(include_str!("sql/create.sql"), schema))
             .await?;
         Ok(())
     }
@@ -74,14 +64,12 @@ impl<V: View> PgHandler for PgView<V> {
         }
         let wanted: Vec<&str> = touched.keys().map(String::as_str).collect();
         let select = tx
-            .prepare_cached(&format!(
-                "SELECT key, created_commit, created_prepare, doc FROM {schema}.docs WHERE key = ANY($1)"
-            ))
+            .prepare_cached(&fill(include_str!("sql/load.sql"), schema))
             .await?;
         for row in tx.query(&select, &[&wanted]).await? {
             let key: String = row.try_get(0)?;
             let doc: serde_json::Value = row.try_get(3)?;
-            let created = from_i64(row.try_get(1)?, row.try_get(2)?)?;
+            let created = from_columns(&row, 1, &self.name)?;
             touched.insert(key, (created, Some(serde_json::from_value(doc)?)));
         }
         for (event, key) in events.iter().zip(&keys) {
@@ -92,18 +80,14 @@ impl<V: View> PgHandler for PgView<V> {
         let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (key, (created, doc)) in touched {
             let Some(doc) = doc else { continue };
-            let (c, p) = to_i64(created)?;
+            let (c, p) = to_columns(created)?;
             columns.0.push(key);
             columns.1.push(c);
             columns.2.push(p);
             columns.3.push(serde_json::to_value(&doc)?);
         }
         let upsert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO {schema}.docs (key, created_commit, created_prepare, doc)
-                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::jsonb[])
-                 ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc"
-            ))
+            .prepare_cached(&fill(include_str!("sql/upsert.sql"), schema))
             .await?;
         tx.execute(&upsert, &[&columns.0, &columns.1, &columns.2, &columns.3])
             .await?;
@@ -111,8 +95,8 @@ impl<V: View> PgHandler for PgView<V> {
     }
 }
 
-/// The document under `key` in `schema`.
-pub async fn get<D: serde::de::DeserializeOwned>(
+/// The document under `key` in `schema` (quoted).
+pub(super) async fn get<D: serde::de::DeserializeOwned>(
     client: &impl GenericClient,
     schema: &str,
     key: &str,
@@ -120,7 +104,7 @@ pub async fn get<D: serde::de::DeserializeOwned>(
     // A cached statement: one round trip. After a rebuild drops `schema`, PostgreSQL
     // re-plans it by name and answers "no such table", which callers treat as a switch.
     let select = client
-        .prepare_cached(&format!("SELECT doc FROM {schema}.docs WHERE key = $1"))
+        .prepare_cached(&fill(include_str!("sql/get.sql"), schema))
         .await?;
     let row = client.query_opt(&select, &[&key]).await?;
     match row {
@@ -131,37 +115,25 @@ pub async fn get<D: serde::de::DeserializeOwned>(
     }
 }
 
-/// A page of documents passing `filters` in `schema`, oldest first.
-pub async fn list<D: serde::de::DeserializeOwned>(
+/// A page of documents of `schema` (quoted) holding the values of `want`, oldest first.
+pub(super) async fn list<D: serde::de::DeserializeOwned>(
     client: &impl GenericClient,
     schema: &str,
-    filters: &Filters,
+    want: serde_json::Map<String, serde_json::Value>,
     after: Option<Position>,
     limit: usize,
 ) -> Result<Page<D>, BoxError> {
-    let (ac, ap) = to_i64(after.unwrap_or(Position::START))?;
+    let (ac, ap) = to_columns(after.unwrap_or(Position::START))?;
     let fetch = i64::try_from(limit.saturating_add(1))?;
-    let mut sql = format!(
-        "SELECT created_commit, created_prepare, doc FROM {schema}.docs
-          WHERE (created_commit, created_prepare) > ($1, $2)"
-    );
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&ac, &ap];
-    for (i, (field, value)) in filters.iter().enumerate() {
-        // Field names come from the code, never from a request.
-        debug_assert!(field.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-        sql.push_str(&format!(" AND doc->>'{field}' = ${}", i + 3));
-        params.push(value);
-    }
-    sql.push_str(&format!(
-        " ORDER BY created_commit, created_prepare LIMIT ${}",
-        filters.len() + 3
-    ));
-    params.push(&fetch);
-    let rows = client.query(&sql, &params).await?;
+    let want = serde_json::Value::Object(want);
+    let select = client
+        .prepare_cached(&fill(include_str!("sql/list.sql"), schema))
+        .await?;
+    let rows = client.query(&select, &[&ac, &ap, &want, &fetch]).await?;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
     for row in rows.iter().take(limit) {
-        last = Some(from_i64(row.try_get(0)?, row.try_get(1)?)?);
+        last = Some(from_columns(row, 0, "list")?);
         items.push(serde_json::from_value(
             row.try_get::<_, serde_json::Value>(2)?,
         )?);

@@ -1,10 +1,6 @@
+-- The process store's tables (its checkpoints live beside them in the read side's one
+-- checkpoint table, created by `PgCheckpoints`).
 CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {schema}.checkpoints (
-    process     text        PRIMARY KEY,
-    commit_pos  bigint      NOT NULL DEFAULT 0,
-    prepare_pos bigint      NOT NULL DEFAULT 0,
-    updated_at  timestamptz NOT NULL DEFAULT now()
-);
 CREATE TABLE IF NOT EXISTS {schema}.instances (
     process     text        NOT NULL,
     instance_id text        NOT NULL,

@@ -1,30 +1,48 @@
 //! A view's documents, wherever they are kept, with its runner and rebuild.
 
+#[cfg(feature = "postgres")]
 use deadpool_postgres::Pool;
 use tessera_core::{BoxError, EventReader, Position};
-use tessera_projections::{
-    MemoryProjection, PgError, PgProjection, Progress, Runner, RunnerConfig, RunnerHandle,
-};
-use tokio_postgres::error::SqlState;
 
-use super::{memory::MemView, postgres, Filters, Page, PgView, View};
+use super::{memory::MemView, wanted, Filters, Page, View};
+#[cfg(feature = "postgres")]
+use super::{postgres, PgView};
+use crate::{MemoryProjection, Progress, Runner, RunnerConfig, RunnerHandle, Subscriber};
+#[cfg(feature = "postgres")]
+use crate::{PgError, PgProjection};
 
 /// A read model could not be queried.
 #[derive(Debug, thiserror::Error)]
-#[error("read model {name} unavailable: {source}")]
-pub struct QueryError {
-    /// The view.
-    pub name: String,
-    /// Why.
-    #[source]
-    pub source: BoxError,
+#[non_exhaustive]
+pub enum QueryError {
+    /// A list filtered on a field the view does not declare in
+    /// [`View::FILTERABLE`].
+    #[error("read model {view} cannot filter on {field:?}")]
+    UnknownField {
+        /// The view.
+        view: String,
+        /// The field asked for.
+        field: String,
+    },
+    /// The backend failed (database down, a rebuild switching too often, a document
+    /// that does not decode).
+    #[error("read model {name} unavailable: {source}")]
+    Unavailable {
+        /// The view.
+        name: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
 }
 
 /// A view kept in memory or in PostgreSQL.
+#[non_exhaustive]
 pub enum ViewStore<V: View> {
     /// In process memory (the embedded mode).
     Memory(MemoryProjection<MemView<V>>),
     /// In PostgreSQL, one schema per version.
+    #[cfg(feature = "postgres")]
     Pg(PgProjection<PgView<V>>, Pool),
 }
 
@@ -32,6 +50,7 @@ impl<V: View> Clone for ViewStore<V> {
     fn clone(&self) -> Self {
         match self {
             ViewStore::Memory(m) => ViewStore::Memory(m.clone()),
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, pool) => ViewStore::Pg(p.clone(), pool.clone()),
         }
     }
@@ -48,6 +67,7 @@ impl<V: View> ViewStore<V> {
     }
 
     /// The view in PostgreSQL (created if missing), control tables in `control`.
+    #[cfg(feature = "postgres")]
     pub async fn postgres(pool: Pool, prefix: &str, control: &str) -> Result<Self, PgError> {
         let projection =
             PgProjection::with_control_schema(pool.clone(), PgView::new(prefix), control).await?;
@@ -56,9 +76,9 @@ impl<V: View> ViewStore<V> {
 
     /// The view's name (with its prefix).
     pub fn name(&self) -> String {
-        use tessera_projections::Subscriber;
         match self {
             ViewStore::Memory(m) => m.name().to_owned(),
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, _) => p.name().to_owned(),
         }
     }
@@ -68,8 +88,9 @@ impl<V: View> ViewStore<V> {
         V::filter()
     }
 
+    #[cfg(feature = "postgres")]
     fn fail(&self, source: impl Into<BoxError>) -> QueryError {
-        QueryError {
+        QueryError::Unavailable {
             name: self.name(),
             source: source.into(),
         }
@@ -79,6 +100,7 @@ impl<V: View> ViewStore<V> {
     pub async fn get(&self, key: &str) -> Result<Option<V::Doc>, QueryError> {
         match self {
             ViewStore::Memory(m) => Ok(m.read(|docs| docs.get(key))),
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, pool) => {
                 let mut tries = 0;
                 loop {
@@ -98,21 +120,29 @@ impl<V: View> ViewStore<V> {
     }
 
     /// A page of documents passing `filters`, oldest first, after the cursor `after`.
+    /// A filter on a field outside [`View::FILTERABLE`] is [`QueryError::UnknownField`].
     pub async fn list(
         &self,
         filters: &Filters,
         after: Option<Position>,
         limit: usize,
     ) -> Result<Page<V::Doc>, QueryError> {
+        let Some(want) = wanted::<V>(filters)? else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
         match self {
-            ViewStore::Memory(m) => Ok(m.read(|docs| docs.list(filters, after, limit))),
+            ViewStore::Memory(m) => Ok(m.read(|docs| docs.list(&want, after, limit))),
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, pool) => {
                 let mut tries = 0;
                 loop {
                     let result = async {
                         let schema = p.active_schema().await?;
                         let client = pool.get().await?;
-                        postgres::list(&client, &schema, filters, after, limit).await
+                        postgres::list(&client, &schema, want.clone(), after, limit).await
                     }
                     .await;
                     match result {
@@ -126,9 +156,9 @@ impl<V: View> ViewStore<V> {
 
     /// The checkpoint of the active version.
     pub async fn checkpoint(&self) -> Result<Position, BoxError> {
-        use tessera_projections::Subscriber;
         match self {
             ViewStore::Memory(m) => m.checkpoint().await,
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, _) => p.checkpoint().await,
         }
     }
@@ -137,6 +167,7 @@ impl<V: View> ViewStore<V> {
     pub fn spawn<S: EventReader>(&self, store: S, config: RunnerConfig) -> RunnerHandle<S> {
         match self {
             ViewStore::Memory(m) => Runner::new(store, m.clone(), config).spawn(),
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, _) => Runner::new(store, p.clone(), config).spawn(),
         }
     }
@@ -149,16 +180,19 @@ impl<V: View> ViewStore<V> {
     ) -> Result<u64, BoxError> {
         match self {
             ViewStore::Memory(m) => m.rebuild(store, 500, progress).await,
+            #[cfg(feature = "postgres")]
             ViewStore::Pg(p, _) => Ok(p.rebuild(store, 500, progress).await?.events),
         }
     }
 }
 
 /// Whether `e` says the schema or table went away (a rebuild switched versions).
+#[cfg(feature = "postgres")]
 fn switched(e: &BoxError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
     while let Some(err) = source {
         if let Some(db) = err.downcast_ref::<tokio_postgres::Error>() {
+            use tokio_postgres::error::SqlState;
             return matches!(
                 db.code(),
                 Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME

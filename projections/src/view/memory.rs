@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
-use tessera_projections::MemoryHandler;
 
-use super::{matches, Filters, Page, View};
+use super::{matches, Page, View};
+use crate::MemoryHandler;
 
 /// The [`MemoryHandler`] of a view: documents with the position that created them.
 pub struct MemView<V> {
@@ -43,13 +43,19 @@ impl<D: serde::Serialize + Clone> Docs<D> {
         self.by_key.get(key).map(|(_, d)| d.clone())
     }
 
-    /// Up to `limit` documents passing `filters`, created after `after`, oldest first.
-    pub fn list(&self, filters: &Filters, after: Option<Position>, limit: usize) -> Page<D> {
+    /// Up to `limit` documents holding the values of `want`, created after `after`,
+    /// oldest first.
+    pub(super) fn list(
+        &self,
+        want: &serde_json::Map<String, serde_json::Value>,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Page<D> {
         let after = after.unwrap_or(Position::START);
         let mut hits: Vec<(Position, &D)> = self
             .by_key
             .values()
-            .filter(|(p, d)| *p > after && matches(d, filters))
+            .filter(|(p, d)| *p > after && matches(d, want))
             .map(|(p, d)| (*p, d))
             .collect();
         hits.sort_by_key(|(p, _)| *p);

@@ -1,0 +1,170 @@
+//! Checkpoints in a PostgreSQL table: `{schema}.checkpoints`.
+
+use std::sync::Arc;
+
+use deadpool_postgres::{GenericClient, Pool, Transaction};
+use tessera_core::{BoxError, Position};
+use tessera_postgres::SchemaName;
+
+use super::CheckpointStore;
+use crate::sql::{from_columns, in_schema, to_columns};
+use crate::PgError;
+
+/// The checkpoint statements of one schema, filled in once.
+struct Sql {
+    load: String,
+    lock: String,
+    write: String,
+    advance: String,
+    register: String,
+    remove: String,
+}
+
+impl Sql {
+    fn new(schema: &SchemaName) -> Self {
+        Self {
+            load: in_schema(include_str!("sql/load.sql"), schema),
+            lock: in_schema(include_str!("sql/lock.sql"), schema),
+            write: in_schema(include_str!("sql/write.sql"), schema),
+            advance: in_schema(include_str!("sql/advance.sql"), schema),
+            register: in_schema(include_str!("sql/register.sql"), schema),
+            remove: in_schema(include_str!("sql/remove.sql"), schema),
+        }
+    }
+}
+
+/// Checkpoints in `{schema}.checkpoints`, one row per reader. Clones share the pool.
+///
+/// Readers that write their effects to PostgreSQL (projections, process managers) move
+/// their row inside the transaction that writes the effects, so both commit together;
+/// [`CheckpointStore::advance`] is for the rest (reactors, relays).
+#[derive(Clone)]
+pub struct PgCheckpoints {
+    pool: Pool,
+    schema: SchemaName,
+    sql: Arc<Sql>,
+}
+
+impl PgCheckpoints {
+    /// Checkpoints in `schema` (lower-case letters, digits and `_`; see
+    /// [`SchemaName`]), creating the schema and table if missing, and bringing a table of
+    /// an earlier release to the current shape, under an advisory lock.
+    pub async fn new(pool: Pool, schema: &str) -> Result<Self, PgError> {
+        let schema = SchemaName::new(schema)?;
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        Self::create(&tx, &schema).await?;
+        tx.commit().await?;
+        drop(client);
+        Ok(Self::open(pool, schema))
+    }
+
+    /// The checkpoints of a schema whose table [`create`](Self::create) made.
+    pub(crate) fn open(pool: Pool, schema: SchemaName) -> Self {
+        Self {
+            sql: Arc::new(Sql::new(&schema)),
+            pool,
+            schema,
+        }
+    }
+
+    /// Creates (or brings up to date) the table in `schema`, inside `tx`, under the read
+    /// side's advisory lock (held to the end of `tx`).
+    pub(crate) async fn create(tx: &Transaction<'_>, schema: &SchemaName) -> Result<(), PgError> {
+        lock_ddl(tx).await?;
+        tx.batch_execute(&in_schema(include_str!("sql/create.sql"), schema))
+            .await?;
+        Ok(())
+    }
+
+    /// The schema holding the table.
+    pub fn schema(&self) -> &SchemaName {
+        &self.schema
+    }
+
+    /// Ensures `name` has a row (at [`Position::START`] if new), inside `tx`.
+    pub(crate) async fn register(
+        &self,
+        client: &impl GenericClient,
+        name: &str,
+    ) -> Result<(), PgError> {
+        let statement = client.prepare_cached(&self.sql.register).await?;
+        client.execute(&statement, &[&name]).await?;
+        Ok(())
+    }
+
+    /// The checkpoint of `name`, locked until the end of `tx` (`None`: no row).
+    pub(crate) async fn lock(
+        &self,
+        tx: &Transaction<'_>,
+        name: &str,
+    ) -> Result<Option<Position>, PgError> {
+        let statement = tx.prepare_cached(&self.sql.lock).await?;
+        let row = tx.query_opt(&statement, &[&name]).await?;
+        row.map(|r| from_columns(&r, 0, name)).transpose()
+    }
+
+    /// Sets `name` to `to` inside `tx` (after [`lock`](Self::lock) compared it).
+    pub(crate) async fn write(
+        &self,
+        tx: &Transaction<'_>,
+        name: &str,
+        to: Position,
+    ) -> Result<(), PgError> {
+        let (commit, prepare) = to_columns(to)?;
+        let statement = tx.prepare_cached(&self.sql.write).await?;
+        tx.execute(&statement, &[&name, &commit, &prepare]).await?;
+        Ok(())
+    }
+
+    /// The checkpoint of `name` read through `client` (`None`: no row).
+    pub(crate) async fn read(
+        &self,
+        client: &impl GenericClient,
+        name: &str,
+    ) -> Result<Option<Position>, PgError> {
+        let statement = client.prepare_cached(&self.sql.load).await?;
+        let row = client.query_opt(&statement, &[&name]).await?;
+        row.map(|r| from_columns(&r, 0, name)).transpose()
+    }
+
+    /// Deletes the row of `name`.
+    pub(crate) async fn remove(
+        &self,
+        client: &impl GenericClient,
+        name: &str,
+    ) -> Result<(), PgError> {
+        let statement = client.prepare_cached(&self.sql.remove).await?;
+        client.execute(&statement, &[&name]).await?;
+        Ok(())
+    }
+}
+
+impl CheckpointStore for PgCheckpoints {
+    async fn load(&self, name: &str) -> Result<Position, BoxError> {
+        let client = self.pool.get().await?;
+        Ok(self.read(&client, name).await?.unwrap_or_default())
+    }
+
+    async fn advance(&self, name: &str, from: Position, to: Position) -> Result<bool, BoxError> {
+        let (fc, fp) = to_columns(from)?;
+        let (tc, tp) = to_columns(to)?;
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.sql.advance).await?;
+        let moved = client
+            .query(&statement, &[&name, &fc, &fp, &tc, &tp])
+            .await?;
+        Ok(!moved.is_empty())
+    }
+}
+
+/// Serialises the read side's schema changes (`CREATE … IF NOT EXISTS` races otherwise)
+/// until the end of `tx`.
+pub(crate) async fn lock_ddl(tx: &Transaction<'_>) -> Result<(), PgError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('tessera_read_side_ddl'))",
+        &[],
+    )
+    .await?;
+    Ok(())
+}

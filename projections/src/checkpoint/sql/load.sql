@@ -1,0 +1,1 @@
+SELECT commit_pos, prepare_pos FROM {schema}.checkpoints WHERE name = $1

@@ -1,0 +1,1 @@
+DELETE FROM {schema}.checkpoints WHERE name = $1

@@ -1,0 +1,1 @@
+INSERT INTO {schema}.active (name, version, schema_name) VALUES ($1, $2, $3)

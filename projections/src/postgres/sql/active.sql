@@ -1,0 +1,1 @@
+SELECT version, schema_name FROM {schema}.active WHERE name = $1

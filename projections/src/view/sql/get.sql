@@ -1,0 +1,1 @@
+SELECT doc FROM {schema}.docs WHERE key = $1
