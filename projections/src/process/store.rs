@@ -113,6 +113,7 @@ impl DeadlineState {
         }
     }
 
+    #[cfg(feature = "postgres")]
     pub(crate) fn parse(s: &str) -> Result<Self, BoxError> {
         Ok(match s {
             "scheduled" => DeadlineState::Scheduled,

@@ -58,6 +58,7 @@ impl<V: View> Clone for ViewStore<V> {
 
 /// How many times a query re-resolves the active schema when a rebuild switched it
 /// (and dropped the old one) between resolving and reading.
+#[cfg(feature = "postgres")]
 const SWITCH_RETRIES: usize = 3;
 
 impl<V: View> ViewStore<V> {

@@ -3,6 +3,7 @@
 //! and fail with instructions when it is not reachable.
 #![allow(missing_docs)]
 
+mod checkpoints;
 mod memory;
 mod pg_support;
 mod postgres;
@@ -14,3 +15,4 @@ mod process_postgres;
 mod process_support;
 mod resilience;
 mod support;
+mod views;
