@@ -17,6 +17,16 @@
 //! - PostgreSQL read models: [`PgProjection`] (the handler writes in the runner's
 //!   transaction, the checkpoint moves in it), with a zero-downtime, crash-resumable
 //!   [`PgProjection::rebuild`] into a fresh schema per version.
+//! - Document read models: a [`View`] folds events into one JSON document per key; a
+//!   [`ViewStore`] keeps it in memory or in PostgreSQL, answers `get` and `list` (filters
+//!   on the fields the view declares, cursors) and rebuilds it without downtime. See
+//!   [`view`].
+//! - Reactors: a [`Reactor`] hands each event to a [`Reaction`] that acts outside the
+//!   log (a command to another context, a call to a gateway) and moves its checkpoint
+//!   past what succeeded.
+//! - Checkpoints: one contract, [`CheckpointStore`] ([`MemoryCheckpoints`],
+//!   `PgCheckpoints`), one PostgreSQL table shape and one compare-and-set for every
+//!   reader above.
 //! - Process managers (sagas): [`process`] runs a `tessera_core::process::ProcessManager`
 //!   durably. [`process::MemoryProcess`] or [`process::PgProcess`] is the subscriber the
 //!   runner drives (instance state, handled inputs, outbox and deadlines move with the
@@ -25,6 +35,10 @@
 //! - Calls outside the log: [`resilience::Resilience`] guards them with a timeout,
 //!   retries with exponential backoff and jitter on transient errors, a circuit breaker
 //!   whose state is observable, and a bulkhead.
+//!
+//! Features: `postgres` (default) adds the PostgreSQL parts (`PgProjection`,
+//! `PgProcess`, `PgCheckpoints`, the PostgreSQL side of [`ViewStore`]); without it the
+//! crate links no database client, for memory or EventStoreDB users.
 
 mod checkpoint;
 mod memory;
