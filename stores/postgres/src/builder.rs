@@ -1,4 +1,4 @@
-//! A store's settings (connecting them is in `connect`).
+//! A store's settings, and [`Builder::build`] (the connecting itself is in `connect`).
 
 use std::time::Duration;
 
@@ -34,26 +34,8 @@ pub(crate) enum Source {
     },
 }
 
-impl PostgresStore {
-    /// Settings for a store at `url` (`postgres://user@host:port/db`, or key=value form).
-    pub fn builder(url: impl Into<String>) -> Builder {
-        Builder::new(Source::Url(url.into()))
-    }
-
-    /// Settings for a store on an existing pool. Subscriptions only poll unless
-    /// [`Builder::listen_config`] says how to open the LISTEN connection.
-    pub fn from_pool(pool: Pool) -> Builder {
-        Builder::new(Source::Pool { pool, listen: None })
-    }
-
-    /// Connects to `url` with the default settings (schema `tessera`) and migrates.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::builder(url).build().await
-    }
-}
-
 impl Builder {
-    fn new(source: Source) -> Self {
+    pub(crate) fn new(source: Source) -> Self {
         Self {
             source,
             schema: SchemaName::default(),
@@ -150,5 +132,13 @@ impl Builder {
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
         self
+    }
+
+    /// Connects, migrates the schema and starts the notifier task.
+    ///
+    /// An unreachable database fails with [`StoreError::Unavailable`] naming host and
+    /// port, after at most the connect timeout.
+    pub async fn build(self) -> Result<PostgresStore, StoreError> {
+        crate::connect::build(self).await
     }
 }

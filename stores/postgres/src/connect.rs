@@ -9,118 +9,113 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls};
 
+use crate::append::{Committer, Writer};
 use crate::builder::{Builder, Source};
-use crate::commit::Committer;
 use crate::error::{map_pg, map_pool};
 use crate::sql::Sql;
 use crate::store::Inner;
-use crate::writer::Writer;
 use crate::{migrate, PostgresStore};
 
-impl Builder {
-    /// Connects, migrates the schema and starts the notifier task.
-    ///
-    /// An unreachable database fails with [`StoreError::Unavailable`] naming host and
-    /// port, after at most the connect timeout.
-    pub async fn build(self) -> Result<PostgresStore, StoreError> {
-        let (pool, listen, endpoint) = match self.source {
-            Source::Url(ref url) => {
-                let mut config: Config = url.parse().map_err(|e| {
-                    StoreError::InvalidInput(format!("invalid PostgreSQL connection string: {e}"))
-                })?;
-                config.connect_timeout(self.connect_timeout);
-                match (&self.application_name, config.get_application_name()) {
-                    (Some(name), _) => config.application_name(name),
-                    (None, None) => config.application_name("tessera"),
-                    (None, Some(_)) => &mut config,
-                };
-                let endpoint = endpoint(&config);
-                let manager = Manager::from_config(
-                    config.clone(),
-                    NoTls,
-                    ManagerConfig {
-                        recycling_method: RecyclingMethod::Fast,
-                    },
-                );
-                let pool = Pool::builder(manager)
-                    .max_size(self.pool_size)
-                    .runtime(Runtime::Tokio1)
-                    .create_timeout(Some(self.connect_timeout))
-                    .wait_timeout(Some(self.acquire_timeout))
-                    .build()
-                    .map_err(|e| StoreError::backend("building the connection pool", e))?;
-                (pool, Some(config), endpoint)
-            }
-            Source::Pool {
-                ref pool,
-                ref listen,
-            } => {
-                let endpoint = listen
-                    .as_deref()
-                    .map_or_else(|| "the given pool".to_owned(), endpoint);
-                (pool.clone(), listen.as_deref().cloned(), endpoint)
-            }
-        };
-        if self.migrate {
-            let get = tokio::time::timeout(self.connect_timeout, pool.get());
-            let mut client = match get.await {
-                Ok(client) => client.map_err(|e| map_pool(e, &endpoint))?,
-                Err(_) => {
-                    return Err(StoreError::Unavailable {
-                        message: format!(
-                            "cannot connect to PostgreSQL at {endpoint}: no connection within {:?}",
-                            self.connect_timeout
-                        ),
-                        source: None,
-                    })
-                }
+/// Connects `builder`'s store ([`Builder::build`]): the pool, the migrations, the
+/// append committer and the notifier task.
+pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError> {
+    let (pool, listen, endpoint) = match builder.source {
+        Source::Url(ref url) => {
+            let mut config: Config = url.parse().map_err(|e| {
+                StoreError::InvalidInput(format!("invalid PostgreSQL connection string: {e}"))
+            })?;
+            config.connect_timeout(builder.connect_timeout);
+            match (&builder.application_name, config.get_application_name()) {
+                (Some(name), _) => config.application_name(name),
+                (None, None) => config.application_name("tessera"),
+                (None, Some(_)) => &mut config,
             };
-            migrate::run(&mut client, &self.schema, self.migration_lock_timeout)
-                .await
-                .map_err(|e| {
-                    let what = if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-                        format!(
-                            "migrating schema {}: another starter held its migration lock for over {:?}",
-                            self.schema, self.migration_lock_timeout
-                        )
-                    } else {
-                        format!("migrating schema {}", self.schema)
-                    };
-                    map_pg(e, &what, &endpoint)
-                })?;
+            let endpoint = endpoint(&config);
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            let pool = Pool::builder(manager)
+                .max_size(builder.pool_size)
+                .runtime(Runtime::Tokio1)
+                .create_timeout(Some(builder.connect_timeout))
+                .wait_timeout(Some(builder.acquire_timeout))
+                .build()
+                .map_err(|e| StoreError::backend("building the connection pool", e))?;
+            (pool, Some(config), endpoint)
         }
-        let sql = Arc::new(Sql::new(&self.schema));
-        let endpoint: Arc<str> = endpoint.into();
-        let (appended, _) = watch::channel(0);
-        let (committed, notified) = watch::channel(0);
-        tokio::spawn(crate::notify::run(
-            pool.clone(),
-            sql.notify.clone(),
-            notified,
-        ));
-        let writer = Writer {
-            pool: pool.clone(),
-            sql: sql.clone(),
-            endpoint: endpoint.clone(),
-            appended: appended.clone(),
-            committed,
-            max_group: self.max_group,
+        Source::Pool {
+            ref pool,
+            ref listen,
+        } => {
+            let endpoint = listen
+                .as_deref()
+                .map_or_else(|| "the given pool".to_owned(), endpoint);
+            (pool.clone(), listen.as_deref().cloned(), endpoint)
+        }
+    };
+    if builder.migrate {
+        let get = tokio::time::timeout(builder.connect_timeout, pool.get());
+        let mut client = match get.await {
+            Ok(client) => client.map_err(|e| map_pool(e, &endpoint))?,
+            Err(_) => {
+                return Err(StoreError::Unavailable {
+                    message: format!(
+                        "cannot connect to PostgreSQL at {endpoint}: no connection within {:?}",
+                        builder.connect_timeout
+                    ),
+                    source: None,
+                })
+            }
         };
-        let capacity = self.max_group.saturating_mul(16).max(1024);
-        let committer = Arc::new(Committer::new(writer, self.writers, capacity));
-        Ok(PostgresStore::from_inner(Inner {
-            pool,
-            sql,
-            schema: self.schema,
-            endpoint,
-            committer,
-            appended,
-            listen,
-            listener: OnceLock::new(),
-            subscription: self.subscription,
-            recheck: Arc::default(),
-        }))
+        migrate::run(&mut client, &builder.schema, builder.migration_lock_timeout)
+            .await
+            .map_err(|e| {
+                let what = if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                    format!(
+                        "migrating schema {}: another starter held its migration lock for over {:?}",
+                        builder.schema, builder.migration_lock_timeout
+                    )
+                } else {
+                    format!("migrating schema {}", builder.schema)
+                };
+                map_pg(e, &what, &endpoint)
+            })?;
     }
+    let sql = Arc::new(Sql::new(&builder.schema));
+    let endpoint: Arc<str> = endpoint.into();
+    let (appended, _) = watch::channel(0);
+    let (committed, notified) = watch::channel(0);
+    tokio::spawn(crate::notify::run(
+        pool.clone(),
+        sql.notify.clone(),
+        notified,
+    ));
+    let writer = Writer {
+        pool: pool.clone(),
+        sql: sql.clone(),
+        endpoint: endpoint.clone(),
+        appended: appended.clone(),
+        committed,
+        max_group: builder.max_group,
+    };
+    let capacity = builder.max_group.saturating_mul(16).max(1024);
+    let committer = Arc::new(Committer::new(writer, builder.writers, capacity));
+    Ok(PostgresStore::from_inner(Inner {
+        pool,
+        sql,
+        schema: builder.schema,
+        endpoint,
+        committer,
+        appended,
+        listen,
+        listener: OnceLock::new(),
+        subscription: builder.subscription,
+        recheck: Arc::default(),
+    }))
 }
 
 /// `host:port` of every host in `config`, for error messages.

@@ -112,25 +112,18 @@
 mod append;
 mod builder;
 mod codec;
-mod commit;
-mod conflict;
 mod connect;
 mod error;
-mod group;
-mod job;
 mod lag;
 mod listen;
 mod migrate;
 mod notify;
 mod read;
-mod round;
 mod schema;
-mod settle;
 mod snapshot;
 mod sql;
 mod store;
 mod subscribe;
-mod writer;
 
 pub use builder::Builder;
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};

@@ -40,29 +40,29 @@ impl Sql {
             format!(
                 "WITH cas AS (\n{}\n)\n{}",
                 s(cas).trim_end(),
-                s(include_str!("sql/append_insert.sql"))
+                s(include_str!("append/sql/append_insert.sql"))
             )
         };
         let append_one = |cas: &str| {
             format!(
                 "WITH cas AS (\n{}\n)\n{}",
                 s(cas).replace("cardinality($2::uuid[])", "1").trim_end(),
-                s(include_str!("sql/append_insert_one.sql"))
+                s(include_str!("append/sql/append_insert_one.sql"))
             )
         };
         Self {
             append_one: [
-                append_one(include_str!("sql/append_cas_no_stream.sql")),
-                append_one(include_str!("sql/append_cas_exact.sql")),
-                append_one(include_str!("sql/append_cas_stream_exists.sql")),
-                append_one(include_str!("sql/append_cas_any.sql")),
+                append_one(include_str!("append/sql/append_cas_no_stream.sql")),
+                append_one(include_str!("append/sql/append_cas_exact.sql")),
+                append_one(include_str!("append/sql/append_cas_stream_exists.sql")),
+                append_one(include_str!("append/sql/append_cas_any.sql")),
             ],
-            append_no_stream: append(include_str!("sql/append_cas_no_stream.sql")),
-            append_exact: append(include_str!("sql/append_cas_exact.sql")),
-            append_stream_exists: append(include_str!("sql/append_cas_stream_exists.sql")),
-            append_any: append(include_str!("sql/append_cas_any.sql")),
-            append_group: s(include_str!("sql/append_group.sql")),
-            conflict: s(include_str!("sql/conflict.sql")),
+            append_no_stream: append(include_str!("append/sql/append_cas_no_stream.sql")),
+            append_exact: append(include_str!("append/sql/append_cas_exact.sql")),
+            append_stream_exists: append(include_str!("append/sql/append_cas_stream_exists.sql")),
+            append_any: append(include_str!("append/sql/append_cas_any.sql")),
+            append_group: s(include_str!("append/sql/append_group.sql")),
+            conflict: s(include_str!("append/sql/conflict.sql")),
             count: s(include_str!("sql/count.sql")),
             count_filtered: s(include_str!("sql/count_filtered.sql")),
             // Committed asynchronously: NOTIFY needs a transaction id, and a hint is not worth

@@ -12,8 +12,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::append::Append;
-use crate::job::Job;
+use crate::append::{Append, Committer, Job};
+use crate::builder::{Builder, Source};
 use crate::sql::Sql;
 use crate::{listen, SchemaName};
 
@@ -31,7 +31,7 @@ pub(crate) struct Inner {
     pub(crate) schema: SchemaName,
     /// Where the database is, for error messages.
     pub(crate) endpoint: Arc<str>,
-    pub(crate) committer: Arc<crate::commit::Committer>,
+    pub(crate) committer: Arc<Committer>,
     pub(crate) appended: watch::Sender<u64>,
     /// Connection settings for LISTEN (none: subscriptions only poll).
     pub(crate) listen: Option<tokio_postgres::Config>,
@@ -70,6 +70,22 @@ impl PostgresStore {
         &self.inner
     }
 
+    /// Settings for a store at `url` (`postgres://user@host:port/db`, or key=value form).
+    pub fn builder(url: impl Into<String>) -> Builder {
+        Builder::new(Source::Url(url.into()))
+    }
+
+    /// Settings for a store on an existing pool. Subscriptions only poll unless
+    /// [`Builder::listen_config`] says how to open the LISTEN connection.
+    pub fn from_pool(pool: Pool) -> Builder {
+        Builder::new(Source::Pool { pool, listen: None })
+    }
+
+    /// Connects to `url` with the default settings (schema `tessera`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).build().await
+    }
+
     /// The schema holding this store's tables.
     pub fn schema(&self) -> &SchemaName {
         &self.inner.schema
@@ -93,6 +109,23 @@ impl PostgresStore {
             });
         }
         inner.appended.subscribe()
+    }
+
+    /// Measures the [`ReaderLag`] now (the store's [`EventReader::reader_lag`] runs
+    /// this, so a projection runner reports the delay in its status): one round trip,
+    /// in a read-only transaction of its own with JIT off (its count's estimate would
+    /// otherwise JIT-compile the plan on a log of a few million events).
+    ///
+    /// ```no_run
+    /// # async fn f(store: tessera_postgres::PostgresStore) -> Result<(), tessera_core::StoreError> {
+    /// let lag = store.reader_lag().await?;
+    /// if lag.events_behind > 0 {
+    ///     println!("{} events wait behind a transaction open for {:?}", lag.events_behind, lag.oldest_open_transaction);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
+        crate::lag::measure(&self.inner).await
     }
 }
 

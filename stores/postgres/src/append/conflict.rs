@@ -6,12 +6,12 @@ use tessera_core::{AppendOutcome, EventId, ExpectedVersion, Position, StoreError
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::append::Append;
+use super::encode::Append;
 use crate::codec::{self, get, Xid8};
 
 /// The verdict on a refused append.
 #[derive(Debug)]
-pub(crate) enum Verdict {
+pub(super) enum Verdict {
     /// The batch is already stored where the expectation puts it: its original outcome.
     Repeat(AppendOutcome),
     /// A conflict to report.
@@ -26,8 +26,8 @@ struct Found {
     stored: HashMap<Uuid, (Version, Position)>,
 }
 
-/// Decides on `append` from the rows of `conflict.sql`.
-pub(crate) fn verdict(append: &Append, rows: &[Row]) -> Verdict {
+/// Decides on `append` from the rows of `sql/conflict.sql`.
+pub(super) fn verdict(append: &Append, rows: &[Row]) -> Verdict {
     match found(rows) {
         Ok(found) => decide(append, &found),
         Err(reason) => Verdict::Refused(StoreError::Corrupt {

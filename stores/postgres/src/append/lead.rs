@@ -7,9 +7,9 @@
 //! the others one each. The rules that keep this correct:
 //!
 //! - All bookkeeping (the queue, the idle connections, how many callers are still
-//!   there) is under one lock, so a job queued while every connection is busy is always
-//!   seen by the leader that frees one: [`Lease::release`] runs under the same lock as
-//!   the queueing in [`Committer::append`].
+//!   there) is under one lock ([`State`]), so a job queued while every connection is
+//!   busy is always seen by the leader that frees one: [`Lease::release`] runs under the
+//!   same lock as the queueing in [`Committer::append`].
 //! - A leader runs one group, frees its connection and, if jobs are left, wakes one
 //!   waiting caller to lead the next (that caller may find its own append already done
 //!   and lead anyway). When no caller is left to wake, a task is spawned to run what is
@@ -30,86 +30,20 @@
 //!   keeping up.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 
-use deadpool_postgres::Object;
 use tessera_core::{AppendOutcome, StoreError, StreamId};
 use tokio::sync::{oneshot, Notify};
 
-use crate::job::Job;
-use crate::writer::Writer;
+use super::lease::{Detached, Lease, Slot, Waiting};
+use super::queue::{Job, State};
+use super::write::Writer;
 
 /// How many times a leader lets other tasks run, while its group is smaller than the
 /// last one on its connection, before it sends the group. Callers whose appends just
 /// committed are then able to queue their next one into this group instead of the one
 /// after. A connection whose last group held one append (no concurrency) does not wait.
 const GATHER_YIELDS: usize = 16;
-
-/// One of the store's append connections, with what it last did.
-struct Slot {
-    connection: Option<Object>,
-    /// Appends in the last group sent on it.
-    last: usize,
-}
-
-impl Drop for Slot {
-    /// With the store: the connection closes instead of going back to the pool with
-    /// the append connections' session settings (generic plans).
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            let _ = Object::take(connection);
-        }
-    }
-}
-
-struct State {
-    queue: VecDeque<Job>,
-    idle: Vec<Slot>,
-    /// Callers whose appends are queued or running and who are still waiting.
-    waiting: usize,
-    /// The streams of the groups being gathered or sent (at most connections x group
-    /// limit, so a scan beats hashing).
-    running: Vec<StreamId>,
-}
-
-impl State {
-    /// Indices, in queue order, of the jobs a group holding `held` jobs so far may take
-    /// next: up to `max`, one per stream, none of a stream another group is sending; a
-    /// job that must run alone is taken only as the whole group, and otherwise stops
-    /// the taking.
-    fn pick(&self, held: usize, max: usize) -> Vec<usize> {
-        let mut picked: Vec<usize> = Vec::new();
-        for (i, job) in self.queue.iter().enumerate() {
-            if held + picked.len() >= max {
-                break;
-            }
-            let stream = &job.append.stream;
-            if self.running.contains(stream)
-                || picked
-                    .iter()
-                    .any(|&p| self.queue[p].append.stream == *stream)
-            {
-                continue; // stays queued, in its place, behind its stream's group
-            }
-            if job.solo {
-                if held == 0 && picked.is_empty() {
-                    picked.push(i);
-                }
-                break;
-            }
-            picked.push(i);
-        }
-        picked
-    }
-
-    /// Whether a leader would find anything to send now.
-    fn runnable(&self) -> bool {
-        !self.pick(0, 1).is_empty()
-    }
-}
 
 /// The append queue and the connections that commit it.
 pub(crate) struct Committer {
@@ -122,7 +56,7 @@ pub(crate) struct Committer {
 }
 
 /// What a freed connection leaves to do.
-enum Next {
+pub(super) enum Next {
     /// Nothing is queued.
     Idle,
     /// Jobs are queued and a caller was woken to lead them.
@@ -155,7 +89,7 @@ impl Committer {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; recover the data if something did.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -209,7 +143,7 @@ impl Committer {
 
     /// Runs what is queued on a task of its own (nobody is left to lead it). Without a
     /// runtime to spawn on, the next append leads it.
-    fn spawn_drain(self: &Arc<Self>) {
+    pub(super) fn spawn_drain(self: &Arc<Self>) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(self.clone().drain());
         }
@@ -292,7 +226,7 @@ impl Committer {
 
     /// Puts `slot` back with the idle ones, ends its group's hold on `streams`, and
     /// says who runs what is queued.
-    fn put_back(&self, slot: Slot, streams: &[StreamId]) -> Next {
+    pub(super) fn put_back(&self, slot: Slot, streams: &[StreamId]) -> Next {
         let next = {
             let mut state = self.lock();
             state.idle.push(slot);
@@ -311,105 +245,5 @@ impl Committer {
             self.handoff.notify_one();
         }
         next
-    }
-}
-
-/// A connection taken from the idle ones. Dropped without [`Lease::release`] (a group
-/// that panicked, or was dropped with no runtime to finish on), it goes back without
-/// its connection, which is detached from the pool (a statement may be in flight on
-/// it), and whoever is queued is woken or given a task.
-struct Lease {
-    committer: Arc<Committer>,
-    slot: Option<Slot>,
-    /// The streams of the group on it, held from the other groups until it ends.
-    streams: Vec<StreamId>,
-}
-
-impl Lease {
-    fn new(committer: &Arc<Committer>, slot: Slot) -> Self {
-        Self {
-            committer: committer.clone(),
-            slot: Some(slot),
-            streams: Vec::new(),
-        }
-    }
-
-    /// Frees the connection and its streams; what is queued goes to a waiting caller
-    /// (woken here) or, when [`Next::Orphaned`], to whoever the caller starts.
-    fn release(mut self) -> Next {
-        match self.slot.take() {
-            Some(slot) => self.committer.put_back(slot, &self.streams),
-            None => Next::Idle,
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(mut slot) = self.slot.take() {
-            if let Some(connection) = slot.connection.take() {
-                let _ = Object::take(connection);
-            }
-            if let Next::Orphaned = self.committer.put_back(slot, &self.streams) {
-                self.committer.spawn_drain();
-            }
-        }
-    }
-}
-
-/// Counts a caller as waiting while it lives; the last one to go while jobs are queued
-/// and a connection is idle starts a task to run them.
-struct Waiting<'a>(&'a Arc<Committer>);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        let orphaned = {
-            let mut state = self.0.lock();
-            state.waiting -= 1;
-            state.waiting == 0 && state.runnable() && !state.idle.is_empty()
-        };
-        if orphaned {
-            self.0.spawn_drain();
-        }
-    }
-}
-
-/// A future that, when dropped before it is done, finishes on a spawned task instead
-/// of stopping where it was.
-struct Detached<F: Future<Output = ()> + Send + 'static>(Option<Pin<Box<F>>>);
-
-impl<F: Future<Output = ()> + Send + 'static> Detached<F> {
-    fn new(future: F) -> Self {
-        Self(Some(Box::pin(future)))
-    }
-}
-
-impl<F: Future<Output = ()> + Send + 'static> Future for Detached<F> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(future) = self.0.as_mut() else {
-            return Poll::Ready(());
-        };
-        let done = future.as_mut().poll(cx);
-        if done.is_ready() {
-            self.0 = None;
-        }
-        done
-    }
-}
-
-impl<F: Future<Output = ()> + Send + 'static> Drop for Detached<F> {
-    fn drop(&mut self) {
-        // A future that panicked cannot be polled again; its lease puts the
-        // connection back as it unwinds.
-        if std::thread::panicking() {
-            return;
-        }
-        if let Some(future) = self.0.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(future);
-            }
-        }
     }
 }

@@ -1,17 +1,61 @@
-//! Several appends to distinct streams as the parameters of one group statement.
+//! One statement holding the appends of a group, in its implicit transaction: one
+//! round trip, one commit. A lone append runs the single-append statement
+//! (`sql/append_cas_*.sql` then `sql/append_insert*.sql`), several the group statement
+//! (`sql/append_group.sql`), whose arrays [`Round`] builds; the rows returned are read
+//! back as each append's result.
 
 use std::collections::HashMap;
 
+use deadpool_postgres::ClientWrapper;
 use postgres_types::ToSql;
 use tessera_core::{ExpectedVersion, StoreError};
-use tokio_postgres::Row;
+use tokio_postgres::{Error, Row};
 use uuid::Uuid;
 
-use crate::append::{Append, Applied};
+use super::encode::{Append, Applied};
 use crate::codec::Jsonb;
+use crate::error::is_connection_error;
+use crate::sql::Sql;
 
-/// One statement's arrays: per append, then per event.
-pub(crate) struct Round<'a> {
+/// How a group's transaction ended.
+pub(super) enum GroupResult {
+    /// Committed; per append, what it did.
+    Committed(Vec<Result<Applied, StoreError>>),
+    /// The connection failed: every append's outcome is unknown.
+    Lost(Error),
+    /// The server rolled the transaction back because of `error`.
+    Aborted(Error),
+}
+
+/// Runs the appends as one statement, in its implicit transaction: the single-append
+/// statement for a lone append, the group statement for several (each to a different
+/// stream). One round trip and one commit either way.
+pub(super) async fn run(client: &ClientWrapper, sql: &Sql, appends: &[&Append]) -> GroupResult {
+    let text = match appends {
+        [one] => sql.append(one.expected, one.ids.len()),
+        _ => &sql.append_group,
+    };
+    let statement = match client.prepare_cached(text).await {
+        Ok(s) => s,
+        Err(e) if is_connection_error(&e) => return GroupResult::Lost(e),
+        Err(e) => return GroupResult::Aborted(e),
+    };
+    let rows = match appends {
+        [one] => client.query(&statement, &one.params()).await,
+        _ => {
+            let round = Round::new(appends.iter().copied());
+            client.query(&statement, &round.params()).await
+        }
+    };
+    match rows {
+        Ok(rows) => GroupResult::Committed(applied(appends, &rows)),
+        Err(e) if is_connection_error(&e) => GroupResult::Lost(e),
+        Err(e) => GroupResult::Aborted(e),
+    }
+}
+
+/// The group statement's arrays: per append, then per event.
+struct Round<'a> {
     streams: Vec<&'a str>,
     kinds: Vec<i32>,
     expected: Vec<Option<i64>>,
@@ -26,7 +70,7 @@ pub(crate) struct Round<'a> {
 }
 
 impl<'a> Round<'a> {
-    pub(crate) fn new(appends: impl IntoIterator<Item = &'a Append>) -> Self {
+    fn new(appends: impl IntoIterator<Item = &'a Append>) -> Self {
         let mut r = Round {
             streams: Vec::new(),
             kinds: Vec::new(),
@@ -63,7 +107,7 @@ impl<'a> Round<'a> {
     }
 
     /// The statement's parameters, in `$n` order.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 11] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
         [
             &self.streams,
             &self.kinds,
@@ -82,7 +126,7 @@ impl<'a> Round<'a> {
 
 /// Reads the statement's rows (one per event written, each naming its stream) as each
 /// append's result: an append to a stream no row names was refused.
-pub(crate) fn applied(appends: &[&Append], rows: &[Row]) -> Vec<Result<Applied, StoreError>> {
+fn applied(appends: &[&Append], rows: &[Row]) -> Vec<Result<Applied, StoreError>> {
     if let [one] = appends {
         return vec![one.applied(rows.iter())];
     }

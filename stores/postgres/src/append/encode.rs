@@ -1,4 +1,6 @@
-//! One append as the statement's parameters, and the row that statement returns.
+//! A caller's append encoded once ([`Append`]) into the parameters the append
+//! statements take, and the rows a statement returns for it read back as what it did
+//! ([`Applied`]).
 
 use postgres_types::ToSql;
 use tessera_core::{AppendOutcome, ExpectedVersion, NewEvent, StoreError, StreamId, Version};
@@ -10,22 +12,22 @@ use crate::codec::{self, get, Jsonb, Xid8};
 /// An append, encoded once into the arrays the append statement unnests.
 #[derive(Debug)]
 pub(crate) struct Append {
-    pub(crate) stream: StreamId,
-    pub(crate) expected: ExpectedVersion,
-    pub(crate) ids: Vec<Uuid>,
+    pub(super) stream: StreamId,
+    pub(super) expected: ExpectedVersion,
+    pub(super) ids: Vec<Uuid>,
     /// The stream id as the `text` parameter.
-    pub(crate) name: String,
-    pub(crate) types: Vec<String>,
-    pub(crate) schema_versions: Vec<i64>,
-    pub(crate) data: Vec<Jsonb>,
-    pub(crate) metadata: Vec<Jsonb>,
+    pub(super) name: String,
+    pub(super) types: Vec<String>,
+    pub(super) schema_versions: Vec<i64>,
+    pub(super) data: Vec<Jsonb>,
+    pub(super) metadata: Vec<Jsonb>,
     /// `Exact(v)` as a `bigint`; `None` when `v` does not fit (no stream can be there).
-    pub(crate) exact: Option<i64>,
+    pub(super) exact: Option<i64>,
 }
 
 /// What the append statement did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Applied {
+pub(super) enum Applied {
     /// The events went in (pending the transaction's commit).
     Inserted(AppendOutcome),
     /// The expectation did not hold or an id was already stored: nothing written.
@@ -68,13 +70,13 @@ impl Append {
     }
 
     /// Whether the statement can be skipped: an `Exact` version no stream can have.
-    pub(crate) fn cannot_apply(&self) -> bool {
+    pub(super) fn cannot_apply(&self) -> bool {
         matches!(self.expected, ExpectedVersion::Exact(_)) && self.exact.is_none()
     }
 
     /// The statement's parameters, in `$n` order: scalars for a single event (see
-    /// `append_insert_one.sql`), arrays otherwise.
-    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    /// `sql/append_insert_one.sql`), arrays otherwise.
+    pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         let mut params: Vec<&(dyn ToSql + Sync)> = match (
             &self.ids[..],
             &self.types[..],
@@ -100,7 +102,7 @@ impl Append {
 
     /// Reads the rows the statement returned for this append (one per event written;
     /// none when the append was refused).
-    pub(crate) fn applied<'r>(
+    pub(super) fn applied<'r>(
         &self,
         rows: impl Iterator<Item = &'r Row>,
     ) -> Result<Applied, StoreError> {

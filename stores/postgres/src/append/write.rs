@@ -1,5 +1,5 @@
 //! Running one group of appends on an append connection and answering each of them
-//! (who leads a group, and when, is [`crate::commit`]).
+//! by how its statement ended (who leads a group, and when, is [`super::lead`]).
 
 use std::sync::Arc;
 
@@ -7,10 +7,11 @@ use deadpool_postgres::{Object, Pool};
 use tessera_core::StoreError;
 use tokio::sync::watch;
 
-use crate::append::{Append, Applied};
+use super::encode::{Append, Applied};
+use super::queue::{copy, Job};
+use super::settle::settle;
+use super::statement::{self, GroupResult};
 use crate::error::{is_retryable_abort, is_unique_violation, map_append, map_pg, map_pool};
-use crate::group::{self, GroupResult};
-use crate::job::{copy, Job};
 use crate::sql::Sql;
 
 /// Constraints whose violation means "this batch collided with stored events".
@@ -32,7 +33,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Runs one group on an append connection (opened if there is none); returns the
     /// jobs to run again.
-    pub(crate) async fn run_group(
+    pub(super) async fn run_group(
         &self,
         connection: &mut Option<Object>,
         jobs: Vec<Job>,
@@ -60,7 +61,7 @@ impl Writer {
         let mut again = Vec::new();
         if !jobs.is_empty() {
             let appends: Vec<&Append> = jobs.iter().map(|j| &j.append).collect();
-            match group::run(client, &self.sql, &appends).await {
+            match statement::run(client, &self.sql, &appends).await {
                 GroupResult::Committed(results) => {
                     // Events went in if any append did, or may have (a result that could
                     // not be read): wake the subscribers either way.
@@ -104,7 +105,7 @@ impl Writer {
                         if is_unique_violation(&error, EVENT_CONSTRAINTS) {
                             refused.push(job);
                         } else if is_retryable_abort(&error) {
-                            again.extend(self.attempt_again(job, n));
+                            again.extend(job.attempt_again(n));
                         } else {
                             job.finish(Err(map_append(error, &self.endpoint)), n);
                         }
@@ -112,7 +113,7 @@ impl Writer {
                 }
             }
         }
-        again.extend(self.settle(client, refused, n).await);
+        again.extend(settle(client, &self.sql, &self.endpoint, refused, n).await);
         if !client.is_closed() {
             *connection = held.give_back();
         }
@@ -134,6 +135,17 @@ impl Writer {
             .await
             .map_err(|e| map_pg(e, "preparing an append connection", &self.endpoint))?;
         Ok(client)
+    }
+
+    fn lost(&self, e: &tokio_postgres::Error) -> StoreError {
+        StoreError::Unavailable {
+            message: format!(
+                "connection to PostgreSQL at {} lost during append (outcome unknown: retry with the same event ids): {}",
+                self.endpoint,
+                crate::error::describe(e)
+            ),
+            source: None,
+        }
     }
 }
 
