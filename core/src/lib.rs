@@ -83,6 +83,7 @@ pub use decode::{decode_recorded, DecodeError};
 pub use error::{BoxError, StoreError};
 pub use event::{EventData, EventId, InvalidJson, NewEvent, RecordedEvent};
 pub use filter::EventFilter;
+pub use idempotency::Fingerprint;
 pub use memory::MemoryStore;
 pub use metadata::Metadata;
 pub use position::{InvalidPosition, Position};

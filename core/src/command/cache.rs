@@ -10,15 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use crate::{StreamId, Version};
-
-/// An aggregate's state as of `version`.
-pub(crate) struct Cached<A> {
-    pub(crate) state: A,
-    pub(crate) version: Option<Version>,
-    /// Events folded since the last snapshot (drives the snapshot policy).
-    pub(crate) since_snapshot: u64,
-}
+use crate::{Loaded, StreamId};
 
 /// A bounded map from stream to state, evicting the least recently put entry.
 pub(crate) struct StateCache<A> {
@@ -27,7 +19,7 @@ pub(crate) struct StateCache<A> {
 }
 
 struct Slots<A> {
-    entries: HashMap<StreamId, (Cached<A>, u64), foldhash::fast::RandomState>,
+    entries: HashMap<StreamId, (Loaded<A>, u64), foldhash::fast::RandomState>,
     /// Put order: tick → stream, oldest first.
     order: BTreeMap<u64, StreamId>,
     tick: u64,
@@ -47,17 +39,42 @@ impl<A> StateCache<A> {
     }
 
     /// Takes the state of `stream` out, if cached.
-    pub(crate) fn take(&self, stream: &StreamId) -> Option<Cached<A>> {
+    pub(crate) fn take(&self, stream: &StreamId) -> Option<Loaded<A>> {
         let mut slots = self.lock();
         let (cached, tick) = slots.entries.remove(stream)?;
         slots.order.remove(&tick);
         Some(cached)
     }
 
+    /// Reads the state of `stream` with `read`, if cached, leaving it in place.
+    pub(crate) fn read<R>(&self, stream: &StreamId, read: impl FnOnce(&A) -> R) -> Option<R> {
+        let slots = self.lock();
+        slots
+            .entries
+            .get(stream)
+            .map(|(cached, _)| read(&cached.state))
+    }
+
+    /// Puts a state read outside a command in, unless the cache holds one at least as
+    /// new (a command may have put it meanwhile).
+    pub(crate) fn offer(&self, stream: StreamId, loaded: Loaded<A>) {
+        let mut slots = self.lock();
+        if let Some((cached, _)) = slots.entries.get(&stream) {
+            if cached.version >= loaded.version {
+                return;
+            }
+        }
+        self.insert(&mut slots, stream, loaded);
+    }
+
     /// Puts the state of `stream` back (replacing any), evicting the oldest entry when
     /// full.
-    pub(crate) fn put(&self, stream: StreamId, cached: Cached<A>) {
+    pub(crate) fn put(&self, stream: StreamId, cached: Loaded<A>) {
         let mut slots = self.lock();
+        self.insert(&mut slots, stream, cached);
+    }
+
+    fn insert(&self, slots: &mut Slots<A>, stream: StreamId, cached: Loaded<A>) {
         slots.tick += 1;
         let tick = slots.tick;
         if let Some((_, old)) = slots.entries.insert(stream.clone(), (cached, tick)) {
@@ -90,12 +107,13 @@ impl<A> StateCache<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Version;
 
-    fn entry(v: u64) -> Cached<u64> {
-        Cached {
+    fn entry(v: u64) -> Loaded<u64> {
+        Loaded {
             state: v,
             version: Some(Version(v)),
-            since_snapshot: 0,
+            events_since_snapshot: 0,
         }
     }
 
@@ -124,5 +142,21 @@ mod tests {
         assert!(cache.take(&id(2)).is_none(), "oldest evicted");
         assert_eq!(cache.take(&id(1)).map(|c| c.state), Some(11));
         assert_eq!(cache.take(&id(3)).map(|c| c.state), Some(3));
+    }
+
+    #[test]
+    fn reads_leave_entries_and_offers_never_replace_newer_states() {
+        let cache = StateCache::new(4);
+        cache.offer(id(1), entry(5));
+        assert_eq!(cache.read(&id(1), |s| *s), Some(5));
+        cache.offer(id(1), entry(4));
+        assert_eq!(
+            cache.read(&id(1), |s| *s),
+            Some(5),
+            "an older state is not put in"
+        );
+        cache.offer(id(1), entry(6));
+        assert_eq!(cache.take(&id(1)).map(|c| c.state), Some(6));
+        assert_eq!(cache.read(&id(1), |s| *s), None);
     }
 }

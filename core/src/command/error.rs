@@ -1,6 +1,6 @@
 //! Errors of command handling.
 
-use crate::{CodecError, DecodeError, InvalidStreamId, StoreError, StreamId};
+use crate::{CodecError, CommandOutcome, DecodeError, InvalidStreamId, StoreError, StreamId};
 
 /// Why a command was not carried out. Nothing was written in any of these cases.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,13 @@ pub enum CommandError<E: std::error::Error + Send + Sync + 'static> {
         /// The last conflict.
         #[source]
         source: StoreError,
+    },
+    /// The idempotency key already ran on this aggregate for a request with another
+    /// [`Fingerprint`](crate::Fingerprint).
+    #[error("the idempotency key already ran on stream {} for another request", first.stream_id)]
+    KeyReused {
+        /// The outcome of the key's first run (with `replayed` set: not this call's).
+        first: CommandOutcome,
     },
     /// A stored event could not be decoded.
     #[error(transparent)]

@@ -173,3 +173,24 @@ async fn snapshots_follow_their_policy_on_cached_aggregates() {
     let state: Tally = snap.data.decode().unwrap();
     assert_eq!(state.total, 21);
 }
+
+#[tokio::test]
+async fn peek_reads_the_cached_state_or_loads_and_caches_it() {
+    let store = Meddler::default();
+    let tally = cached(&store, 16);
+    tally.handle("p1", &Cmd::Add(3)).await.unwrap();
+    assert_eq!(tally.peek("p1", |t| t.total).await.unwrap(), 3);
+    assert_eq!(store.reads(), 1, "the command's load only");
+
+    let theirs = CommandHandler::<Tally, _>::new(store.inner.clone(), ());
+    theirs.handle("p2", &Cmd::Add(5)).await.unwrap();
+    assert_eq!(tally.peek("p2", |t| t.total).await.unwrap(), 5);
+    assert_eq!(store.reads(), 2, "a miss loads...");
+    tally.handle("p2", &Cmd::Add(1)).await.unwrap();
+    assert_eq!(store.reads(), 2, "...and caches for the next command");
+    assert_eq!(tally.peek("p2", |t| t.total).await.unwrap(), 6);
+
+    let uncached = CommandHandler::<Tally, _>::new(store.clone(), ());
+    assert_eq!(uncached.peek("p2", |t| t.adds).await.unwrap(), 2);
+    assert_eq!(store.reads(), 3, "without a cache, a peek is a load");
+}

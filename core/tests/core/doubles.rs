@@ -32,6 +32,8 @@ pub struct Meddler {
     pub appends: Arc<AtomicU32>,
     /// Stream reads received.
     pub reads: Arc<AtomicU32>,
+    /// Event lookups by id received.
+    pub finds: Arc<AtomicU32>,
 }
 
 impl Meddler {
@@ -47,6 +49,10 @@ impl Meddler {
 
     pub fn reads(&self) -> u32 {
         self.reads.load(Ordering::SeqCst)
+    }
+
+    pub fn finds(&self) -> u32 {
+        self.finds.load(Ordering::SeqCst)
     }
 }
 
@@ -110,6 +116,7 @@ impl EventReader for Meddler {
         stream: &StreamId,
         id: EventId,
     ) -> Result<Option<RecordedEvent>, StoreError> {
+        self.finds.fetch_add(1, Ordering::SeqCst);
         self.inner.find_event(stream, id).await
     }
 

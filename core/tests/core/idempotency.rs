@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tessera_core::idempotency::command_event_id;
-use tessera_core::{CommandHandler, CommandOptions, MemoryStore, Version};
+use tessera_core::{CommandHandler, CommandOptions, Fingerprint, MemoryStore, Version};
 use tokio::sync::Barrier;
 
 use crate::doubles::Meddler;
@@ -87,39 +87,52 @@ async fn the_same_key_twice_lands_once_and_replays_the_first_outcome() {
     assert_eq!(tally.load("i1").await.unwrap().state.total, 13);
 }
 
+/// Sixteen runs of one keyed command at once: with a key only, with the request's
+/// fingerprint too, and with one of them deciding on a cached state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_land_once() {
-    let store = MemoryStore::new();
-    let tally = CommandHandler::<Tally, _>::new(store.clone(), ());
-    let barrier = Arc::new(Barrier::new(16));
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (tally, barrier) = (tally.clone(), Arc::clone(&barrier));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                tally
-                    .handle_with("dup", &Cmd::AddTwice(5), key("once"))
-                    .await
+    let fingerprinted = key("once").with_fingerprint(Fingerprint::of("add 5 twice").unwrap());
+    let cases = [
+        (key("once"), false),
+        (fingerprinted.clone(), false),
+        (fingerprinted, true),
+    ];
+    for (options, cache) in cases {
+        let store = MemoryStore::new();
+        let mut tally = CommandHandler::<Tally, _>::new(store.clone(), ());
+        if cache {
+            tally = tally.with_state_cache(16);
+            tally.handle("dup", &Cmd::Nothing).await.unwrap(); // caches the empty state
+        }
+        let barrier = Arc::new(Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (tally, barrier) = (tally.clone(), Arc::clone(&barrier));
+                let options = options.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    tally.handle_with("dup", &Cmd::AddTwice(5), options).await
+                })
             })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap().expect("every duplicate succeeds"));
-    }
-    let first = &outcomes[0];
-    for o in &outcomes {
-        assert_eq!(
-            (o.version, o.position, o.events),
-            (first.version, first.position, 2)
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap().expect("every duplicate succeeds"));
+        }
+        let first = &outcomes[0];
+        for o in &outcomes {
+            assert_eq!(
+                (o.version, o.position, o.events),
+                (first.version, first.position, 2)
+            );
+        }
+        assert!(
+            outcomes.iter().any(|o| !o.replayed),
+            "one of them wrote the events"
         );
+        assert_eq!(events(&store, "dup").await.len(), 2, "landed once");
+        assert_eq!(tally.load("dup").await.unwrap().state.total, 10);
     }
-    assert!(
-        outcomes.iter().any(|o| !o.replayed),
-        "one of them wrote the events"
-    );
-    assert_eq!(events(&store, "dup").await.len(), 2, "landed once");
-    assert_eq!(tally.load("dup").await.unwrap().state.total, 10);
 }
 
 #[tokio::test]

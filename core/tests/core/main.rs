@@ -6,6 +6,7 @@ mod bad_input;
 mod cache;
 mod command;
 mod doubles;
+mod fingerprint;
 mod idempotency;
 mod process;
 mod retry;

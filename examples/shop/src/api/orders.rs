@@ -269,10 +269,7 @@ pub async fn cancel<S: EventStore + SnapshotStore>(
     c: Correlation,
 ) -> Result<(StatusCode, Json<Cancelled>), Problem> {
     let id = order_id(&raw)?;
-    let options = CommandOptions {
-        idempotency_key: None,
-        metadata: Metadata::correlated(c.0),
-    };
+    let options = CommandOptions::default().with_metadata(Metadata::correlated(c.0));
     let out = app
         .orders
         .handle_with(&id.to_string(), &OrderCommand::Cancel, options)

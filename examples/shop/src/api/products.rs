@@ -55,6 +55,7 @@ pub struct Fresh {
 fn options(c: Correlation, key: Option<String>) -> CommandOptions {
     CommandOptions {
         idempotency_key: key,
+        fingerprint: None,
         metadata: Metadata::correlated(c.0),
     }
 }

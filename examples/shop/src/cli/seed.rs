@@ -205,10 +205,8 @@ async fn place_all<S: EventStore + SnapshotStore>(
                     request_hash: order_id.to_string(),
                     correlation_id: Some(correlation_id),
                 };
-                let options = CommandOptions {
-                    idempotency_key: None,
-                    metadata: Metadata::correlated(correlation_id),
-                };
+                let options =
+                    CommandOptions::default().with_metadata(Metadata::correlated(correlation_id));
                 let id = order_id.to_string();
                 app.orders.handle_with(&id, &command, options).await?;
                 Ok::<_, BoxError>(id)

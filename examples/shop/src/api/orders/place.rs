@@ -148,6 +148,7 @@ pub async fn place<S: EventStore + SnapshotStore>(
     };
     let options = CommandOptions {
         idempotency_key: key.clone(),
+        fingerprint: None,
         metadata: Metadata::correlated(c.0),
     };
     let out = app.orders.handle_with(&id, &command, options).await?;

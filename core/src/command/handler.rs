@@ -1,0 +1,229 @@
+//! The command handler: load, decide, append, retry on conflict.
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use super::cache::StateCache;
+use super::load::load;
+use super::replay::KeyScan;
+use super::run::Run;
+use super::snapshots::Snapshotting;
+use crate::{
+    Aggregate, CommandError, CommandOptions, CommandOutcome, EventStore, Loaded, RetryPolicy,
+    SnapshotPolicy, SnapshotStore, StoreError, StreamId, Upcasters,
+};
+
+/// Handles commands for aggregate `A` on store `S`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use serde::{Deserialize, Serialize};
+/// # use tessera_core::{Aggregate, DomainEvent};
+/// # #[derive(Default, Serialize, Deserialize)] struct Counter { value: u64 }
+/// # #[derive(Debug, PartialEq, Serialize, Deserialize)] enum Ev { Incremented { by: u64 } }
+/// # impl DomainEvent for Ev {}
+/// # #[derive(Debug, thiserror::Error)] #[error("overflow")] struct Overflow;
+/// # impl Aggregate for Counter {
+/// #     const CATEGORY: &'static str = "counter";
+/// #     type Command = u64; type Event = Ev; type Error = Overflow; type Services = ();
+/// #     fn apply(&mut self, e: &Ev) { let Ev::Incremented { by } = e; self.value += by; }
+/// #     fn decide(&self, by: &u64, _: &()) -> Result<Vec<Ev>, Overflow> { Ok(vec![Ev::Incremented { by: *by }]) }
+/// # }
+/// use tessera_core::{CommandHandler, CommandOptions, MemoryStore};
+/// let handler = CommandHandler::<Counter, _>::new(MemoryStore::new(), ());
+/// handler.handle("c1", &5).await.unwrap();
+/// let once = CommandOptions::idempotent("req-1");
+/// let first = handler.handle_with("c1", &2, once.clone()).await.unwrap();
+/// let again = handler.handle_with("c1", &2, once).await.unwrap();
+/// assert_eq!((first.version, again.replayed), (again.version, true));
+/// assert_eq!(handler.load("c1").await.unwrap().state.value, 7);
+/// # });
+/// ```
+pub struct CommandHandler<A: Aggregate, S> {
+    pub(super) store: S,
+    pub(super) services: Arc<A::Services>,
+    upcasters: Arc<Upcasters>,
+    pub(super) retry: RetryPolicy,
+    pub(super) snapshots: Option<Snapshotting>,
+    pub(super) cache: Option<Arc<StateCache<A>>>,
+}
+
+impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            services: Arc::clone(&self.services),
+            upcasters: Arc::clone(&self.upcasters),
+            retry: self.retry,
+            snapshots: self.snapshots.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
+    /// A handler over `store`, passing `services` to every decision.
+    pub fn new(store: S, services: A::Services) -> Self {
+        Self {
+            store,
+            services: Arc::new(services),
+            upcasters: Arc::new(Upcasters::new()),
+            retry: RetryPolicy::default(),
+            snapshots: None,
+            cache: None,
+        }
+    }
+
+    /// Uses these upcasters when loading.
+    #[must_use]
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = Arc::new(upcasters);
+        self
+    }
+
+    /// Uses this conflict-retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Loads from and saves snapshots to `snapshots` according to `policy`.
+    #[must_use]
+    pub fn with_snapshots(mut self, snapshots: impl SnapshotStore, policy: SnapshotPolicy) -> Self {
+        self.snapshots = Some(Snapshotting::new(Arc::new(snapshots), policy));
+        self
+    }
+
+    /// Keeps the state of up to `capacity` recently used aggregates in memory between
+    /// commands (shared by clones of this handler), so a command on a cached aggregate
+    /// skips the read and goes straight to decide and append.
+    ///
+    /// Safe with other writers: the append still expects the cached version, so a state
+    /// made stale by another process fails with a version conflict and the command is
+    /// retried at once from the store. A refusal or a decision of no events, which has
+    /// no append to catch it, is answered only after the stream's version matches the
+    /// cached one (else it is decided again on the stored state). Worth it when one process handles most commands
+    /// of an aggregate (the usual case when commands are routed by aggregate id);
+    /// memory is `capacity` states at most, least recently used evicted first.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tessera_core::{Aggregate, DomainEvent};
+    /// # #[derive(Default, Serialize, Deserialize)] struct Counter { value: u64 }
+    /// # #[derive(Debug, PartialEq, Serialize, Deserialize)] enum Ev { Incremented { by: u64 } }
+    /// # impl DomainEvent for Ev {}
+    /// # #[derive(Debug, thiserror::Error)] #[error("overflow")] struct Overflow;
+    /// # impl Aggregate for Counter {
+    /// #     const CATEGORY: &'static str = "counter";
+    /// #     type Command = u64; type Event = Ev; type Error = Overflow; type Services = ();
+    /// #     fn apply(&mut self, e: &Ev) { let Ev::Incremented { by } = e; self.value += by; }
+    /// #     fn decide(&self, by: &u64, _: &()) -> Result<Vec<Ev>, Overflow> { Ok(vec![Ev::Incremented { by: *by }]) }
+    /// # }
+    /// use tessera_core::{CommandHandler, MemoryStore};
+    /// let handler = CommandHandler::<Counter, _>::new(MemoryStore::new(), ()).with_state_cache(10_000);
+    /// handler.handle("c1", &5).await.unwrap(); // loads from the store, caches
+    /// let outcome = handler.handle("c1", &2).await.unwrap(); // decides on the cached state
+    /// assert_eq!(outcome.version.map(|v| v.0), Some(1));
+    /// assert_eq!(handler.peek("c1", |c| c.value).await.unwrap(), 7); // no read either
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn with_state_cache(mut self, capacity: usize) -> Self {
+        self.cache = Some(Arc::new(StateCache::new(capacity)));
+        self
+    }
+
+    /// The store this handler appends to.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The stream id of aggregate `id`.
+    pub fn stream_id(id: &str) -> Result<StreamId, StoreError> {
+        Ok(StreamId::from_parts(A::CATEGORY, id)?)
+    }
+
+    /// Loads aggregate `id`: snapshot (if any and readable) plus the events after it.
+    pub async fn load(&self, id: &str) -> Result<Loaded<A>, CommandError<A::Error>> {
+        let stream = Self::stream_id(id)?;
+        let (loaded, _) = self.load_stream(&stream, None).await?;
+        Ok(loaded)
+    }
+
+    /// Reads aggregate `id`'s state with `read`: from the state cache when it holds the
+    /// aggregate (no read at all), else loaded from the store and, with a cache, kept
+    /// there for later commands and reads.
+    ///
+    /// A cached state is as new as the last command this process handled on the
+    /// aggregate: what other processes wrote since is not in it (their commands fail
+    /// on it and reload; a read does not). Use [`load`](Self::load) to see every write.
+    pub async fn peek<R>(
+        &self,
+        id: &str,
+        read: impl Fn(&A) -> R,
+    ) -> Result<R, CommandError<A::Error>> {
+        let stream = Self::stream_id(id)?;
+        if let Some(seen) = self.cache.as_ref().and_then(|c| c.read(&stream, &read)) {
+            return Ok(seen);
+        }
+        let (loaded, _) = self.load_stream(&stream, None).await?;
+        let seen = read(&loaded.state);
+        if let Some(cache) = &self.cache {
+            cache.offer(stream, loaded);
+        }
+        Ok(seen)
+    }
+
+    /// Handles `command` on aggregate `id` with default options.
+    pub async fn handle(
+        &self,
+        id: &str,
+        command: &A::Command,
+    ) -> Result<CommandOutcome, CommandError<A::Error>> {
+        self.handle_with(id, command, CommandOptions::default())
+            .await
+    }
+
+    /// Handles `command` on aggregate `id`: load, decide, append with the loaded
+    /// version; on a version conflict reload and decide again, up to the retry policy's
+    /// attempts with jittered backoff. A keyed command that already ran answers its
+    /// first outcome (see [`CommandOptions`]).
+    pub async fn handle_with(
+        &self,
+        id: &str,
+        command: &A::Command,
+        options: CommandOptions,
+    ) -> Result<CommandOutcome, CommandError<A::Error>> {
+        let stream = Self::stream_id(id)?;
+        let span = tracing::debug_span!(
+            "command",
+            stream = %stream,
+            correlation_id = tracing::field::debug(options.metadata.correlation_id),
+            causation_id = tracing::field::debug(options.metadata.causation_id),
+        );
+        Run::new(self, stream, options)
+            .handle(command)
+            .instrument(span)
+            .await
+    }
+
+    /// Loads `stream`, showing every event read to `scan`; `true`: no snapshot was used.
+    pub(super) async fn load_stream(
+        &self,
+        stream: &StreamId,
+        scan: Option<&mut KeyScan<'_>>,
+    ) -> Result<(Loaded<A>, bool), CommandError<A::Error>> {
+        let snapshots = self.snapshots.as_ref();
+        load(&self.store, &self.upcasters, snapshots, stream, scan).await
+    }
+
+    /// Puts a state that is current as of its version back into the cache, if any.
+    pub(super) fn keep(&self, stream: &StreamId, loaded: Loaded<A>) {
+        if let Some(cache) = &self.cache {
+            cache.put(stream.clone(), loaded);
+        }
+    }
+}

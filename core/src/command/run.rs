@@ -1,0 +1,155 @@
+//! One command's run: take the state from the cache or load it (finding an earlier run
+//! of a keyed command on the way), decide, append; after a conflict, again.
+
+use super::append::{self, Attempts, Next};
+use super::replay::{self, FirstRun, KeyScan};
+use crate::{
+    Aggregate, AppendOutcome, CommandError, CommandHandler, CommandOptions, CommandOutcome,
+    EventStore, ExpectedVersion, Loaded, StreamId,
+};
+
+/// A command on its way through `handler`.
+pub(super) struct Run<'h, A: Aggregate, S> {
+    handler: &'h CommandHandler<A, S>,
+    stream: StreamId,
+    options: CommandOptions,
+}
+
+impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
+    pub(super) fn new(
+        handler: &'h CommandHandler<A, S>,
+        stream: StreamId,
+        options: CommandOptions,
+    ) -> Self {
+        Self {
+            handler,
+            stream,
+            options,
+        }
+    }
+
+    /// Runs `command` to its outcome.
+    pub(super) async fn handle(
+        self,
+        command: &A::Command,
+    ) -> Result<CommandOutcome, CommandError<A::Error>> {
+        let (h, stream) = (self.handler, &self.stream);
+        let key = self.options.idempotency_key.as_deref();
+        let mut attempts = Attempts::new();
+        loop {
+            let (loaded, from_cache, first_run) = self.begin(key).await?;
+            if let Some(first) = first_run {
+                h.keep(stream, loaded);
+                return first.answer(stream.clone(), self.options.fingerprint);
+            }
+            let decision = loaded.state.decide(command, &h.services);
+            // A refusal or a no-op writes nothing, so no expected version would catch a
+            // cached state another writer made stale: check the stream's version before
+            // answering from it (one cheap read, only on these paths).
+            let answers_without_append = decision.as_ref().map_or(true, Vec::is_empty);
+            if from_cache
+                && answers_without_append
+                && h.store.stream_version(stream).await? != loaded.version
+            {
+                tracing::debug!("cached state was stale; reloading before answering");
+                continue;
+            }
+            let events = match decision {
+                Ok(events) if !events.is_empty() => events,
+                Ok(_) => {
+                    let version = loaded.version;
+                    h.keep(stream, loaded);
+                    return Ok(CommandOutcome {
+                        stream_id: stream.clone(),
+                        version,
+                        position: None,
+                        events: 0,
+                        replayed: false,
+                    });
+                }
+                Err(rejected) => {
+                    h.keep(stream, loaded);
+                    return Err(CommandError::Rejected(rejected));
+                }
+            };
+            let (fingerprint, metadata) = (self.options.fingerprint, &self.options.metadata);
+            let new_events = append::encode(stream, &events, key, fingerprint, metadata)?;
+            let expected = ExpectedVersion::from_current(loaded.version);
+            let written =
+                append::append_retrying_unknown(&h.store, &h.retry, stream, expected, new_events)
+                    .await;
+            match written {
+                Ok(written) => return Ok(self.wrote(loaded, &events, written).await),
+                Err(e) => match attempts.after(e, stream, key.is_some(), from_cache, &h.retry) {
+                    Next::Reload(wait) if wait.is_zero() => {}
+                    Next::Reload(wait) => tokio::time::sleep(wait).await,
+                    Next::Fail(e) => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// The state to decide on, whether it was taken from the cache, and the first run of
+    /// `key` if it already landed.
+    ///
+    /// The run is looked for after the load, not before: a run of the same command
+    /// landing between the two is then either found or makes the append's expected
+    /// version stale, where the store's idempotency rules answer it. Looked for before
+    /// the load, it could land unseen and this run append the same ids again after it (a
+    /// store that checks ids only against a stale expected version takes them).
+    async fn begin(
+        &self,
+        key: Option<&str>,
+    ) -> Result<(Loaded<A>, bool, Option<FirstRun>), CommandError<A::Error>> {
+        let (h, stream) = (self.handler, &self.stream);
+        if let Some(cached) = h.cache.as_ref().and_then(|c| c.take(stream)) {
+            let first = match key {
+                Some(key) => replay::find(&h.store, stream, key).await?,
+                None => None,
+            };
+            return Ok((cached, true, first));
+        }
+        let mut scan = key.map(|key| KeyScan::new(stream, key));
+        let (loaded, from_start) = h.load_stream(stream, scan.as_mut()).await?;
+        let first = match (scan.and_then(KeyScan::found), key) {
+            (Some(run), _) => Some(run),
+            // The load read every event and none was the key's: nothing to look up.
+            (None, Some(key)) if !from_start => replay::find(&h.store, stream, key).await?,
+            _ => None,
+        };
+        Ok((loaded, false, first))
+    }
+
+    /// Folds the appended `events` into `loaded`, takes a snapshot if one is due, keeps
+    /// the state in the cache and says what was written.
+    async fn wrote(
+        self,
+        mut loaded: Loaded<A>,
+        events: &[A::Event],
+        written: AppendOutcome,
+    ) -> CommandOutcome {
+        let (h, stream) = (self.handler, self.stream);
+        for event in events {
+            loaded.state.apply(event);
+        }
+        loaded.events_since_snapshot += events.len() as u64;
+        loaded.version = Some(written.version);
+        if let Some(snapshots) = &h.snapshots {
+            let since = loaded.events_since_snapshot;
+            if snapshots
+                .save_if_due(&stream, &loaded.state, written.version, since)
+                .await
+            {
+                loaded.events_since_snapshot = 0;
+            }
+        }
+        h.keep(&stream, loaded);
+        CommandOutcome {
+            stream_id: stream,
+            version: Some(written.version),
+            position: Some(written.position),
+            events: events.len(),
+            replayed: false,
+        }
+    }
+}
