@@ -41,6 +41,7 @@
 //! crate links no database client, for memory or EventStoreDB users.
 
 mod checkpoint;
+pub mod integration;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use tessera_core::Backoff;
+
 /// How the process runtime retries dispatches and polls for work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessConfig {
@@ -38,13 +40,9 @@ impl Default for ProcessConfig {
 
 impl ProcessConfig {
     /// The delay after failed attempt number `attempt` (1-based): exponential, capped,
-    /// with jitter in its upper half.
+    /// with jitter in its upper half ([`Backoff::capped`]).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let cap = u64::try_from(exp.min(self.max_backoff).as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(fastrand::u64(cap / 2..=cap.max(1)))
+        Backoff::capped(self.base_backoff, self.max_backoff, self.max_attempts).delay(attempt)
     }
 }
 

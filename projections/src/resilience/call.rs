@@ -108,7 +108,7 @@ impl Resilience {
         Fut: Future<Output = Result<T, E>>,
     {
         (|| self.attempt(&is_transient, &op))
-            .retry(self.config.retry.backoff())
+            .retry(self.config.retry)
             .sleep(tokio::time::sleep)
             .when(CallError::is_retried)
             .await

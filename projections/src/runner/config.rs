@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tessera_core::Backoff;
+
 /// How a runner batches and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerConfig {
@@ -9,7 +11,8 @@ pub struct RunnerConfig {
     pub batch_size: usize,
     /// Attempts at one event before the subscriber is stopped as failed.
     pub max_attempts: u32,
-    /// First backoff after a failure (doubles each time, with full jitter).
+    /// Cap of the first backoff after a failure (doubles each time; each wait is drawn
+    /// from the upper half of its cap).
     pub base_backoff: Duration,
     /// Cap of the backoff.
     pub max_backoff: Duration,
@@ -34,12 +37,9 @@ impl Default for RunnerConfig {
 }
 
 impl RunnerConfig {
-    /// Jittered backoff after failure number `attempt` (1-based).
+    /// Jittered backoff after failure number `attempt` (1-based): in the upper half of
+    /// `min(base_backoff · 2^(attempt-1), max_backoff)` ([`Backoff::capped`]).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let cap = u64::try_from(exp.min(self.max_backoff).as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(fastrand::u64(cap / 2..=cap.max(1)))
+        Backoff::capped(self.base_backoff, self.max_backoff, self.max_attempts).delay(attempt)
     }
 }

@@ -2,9 +2,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tessera_core::testkit::Forward;
 use tessera_core::{
-    EventFilter, EventId, EventReader, MemoryStore, Position, ReadAll, ReadStream, ReaderLag,
-    RecordedEvent, StoreError, StreamId, Subscription, SubscriptionConfig, Version,
+    EventFilter, EventReader, MemoryStore, Position, ReadAll, ReaderLag, RecordedEvent, StoreError,
+    Subscription, SubscriptionConfig,
 };
 use tessera_projections::{MemoryProjection, Runner, RunnerConfig, State};
 
@@ -102,13 +103,11 @@ struct Faulty {
     held_back: Arc<Mutex<ReaderLag>>,
 }
 
-impl EventReader for Faulty {
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        read: ReadStream,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, read).await
+impl Forward for Faulty {
+    type Inner = MemoryStore;
+
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
     }
 
     async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -122,22 +121,6 @@ impl EventReader for Faulty {
             }),
             None => Ok(batch),
         }
-    }
-
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
-        self.inner.stream_version(stream).await
-    }
-
-    async fn head(&self) -> Result<Option<Position>, StoreError> {
-        self.inner.head().await
-    }
-
-    async fn find_event(
-        &self,
-        stream: &StreamId,
-        id: EventId,
-    ) -> Result<Option<RecordedEvent>, StoreError> {
-        self.inner.find_event(stream, id).await
     }
 
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
