@@ -55,6 +55,7 @@
 //! ```
 
 mod aggregate;
+mod backoff;
 mod codec;
 mod command;
 mod decode;
@@ -75,6 +76,7 @@ mod upcast;
 mod version;
 
 pub use aggregate::Aggregate;
+pub use backoff::Backoff;
 pub use codec::{CodecError, DomainEvent};
 pub use command::{
     CommandError, CommandHandler, CommandOptions, CommandOutcome, Loaded, RetryPolicy,

@@ -50,6 +50,11 @@ pub struct CommandOptions {
     /// a later run of the key with another fingerprint fails with
     /// [`CommandError::KeyReused`](crate::CommandError::KeyReused). A run without one, or
     /// a first run that recorded none, cannot be told apart and replays.
+    ///
+    /// Two runs of one key that load the same version and append at the same instant
+    /// are told apart by the store only through their event ids, which the key alone
+    /// derives: the later one is then answered as a repeat of the earlier, whatever its
+    /// fingerprint. Once the first run has landed, every later run is compared.
     pub fingerprint: Option<Fingerprint>,
     /// Metadata put on every event the command records.
     pub metadata: Metadata,

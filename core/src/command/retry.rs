@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use crate::Backoff;
+
 /// How often and how patiently the command handler retries after a version conflict.
 ///
-/// The delay before retry `n` is drawn uniformly from `0..=min(max_delay, base_delay * 2^(n-1))`
-/// ("full jitter"), so contending writers spread out instead of colliding again.
+/// The delay before retry `n` lies in the upper half of `0..=min(max_delay, base_delay *
+/// 2^(n-1))`, drawn at random ([`Backoff::capped`]), so contending writers spread out
+/// instead of colliding again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least 1).
@@ -37,12 +40,12 @@ impl RetryPolicy {
 
     /// The jittered delay after failed attempt `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let cap = exp.min(self.max_delay);
-        let micros = u64::try_from(cap.as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(fastrand::u64(0..=micros))
+        self.backoff().delay(attempt)
+    }
+
+    /// The backoff this policy waits by.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::capped(self.base_delay, self.max_delay, self.max_attempts)
     }
 }
 
