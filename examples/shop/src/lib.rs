@@ -21,7 +21,7 @@
 //! let order_id = uuid::Uuid::new_v4();
 //! let lines = vec![Line { sku: "tea".into(), quantity: 2, unit_price_cents: 450 }];
 //! let place = OrderCommand::Place {
-//!     order_id, customer_id: "c1".into(), lines, request_hash: String::new(), correlation_id: None,
+//!     order_id, customer_id: "c1".into(), lines, correlation_id: None,
 //! };
 //! app.orders.handle(&order_id.to_string(), &place).await.unwrap();
 //!

@@ -7,13 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tessera_core::{
-    idempotency, CommandHandler, CommandOptions, DomainEvent, EventStore, Metadata, SnapshotStore,
+    CommandError, CommandOptions, EventStore, Fingerprint, Metadata, SnapshotStore,
 };
 
 use super::extract::{idempotency_key, position, wait_for, Body, Correlation, Params, PathParam};
 use super::Problem;
 use crate::app::App;
-use crate::inventory::{valid_sku, Product, ProductCommand, ProductDoc, ProductEvent};
+use crate::inventory::{valid_sku, ProductCommand, ProductDoc};
 
 /// A new product.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -52,71 +52,30 @@ pub struct Fresh {
     pub min_position: Option<String>,
 }
 
-fn options(c: Correlation, key: Option<String>) -> CommandOptions {
-    CommandOptions {
-        idempotency_key: key,
-        fingerprint: None,
-        metadata: Metadata::correlated(c.0),
-    }
-}
-
-/// Runs a product command, idempotently under `key` when there is one: a request whose
-/// key already wrote on this product answers the position of that first write if it
-/// wrote `event` (the same request again), and 422 otherwise. Keys are per product: the
-/// same key on another sku is another request.
+/// Runs a product command, idempotently under `key` when there is one: a retry with the
+/// same command answers the position of the first write, the key with another command
+/// is 422. Keys are per product: the same key on another sku is another request.
 async fn write<S: EventStore + SnapshotStore>(
     app: &App<S>,
     sku: &str,
     command: &ProductCommand,
-    event: &ProductEvent,
     c: Correlation,
     key: Option<String>,
 ) -> Result<Option<String>, Problem> {
-    // A keyed command finds an earlier run of its key itself (and then writes nothing),
-    // so what the key wrote is compared once, afterwards.
-    let out = app
-        .products
-        .handle_with(sku, command, options(c, key.clone()))
-        .await?;
-    if let Some(k) = &key {
-        // Whoever wrote under the key (an earlier request, this one, or a concurrent one
-        // that got there first, which the store's idempotency rules may answer as this
-        // request's own success) must have written this request's event.
-        if let Some(first) = first_write(app, sku, k, event).await? {
-            return Ok(Some(first));
-        }
-    }
-    Ok(out.position.map(|p| p.to_string()))
-}
-
-/// The position of the first event written under `key` on `sku`, if that event is
-/// `event`; 422 if the key wrote something else.
-async fn first_write<S: EventStore + SnapshotStore>(
-    app: &App<S>,
-    sku: &str,
-    key: &str,
-    event: &ProductEvent,
-) -> Result<Option<String>, Problem> {
-    let stream = CommandHandler::<Product, S>::stream_id(sku).map_err(|e| Problem::store(&e))?;
-    let id = idempotency::command_event_id(&stream, key, 0);
-    let Some(first) = app
-        .products
-        .store()
-        .find_event(&stream, id)
-        .await
-        .map_err(|e| Problem::store(&e))?
-    else {
-        return Ok(None);
+    let options = match key {
+        Some(key) => CommandOptions::idempotent(key).with_fingerprint(
+            Fingerprint::of(command).map_err(|e| Problem::internal(e.to_string()))?,
+        ),
+        None => CommandOptions::default(),
     };
-    let internal = |e: &dyn std::fmt::Display| Problem::internal(e.to_string());
-    let (ty, data) = event.encode().map_err(|e| internal(&e))?;
-    let wanted = data.to_value().map_err(|e| internal(&e))?;
-    if first.event_type != ty || first.data.to_value().ok() != Some(wanted) {
-        return Err(Problem::key_reused(
+    let options = options.with_metadata(Metadata::correlated(c.0));
+    match app.products.handle_with(sku, command, options).await {
+        Ok(out) => Ok(out.position.map(|p| p.to_string())),
+        Err(CommandError::KeyReused { .. }) => Err(Problem::key_reused(
             "Idempotency-Key: this key was used for a different request on this product",
-        ));
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(Some(first.position.to_string()))
 }
 
 /// Adds a product. With an `Idempotency-Key`, the same key and body answer the first
@@ -151,13 +110,7 @@ pub async fn create<S: EventStore + SnapshotStore>(
         price_cents: p.price_cents,
         initial_stock: p.initial_stock,
     };
-    let event = ProductEvent::Added {
-        sku: p.sku.clone(),
-        name: name.to_owned(),
-        price_cents: p.price_cents,
-        initial_stock: p.initial_stock,
-    };
-    let position = write(&app, &p.sku, &command, &event, c, key).await?;
+    let position = write(&app, &p.sku, &command, c, key).await?;
     Ok((
         StatusCode::CREATED,
         Json(ProductWritten {
@@ -190,10 +143,7 @@ pub async fn restock<S: EventStore + SnapshotStore>(
     let command = ProductCommand::Restock {
         quantity: r.quantity,
     };
-    let event = ProductEvent::Restocked {
-        quantity: r.quantity,
-    };
-    let position = write(&app, &sku, &command, &event, c, key).await?;
+    let position = write(&app, &sku, &command, c, key).await?;
     Ok(Json(ProductWritten { sku, position }))
 }
 

@@ -202,7 +202,6 @@ async fn place_all<S: EventStore + SnapshotStore>(
                         quantity: 1,
                         unit_price_cents: *price,
                     }],
-                    request_hash: order_id.to_string(),
                     correlation_id: Some(correlation_id),
                 };
                 let options =

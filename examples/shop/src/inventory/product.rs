@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
-/// What a product can be asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a product can be asked to do. Serialized, it is the fingerprint of a keyed
+/// request (a retry sends the same command).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ProductCommand {
     /// Add a new product to the catalogue.
     Add {

@@ -64,8 +64,6 @@ pub enum OrderCommand {
         customer_id: String,
         /// Priced lines, one per sku (at least one).
         lines: Vec<Line>,
-        /// Fingerprint of the request that placed it (idempotent retries compare it).
-        request_hash: String,
         /// The placing request's correlation id, carried by the saga's commands.
         correlation_id: Option<Uuid>,
     },
@@ -91,8 +89,6 @@ pub enum OrderEvent {
         lines: Vec<Line>,
         /// Sum of the lines.
         total_cents: i64,
-        /// Fingerprint of the placing request.
-        request_hash: String,
         /// The placing request's correlation id.
         #[serde(default)]
         correlation_id: Option<Uuid>,
@@ -167,8 +163,6 @@ pub struct Order {
     pub lines: Vec<Line>,
     /// Sum of the lines.
     pub total_cents: i64,
-    /// Fingerprint of the placing request.
-    pub request_hash: String,
 }
 
 /// The total of `lines`, checking each line.
@@ -210,7 +204,6 @@ impl Aggregate for Order {
                 customer_id,
                 lines,
                 total_cents,
-                request_hash,
                 ..
             } => {
                 self.id = Some(*order_id);
@@ -218,7 +211,6 @@ impl Aggregate for Order {
                 self.customer_id.clone_from(customer_id);
                 self.lines.clone_from(lines);
                 self.total_cents = *total_cents;
-                self.request_hash.clone_from(request_hash);
             }
             OrderEvent::Confirmed { .. } => self.status = Some(OrderStatus::Confirmed),
             OrderEvent::Rejected { .. } => self.status = Some(OrderStatus::Rejected),
@@ -234,7 +226,6 @@ impl Aggregate for Order {
                     order_id,
                     customer_id,
                     lines,
-                    request_hash,
                     correlation_id,
                 } => {
                     if lines.is_empty() {
@@ -245,7 +236,6 @@ impl Aggregate for Order {
                         customer_id: customer_id.clone(),
                         lines: lines.clone(),
                         total_cents: total_of(lines)?,
-                        request_hash: request_hash.clone(),
                         correlation_id: *correlation_id,
                     }])
                 }

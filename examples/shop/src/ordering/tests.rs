@@ -20,7 +20,6 @@ fn place(lines: Vec<Line>) -> OrderCommand {
         order_id: ID,
         customer_id: "c".into(),
         lines,
-        request_hash: "h".into(),
         correlation_id: None,
     }
 }
@@ -31,7 +30,6 @@ fn placed() -> OrderEvent {
         customer_id: "c".into(),
         lines: vec![line("a", 2, 150)],
         total_cents: 300,
-        request_hash: "h".into(),
         correlation_id: None,
     }
 }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tessera_core::{
-    idempotency, CommandHandler, CommandOptions, EventStore, Metadata, SnapshotStore,
+    CommandError, CommandOptions, EventStore, Fingerprint, Metadata, SnapshotStore,
 };
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use super::super::extract::{idempotency_key, Body, Correlation};
 use super::super::Problem;
 use crate::app::App;
 use crate::inventory::valid_sku;
-use crate::ordering::{Line, Order, OrderCommand};
+use crate::ordering::{Line, OrderCommand};
 
 /// A new order.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -99,24 +99,58 @@ pub async fn place<S: EventStore + SnapshotStore>(
 ) -> Result<(StatusCode, Json<Placed>), Problem> {
     let key = idempotency_key(&headers)?;
     validate(&order)?;
-    // The request's fingerprint: its canonical JSON.
-    let request_hash = Uuid::new_v5(
-        &ORDER_IDS,
-        &serde_json::to_vec(&order).map_err(|e| Problem::internal(e.to_string()))?,
-    )
-    .to_string();
     let order_id = key
         .as_deref()
         .map_or_else(Uuid::new_v4, |k| Uuid::new_v5(&ORDER_IDS, k.as_bytes()));
-    let id = order_id.to_string();
-    if let Some(k) = &key {
-        if let Some(first) = first_placement(&app.orders, &id, k).await? {
-            return replay(first, &request_hash, order_id);
+    let command = OrderCommand::Place {
+        order_id,
+        customer_id: order.customer_id.trim().to_owned(),
+        lines: priced(&app, &order.lines).await?,
+        correlation_id: Some(c.0),
+    };
+    // Keyed, the request's canonical JSON tells a retry from another body.
+    let options = match key {
+        Some(key) => CommandOptions::idempotent(key).with_fingerprint(
+            Fingerprint::of(&order).map_err(|e| Problem::internal(e.to_string()))?,
+        ),
+        None => CommandOptions::default(),
+    };
+    let options = options.with_metadata(Metadata::correlated(c.0));
+    let out = match app
+        .orders
+        .handle_with(&order_id.to_string(), &command, options)
+        .await
+    {
+        Err(CommandError::KeyReused { .. }) => {
+            return Err(Problem::key_reused(
+                "Idempotency-Key: this key was used for a different request body",
+            ))
         }
+        other => other?,
+    };
+    if !out.replayed {
+        app.metrics.orders_placed.fetch_add(1, Ordering::Relaxed);
     }
-    // One line per sku, priced from the inventory context.
+    Ok((
+        StatusCode::CREATED,
+        Json(Placed {
+            order_id,
+            status: "pending".to_owned(),
+            position: out.position.map(|p| p.to_string()),
+        }),
+    ))
+}
+
+/// The order's lines merged to one per sku (in the order each sku first appears), each
+/// priced from the product's state: the handler's state cache, else the store. A
+/// product the cache does not know to exist is read from the store (another process may
+/// have added it), so a product just added is priceable at once.
+async fn priced<S: EventStore + SnapshotStore>(
+    app: &App<S>,
+    order: &[NewLine],
+) -> Result<Vec<Line>, Problem> {
     let mut quantities: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
-    for (i, line) in order.lines.iter().enumerate() {
+    for (i, line) in order.iter().enumerate() {
         let entry = quantities.entry(&line.sku).or_insert((i, 0));
         entry.1 += line.quantity;
     }
@@ -127,94 +161,27 @@ pub async fn place<S: EventStore + SnapshotStore>(
     merged.sort_by_key(|(i, _, _)| *i);
     let mut lines = Vec::with_capacity(merged.len());
     for (i, sku, quantity) in merged {
-        let product = app.products.load(sku).await?.state;
-        if !product.exists {
-            return Err(Problem::unknown_sku(format!(
-                "lines[{i}].sku: no product {sku:?}"
-            )));
-        }
+        let known = app
+            .products
+            .peek(sku, |p| p.exists.then_some(p.price_cents))
+            .await?;
+        let price = match known {
+            Some(price) => price,
+            None => {
+                let product = app.products.load(sku).await?.state;
+                if !product.exists {
+                    return Err(Problem::unknown_sku(format!(
+                        "lines[{i}].sku: no product {sku:?}"
+                    )));
+                }
+                product.price_cents
+            }
+        };
         lines.push(Line {
             sku: sku.to_owned(),
             quantity,
-            unit_price_cents: product.price_cents,
+            unit_price_cents: price,
         });
     }
-    let command = OrderCommand::Place {
-        order_id,
-        customer_id: order.customer_id.trim().to_owned(),
-        lines,
-        request_hash: request_hash.clone(),
-        correlation_id: Some(c.0),
-    };
-    let options = CommandOptions {
-        idempotency_key: key.clone(),
-        fingerprint: None,
-        metadata: Metadata::correlated(c.0),
-    };
-    let out = app.orders.handle_with(&id, &command, options).await?;
-    if out.replayed {
-        // A concurrent request with the same key got there first.
-        if let Some(k) = &key {
-            if let Some(first) = first_placement(&app.orders, &id, k).await? {
-                return replay(first, &request_hash, order_id);
-            }
-        }
-    } else {
-        app.metrics.orders_placed.fetch_add(1, Ordering::Relaxed);
-    }
-    let position = out.position.map(|p| p.to_string());
-    Ok((
-        StatusCode::CREATED,
-        Json(Placed {
-            order_id,
-            status: "pending".to_owned(),
-            position,
-        }),
-    ))
-}
-
-/// The first placement under idempotency key `key`: its request hash and position.
-async fn first_placement<S: EventStore>(
-    orders: &CommandHandler<Order, S>,
-    id: &str,
-    key: &str,
-) -> Result<Option<(String, String)>, Problem> {
-    let stream = CommandHandler::<Order, S>::stream_id(id).map_err(|e| Problem::store(&e))?;
-    let event_id = idempotency::command_event_id(&stream, key, 0);
-    let found = orders
-        .store()
-        .find_event(&stream, event_id)
-        .await
-        .map_err(|e| Problem::store(&e))?;
-    let Some(event) = found else { return Ok(None) };
-    let data = event
-        .data
-        .to_value()
-        .map_err(|e| Problem::internal(e.to_string()))?;
-    let hash = data
-        .get("request_hash")
-        .and_then(|h| h.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    Ok(Some((hash, event.position.to_string())))
-}
-
-fn replay(
-    (hash, position): (String, String),
-    request_hash: &str,
-    order_id: Uuid,
-) -> Result<(StatusCode, Json<Placed>), Problem> {
-    if hash != request_hash {
-        return Err(Problem::key_reused(
-            "Idempotency-Key: this key was used for a different request body",
-        ));
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(Placed {
-            order_id,
-            status: "pending".to_owned(),
-            position: Some(position),
-        }),
-    ))
+    Ok(lines)
 }

@@ -74,6 +74,9 @@ impl<E: DomainProblem> From<CommandError<E>> for Problem {
                 format!("{e}; retry the request"),
             ),
             CommandError::Store(s) => Problem::store(&s),
+            CommandError::KeyReused { .. } => {
+                Problem::key_reused("Idempotency-Key: this key was used for a different request")
+            }
             other => Problem::internal(other.to_string()),
         }
     }
