@@ -1,4 +1,5 @@
-//! Given/when/then tests for aggregates.
+//! Given/when/then tests for aggregates, and [`Forward`] for store wrappers that change
+//! only a call or two of the store they wrap.
 //!
 //! ```
 //! # use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@
 use std::fmt::Debug;
 
 use crate::{Aggregate, DomainEvent};
+
+mod forward;
+
+pub use forward::{Call, Forward};
 
 /// A test of one decision: given past events, when a command, then events or an error.
 pub struct AggregateTest<A: Aggregate> {

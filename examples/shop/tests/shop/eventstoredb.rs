@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use shop::inventory::{Product, ProductCommand};
+use tessera_core::testkit::Forward;
 use tessera_core::{
-    AppendOutcome, CommandHandler, CommandOptions, EventAppender, EventFilter, EventId,
-    EventReader, ExpectedVersion, NewEvent, Position, ReadAll, ReadStream, RecordedEvent,
-    StoreError, StreamId, Subscription, Version,
+    CommandHandler, CommandOptions, EventId, EventReader, ReadStream, RecordedEvent, StoreError,
+    StreamId, Version,
 };
 use tessera_eventstoredb::EventStoreDbStore;
 use tessera_eventstoredb_fake::FakeServer;
@@ -118,23 +118,13 @@ struct Racing {
 /// The other run: its handler (on the fake directly) and its options (the same key).
 type OtherRun = (CommandHandler<Product, EventStoreDbStore>, CommandOptions);
 
-impl EventReader for Racing {
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        read: ReadStream,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, read).await
+impl Forward for Racing {
+    type Inner = EventStoreDbStore;
+
+    fn inner(&self) -> &EventStoreDbStore {
+        &self.inner
     }
-    async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(read).await
-    }
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
-        self.inner.stream_version(stream).await
-    }
-    async fn head(&self) -> Result<Option<Position>, StoreError> {
-        self.inner.head().await
-    }
+
     async fn find_event(
         &self,
         stream: &StreamId,
@@ -149,20 +139,6 @@ impl EventReader for Racing {
                 .expect("the other run lands");
         }
         found
-    }
-    fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
-        self.inner.subscribe(after, filter)
-    }
-}
-
-impl EventAppender for Racing {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
-        self.inner.append(stream, expected, events).await
     }
 }
 

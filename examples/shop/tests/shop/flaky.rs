@@ -3,10 +3,10 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
+use tessera_core::testkit::{Call, Forward};
 use tessera_core::{
-    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, MemoryStore,
-    NewEvent, Position, ReadAll, ReadStream, RecordedEvent, Snapshot, SnapshotStore, StoreError,
-    StreamId, Subscription, Version,
+    AppendOutcome, EventAppender, ExpectedVersion, MemoryStore, NewEvent, StoreError, StreamId,
+    Version,
 };
 
 pub const OK: u8 = 0;
@@ -33,40 +33,22 @@ impl FlakyStore {
     }
 }
 
-impl EventReader for FlakyStore {
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        read: ReadStream,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.check()?;
-        self.inner.read_stream(stream, read).await
-    }
-    async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(read).await
-    }
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
-        self.check()?;
-        self.inner.stream_version(stream).await
-    }
-    async fn head(&self) -> Result<Option<Position>, StoreError> {
-        self.check()?;
-        self.inner.head().await
-    }
-    async fn find_event(
-        &self,
-        stream: &StreamId,
-        id: EventId,
-    ) -> Result<Option<RecordedEvent>, StoreError> {
-        self.check()?;
-        self.inner.find_event(stream, id).await
-    }
-    fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
-        self.inner.subscribe(after, filter)
-    }
-}
+/// Reads of a stream and appends fail while switched; reads of the log, subscriptions
+/// and snapshots always reach the memory store.
+impl Forward for FlakyStore {
+    type Inner = MemoryStore;
 
-impl EventAppender for FlakyStore {
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    fn before(&self, call: Call) -> Result<(), StoreError> {
+        match call {
+            Call::ReadStream | Call::StreamVersion | Call::Head | Call::FindEvent => self.check(),
+            _ => Ok(()),
+        }
+    }
+
     async fn append(
         &self,
         stream: &StreamId,
@@ -82,14 +64,5 @@ impl EventAppender for FlakyStore {
             });
         }
         self.inner.append(stream, expected, events).await
-    }
-}
-
-impl SnapshotStore for FlakyStore {
-    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream).await
-    }
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(snapshot).await
     }
 }

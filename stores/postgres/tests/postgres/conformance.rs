@@ -3,10 +3,8 @@
 use std::sync::Arc;
 
 use tessera_conformance::StoreFactory;
-use tessera_core::{
-    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
-    Position, ReadAll, ReadStream, RecordedEvent, StoreError, StreamId, Subscription, Version,
-};
+use tessera_core::testkit::Forward;
+use tessera_core::{AppendOutcome, EventAppender, ExpectedVersion, NewEvent, StoreError, StreamId};
 use tessera_postgres::PostgresStore;
 
 use crate::common::{wait_visible, TestDb};
@@ -33,7 +31,13 @@ impl StoreFactory for Postgres {
     }
 }
 
-impl EventAppender for SchemaStore {
+impl Forward for SchemaStore {
+    type Inner = PostgresStore;
+
+    fn inner(&self) -> &PostgresStore {
+        &self.store
+    }
+
     async fn append(
         &self,
         stream: &StreamId,
@@ -46,49 +50,6 @@ impl EventAppender for SchemaStore {
         // briefly hides a fresh commit from readers, by design, so wait until it shows.
         wait_visible(&self.store, outcome.position).await;
         Ok(outcome)
-    }
-}
-
-impl EventReader for SchemaStore {
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        read: ReadStream,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.store.read_stream(stream, read).await
-    }
-
-    async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.store.read_all(read).await
-    }
-
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
-        self.store.stream_version(stream).await
-    }
-
-    async fn head(&self) -> Result<Option<Position>, StoreError> {
-        self.store.head().await
-    }
-
-    async fn find_event(
-        &self,
-        stream: &StreamId,
-        id: EventId,
-    ) -> Result<Option<RecordedEvent>, StoreError> {
-        self.store.find_event(stream, id).await
-    }
-
-    async fn count_events(
-        &self,
-        after: Position,
-        up_to: Position,
-        filter: &EventFilter,
-    ) -> Result<Option<u64>, StoreError> {
-        self.store.count_events(after, up_to, filter).await
-    }
-
-    fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
-        self.store.subscribe(after, filter)
     }
 }
 
