@@ -313,7 +313,16 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
                     id: Some(message.id),
                     error,
                 };
-                return self.poisoned(d, poison, status).await;
+                let next = self.poisoned(d, poison, status).await;
+                if ordered && matches!(next, Next::Continue) {
+                    // Parked, not handled: the stream goes on after it (the dead-letter
+                    // destination has it), instead of holding back every later event.
+                    let to = handled_to_position(message.version);
+                    if let Err(e) = self.positions.advance(&key, stored, to).await {
+                        tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot record a parked message");
+                    }
+                }
+                return next;
             }
             return self.retry_later(d, &error, status).await;
         }

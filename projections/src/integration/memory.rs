@@ -9,13 +9,16 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use bytes::Bytes;
+
 use super::bus::subject_matches;
-use super::{Acker, Bus, BusError, Consumer, ConsumerSpec, Delivery, Message};
+use super::{wire, Acker, Bus, BusError, Consumer, ConsumerSpec, Delivery, Message, MessageError};
 
 /// A broker in process memory. Clones share it.
 ///
-/// Per context it keeps every message published, in order, and drops a repeat of a
-/// message id it already holds (as JetStream's duplicate window does, without the
+/// Per context it keeps every message published, in order, as headers and body in the
+/// one wire format (so a delivery decodes as it would from a real broker), and drops a
+/// repeat of a message id it already holds (as JetStream's duplicate window does, without the
 /// window). Durable consumers keep their position and unacknowledged messages across
 /// re-opening; a delivery dropped unsettled or retried is delivered again, before newer
 /// messages once its delay has passed.
@@ -38,9 +41,24 @@ struct State {
 
 #[derive(Default)]
 struct ContextLog {
-    messages: Vec<Message>,
+    messages: Vec<Stored>,
     ids: HashSet<uuid::Uuid>,
-    dead: Vec<(Message, String)>,
+    dead: Vec<(Stored, String)>,
+}
+
+/// A message as a broker holds it.
+#[derive(Clone)]
+struct Stored {
+    subject: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl Stored {
+    fn decode(&self) -> Result<Message, MessageError> {
+        let headers = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        wire::from_headers(headers, self.body.clone())
+    }
 }
 
 struct Cursor {
@@ -65,22 +83,50 @@ impl MemoryBus {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every message stored for `context`, in order.
-    pub fn messages(&self, context: &str) -> Vec<Message> {
+    /// Every message stored for `context`, in order, decoded.
+    pub fn messages(&self, context: &str) -> Vec<Result<Message, MessageError>> {
         self.lock()
             .contexts
             .get(context)
-            .map(|c| c.messages.clone())
+            .map(|c| c.messages.iter().map(Stored::decode).collect())
             .unwrap_or_default()
     }
 
     /// The messages parked in `context`'s dead-letter destination, with their reasons.
-    pub fn dead_letters(&self, context: &str) -> Vec<(Message, String)> {
+    pub fn dead_letters(&self, context: &str) -> Vec<(Result<Message, MessageError>, String)> {
         self.lock()
             .contexts
             .get(context)
-            .map(|c| c.dead.clone())
+            .map(|c| {
+                c.dead
+                    .iter()
+                    .map(|(m, r)| (m.decode(), r.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Stores a message that no Tessera relay wrote (any headers and body) in
+    /// `context` under `subject`, as another producer on the broker might.
+    pub fn publish_raw(
+        &self,
+        context: &str,
+        subject: &str,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) {
+        let stored = Stored {
+            subject: subject.to_owned(),
+            headers,
+            body,
+        };
+        self.lock()
+            .contexts
+            .entry(context.to_owned())
+            .or_default()
+            .messages
+            .push(stored);
+        self.inner.wake.notify_waiters();
     }
 }
 
@@ -92,7 +138,11 @@ impl Bus for MemoryBus {
             for m in messages {
                 let log = state.contexts.entry(context_of(m)).or_default();
                 if log.ids.insert(m.id) {
-                    log.messages.push(m.clone());
+                    log.messages.push(Stored {
+                        subject: m.subject.clone(),
+                        headers: wire::to_headers(m),
+                        body: m.payload.clone(),
+                    });
                 }
             }
         }
@@ -148,7 +198,7 @@ struct MemoryConsumer {
 
 impl MemoryConsumer {
     /// The next message to deliver now, if any, marked as out.
-    fn take(&self) -> Option<(Message, u32, usize)> {
+    fn take(&self) -> Option<(Result<Message, MessageError>, u32, usize)> {
         let mut state = self.bus.lock();
         let State {
             contexts,
@@ -170,7 +220,7 @@ impl MemoryConsumer {
             }
             entry.0 += 1;
             entry.1 = None;
-            return Some((log.messages[i].clone(), entry.0, i));
+            return Some((log.messages[i].decode(), entry.0, i));
         }
         // Unacknowledged messages, out or waiting to be redelivered, fill the window.
         if cursor.pending.len() >= cursor.spec.max_in_flight.max(1) {
@@ -181,7 +231,7 @@ impl MemoryConsumer {
             cursor.next += 1;
             if subject_matches(&cursor.spec.filter, &log.messages[i].subject) {
                 cursor.pending.insert(i, (1, None));
-                return Some((log.messages[i].clone(), 1, i));
+                return Some((log.messages[i].decode(), 1, i));
             }
         }
         None
@@ -201,7 +251,7 @@ impl Consumer for MemoryConsumer {
                     index,
                     settled: false,
                 };
-                return Ok(Some(Delivery::new(Ok(message), attempt, Box::new(acker))));
+                return Ok(Some(Delivery::new(message, attempt, Box::new(acker))));
             }
             // Wake for a publish or a settlement, or to look at retry delays again.
             let tick = Instant::now() + Duration::from_millis(5);

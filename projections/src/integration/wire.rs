@@ -42,9 +42,43 @@ pub mod header {
     pub const EXTRA_PREFIX: &str = "Tessera-H-";
 }
 
-/// `message` as (name, value) headers; the body is `message.payload`.
+/// A header value as printable ASCII: `%`, control characters and every byte of a
+/// non-ASCII character percent-encoded (stream ids and names may hold any Unicode;
+/// broker headers may not).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The value [`encode`] made; `None` if it is not one.
+fn decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `message` as (name, value) headers, values in printable ASCII; the body is
+/// `message.payload`.
 pub fn to_headers(message: &Message) -> Vec<(String, String)> {
-    let mut h = vec![
+    let mut h: Vec<(String, String)> = vec![
         (header::ID.to_owned(), message.id.to_string()),
         (header::KIND.to_owned(), message.kind.as_str().to_owned()),
         (header::NAME.to_owned(), message.name.clone()),
@@ -82,6 +116,9 @@ pub fn to_headers(message: &Message) -> Vec<(String, String)> {
     for (k, v) in &message.headers {
         h.push((format!("{}{k}", header::EXTRA_PREFIX), v.clone()));
     }
+    for (_, v) in &mut h {
+        *v = encode(v);
+    }
     h
 }
 
@@ -91,19 +128,23 @@ pub fn from_headers<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     body: Bytes,
 ) -> Result<Message, MessageError> {
-    let mut found: BTreeMap<String, &str> = BTreeMap::new();
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
     let mut extra = BTreeMap::new();
     let prefix = header::EXTRA_PREFIX.to_ascii_lowercase();
     for (name, value) in headers {
+        let value = decode(value).ok_or_else(|| MessageError::BadHeader {
+            name: "(percent-encoding)",
+            value: value.chars().take(100).collect(),
+        })?;
         let lower = name.to_ascii_lowercase();
         if lower.starts_with(&prefix) {
             // The prefix is ASCII: the extra header's own name follows it, as sent.
-            extra.insert(name[prefix.len()..].to_owned(), value.to_owned());
+            extra.insert(name[prefix.len()..].to_owned(), value);
         } else {
             found.insert(lower, value);
         }
     }
-    let get = |name: &'static str| found.get(&name.to_ascii_lowercase()).copied();
+    let get = |name: &'static str| found.get(&name.to_ascii_lowercase()).map(String::as_str);
     let need = |name: &'static str| get(name).ok_or(MessageError::MissingHeader(name));
     let bad = |name: &'static str, value: &str| MessageError::BadHeader {
         name,

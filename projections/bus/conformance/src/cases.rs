@@ -1,0 +1,21 @@
+//! The cases, one public function each, run by [`bus_conformance_suite!`](crate::bus_conformance_suite).
+
+mod effect;
+mod order;
+mod poison;
+mod wire;
+
+pub use effect::{
+    a_command_sent_twice_is_handled_once_by_its_owner, a_repeated_message_has_one_effect,
+    an_inbox_that_dies_before_acking_has_one_effect,
+};
+pub use order::{
+    a_message_after_a_gap_is_held_back_until_its_predecessor,
+    a_restarted_relay_resumes_from_its_checkpoint,
+    per_stream_order_holds_under_lost_confirmations_and_relay_restarts,
+    two_relays_on_one_checkpoint_publish_each_event_once_in_effect,
+};
+pub use poison::{
+    poison_is_dead_lettered_when_configured, poison_stops_the_inbox_naming_the_message,
+};
+pub use wire::{foreign_and_undecodable_messages_are_typed_errors, round_trip_with_every_header};

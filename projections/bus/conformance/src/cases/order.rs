@@ -1,0 +1,210 @@
+//! Per-stream order and checkpoints: lost confirmations, relay restarts, two relays,
+//! and a message that arrives before its predecessor.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::{EventReader, MemoryStore, Position, ReadAll};
+use tessera_projections::integration::{Bus, ConsumerSpec, Inbox, InboxHandle, Relay};
+use tessera_projections::{CheckpointStore, MemoryCheckpoints, Runner, State};
+
+use super::effect::nth;
+use crate::support::{
+    assert_once_in_order, deposits, fast_inbox, fast_runner, public, unique, LosingBus, Recorder,
+};
+use crate::{BusFactory, WAIT};
+
+/// Public events in `store`'s log.
+async fn public_count(store: &MemoryStore) -> usize {
+    store
+        .read_all(ReadAll::after(Position::START, usize::MAX))
+        .await
+        .expect("read log")
+        .iter()
+        .filter(|e| e.event_type == "Deposited")
+        .count()
+}
+
+async fn inbox(factory: &impl BusFactory, context: &str, recorder: &Recorder) -> InboxHandle {
+    let spec = ConsumerSpec::new(unique("c"), context, format!("{context}.>"));
+    Inbox::new(
+        factory.connect().await,
+        recorder.clone(),
+        MemoryCheckpoints::new(),
+        fast_inbox(spec),
+    )
+    .spawn()
+}
+
+fn relay(
+    context: &str,
+    store: &MemoryStore,
+    bus: Arc<dyn Bus>,
+    checkpoints: &MemoryCheckpoints,
+) -> Relay<MemoryStore, MemoryCheckpoints> {
+    Relay::new(
+        "relay",
+        public(context),
+        store.clone(),
+        bus,
+        checkpoints.clone(),
+    )
+}
+
+/// A relay whose publishes are partly stored and unconfirmed, or stored and
+/// unconfirmed, and which is restarted midway (forgetting what it knew of each
+/// stream): the inbox hands over every public event once, in per-stream order.
+pub async fn per_stream_order_holds_under_lost_confirmations_and_relay_restarts(
+    factory: &impl BusFactory,
+) {
+    let context = unique("or");
+    let store = MemoryStore::new();
+    deposits(&store, 10, 300).await;
+    let recorder = Recorder::default();
+    let inbox = inbox(factory, &context, &recorder).await;
+    let losing = LosingBus::new(factory.connect().await, 3, 5);
+    let checkpoints = MemoryCheckpoints::new();
+    let first = Runner::new(
+        store.clone(),
+        relay(&context, &store, losing.clone(), &checkpoints),
+        fast_runner(),
+    )
+    .spawn();
+    recorder
+        .wait_for_distinct(100, "the first hundred events")
+        .await;
+    first.stop().await;
+    let head = deposits(&store, 10, 100).await;
+    let second = Runner::new(
+        store.clone(),
+        relay(&context, &store, losing.clone(), &checkpoints),
+        fast_runner(),
+    )
+    .spawn();
+    second
+        .wait_for(head, WAIT)
+        .await
+        .expect("the relay reaches the head");
+    let total = public_count(&store).await;
+    recorder
+        .wait_for_distinct(total, "every public event")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_once_in_order(&store, &recorder.messages()).await;
+    assert!(
+        losing.calls.load(Ordering::SeqCst) >= 5,
+        "confirmations were lost on the way"
+    );
+    second.stop().await;
+    inbox.stop().await;
+    factory.cleanup(vec![context]).await;
+}
+
+/// A relay stopped at the head and started again publishes only what came after.
+pub async fn a_restarted_relay_resumes_from_its_checkpoint(factory: &impl BusFactory) {
+    let context = unique("rs");
+    let store = MemoryStore::new();
+    let head = deposits(&store, 5, 50).await;
+    let recorder = Recorder::default();
+    let inbox = inbox(factory, &context, &recorder).await;
+    let counting = LosingBus::new(factory.connect().await, usize::MAX, usize::MAX);
+    let checkpoints = MemoryCheckpoints::new();
+    let first = Runner::new(
+        store.clone(),
+        relay(&context, &store, counting.clone(), &checkpoints),
+        fast_runner(),
+    )
+    .spawn();
+    first.wait_for(head, WAIT).await.expect("caught up");
+    first.stop().await;
+    assert_eq!(checkpoints.load("relay").await.expect("checkpoint"), head);
+    let before = counting.published.load(Ordering::SeqCst);
+    assert_eq!(before, 50, "each public event published once");
+    let head = deposits(&store, 5, 50).await;
+    let second = Runner::new(
+        store.clone(),
+        relay(&context, &store, counting.clone(), &checkpoints),
+        fast_runner(),
+    )
+    .spawn();
+    second.wait_for(head, WAIT).await.expect("caught up again");
+    assert_eq!(
+        counting.published.load(Ordering::SeqCst) - before,
+        50,
+        "only what came after"
+    );
+    recorder.wait_for_distinct(100, "all hundred").await;
+    assert_once_in_order(&store, &recorder.messages()).await;
+    second.stop().await;
+    inbox.stop().await;
+    factory.cleanup(vec![context]).await;
+}
+
+/// Two relays on one checkpoint, with events arriving while they run: the checkpoint
+/// fences one at a time, and the inbox sees each event once in effect, in order.
+pub async fn two_relays_on_one_checkpoint_publish_each_event_once_in_effect(
+    factory: &impl BusFactory,
+) {
+    let context = unique("tw");
+    let store = MemoryStore::new();
+    let recorder = Recorder::default();
+    let inbox = inbox(factory, &context, &recorder).await;
+    let checkpoints = MemoryCheckpoints::new();
+    let a = Runner::new(
+        store.clone(),
+        relay(&context, &store, factory.connect().await, &checkpoints),
+        fast_runner(),
+    )
+    .spawn();
+    let b = Runner::new(
+        store.clone(),
+        relay(&context, &store, factory.connect().await, &checkpoints),
+        fast_runner(),
+    )
+    .spawn();
+    let mut head = Position::START;
+    for _ in 0..10 {
+        head = deposits(&store, 10, 20).await;
+        tokio::task::yield_now().await;
+    }
+    a.wait_for(head, WAIT).await.expect("relay a caught up");
+    b.wait_for(head, WAIT).await.expect("relay b caught up");
+    let total = public_count(&store).await;
+    recorder
+        .wait_for_distinct(total, "every public event")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_once_in_order(&store, &recorder.messages()).await;
+    assert_eq!(checkpoints.load("relay").await.expect("checkpoint"), head);
+    for r in [a, b] {
+        let status = r.stop().await;
+        assert_ne!(status.state, State::Failed, "{status:?}");
+    }
+    inbox.stop().await;
+    factory.cleanup(vec![context]).await;
+}
+
+/// Versions 1 and 2 of a stream arrive before version 0: the inbox holds them back and
+/// hands all three over in order.
+pub async fn a_message_after_a_gap_is_held_back_until_its_predecessor(factory: &impl BusFactory) {
+    let context = unique("gp");
+    let bus = factory.connect().await;
+    bus.publish(&[nth(&context, 1), nth(&context, 2)])
+        .await
+        .expect("publish");
+    let recorder = Recorder::default();
+    let inbox = inbox(factory, &context, &recorder).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        recorder.messages().is_empty(),
+        "nothing handled across the gap"
+    );
+    bus.publish(&[nth(&context, 0)]).await.expect("publish");
+    recorder.wait_for(3, "all three").await;
+    let versions: Vec<u64> = recorder.messages().iter().map(|m| m.version).collect();
+    assert_eq!(versions, [0, 1, 2]);
+    assert!(inbox.status().held_back >= 1, "{:?}", inbox.status());
+    inbox.stop().await;
+    factory.cleanup(vec![context]).await;
+}
