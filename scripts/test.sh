@@ -3,7 +3,10 @@
 #
 # Finds the PostgreSQL named by DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test);
 # if it is not answering, starts the local cluster; if PostgreSQL is not installed,
-# installs it from Debian's packages, starts it, and creates the database. Says what it did.
+# installs it from Debian's packages, starts it, and creates the database. Likewise for the
+# brokers of the integration-event tests: NATS with JetStream on 127.0.0.1:4222 and RabbitMQ
+# on 127.0.0.1:5672 (guest/guest) are used when answering, else started, else installed
+# from Debian's packages and started. Says what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,5 +59,36 @@ if ! psql "${DATABASE_URL%/*}/postgres" -Atqc "select 1 from pg_database where d
     say "Creating database $db."
     psql "${DATABASE_URL%/*}/postgres" -qc "create database \"$db\"" >/dev/null
 fi
+# The brokers of the integration-event tests: NATS with JetStream and RabbitMQ.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if listening 4222; then
+    say "NATS is answering at 127.0.0.1:4222: using it."
+else
+    if ! command -v nats-server >/dev/null 2>&1; then
+        say "NATS is not installed: installing it from Debian's packages (apt-get install nats-server)."
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+    fi
+    mkdir -p /tmp/tessera-nats
+    say "Starting nats-server with JetStream on 127.0.0.1:4222 (store /tmp/tessera-nats, log /tmp/tessera-nats/server.log)."
+    nohup nats-server -a 127.0.0.1 -p 4222 -js -sd /tmp/tessera-nats -l /tmp/tessera-nats/server.log >/dev/null 2>&1 &
+    for _ in $(seq 1 30); do listening 4222 && break; sleep 1; done
+    listening 4222 || { say "ERROR: NATS did not come up on 127.0.0.1:4222." >&2; exit 1; }
+fi
+if listening 5672; then
+    say "RabbitMQ is answering at 127.0.0.1:5672: using it."
+else
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        say "RabbitMQ is not installed: installing it from Debian's packages (apt-get install rabbitmq-server)."
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+    fi
+    say "Starting RabbitMQ (service rabbitmq-server start, else rabbitmq-server -detached) on 127.0.0.1:5672."
+    as_root service rabbitmq-server start >/dev/null 2>&1 || as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+    for _ in $(seq 1 90); do listening 5672 && break; sleep 1; done
+    listening 5672 || { say "ERROR: RabbitMQ did not come up on 127.0.0.1:5672." >&2; exit 1; }
+    say "RabbitMQ is up at 127.0.0.1:5672 (guest/guest)."
+fi
+
 say "Running: cargo test --workspace (DATABASE_URL=$DATABASE_URL, user $user)"
 exec cargo test --workspace "$@"
