@@ -42,6 +42,7 @@
 
 mod checkpoint;
 pub mod integration;
+pub mod leader;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

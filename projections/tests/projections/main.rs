@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 mod checkpoints;
+mod leader;
 mod memory;
 mod pg_support;
 mod postgres;
