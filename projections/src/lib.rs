@@ -32,6 +32,10 @@
 //!   runner drives (instance state, handled inputs, outbox and deadlines move with the
 //!   checkpoint); a [`process::Worker`] dispatches the outbox through your
 //!   [`process::Dispatcher`] and fires due deadlines, once.
+//! - Integration events between services: [`integration`] (public events, an outbox
+//!   [`integration::Relay`] on the log, an [`integration::Inbox`] with per-stream order,
+//!   the broker contract and an in-memory bus) and [`leader`] (one active relay per
+//!   name).
 //! - Calls outside the log: [`resilience::Resilience`] guards them with a timeout,
 //!   retries with exponential backoff and jitter on transient errors, a circuit breaker
 //!   whose state is observable, and a bulkhead.
