@@ -66,6 +66,12 @@ pub trait Bus: Send + Sync + 'static {
 pub trait Consumer: Send + 'static {
     /// The next delivery, waiting up to `wait` (`None`: nothing arrived in time).
     async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError>;
+
+    /// Messages the broker holds for this consumer that it has not acknowledged yet
+    /// (waiting and in flight), if the broker can tell: the inbox's lag.
+    async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        Ok(None)
+    }
 }
 
 /// One delivery of a message: settle it with [`ack`](Delivery::ack),

@@ -108,6 +108,9 @@ pub struct InboxStatus {
     pub dead_lettered: u64,
     /// Deliveries that were not integration messages.
     pub rejected: u64,
+    /// Messages the broker holds for the consumer, not acknowledged yet (refreshed
+    /// about every second; `None` if the broker cannot tell).
+    pub lag: Option<u64>,
     /// The last error (handler, broker or message).
     pub last_error: Option<String>,
     /// The message it stopped on (state `Failed`), or the last one it parked.
@@ -160,6 +163,9 @@ impl InboxHandle {
     }
 }
 
+/// How often an inbox asks the broker for its lag.
+const LAG_REFRESH: Duration = Duration::from_secs(1);
+
 /// What to do after a delivery.
 enum Next {
     Continue,
@@ -197,6 +203,7 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
             held_back: 0,
             dead_lettered: 0,
             rejected: 0,
+            lag: None,
             last_error: None,
             poison: None,
         }));
@@ -232,7 +239,14 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
             };
             set(&|s| s.state = InboxState::Running);
             failures = 0;
+            let mut measured = tokio::time::Instant::now() - LAG_REFRESH;
             while !*stopped.borrow() {
+                if measured.elapsed() >= LAG_REFRESH {
+                    measured = tokio::time::Instant::now();
+                    if let Ok(lag) = consumer.lag().await {
+                        set(&|s| s.lag = lag);
+                    }
+                }
                 let delivery = tokio::select! {
                     d = consumer.next(Duration::from_millis(250)) => d,
                     _ = stopped.changed() => break,

@@ -240,6 +240,20 @@ impl MemoryConsumer {
 
 #[async_trait]
 impl Consumer for MemoryConsumer {
+    async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        let state = self.bus.lock();
+        let Some(cursor) = state.consumers.get(&self.name) else {
+            return Ok(None);
+        };
+        let waiting = state.contexts.get(&cursor.spec.context).map_or(0, |log| {
+            log.messages[cursor.next.min(log.messages.len())..]
+                .iter()
+                .filter(|m| subject_matches(&cursor.spec.filter, &m.subject))
+                .count()
+        });
+        Ok(Some((waiting + cursor.pending.len()) as u64))
+    }
+
     async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
         let deadline = Instant::now() + wait;
         loop {

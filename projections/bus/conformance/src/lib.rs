@@ -7,7 +7,7 @@
 //! order holds under lost confirmations and relay restarts; a restarted relay resumes
 //! from its checkpoint; two relays on one checkpoint publish each event once in effect;
 //! a message held back across a gap is handled in order; poison stops an inbox with a
-//! status naming it, or is dead-lettered when configured.
+//! status naming it, or is dead-lettered when configured; an inbox reports its lag.
 //!
 //! An adapter plugs in with a [`BusFactory`] and one macro call in an integration test:
 //!
@@ -92,6 +92,7 @@ macro_rules! bus_conformance_suite {
                 a_message_after_a_gap_is_held_back_until_its_predecessor,
                 poison_stops_the_inbox_naming_the_message,
                 poison_is_dead_lettered_when_configured,
+                an_inbox_reports_its_lag,
             );
         }
     };

@@ -105,3 +105,34 @@ pub async fn poison_is_dead_lettered_when_configured(factory: &impl BusFactory) 
     inbox.stop().await;
     factory.cleanup(vec![context]).await;
 }
+
+/// An inbox stuck on a message reports the messages waiting behind it as lag, and a
+/// lag of 0 once it has handled them.
+pub async fn an_inbox_reports_its_lag(factory: &impl BusFactory) {
+    let context = unique("lg");
+    let name = unique("c");
+    let bus = factory.connect().await;
+    let messages: Vec<_> = (0..5).map(|v| nth(&context, v)).collect();
+    bus.publish(&messages).await.expect("publish");
+    let stuck = Recorder {
+        fail_on: Some(0),
+        ..Recorder::default()
+    };
+    let config = InboxConfig {
+        max_attempts: u32::MAX,
+        ..config(&context, &name)
+    };
+    let positions = MemoryCheckpoints::new();
+    let inbox = Inbox::new(bus.clone(), stuck, positions.clone(), config.clone()).spawn();
+    wait_until("a lag while stuck", || {
+        inbox.status().lag.is_some_and(|lag| lag >= 1)
+    })
+    .await;
+    inbox.stop().await;
+    let recorder = Recorder::default();
+    let inbox = Inbox::new(factory.connect().await, recorder.clone(), positions, config).spawn();
+    recorder.wait_for(5, "every message").await;
+    wait_until("no lag once handled", || inbox.status().lag == Some(0)).await;
+    inbox.stop().await;
+    factory.cleanup(vec![context]).await;
+}
