@@ -6,11 +6,21 @@
 //! from the store. A state that is stale because another process appended is caught by
 //! the append's expected version (the cached version), and the retry loads from the
 //! store. The cache never decides what is stored; it only saves the read.
+//!
+//! With a state it keeps the last keyed commands this process saw land on it, so a retry
+//! of one of them here is answered without a read (what landed stays landed).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use super::replay::KeyedRuns;
 use crate::{Loaded, StreamId};
+
+/// A cached state, and the last keyed commands this process saw land on it.
+pub(crate) struct Cached<A> {
+    pub(crate) loaded: Loaded<A>,
+    pub(crate) runs: KeyedRuns,
+}
 
 /// A bounded map from stream to state, evicting the least recently put entry.
 pub(crate) struct StateCache<A> {
@@ -19,7 +29,7 @@ pub(crate) struct StateCache<A> {
 }
 
 struct Slots<A> {
-    entries: HashMap<StreamId, (Loaded<A>, u64), foldhash::fast::RandomState>,
+    entries: HashMap<StreamId, (Cached<A>, u64), foldhash::fast::RandomState>,
     /// Put order: tick → stream, oldest first.
     order: BTreeMap<u64, StreamId>,
     tick: u64,
@@ -39,7 +49,7 @@ impl<A> StateCache<A> {
     }
 
     /// Takes the state of `stream` out, if cached.
-    pub(crate) fn take(&self, stream: &StreamId) -> Option<Loaded<A>> {
+    pub(crate) fn take(&self, stream: &StreamId) -> Option<Cached<A>> {
         let mut slots = self.lock();
         let (cached, tick) = slots.entries.remove(stream)?;
         slots.order.remove(&tick);
@@ -52,7 +62,7 @@ impl<A> StateCache<A> {
         slots
             .entries
             .get(stream)
-            .map(|(cached, _)| read(&cached.state))
+            .map(|(cached, _)| read(&cached.loaded.state))
     }
 
     /// Puts a state read outside a command in, unless the cache holds one at least as
@@ -60,21 +70,23 @@ impl<A> StateCache<A> {
     pub(crate) fn offer(&self, stream: StreamId, loaded: Loaded<A>) {
         let mut slots = self.lock();
         if let Some((cached, _)) = slots.entries.get(&stream) {
-            if cached.version >= loaded.version {
+            if cached.loaded.version >= loaded.version {
                 return;
             }
         }
-        self.insert(&mut slots, stream, loaded);
+        let runs = KeyedRuns::default();
+        let cached = Cached { loaded, runs };
+        self.insert(&mut slots, stream, cached);
     }
 
     /// Puts the state of `stream` back (replacing any), evicting the oldest entry when
     /// full.
-    pub(crate) fn put(&self, stream: StreamId, cached: Loaded<A>) {
+    pub(crate) fn put(&self, stream: StreamId, cached: Cached<A>) {
         let mut slots = self.lock();
         self.insert(&mut slots, stream, cached);
     }
 
-    fn insert(&self, slots: &mut Slots<A>, stream: StreamId, cached: Loaded<A>) {
+    fn insert(&self, slots: &mut Slots<A>, stream: StreamId, cached: Cached<A>) {
         slots.tick += 1;
         let tick = slots.tick;
         if let Some((_, old)) = slots.entries.insert(stream.clone(), (cached, tick)) {
@@ -109,11 +121,18 @@ mod tests {
     use super::*;
     use crate::Version;
 
-    fn entry(v: u64) -> Loaded<u64> {
+    fn loaded(v: u64) -> Loaded<u64> {
         Loaded {
             state: v,
             version: Some(Version(v)),
             events_since_snapshot: 0,
+        }
+    }
+
+    fn entry(v: u64) -> Cached<u64> {
+        Cached {
+            loaded: loaded(v),
+            runs: KeyedRuns::default(),
         }
     }
 
@@ -127,7 +146,7 @@ mod tests {
         cache.put(id(1), entry(1));
         cache.put(id(1), entry(2));
         assert_eq!(cache.len(), 1);
-        assert_eq!(cache.take(&id(1)).map(|c| c.state), Some(2));
+        assert_eq!(cache.take(&id(1)).map(|c| c.loaded.state), Some(2));
         assert!(cache.take(&id(1)).is_none(), "taken entries are gone");
     }
 
@@ -140,23 +159,23 @@ mod tests {
         cache.put(id(3), entry(3));
         assert_eq!(cache.len(), 2);
         assert!(cache.take(&id(2)).is_none(), "oldest evicted");
-        assert_eq!(cache.take(&id(1)).map(|c| c.state), Some(11));
-        assert_eq!(cache.take(&id(3)).map(|c| c.state), Some(3));
+        assert_eq!(cache.take(&id(1)).map(|c| c.loaded.state), Some(11));
+        assert_eq!(cache.take(&id(3)).map(|c| c.loaded.state), Some(3));
     }
 
     #[test]
     fn reads_leave_entries_and_offers_never_replace_newer_states() {
         let cache = StateCache::new(4);
-        cache.offer(id(1), entry(5));
+        cache.offer(id(1), loaded(5));
         assert_eq!(cache.read(&id(1), |s| *s), Some(5));
-        cache.offer(id(1), entry(4));
+        cache.offer(id(1), loaded(4));
         assert_eq!(
             cache.read(&id(1), |s| *s),
             Some(5),
             "an older state is not put in"
         );
-        cache.offer(id(1), entry(6));
-        assert_eq!(cache.take(&id(1)).map(|c| c.state), Some(6));
+        cache.offer(id(1), loaded(6));
+        assert_eq!(cache.take(&id(1)).map(|c| c.loaded.state), Some(6));
         assert_eq!(cache.read(&id(1), |s| *s), None);
     }
 }

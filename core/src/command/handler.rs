@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::cache::StateCache;
+use super::cache::{Cached, StateCache};
 use super::load::load;
-use super::replay::KeyScan;
+use super::replay::{KeyScan, KeyedRuns};
 use super::run::Run;
 use super::snapshots::Snapshotting;
 use crate::{
@@ -220,10 +220,11 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         load(&self.store, &self.upcasters, snapshots, stream, scan).await
     }
 
-    /// Puts a state that is current as of its version back into the cache, if any.
-    pub(super) fn keep(&self, stream: &StreamId, loaded: Loaded<A>) {
+    /// Puts a state that is current as of its version back into the cache, if any, with
+    /// the last keyed runs that landed on it.
+    pub(super) fn keep(&self, stream: &StreamId, loaded: Loaded<A>, runs: KeyedRuns) {
         if let Some(cache) = &self.cache {
-            cache.put(stream.clone(), loaded);
+            cache.put(stream.clone(), Cached { loaded, runs });
         }
     }
 }

@@ -3,17 +3,19 @@
 //! A keyed command's events have ids derived from (stream, key, index). Its first run is
 //! found either among the events a load reads anyway ([`KeyScan`]: no extra read), or,
 //! when the load did not read the whole stream (a snapshot, a cached state), by the id of
-//! its first event ([`find`]) and the events after it.
+//! its first event ([`find`]) and the events after it. A cached state also remembers the
+//! last keyed runs this process saw land on it ([`KeyedRuns`]): their retries read
+//! nothing.
 
 use crate::idempotency::{command_event_id, FINGERPRINT_HEADER};
 use crate::{
-    CommandError, CommandOutcome, EventId, EventReader, Fingerprint, Position, ReadStream,
-    RecordedEvent, StoreError, StreamId, Version,
+    AppendOutcome, CommandError, CommandOutcome, EventId, EventReader, Fingerprint, Position,
+    ReadStream, RecordedEvent, StoreError, StreamId, Version,
 };
 
 /// What the first run of a key wrote.
-#[derive(Debug)]
-pub(super) struct FirstRun {
+#[derive(Debug, Clone)]
+pub(crate) struct FirstRun {
     /// The fingerprint its first event recorded, as stored.
     fingerprint: Option<String>,
     version: Version,
@@ -22,6 +24,20 @@ pub(super) struct FirstRun {
 }
 
 impl FirstRun {
+    /// The run that just wrote `events` events with `fingerprint`, landing as `written`.
+    pub(super) fn written(
+        fingerprint: Option<Fingerprint>,
+        written: &AppendOutcome,
+        events: usize,
+    ) -> Self {
+        Self {
+            fingerprint: fingerprint.map(|f| f.to_string()),
+            version: written.version,
+            position: written.position,
+            events,
+        }
+    }
+
     /// The answer to a run of the key with `fingerprint`: the first run's outcome, or
     /// [`CommandError::KeyReused`] when both runs have a fingerprint and they differ.
     pub(super) fn answer<E: std::error::Error + Send + Sync + 'static>(
@@ -42,6 +58,32 @@ impl FirstRun {
             }
             _ => Ok(first),
         }
+    }
+}
+
+/// The last few keyed runs that landed on a cached state, oldest first: enough for a
+/// command and the process-manager commands that follow it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyedRuns(Vec<(String, FirstRun)>);
+
+impl KeyedRuns {
+    /// How many runs are remembered.
+    const KEPT: usize = 4;
+
+    /// The first run of `key`, if remembered.
+    pub(super) fn of(&self, key: &str) -> Option<FirstRun> {
+        let found = self.0.iter().find(|(k, _)| k == key);
+        found.map(|(_, run)| run.clone())
+    }
+
+    /// These runs and `key`'s, the oldest forgotten beyond [`Self::KEPT`].
+    pub(super) fn with(mut self, key: &str, run: FirstRun) -> Self {
+        self.0.retain(|(k, _)| k != key);
+        self.0.push((key.to_owned(), run));
+        if self.0.len() > Self::KEPT {
+            self.0.remove(0);
+        }
+        self
     }
 }
 

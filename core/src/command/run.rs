@@ -2,11 +2,21 @@
 //! of a keyed command on the way), decide, append; after a conflict, again.
 
 use super::append::{self, Attempts, Next};
-use super::replay::{self, FirstRun, KeyScan};
+use super::cache::Cached;
+use super::replay::{self, FirstRun, KeyScan, KeyedRuns};
 use crate::{
     Aggregate, AppendOutcome, CommandError, CommandHandler, CommandOptions, CommandOutcome,
     EventStore, ExpectedVersion, Loaded, StreamId,
 };
+
+/// Where an attempt starts: the state to decide on, whether it came from the cache, the
+/// keyed runs remembered with it, and the first run of this command's key, if any.
+struct Start<A> {
+    loaded: Loaded<A>,
+    from_cache: bool,
+    remembered: KeyedRuns,
+    first: Option<FirstRun>,
+}
 
 /// A command on its way through `handler`.
 pub(super) struct Run<'h, A: Aggregate, S> {
@@ -37,9 +47,14 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
         let key = self.options.idempotency_key.as_deref();
         let mut attempts = Attempts::new();
         loop {
-            let (loaded, from_cache, first_run) = self.begin(key).await?;
-            if let Some(first) = first_run {
-                h.keep(stream, loaded);
+            let Start {
+                loaded,
+                from_cache,
+                remembered,
+                first,
+            } = self.begin(key).await?;
+            if let Some((key, first)) = key.zip(first) {
+                h.keep(stream, loaded, remembered.with(key, first.clone()));
                 return first.answer(stream.clone(), self.options.fingerprint);
             }
             let decision = loaded.state.decide(command, &h.services);
@@ -58,7 +73,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 Ok(events) if !events.is_empty() => events,
                 Ok(_) => {
                     let version = loaded.version;
-                    h.keep(stream, loaded);
+                    h.keep(stream, loaded, remembered);
                     return Ok(CommandOutcome {
                         stream_id: stream.clone(),
                         version,
@@ -68,7 +83,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                     });
                 }
                 Err(rejected) => {
-                    h.keep(stream, loaded);
+                    h.keep(stream, loaded, remembered);
                     return Err(CommandError::Rejected(rejected));
                 }
             };
@@ -79,7 +94,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 append::append_retrying_unknown(&h.store, &h.retry, stream, expected, new_events)
                     .await;
             match written {
-                Ok(written) => return Ok(self.wrote(loaded, &events, written).await),
+                Ok(written) => return Ok(self.wrote(loaded, remembered, &events, written).await),
                 Err(e) => match attempts.after(e, stream, key.is_some(), from_cache, &h.retry) {
                     Next::Reload(wait) if wait.is_zero() => {}
                     Next::Reload(wait) => tokio::time::sleep(wait).await,
@@ -89,25 +104,29 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
         }
     }
 
-    /// The state to decide on, whether it was taken from the cache, and the first run of
-    /// `key` if it already landed.
+    /// The state to decide on and the first run of `key` if it already landed.
     ///
     /// The run is looked for after the load, not before: a run of the same command
     /// landing between the two is then either found or makes the append's expected
     /// version stale, where the store's idempotency rules answer it. Looked for before
     /// the load, it could land unseen and this run append the same ids again after it (a
     /// store that checks ids only against a stale expected version takes them).
-    async fn begin(
-        &self,
-        key: Option<&str>,
-    ) -> Result<(Loaded<A>, bool, Option<FirstRun>), CommandError<A::Error>> {
+    async fn begin(&self, key: Option<&str>) -> Result<Start<A>, CommandError<A::Error>> {
         let (h, stream) = (self.handler, &self.stream);
-        if let Some(cached) = h.cache.as_ref().and_then(|c| c.take(stream)) {
+        if let Some(Cached { loaded, runs }) = h.cache.as_ref().and_then(|c| c.take(stream)) {
             let first = match key {
-                Some(key) => replay::find(&h.store, stream, key).await?,
+                Some(key) => match runs.of(key) {
+                    Some(remembered) => Some(remembered),
+                    None => replay::find(&h.store, stream, key).await?,
+                },
                 None => None,
             };
-            return Ok((cached, true, first));
+            return Ok(Start {
+                loaded,
+                from_cache: true,
+                remembered: runs,
+                first,
+            });
         }
         let mut scan = key.map(|key| KeyScan::new(stream, key));
         let (loaded, from_start) = h.load_stream(stream, scan.as_mut()).await?;
@@ -117,7 +136,12 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
             (None, Some(key)) if !from_start => replay::find(&h.store, stream, key).await?,
             _ => None,
         };
-        Ok((loaded, false, first))
+        Ok(Start {
+            loaded,
+            from_cache: false,
+            remembered: KeyedRuns::default(),
+            first,
+        })
     }
 
     /// Folds the appended `events` into `loaded`, takes a snapshot if one is due, keeps
@@ -125,10 +149,18 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
     async fn wrote(
         self,
         mut loaded: Loaded<A>,
+        remembered: KeyedRuns,
         events: &[A::Event],
         written: AppendOutcome,
     ) -> CommandOutcome {
         let (h, stream) = (self.handler, self.stream);
+        let runs = match self.options.idempotency_key.as_deref() {
+            Some(key) => {
+                let run = FirstRun::written(self.options.fingerprint, &written, events.len());
+                remembered.with(key, run)
+            }
+            None => remembered,
+        };
         for event in events {
             loaded.state.apply(event);
         }
@@ -143,7 +175,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 loaded.events_since_snapshot = 0;
             }
         }
-        h.keep(&stream, loaded);
+        h.keep(&stream, loaded, runs);
         CommandOutcome {
             stream_id: stream,
             version: Some(written.version),

@@ -161,7 +161,7 @@ async fn a_fresh_keyed_command_and_its_replay_read_only_what_the_load_reads() {
 }
 
 #[tokio::test]
-async fn a_first_run_hidden_by_a_snapshot_or_the_cache_is_looked_up_by_id() {
+async fn a_first_run_behind_a_snapshot_is_looked_up_and_one_in_the_cache_remembered() {
     let store = Meddler::default();
     let snapshotting = CommandHandler::<Tally, _>::new(store.clone(), ())
         .with_snapshots(store.inner.clone(), SnapshotPolicy::EveryNEvents(1));
@@ -185,6 +185,8 @@ async fn a_first_run_hidden_by_a_snapshot_or_the_cache_is_looked_up_by_id() {
             .await,
     );
 
+    // A cached state remembers the last four keyed runs that landed on it: their retries
+    // here read nothing. An older key's first run is looked up by id.
     let cached = CommandHandler::<Tally, _>::new(store.clone(), ()).with_state_cache(16);
     let first = cached
         .handle_with("f7", &Cmd::Add(1), request("k", 1))
@@ -202,11 +204,34 @@ async fn a_first_run_hidden_by_a_snapshot_or_the_cache_is_looked_up_by_id() {
             .await,
     );
     assert_eq!(other.position, first.position);
-    assert_eq!(store.finds(), finds + 2, "a cached state: one lookup each");
-    assert_eq!(
-        store.reads(),
-        reads + 2,
-        "and one read of what follows the first run"
+    assert_eq!((store.reads(), store.finds()), (reads, finds), "remembered");
+
+    for (n, later) in ["k2", "k3", "k4", "k5"].into_iter().enumerate() {
+        cached
+            .handle_with("f7", &Cmd::Add(5), request(later, 5))
+            .await
+            .unwrap();
+        if n == 0 {
+            cached.handle("f7", &Cmd::Add(10)).await.unwrap(); // unkeyed: remembers nothing
+        }
+    }
+    let (reads, finds) = (store.reads(), store.finds());
+    let k2 = cached
+        .handle_with("f7", &Cmd::Add(5), request("k2", 5))
+        .await
+        .unwrap();
+    assert_eq!((k2.replayed, k2.version), (true, Some(Version(1))));
+    assert_eq!((store.reads(), store.finds()), (reads, finds), "remembered");
+    let old = key_reused(
+        cached
+            .handle_with("f7", &Cmd::Add(2), request("k", 2))
+            .await,
     );
-    assert_eq!(cached.load("f7").await.unwrap().state.total, 1);
+    assert_eq!(old.position, first.position);
+    assert_eq!(
+        (store.reads(), store.finds()),
+        (reads + 1, finds + 1),
+        "a key four keyed runs back: one lookup, one read of what follows its first run"
+    );
+    assert_eq!(cached.load("f7").await.unwrap().state.total, 31);
 }
