@@ -10,8 +10,8 @@
 pub use tessera_core::process::{Correlation, Input, Instance, InstanceId, Issued, Reaction};
 pub use tessera_core::{
     Aggregate, BoxError, CommandError, CommandHandler, CommandOptions, CommandOutcome, DomainEvent,
-    EventAppender, EventFilter, EventReader, EventStore, ExpectedVersion, MemoryStore, Metadata,
-    NewEvent, Position, ProcessManager, RecordedEvent, StreamId, Version,
+    EventAppender, EventFilter, EventReader, EventStore, ExpectedVersion, Fingerprint, MemoryStore,
+    Metadata, NewEvent, Position, ProcessManager, RecordedEvent, StreamId, Version,
 };
 
 #[cfg(feature = "projections")]
