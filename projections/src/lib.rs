@@ -49,6 +49,8 @@ pub mod integration;
 pub mod leader;
 mod memory;
 #[cfg(feature = "postgres")]
+mod migrate;
+#[cfg(feature = "postgres")]
 mod postgres;
 pub mod process;
 mod reactor;

@@ -10,6 +10,13 @@ use super::CheckpointStore;
 use crate::sql::{from_columns, in_schema, to_columns};
 use crate::PgError;
 
+/// The checkpoint table's migrations.
+const MIGRATIONS: &[crate::migrate::Migration] = &[crate::migrate::Migration {
+    version: 1,
+    name: "checkpoints (converting the two shapes of earlier releases)",
+    sql: include_str!("sql/create.sql"),
+}];
+
 /// The checkpoint statements of one schema, filled in once.
 struct Sql {
     load: String,
@@ -69,12 +76,9 @@ impl PgCheckpoints {
     }
 
     /// Creates (or brings up to date) the table in `schema`, inside `tx`, under the read
-    /// side's advisory lock (held to the end of `tx`).
+    /// side's advisory lock (held to the end of `tx`), as a recorded migration.
     pub(crate) async fn create(tx: &Transaction<'_>, schema: &SchemaName) -> Result<(), PgError> {
-        lock_ddl(tx).await?;
-        tx.batch_execute(&in_schema(include_str!("sql/create.sql"), schema))
-            .await?;
-        Ok(())
+        crate::migrate::run(tx, schema, "checkpoints", MIGRATIONS).await
     }
 
     /// The schema holding the table.
@@ -156,15 +160,4 @@ impl CheckpointStore for PgCheckpoints {
             .await?;
         Ok(!moved.is_empty())
     }
-}
-
-/// Serialises the read side's schema changes (`CREATE … IF NOT EXISTS` races otherwise)
-/// until the end of `tx`.
-pub(crate) async fn lock_ddl(tx: &Transaction<'_>) -> Result<(), PgError> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('tessera_read_side_ddl'))",
-        &[],
-    )
-    .await?;
-    Ok(())
 }

@@ -9,6 +9,13 @@ use super::{PgError, PgHandler};
 use crate::checkpoint::PgCheckpoints;
 use crate::sql::{from_columns, in_schema};
 
+/// The control table's migrations.
+const MIGRATIONS: &[crate::migrate::Migration] = &[crate::migrate::Migration {
+    version: 1,
+    name: "active versions",
+    sql: include_str!("sql/create.sql"),
+}];
+
 /// The control statements of one control schema, filled in once.
 pub(super) struct Control {
     pub(super) schema: SchemaName,
@@ -43,8 +50,7 @@ impl Control {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
         PgCheckpoints::create(&tx, &this.schema).await?;
-        tx.batch_execute(&in_schema(include_str!("sql/create.sql"), &this.schema))
-            .await?;
+        crate::migrate::run(&tx, &this.schema, "projection_control", MIGRATIONS).await?;
         if this.read_active(&tx, handler.name()).await?.is_none() {
             this.create_version(&tx, handler, 1).await?;
             let first = schema_of(handler.name(), 1)?;

@@ -20,6 +20,13 @@ mod settle;
 mod sql;
 mod tx;
 
+/// The process store's migrations.
+const MIGRATIONS: &[crate::migrate::Migration] = &[crate::migrate::Migration {
+    version: 1,
+    name: "instances, handled, outbox, deadlines",
+    sql: include_str!("postgres/sql/create.sql"),
+}];
+
 /// A process store in PostgreSQL. Several process managers can share one schema (rows
 /// are keyed by [`ProcessManager::NAME`]); a bounded context usually owns one schema.
 ///
@@ -60,11 +67,7 @@ impl<P: ProcessManager> PgProcess<P> {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
         PgCheckpoints::create(&tx, &schema).await?;
-        tx.batch_execute(&crate::sql::in_schema(
-            include_str!("postgres/sql/create.sql"),
-            &schema,
-        ))
-        .await?;
+        crate::migrate::run(&tx, &schema, "process", MIGRATIONS).await?;
         let checkpoints = PgCheckpoints::open(pool.clone(), schema.clone());
         checkpoints.register(&tx, P::NAME).await?;
         tx.commit().await?;

@@ -16,4 +16,5 @@ mod process_postgres;
 mod process_support;
 mod resilience;
 mod support;
+mod upgrade;
 mod views;

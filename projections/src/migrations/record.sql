@@ -1,0 +1,1 @@
+INSERT INTO {schema}.tessera_read_migrations (component, version, name) VALUES ($1, $2, $3)
