@@ -122,6 +122,31 @@ pub struct ServeArgs {
     /// Safe with other writers: a stale state fails its append and is reloaded.
     #[arg(long, default_value_t = 10_000)]
     pub state_cache: usize,
+    /// Serve the admin routes (`/v1/admin/…`) without a token to anyone who reaches the
+    /// listener: only on a machine whose every user may run rebuilds, never behind a
+    /// proxy. Without it, admin routes need `Authorization: Bearer $SHOP_ADMIN_TOKEN` and
+    /// are refused (403) while SHOP_ADMIN_TOKEN is not set.
+    #[arg(long)]
+    pub admin_open: bool,
+    /// The origin browsers reach the server at, e.g. `https://shop.example.com` behind a
+    /// proxy (default: `http://` and the listen address). State-changing admin requests
+    /// sent with another `Origin` header are refused (403).
+    #[arg(long, value_parser = origin)]
+    pub public_origin: Option<String>,
+}
+
+/// An origin, `http(s)://host[:port]`, as browsers write it in `Origin` headers.
+fn origin(value: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(value).map_err(|e| e.to_string())?;
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !matches!(url.scheme(), "http" | "https") || !bare {
+        return Err("give scheme://host[:port] (http or https), with no path".into());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// `shop rebuild`.
@@ -260,5 +285,33 @@ mod tests {
             Cli::try_parse_from(["shop", "seed"]).is_err(),
             "seed needs --orders"
         );
+    }
+
+    #[test]
+    fn a_public_origin_is_scheme_host_and_port() {
+        let origin = |value: &str| {
+            Cli::try_parse_from(["shop", "serve", "--public-origin", value]).map(|cli| {
+                match cli.command {
+                    Command::Serve(s) => s.public_origin.unwrap_or_default(),
+                    _ => unreachable!("serve"),
+                }
+            })
+        };
+        for (given, want) in [
+            ("https://Shop.Example.com", "https://shop.example.com"),
+            ("https://shop.example.com:443/", "https://shop.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ] {
+            assert_eq!(origin(given).expect(given), want);
+        }
+        for bad in [
+            "shop.example.com",
+            "ftp://shop.example.com",
+            "https://shop.example.com/admin",
+            "https://u:p@shop.example.com",
+            "https://shop.example.com?x=1",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! ```text
 //! shop serve [--listen 127.0.0.1:8080] [--database-url URL] [--payment-limit-cents N]
 //!            [--payment-latency-ms N] [--payment-failure-rate F] [--payment-timeout-s N]
-//!            [--state-cache N]
+//!            [--state-cache N] [--admin-open] [--public-origin URL]
 //! shop rebuild <projection>|--all --database-url URL
 //! shop projections --database-url URL
 //! shop load --orders N --concurrency C [--skus N] [--reads R] [--read-existing]
@@ -39,8 +39,11 @@
 //! GET  /health/live  /health/ready  /metrics  /openapi.json
 //! ```
 //!
-//! Admin routes need `Authorization: Bearer $SHOP_ADMIN_TOKEN` when that variable is
-//! set, and are refused without it unless the server listens on loopback only.
+//! Admin routes need `Authorization: Bearer $SHOP_ADMIN_TOKEN`; without that variable
+//! they are refused (403) unless the server was started with `--admin-open`, whatever
+//! address it listens on. State-changing admin requests sent with an `Origin` other than
+//! the server's own (`--public-origin`, default `http://` and the listen address) are
+//! refused (403). See SECURITY.md at the repository root.
 
 use std::process::ExitCode;
 

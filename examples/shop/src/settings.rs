@@ -23,9 +23,13 @@ pub struct Settings {
     pub read_wait: Duration,
     /// Bearer token of the admin routes (`SHOP_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
-    /// Whether the server listens on loopback addresses only (admin routes are then
-    /// open without a token).
-    pub loopback_only: bool,
+    /// Admin routes without a token (`serve --admin-open`): only for a machine whose
+    /// every user may run rebuilds, never behind a proxy. Without it and without a token,
+    /// admin routes are refused.
+    pub admin_open: bool,
+    /// The origins the server is reached at (`scheme://host[:port]`, lower case): a
+    /// state-changing admin request whose `Origin` header names another one is refused.
+    pub origins: Vec<String>,
     /// Aggregate states each command handler keeps in memory between commands
     /// (`CommandHandler::with_state_cache`); 0 turns the cache off.
     pub state_cache: usize,
@@ -41,7 +45,8 @@ impl Default for Settings {
             deadline_tick: Duration::from_millis(100),
             read_wait: Duration::from_secs(5),
             admin_token: None,
-            loopback_only: true,
+            admin_open: false,
+            origins: Vec::new(),
             state_cache: 10_000,
         }
     }

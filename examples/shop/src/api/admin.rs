@@ -9,11 +9,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use tessera_core::{EventStore, SnapshotStore};
 
 use super::extract::PathParam;
 use super::Problem;
 use crate::app::{App, RebuildError, RebuildState};
+use crate::settings::Settings;
 
 /// One runner's status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -56,48 +58,77 @@ pub struct AdminStatus {
     pub rebuilds: BTreeMap<String, RebuildState>,
 }
 
-/// Lets a request through when the token matches, or when no token is configured and
-/// the server listens on loopback only.
+/// Lets a request through when `admit` does.
 pub async fn guard<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     req: Request,
     next: Next,
 ) -> Response {
-    match &app.settings.admin_token {
+    match admit(&app.settings, &req) {
+        Ok(()) => next.run(req).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Whether a request may reach an admin route. A state-changing one (any method but
+/// GET, HEAD, OPTIONS, TRACE) carrying an `Origin` other than the server's own is
+/// refused (403): a web page cannot make a browser run a rebuild. Then the bearer token
+/// must match when one is set (401 otherwise); without one, the routes are open only
+/// when the server was started with `--admin-open` (403 otherwise). Where the request
+/// comes from (loopback or not) plays no part: behind a proxy every request does.
+fn admit(settings: &Settings, req: &Request) -> Result<(), Problem> {
+    if !req.method().is_safe() {
+        let foreign = req.headers().get_all(header::ORIGIN).iter().any(|origin| {
+            !origin.to_str().is_ok_and(|o| {
+                settings
+                    .origins
+                    .iter()
+                    .any(|own| own.eq_ignore_ascii_case(o))
+            })
+        });
+        if foreign {
+            return Err(Problem::forbidden(
+                "admin routes refuse state-changing requests from another origin",
+            ));
+        }
+    }
+    match &settings.admin_token {
         Some(token) => {
             let given = req
                 .headers()
                 .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            let ok = given
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
-            if !ok {
-                return Problem::unauthorized(
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given.is_some_and(|t| token_matches(t.as_bytes(), token.as_bytes())) {
+                Ok(())
+            } else {
+                Err(Problem::unauthorized(
                     "admin routes need `Authorization: Bearer <SHOP_ADMIN_TOKEN>`",
-                )
-                .into_response();
+                ))
             }
         }
-        None if !app.settings.loopback_only => {
-            return Problem::forbidden(
-                "admin routes are off: set SHOP_ADMIN_TOKEN, or listen on loopback only",
-            )
-            .into_response();
-        }
-        None => {}
+        None if settings.admin_open => Ok(()),
+        None => Err(Problem::forbidden(
+            "admin routes are off: set SHOP_ADMIN_TOKEN, or start the server with --admin-open",
+        )),
     }
-    next.run(req).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `given` is `token`, comparing every byte of `token` whatever `given` holds
+/// (`subtle`): the time taken tells nothing of how much of a guess was right. It does
+/// depend on the token's length, which a long random token can afford to show.
+fn token_matches(given: &[u8], token: &[u8]) -> bool {
+    let mut same = given.len().ct_eq(&token.len());
+    for (i, t) in token.iter().enumerate() {
+        same &= given.get(i).unwrap_or(&0).ct_eq(t);
+    }
+    same.into()
 }
 
 /// Status of every projection, saga leg and worker.
 ///
 /// Admin routes take the bearer token when one is set (`SHOP_ADMIN_TOKEN`); without one
-/// they are open on a loopback-only listener and refused (403) on any other.
+/// they are refused (403) unless the server was started with `--admin-open`.
 #[utoipa::path(get, path = "/v1/admin/projections", responses((status = 200, body = AdminStatus),
         (status = 401, response = super::ProblemBody), (status = 403, response = super::ProblemBody)),
     security(("bearer" = []), ()))]
@@ -139,7 +170,8 @@ pub async fn status<S: EventStore + SnapshotStore>(
 }
 
 /// Starts a zero-downtime rebuild of a projection (name without prefix, e.g.
-/// `ordering_orders`); poll the status route for progress. Guarded like the status route.
+/// `ordering_orders`); poll the status route for progress. Guarded like the status route,
+/// and refused (403) when sent from a web page of another origin.
 #[utoipa::path(post, path = "/v1/admin/projections/{name}/rebuild", params(("name" = String, Path, description = "The projection")),
     responses((status = 202), (status = 400, response = super::ProblemBody), (status = 401, response = super::ProblemBody),
         (status = 403, response = super::ProblemBody), (status = 404, response = super::ProblemBody),
@@ -160,5 +192,25 @@ pub async fn rebuild<S: EventStore + SnapshotStore>(
             "A rebuild is running",
             e.to_string(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_matches;
+
+    #[test]
+    fn only_the_whole_token_matches() {
+        let token = b"s3cret-token";
+        assert!(token_matches(b"s3cret-token", token));
+        for wrong in [
+            &b""[..],
+            b"s3cret",
+            b"s3cret-token!",
+            b"S3cret-token",
+            b"s3cret-tokeN",
+        ] {
+            assert!(!token_matches(wrong, token), "{wrong:?}");
+        }
     }
 }

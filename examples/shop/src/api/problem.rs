@@ -148,7 +148,8 @@ impl Problem {
         )
     }
 
-    /// 403: admin routes refused on a non-loopback listener without a token.
+    /// 403: admin routes off (no token set, no `--admin-open`), or a state-changing admin
+    /// request from another origin.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }

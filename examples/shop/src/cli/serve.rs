@@ -1,5 +1,6 @@
 //! `shop serve`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tessera_core::BoxError;
@@ -12,11 +13,28 @@ use crate::gateway::GatewayConfig;
 use crate::server;
 use crate::settings::Settings;
 
-/// Settings from the command line and the environment.
-fn settings(args: &ServeArgs, loopback_only: bool) -> Result<Settings, BoxError> {
+/// Settings from the command line and `SHOP_ADMIN_TOKEN`, for a server listening on
+/// `addr`.
+fn settings(
+    args: &ServeArgs,
+    addr: SocketAddr,
+    admin_token: Option<String>,
+) -> Result<Settings, BoxError> {
     if !(0.0..=1.0).contains(&args.payment_failure_rate) {
         return Err("--payment-failure-rate must be between 0 and 1".into());
     }
+    let admin_token = admin_token.filter(|t| !t.is_empty());
+    if admin_token.is_some() && args.admin_open {
+        return Err("--admin-open and SHOP_ADMIN_TOKEN are both set: choose one".into());
+    }
+    let origins = match &args.public_origin {
+        Some(origin) => vec![origin.clone()],
+        None if addr.ip().is_loopback() => vec![
+            format!("http://{addr}"),
+            format!("http://localhost:{}", addr.port()),
+        ],
+        None => vec![format!("http://{addr}")],
+    };
     Ok(Settings {
         prefix: args.database.schema_prefix.clone(),
         gateway: GatewayConfig {
@@ -26,10 +44,9 @@ fn settings(args: &ServeArgs, loopback_only: bool) -> Result<Settings, BoxError>
         },
         payment_timeout: Duration::from_secs(args.payment_timeout_s),
         read_wait: Duration::from_millis(args.read_wait_ms),
-        admin_token: std::env::var("SHOP_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-        loopback_only,
+        admin_token,
+        admin_open: args.admin_open,
+        origins,
         state_cache: args.state_cache,
         ..Settings::default()
     })
@@ -56,13 +73,20 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
-    let settings = settings(&args, addr.ip().is_loopback())?;
-    if settings.admin_token.is_none() && !settings.loopback_only {
+    let settings = settings(&args, addr, std::env::var("SHOP_ADMIN_TOKEN").ok())?;
+    if settings.admin_open {
         notice(
             format,
             &format!(
-                "SHOP_ADMIN_TOKEN is not set and {addr} is not loopback: admin routes are refused."
+                "--admin-open: admin routes take no token; anyone who reaches {addr}, through a \
+                 proxy too, can rebuild projections."
             ),
+        );
+    } else if settings.admin_token.is_none() {
+        notice(
+            format,
+            "SHOP_ADMIN_TOKEN is not set: admin routes are refused (set it, or start with \
+             --admin-open on a machine of your own).",
         );
     }
     if let Some(esdb) = &args.eventstoredb_url {
@@ -106,4 +130,44 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::settings;
+    use crate::cli::{Cli, Command, ServeArgs};
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::parse_from(["shop", "serve"].iter().chain(args));
+        match cli.command {
+            Command::Serve(args) => args,
+            _ => unreachable!("serve"),
+        }
+    }
+
+    #[test]
+    fn admin_access_is_set_by_flags_not_by_the_address() {
+        let loopback = "127.0.0.1:8080".parse().expect("addr");
+        let any = "0.0.0.0:8080".parse().expect("addr");
+        for addr in [loopback, any] {
+            let s = settings(&serve(&[]), addr, None).expect("settings");
+            assert!(!s.admin_open && s.admin_token.is_none(), "{addr}: closed");
+            let s = settings(&serve(&["--admin-open"]), addr, Some(String::new()));
+            assert!(s.expect("settings").admin_open, "{addr}: open");
+        }
+        assert!(
+            settings(&serve(&["--admin-open"]), loopback, Some("t".into())).is_err(),
+            "--admin-open with a token is refused"
+        );
+        let s = settings(&serve(&[]), loopback, None).expect("settings");
+        assert_eq!(
+            s.origins,
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        let args = serve(&["--public-origin", "https://shop.example.com"]);
+        let s = settings(&args, any, None).expect("settings");
+        assert_eq!(s.origins, ["https://shop.example.com"]);
+    }
 }

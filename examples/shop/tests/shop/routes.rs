@@ -215,10 +215,16 @@ async fn admin_routes_follow_the_token_rules() {
     }
     app.shutdown().await;
 
-    let mut exposed = settings();
-    exposed.loopback_only = false;
-    let app = memory_app(exposed);
+    // No token and no --admin-open: refused, though the test talks as if from loopback
+    // (as every request does behind a proxy on the same host).
+    let mut locked = settings();
+    locked.admin_open = false;
+    let app = memory_app(locked);
     let r = shop::api::router(app.clone());
+    assert_eq!(
+        call(&r, "GET", "/v1/admin/projections", None, &[]).await.0,
+        403
+    );
     let (status, p, _) = call(
         &r,
         "POST",
@@ -245,7 +251,7 @@ async fn admin_routes_follow_the_token_rules() {
     }
     app.shutdown().await;
 
-    let app = memory_app(settings()); // loopback only, no token: open
+    let app = memory_app(settings()); // --admin-open, no token: open
     let r = shop::api::router(app.clone());
     assert_eq!(
         call(
@@ -260,6 +266,56 @@ async fn admin_routes_follow_the_token_rules() {
         202
     );
     app.shutdown().await;
+}
+
+/// A state-changing admin request sent from a web page of another origin is refused,
+/// token or not; the server's own origin, and requests without an `Origin` (curl), pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_changes_refuse_foreign_origins() {
+    const OWN: &str = "http://127.0.0.1:8080";
+    let rebuild = |name: &str| format!("/v1/admin/projections/{name}/rebuild");
+    let mut with_token = settings();
+    with_token.admin_open = false;
+    with_token.admin_token = Some("s3cret".into());
+    with_token.origins = vec![OWN.into()];
+    let mut open = settings();
+    open.origins = vec![OWN.into()];
+    for settings in [with_token, open] {
+        let app = memory_app(settings);
+        let r = shop::api::router(app.clone());
+        let bearer = ("authorization", "Bearer s3cret");
+        for foreign in ["https://evil.example", "null", "http://127.0.0.1:8081"] {
+            let (status, p, _) = call(
+                &r,
+                "POST",
+                &rebuild("ordering_orders"),
+                None,
+                &[bearer, ("origin", foreign)],
+            )
+            .await;
+            assert_eq!(
+                (status, p["type"].as_str()),
+                (403, Some(&*format!("{T}forbidden"))),
+                "Origin {foreign}: {p}"
+            );
+        }
+        let (status, body, _) = call(
+            &r,
+            "GET",
+            "/v1/admin/projections",
+            None,
+            &[bearer, ("origin", "https://evil.example")],
+        )
+        .await;
+        assert_eq!(status, 200, "reading is not changing: {body}");
+        let own = [bearer, ("origin", OWN)];
+        let (status, body, _) = call(&r, "POST", &rebuild("ordering_orders"), None, &own).await;
+        assert_eq!(status, 202, "{body}");
+        let (status, body, _) =
+            call(&r, "POST", &rebuild("inventory_products"), None, &[bearer]).await;
+        assert_eq!(status, 202, "{body}");
+        app.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,7 +367,7 @@ async fn health_metrics_and_openapi() {
         );
     }
     // Each parameter is where the document says (query ones optional), each operation id
-    // names one operation, and the admin routes may go without a token (on loopback).
+    // names one operation, and the admin routes may go without a token (--admin-open).
     let mut ids = std::collections::BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {

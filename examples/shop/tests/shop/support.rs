@@ -22,9 +22,13 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// Settings for tests: a fast gateway, short read waits.
+/// Settings for tests: a fast gateway, short read waits, admin routes without a token
+/// (as `serve --admin-open` gives).
 pub fn settings() -> Settings {
-    let mut s = Settings::default();
+    let mut s = Settings {
+        admin_open: true,
+        ..Settings::default()
+    };
     s.gateway.latency = Duration::from_millis(1);
     s.read_wait = Duration::from_secs(3);
     s.deadline_tick = Duration::from_millis(20);
