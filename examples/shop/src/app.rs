@@ -16,8 +16,8 @@ use crate::inventory::Product;
 use crate::metrics::Metrics;
 use crate::ordering::Order;
 use crate::payment::{Payment, PaymentProcessor};
-use tessera_projections::{Checkpoints, Reactor};
 use crate::settings::Settings;
+use tessera_projections::{Checkpoints, Reactor};
 
 mod parts;
 mod rebuild;

@@ -128,8 +128,8 @@ mod subscribe;
 pub use builder::Builder;
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use store::PostgresStore;
+/// Re-exported from the core, where every store's [`EventReader::reader_lag`](tessera_core::EventReader::reader_lag) answers it.
+pub use tessera_core::ReaderLag;
 /// The client crates this one's API exposes ([`PostgresStore::pool`], configs and
 /// errors), re-exported so a user names the same versions without adding them.
 pub use {deadpool_postgres, tokio_postgres};
-/// Re-exported from the core, where every store's [`EventReader::reader_lag`](tessera_core::EventReader::reader_lag) answers it.
-pub use tessera_core::ReaderLag;

@@ -157,11 +157,8 @@ pub async fn eventstoredb_parts(
         saga: SagaStore::Pg(
             PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
         ),
-        relay_checkpoints: pg_checkpoints(
-            pool.clone(),
-            &format!("{prefix}fulfilment_inbox"),
-        )
-        .await?,
+        relay_checkpoints: pg_checkpoints(pool.clone(), &format!("{prefix}fulfilment_inbox"))
+            .await?,
         worker_checkpoints: pg_checkpoints(pool, &format!("{prefix}payment_worker")).await?,
         stores,
         backend: "eventstoredb",
@@ -206,8 +203,7 @@ pub async fn postgres_parts(
         saga: SagaStore::Pg(
             PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
         ),
-        relay_checkpoints: pg_checkpoints(pool, &format!("{prefix}fulfilment_inbox"))
-            .await?,
+        relay_checkpoints: pg_checkpoints(pool, &format!("{prefix}fulfilment_inbox")).await?,
         worker_checkpoints: pg_checkpoints(
             payment.pool().clone(),
             &format!("{prefix}payment_worker"),
@@ -238,6 +234,9 @@ pub fn schema_patterns(prefix: &str) -> Vec<String> {
 }
 
 /// Checkpoints in `schema`'s `checkpoints` table (created if missing).
-async fn pg_checkpoints(pool: deadpool_postgres::Pool, schema: &str) -> Result<Checkpoints, BoxError> {
+async fn pg_checkpoints(
+    pool: deadpool_postgres::Pool,
+    schema: &str,
+) -> Result<Checkpoints, BoxError> {
     Ok(PgCheckpoints::new(pool, schema).await?.into())
 }

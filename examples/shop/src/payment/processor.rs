@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{DeclineReason, Payment, PaymentCommand, PaymentEvent, PaymentStatus};
 use crate::gateway::{Charge, Gateway};
-use tessera_projections::Reaction;
 use tessera_projections::resilience::Resilience;
+use tessera_projections::Reaction;
 
 /// Reacts to `PaymentRequested` by charging through the resilient gateway and recording
 /// the answer. With no answer (breaker open, retries spent) it records nothing: the
