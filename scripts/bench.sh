@@ -31,7 +31,7 @@ mkdir -p target
 out="target/bench-$(date +%Y%m%d-%H%M%S).txt"
 line() { tee -a "$out"; }
 
-say "PostgreSQL at $DATABASE_URL; lines also in $out"
+say "PostgreSQL at $(printf '%s' "$DATABASE_URL" | sed -E 's|(://[^:/@]*):[^/?#]*@|\1:***@|; s|(password=)[^& ]*|\1***|g'); lines also in $out"
 for i in 0 2 4; do
     c=${per[$i]} a=${per[$((i + 1))]}
     $B append --concurrency "$c" --aggregates "$a" --commands 20 --state-cache 100000 | line

@@ -90,5 +90,5 @@ else
     say "RabbitMQ is up at 127.0.0.1:5672 (guest/guest)."
 fi
 
-say "Running: cargo test --workspace (DATABASE_URL=$DATABASE_URL, user $user)"
+say "Running: cargo test --workspace (DATABASE_URL=$(printf '%s' "$DATABASE_URL" | sed -E 's|(://[^:/@]*):[^/?#]*@|\1:***@|; s|(password=)[^& ]*|\1***|g'), user $user)"
 exec cargo test --workspace "$@"

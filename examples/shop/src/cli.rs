@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::secret;
+
 mod load;
 mod logging;
 mod rebuild;
@@ -77,9 +79,10 @@ pub enum Command {
 /// Where the PostgreSQL database is.
 #[derive(Debug, Args)]
 pub struct Database {
-    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/shop`.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/shop` (never printed
+    /// with its password).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<secret::Url>,
     /// Prefix of every schema name (for running several shops in one database).
     #[arg(long, default_value = "", hide = true)]
     pub schema_prefix: String,
@@ -97,8 +100,8 @@ pub struct ServeArgs {
     /// Keep events in EventStoreDB (`esdb://host:2113?tls=false`); read models, saga
     /// state and checkpoints stay in PostgreSQL when `--database-url` is given, else in
     /// memory.
-    #[arg(long, env = "EVENTSTOREDB_URL")]
-    pub eventstoredb_url: Option<String>,
+    #[arg(long, env = "EVENTSTOREDB_URL", hide_env_values = true)]
+    pub eventstoredb_url: Option<secret::Url>,
     /// Payments above this many cents are declined.
     #[arg(long, default_value_t = 1_000_000)]
     pub payment_limit_cents: i64,

@@ -49,5 +49,6 @@ pub mod inventory;
 pub mod metrics;
 pub mod ordering;
 pub mod payment;
+pub mod secret;
 pub mod server;
 pub mod settings;

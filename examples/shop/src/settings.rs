@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::gateway::GatewayConfig;
+use crate::secret::Token;
 use tessera_projections::resilience::ResilienceConfig;
 
 /// Everything a shop instance is configured with.
@@ -21,8 +22,8 @@ pub struct Settings {
     pub deadline_tick: Duration,
     /// The longest a `?min_position=` query waits for the read models.
     pub read_wait: Duration,
-    /// Bearer token of the admin routes (`SHOP_ADMIN_TOKEN`).
-    pub admin_token: Option<String>,
+    /// Bearer token of the admin routes (`SHOP_ADMIN_TOKEN`); `Debug` shows `***`.
+    pub admin_token: Option<Token>,
     /// Admin routes without a token (`serve --admin-open`): only for a machine whose
     /// every user may run rebuilds, never behind a proxy. Without it and without a token,
     /// admin routes are refused.

@@ -99,7 +99,7 @@ fn admit(settings: &Settings, req: &Request) -> Result<(), Problem> {
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|t| token_matches(t.as_bytes(), token.as_bytes())) {
+            if given.is_some_and(|t| token_matches(t.as_bytes(), token.expose().as_bytes())) {
                 Ok(())
             } else {
                 Err(Problem::unauthorized(

@@ -10,6 +10,7 @@ use super::{LogFormat, ServeArgs};
 use crate::app::{eventstoredb_parts, memory_parts, postgres_parts, App};
 use crate::fulfilment::Fulfilment;
 use crate::gateway::GatewayConfig;
+use crate::secret::Token;
 use crate::server;
 use crate::settings::Settings;
 
@@ -23,7 +24,7 @@ fn settings(
     if !(0.0..=1.0).contains(&args.payment_failure_rate) {
         return Err("--payment-failure-rate must be between 0 and 1".into());
     }
-    let admin_token = admin_token.filter(|t| !t.is_empty());
+    let admin_token = admin_token.filter(|t| !t.is_empty()).map(Token::from);
     if admin_token.is_some() && args.admin_open {
         return Err("--admin-open and SHOP_ADMIN_TOKEN are both set: choose one".into());
     }
@@ -169,5 +170,22 @@ mod tests {
         let args = serve(&["--public-origin", "https://shop.example.com"]);
         let s = settings(&args, any, None).expect("settings");
         assert_eq!(s.origins, ["https://shop.example.com"]);
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let args = serve(&[
+            "--database-url",
+            "postgres://u:s3cretpw@h/db",
+            "--eventstoredb-url",
+            "esdb://admin:esdbs3cret@h:2113",
+        ]);
+        let addr = "127.0.0.1:8080".parse().expect("addr");
+        let s = settings(&args, addr, Some("t0kens3cret".into())).expect("settings");
+        let shown = format!("{args:?} {s:?}");
+        for secret in ["s3cretpw", "esdbs3cret", "t0kens3cret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
     }
 }

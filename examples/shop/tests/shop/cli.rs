@@ -58,6 +58,35 @@ fn out_of_range_flags_are_clap_errors() {
             && s.payment_latency_ms == shop::cli::MAX_PAYMENT_LATENCY_MS));
 }
 
+/// `--help` names the variables a value can come from but never shows their values:
+/// a password in `DATABASE_URL` or `EVENTSTOREDB_URL`, or the admin token, stays out of
+/// the output of every subcommand's help.
+#[test]
+fn help_shows_no_secret_from_the_environment() {
+    for command in ["serve", "rebuild", "projections", "seed"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+            .args([command, "--help"])
+            .env("DATABASE_URL", "postgres://u:s3cretpw@h/db")
+            .env("EVENTSTOREDB_URL", "esdb://admin:esdbs3cret@h:2113")
+            .env("SHOP_ADMIN_TOKEN", "t0kens3cret")
+            .output()
+            .expect("run shop --help");
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "shop {command} --help: {shown}");
+        assert!(shown.contains("DATABASE_URL"), "{shown}");
+        for secret in ["s3cretpw", "esdbs3cret", "t0kens3cret"] {
+            assert!(
+                !shown.contains(secret),
+                "shop {command} --help shows {secret}: {shown}"
+            );
+        }
+    }
+}
+
 /// With `--log-format json` every line the server writes, its start-up notices
 /// included, is one JSON object.
 #[test]
