@@ -164,3 +164,45 @@ async fn ten_thousand_events_once_in_order_through_server_kills_and_a_relay_abor
         "repeats are dropped by the inbox before the handler"
     );
 }
+
+/// A server lost after the start: a publish is not confirmed (a transient error) within
+/// the request timeout, and goes through once the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_while_the_server_is_down_is_not_confirmed_then_goes_through() {
+    let mut server = PrivateServer::start(None).await;
+    let url = server.url();
+    let timeout = Duration::from_secs(1);
+    let bus = connect(NatsBus::builder(url.clone()).request_timeout(timeout), &url).await;
+    let first = event("ordering");
+    bus.publish(std::slice::from_ref(&first))
+        .await
+        .expect("confirmed");
+    server.kill().await;
+    let started = Instant::now();
+    let err = bus
+        .publish(&[event("ordering")])
+        .await
+        .expect_err("no server, no confirmation");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+    server.restart().await;
+    let again = event("ordering");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while let Err(e) = bus.publish(std::slice::from_ref(&again)).await {
+        assert!(
+            Instant::now() < deadline,
+            "still failing after the restart: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name("ordering"))
+        .await
+        .expect("stream");
+    // The first, the one sent while down (the client sends it on reconnecting, or not),
+    // and the last.
+    let stored = stream.info().await.expect("info").state.messages;
+    assert!((2..=3).contains(&stored), "{stored}");
+}
