@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tessera_core::{EventReader, MemoryStore, Position, ReadAll};
 use tessera_projections::integration::{Bus, ConsumerSpec, Inbox, InboxHandle, Relay};
-use tessera_projections::{CheckpointStore, MemoryCheckpoints, Runner, State};
+use tessera_projections::{CheckpointStore, MemoryCheckpoints, Runner, RunnerHandle, State};
 
 use super::effect::nth;
 use crate::support::{
@@ -37,19 +37,21 @@ async fn inbox(factory: &impl BusFactory, context: &str, recorder: &Recorder) ->
     .spawn()
 }
 
-fn relay(
+/// A relay named `relay` of `store`'s public events to `bus`, running.
+fn run_relay(
     context: &str,
     store: &MemoryStore,
     bus: Arc<dyn Bus>,
     checkpoints: &MemoryCheckpoints,
-) -> Relay<MemoryStore, MemoryCheckpoints> {
-    Relay::new(
+) -> RunnerHandle<MemoryStore> {
+    let relay = Relay::new(
         "relay",
         public(context),
         store.clone(),
         bus,
         checkpoints.clone(),
-    )
+    );
+    Runner::new(store.clone(), relay, fast_runner()).spawn()
 }
 
 /// A relay whose publishes are partly stored and unconfirmed, or stored and
@@ -65,23 +67,13 @@ pub async fn per_stream_order_holds_under_lost_confirmations_and_relay_restarts(
     let inbox = inbox(factory, &context, &recorder).await;
     let losing = LosingBus::new(factory.connect().await, 3, 5);
     let checkpoints = MemoryCheckpoints::new();
-    let first = Runner::new(
-        store.clone(),
-        relay(&context, &store, losing.clone(), &checkpoints),
-        fast_runner(),
-    )
-    .spawn();
+    let first = run_relay(&context, &store, losing.clone(), &checkpoints);
     recorder
         .wait_for_distinct(100, "the first hundred events")
         .await;
     first.stop().await;
     let head = deposits(&store, 10, 100).await;
-    let second = Runner::new(
-        store.clone(),
-        relay(&context, &store, losing.clone(), &checkpoints),
-        fast_runner(),
-    )
-    .spawn();
+    let second = run_relay(&context, &store, losing.clone(), &checkpoints);
     second
         .wait_for(head, WAIT)
         .await
@@ -110,24 +102,14 @@ pub async fn a_restarted_relay_resumes_from_its_checkpoint(factory: &impl BusFac
     let inbox = inbox(factory, &context, &recorder).await;
     let counting = LosingBus::new(factory.connect().await, usize::MAX, usize::MAX);
     let checkpoints = MemoryCheckpoints::new();
-    let first = Runner::new(
-        store.clone(),
-        relay(&context, &store, counting.clone(), &checkpoints),
-        fast_runner(),
-    )
-    .spawn();
+    let first = run_relay(&context, &store, counting.clone(), &checkpoints);
     first.wait_for(head, WAIT).await.expect("caught up");
     first.stop().await;
     assert_eq!(checkpoints.load("relay").await.expect("checkpoint"), head);
     let before = counting.published.load(Ordering::SeqCst);
     assert_eq!(before, 50, "each public event published once");
     let head = deposits(&store, 5, 50).await;
-    let second = Runner::new(
-        store.clone(),
-        relay(&context, &store, counting.clone(), &checkpoints),
-        fast_runner(),
-    )
-    .spawn();
+    let second = run_relay(&context, &store, counting.clone(), &checkpoints);
     second.wait_for(head, WAIT).await.expect("caught up again");
     assert_eq!(
         counting.published.load(Ordering::SeqCst) - before,
@@ -151,18 +133,8 @@ pub async fn two_relays_on_one_checkpoint_publish_each_event_once_in_effect(
     let recorder = Recorder::default();
     let inbox = inbox(factory, &context, &recorder).await;
     let checkpoints = MemoryCheckpoints::new();
-    let a = Runner::new(
-        store.clone(),
-        relay(&context, &store, factory.connect().await, &checkpoints),
-        fast_runner(),
-    )
-    .spawn();
-    let b = Runner::new(
-        store.clone(),
-        relay(&context, &store, factory.connect().await, &checkpoints),
-        fast_runner(),
-    )
-    .spawn();
+    let a = run_relay(&context, &store, factory.connect().await, &checkpoints);
+    let b = run_relay(&context, &store, factory.connect().await, &checkpoints);
     let mut head = Position::START;
     for _ in 0..10 {
         head = deposits(&store, 10, 20).await;
