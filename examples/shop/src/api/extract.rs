@@ -156,5 +156,5 @@ where
     let Some(min) = min else { return Ok(()) };
     app.wait_for(name, min, timeout)
         .await
-        .map_err(|e| Problem::not_ready(e.to_string()))
+        .map_err(Problem::not_ready)
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tessera_core::{EventStore, SnapshotStore};
 use tessera_projections::State as RunnerState;
 
+use super::Correlation;
 use crate::app::App;
 use crate::metrics::escape;
 
@@ -19,12 +20,17 @@ use crate::metrics::escape;
 pub struct Ready {
     /// `ready`, `degraded` (payment breaker open) or `not_ready`.
     pub status: &'static str,
-    /// `ok` or the store error.
-    pub store: String,
+    /// `ok`, or `unavailable` when a store does not answer (the error goes to the log,
+    /// under `instance`).
+    pub store: &'static str,
     /// Runners that failed.
     pub failed_runners: Vec<String>,
     /// `closed`, `open` or `half_open`.
     pub payment_breaker: &'static str,
+    /// When not ready: `urn:uuid:` and the request's correlation id, under which the
+    /// log has the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// The process is up.
@@ -37,10 +43,14 @@ pub async fn live() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/health/ready", responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn ready<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
+    Correlation(correlation): Correlation,
 ) -> (StatusCode, Json<Ready>) {
     let store = match app.stores_reachable().await {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => e.to_string(),
+        Ok(()) => "ok",
+        Err(e) => {
+            tracing::error!(error = %e, "not ready: a store does not answer");
+            "unavailable"
+        }
     };
     let failed_runners: Vec<String> = app
         .statuses()
@@ -67,6 +77,7 @@ pub async fn ready<S: EventStore + SnapshotStore>(
             store,
             failed_runners,
             payment_breaker: breaker,
+            instance: (!ok).then(|| format!("urn:uuid:{correlation}")),
         }),
     )
 }

@@ -1,6 +1,8 @@
 //! The HTTP API: `/v1` commands and queries, admin routes, health, metrics, OpenAPI.
 //!
-//! Every error is `application/problem+json` with a stable `type` (see [`Problem`]).
+//! Every error is `application/problem+json` with a stable `type` (see [`Problem`]) and
+//! the request's correlation id as `instance`; a 5xx has a fixed `detail`, the error
+//! behind it going to the log under that correlation id.
 //! Bodies are limited to 1 MiB (413). Each request runs in a span carrying its
 //! correlation id (`X-Correlation-Id`, echoed back), which the commands it sends put on
 //! their events, so the saga's spans carry it too.
@@ -65,14 +67,24 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(app.clone(), observe::<S>))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            Problem::internal("the server hit a bug; it is logged").into_response()
-        }))
         .with_state(app)
 }
 
-/// Correlation id, request span, metrics, and one log line per 5xx.
+/// A handler panicked: a 500, the panic's message going to the log.
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|m| (*m).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Problem::internal(format_args!("panic: {message}")).into_response()
+}
+
+/// Correlation id, request span, metrics, and one log line per 5xx (with the error
+/// behind it, which the client never sees); a problem answer gets the correlation id as
+/// its `instance`.
 async fn observe<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
     mut req: Request,
@@ -95,8 +107,10 @@ async fn observe<S: EventStore + SnapshotStore>(
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
+    let problem = response.extensions_mut().remove::<Problem>();
     if status.is_server_error() {
-        span.in_scope(|| tracing::error!(status = status.as_u16(), "request failed"));
+        let cause = problem.as_ref().and_then(|p| p.cause.as_deref());
+        span.in_scope(|| tracing::error!(status = status.as_u16(), cause, "request failed"));
     } else {
         span.in_scope(|| tracing::debug!(status = status.as_u16(), "request answered"));
     }
@@ -106,6 +120,9 @@ async fn observe<S: EventStore + SnapshotStore>(
         status.as_u16(),
         started.elapsed().as_secs_f64(),
     );
+    if let Some(problem) = problem {
+        response = problem.at(correlation).into_response();
+    }
     if let Ok(v) = HeaderValue::from_str(&correlation.to_string()) {
         response.headers_mut().insert(CORRELATION, v);
     }

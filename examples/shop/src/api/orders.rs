@@ -141,7 +141,7 @@ pub async fn show<S: EventStore + SnapshotStore>(
     let id = order_id(&raw)?;
     wait_for(&app, &app.views.orders.name(), min, app.settings.read_wait).await?;
     let key = id.to_string();
-    let down = |e: tessera_projections::QueryError| Problem::unavailable(e.to_string());
+    let down = |e: tessera_projections::QueryError| Problem::unavailable(e);
     let order = app.views.orders.get(&key).await.map_err(down)?;
     let Some(order) = order else {
         return Err(Problem::not_found("no such order"));
@@ -150,7 +150,7 @@ pub async fn show<S: EventStore + SnapshotStore>(
     let (payment, reservation, saga) = tokio::try_join!(
         async { app.views.payments.get(&key).await.map_err(down) },
         async { app.views.reservations.get(&key).await.map_err(down) },
-        async { (app.saga.instance(&key).await).map_err(|e| Problem::unavailable(e.to_string())) },
+        async { (app.saga.instance(&key).await).map_err(Problem::unavailable) },
     )?;
     let mut view = compose(order, payment, reservation);
     view.saga = saga.map(|i| SagaSummary {
@@ -251,7 +251,7 @@ pub async fn list<S: EventStore + SnapshotStore>(
         .orders
         .list(&filters, after, limit)
         .await
-        .map_err(|e| Problem::unavailable(e.to_string()))?;
+        .map_err(Problem::unavailable)?;
     Ok(Json(OrderPage {
         items: page.items,
         next: page.next.map(|p| p.to_string()),

@@ -1,13 +1,20 @@
 //! Errors as `application/problem+json` (RFC 9457), each with a stable `type`.
+//!
+//! A 5xx never tells the client what broke inside: its `detail` is a fixed sentence and
+//! its `instance` the request's correlation id (`urn:uuid:…`); the error behind it
+//! ([`Problem::cause`]) goes to the log, once, under that correlation id (the API's
+//! middleware sets `instance` and writes the log line).
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use std::fmt::Display;
+
+use axum::http::StatusCode;
 use tessera_core::StoreError;
 
 mod domain;
+mod response;
 
 pub use domain::DomainProblem;
+pub use response::ProblemBody;
 
 /// Prefix of every problem `type`.
 pub const TYPE_BASE: &str = "https://tessera.example/problems/";
@@ -21,25 +28,16 @@ pub struct Problem {
     pub kind: &'static str,
     /// Short, fixed summary of the type.
     pub title: &'static str,
-    /// This occurrence, naming the bad field where there is one.
+    /// This occurrence, naming the bad field where there is one; a fixed sentence for
+    /// a 5xx.
     pub detail: String,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
-}
-
-/// The JSON body of a problem.
-#[derive(Debug, Serialize, utoipa::ToSchema, utoipa::ToResponse)]
-#[response(description = "A problem", content_type = "application/problem+json")]
-pub struct ProblemBody {
-    /// Stable URI of the problem type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Summary of the type.
-    pub title: &'static str,
-    /// HTTP status.
-    pub status: u16,
-    /// What went wrong this time.
-    pub detail: String,
+    /// The error behind a 5xx, for the log only (never in the body).
+    pub cause: Option<Box<str>>,
+    /// The correlation id of the request answered, shown as the `instance`
+    /// `urn:uuid:…`.
+    pub instance: Option<uuid::Uuid>,
 }
 
 impl Problem {
@@ -55,7 +53,29 @@ impl Problem {
             title,
             detail: detail.into(),
             retry_after: None,
+            cause: None,
+            instance: None,
         }
+    }
+
+    /// A 5xx whose client sees `detail` (fixed) and whose log gets `cause`.
+    fn server_side(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: &'static str,
+        cause: impl Display,
+    ) -> Self {
+        let mut p = Self::new(status, kind, title, detail);
+        p.cause = Some(cause.to_string().into());
+        p
+    }
+
+    /// This problem as the answer to the request with correlation id `correlation`.
+    #[must_use]
+    pub fn at(mut self, correlation: uuid::Uuid) -> Self {
+        self.instance = Some(correlation);
+        self
     }
 
     /// 400: the body or query cannot be read (malformed JSON, a wrong type).
@@ -154,67 +174,50 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
-    /// 503: a store or read model is down.
-    pub fn unavailable(detail: impl Into<String>) -> Self {
-        let mut p = Self::new(
+    /// 503: a store or read model is down; `cause` goes to the log only.
+    pub fn unavailable(cause: impl Display) -> Self {
+        let mut p = Self::server_side(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Service unavailable",
-            detail,
+            "a store or read model did not answer; retry later (the server's log has the \
+             details under this instance)",
+            cause,
         );
         p.retry_after = Some(1);
         p
     }
 
-    /// 503: read models not yet at the asked position.
-    pub fn not_ready(detail: impl Into<String>) -> Self {
-        let mut p = Self::new(
+    /// 503: read models not yet at the asked position; `cause` goes to the log only.
+    pub fn not_ready(cause: impl Display) -> Self {
+        let mut p = Self::server_side(
             StatusCode::SERVICE_UNAVAILABLE,
             "read-model-behind",
             "Read model not yet at the requested position",
-            detail,
+            "the read model did not reach min_position in time; retry later",
+            cause,
         );
         p.retry_after = Some(1);
         p
     }
 
-    /// 500: a bug or corrupt data; logged once by the middleware.
-    pub fn internal(detail: impl Into<String>) -> Self {
-        Self::new(
+    /// 500: a bug or corrupt data; `cause` goes to the log only.
+    pub fn internal(cause: impl Display) -> Self {
+        Self::server_side(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "Internal error",
-            detail,
+            "the server could not answer; its log has the details under this instance",
+            cause,
         )
     }
 
     /// From a store error.
     pub fn store(e: &StoreError) -> Self {
         match e {
-            StoreError::Unavailable { .. } => Self::unavailable(e.to_string()),
+            StoreError::Unavailable { .. } => Self::unavailable(e),
             StoreError::InvalidStreamId(id) => Self::invalid(format!("invalid id: {}", id.reason)),
-            _ => Self::internal(e.to_string()),
+            _ => Self::internal(e),
         }
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let body = ProblemBody {
-            kind: format!("{TYPE_BASE}{}", self.kind),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: self.detail,
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
     }
 }

@@ -63,9 +63,8 @@ async fn write<S: EventStore + SnapshotStore>(
     key: Option<String>,
 ) -> Result<Option<String>, Problem> {
     let options = match key {
-        Some(key) => CommandOptions::idempotent(key).with_fingerprint(
-            Fingerprint::of(command).map_err(|e| Problem::internal(e.to_string()))?,
-        ),
+        Some(key) => CommandOptions::idempotent(key)
+            .with_fingerprint(Fingerprint::of(command).map_err(Problem::internal)?),
         None => CommandOptions::default(),
     };
     let options = options.with_metadata(Metadata::correlated(c.0));
@@ -170,6 +169,6 @@ pub async fn show<S: EventStore + SnapshotStore>(
     match app.views.products.get(&sku).await {
         Ok(Some(doc)) => Ok(Json(doc)),
         Ok(None) => Err(Problem::not_found("no such product")),
-        Err(e) => Err(Problem::unavailable(e.to_string())),
+        Err(e) => Err(Problem::unavailable(e)),
     }
 }

@@ -120,8 +120,49 @@ fn flaky_app() -> (Arc<App<FlakyStore>>, Arc<std::sync::atomic::AtomicU8>) {
     (App::start(settings(), parts), mode)
 }
 
+/// What the test's thread logs, as text.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    /// Logs of this thread go here until the guard drops (the router runs on the
+    /// test's thread under `oneshot`).
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let log = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || log.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().expect("log");
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// With the store down, a command is a 503 whose body has a stable type, a fixed detail
+/// and the correlation id as `instance`, never the store's error text, which goes to
+/// the log under that correlation id; readiness says `unavailable` the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_down_is_503_and_endless_conflict_is_409() {
+    let log = Log::default();
+    let _capture = log.capture();
     let (app, mode) = flaky_app();
     let r = shop::api::router(app.clone());
     let product = r#"{"sku":"tea","name":"Tea","price_cents":100,"initial_stock":5}"#;
@@ -131,19 +172,48 @@ async fn store_down_is_503_and_endless_conflict_is_409() {
     );
     let order = r#"{"customer_id":"c","lines":[{"sku":"tea","quantity":1}]}"#;
     mode.store(DOWN, Ordering::SeqCst);
-    let (status, p, h) = call(&r, "POST", "/v1/orders", Some(order), &[]).await;
-    assert_eq!(
-        (status, p["type"].as_str()),
-        (503, Some(&*format!("{T}unavailable"))),
-        "{p}"
-    );
-    assert!(h.contains_key(header::RETRY_AFTER));
-    let (status, ready, _) = call(&r, "GET", "/health/ready", None, &[]).await;
-    assert_eq!(
-        (status, ready["status"].as_str()),
-        (503, Some("not_ready")),
-        "{ready}"
-    );
+    let store_text = "switched off by the test";
+    for (method, uri, body, correlation) in [
+        (
+            "POST",
+            "/v1/orders",
+            Some(order),
+            "0b7e3c1a-5d2f-4e8a-9c61-3f0d2a7b9e14",
+        ),
+        (
+            "GET",
+            "/health/ready",
+            None,
+            "6a1f0c2e-9b3d-4c7a-8e52-1d4b7f0a3c96",
+        ),
+    ] {
+        let headers = [("x-correlation-id", correlation)];
+        let (status, p, h) = call(&r, method, uri, body, &headers).await;
+        assert_eq!(status, 503, "{method} {uri}: {p}");
+        assert!(!p.to_string().contains(store_text), "{method} {uri}: {p}");
+        assert_eq!(
+            p["instance"].as_str(),
+            Some(&*format!("urn:uuid:{correlation}")),
+            "{method} {uri}: {p}"
+        );
+        assert!(
+            log.lines()
+                .iter()
+                .any(|l| l.contains(correlation) && l.contains(store_text)),
+            "{method} {uri}: the store's error is logged under {correlation}: {:?}",
+            log.lines()
+        );
+        if uri == "/v1/orders" {
+            assert_eq!(p["type"].as_str(), Some(&*format!("{T}unavailable")), "{p}");
+            assert!(h.contains_key(header::RETRY_AFTER));
+        } else {
+            assert_eq!(
+                (p["status"].as_str(), p["store"].as_str()),
+                (Some("not_ready"), Some("unavailable")),
+                "{p}"
+            );
+        }
+    }
     mode.store(CONFLICT, Ordering::SeqCst);
     let (status, p, _) = call(
         &r,

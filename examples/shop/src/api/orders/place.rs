@@ -110,9 +110,8 @@ pub async fn place<S: EventStore + SnapshotStore>(
     };
     // Keyed, the request's canonical JSON tells a retry from another body.
     let options = match key {
-        Some(key) => CommandOptions::idempotent(key).with_fingerprint(
-            Fingerprint::of(&order).map_err(|e| Problem::internal(e.to_string()))?,
-        ),
+        Some(key) => CommandOptions::idempotent(key)
+            .with_fingerprint(Fingerprint::of(&order).map_err(Problem::internal)?),
         None => CommandOptions::default(),
     };
     let options = options.with_metadata(Metadata::correlated(c.0));

@@ -77,7 +77,7 @@ impl<E: DomainProblem> From<CommandError<E>> for Problem {
             CommandError::KeyReused { .. } => {
                 Problem::key_reused("Idempotency-Key: this key was used for a different request")
             }
-            other => Problem::internal(other.to_string()),
+            other => Problem::internal(other),
         }
     }
 }
