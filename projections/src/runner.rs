@@ -171,6 +171,7 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     ) -> Outcome {
         let mut start = 0;
         let mut attempts = 0u32;
+        let mut outage = 0u32;
         while start < batch.len() {
             let end = if attempts == 0 {
                 batch.len()
@@ -183,6 +184,18 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                     cp = slice[slice.len() - 1].position;
                     start = end;
                     attempts = 0;
+                    outage = 0;
+                }
+                Err(ApplyError::Unavailable { error }) => {
+                    outage = outage.saturating_add(1);
+                    let text = error.to_string();
+                    tracing::warn!(position = %batch[start].position, outage, error = %text, "subscriber unavailable; retrying");
+                    note_error(status, &text);
+                    // Capped at the backoff of `max_attempts`, never failing.
+                    let wait = self.config.backoff(outage.min(self.config.max_attempts.max(1)));
+                    if !sleep_or_stop(wait, stop).await {
+                        return Outcome::Stop;
+                    }
                 }
                 Err(ApplyError::Fenced { .. }) => {
                     tracing::info!("checkpoint moved by another runner; re-reading it");

@@ -37,6 +37,15 @@ pub enum ApplyError {
         /// The checkpoint this runner expected.
         expected: Position,
     },
+    /// Something the subscriber depends on (a broker, a database) is unavailable for
+    /// now; nothing of the batch was applied. The runner retries the same batch with
+    /// backoff for as long as it takes, reporting the error, without counting it toward
+    /// `max_attempts`: an outage is not a poison event.
+    #[error("unavailable for now: {error}")]
+    Unavailable {
+        /// Why.
+        error: BoxError,
+    },
     /// The handler failed on `batch[applied]`; the `applied` events before it were
     /// committed with their checkpoint (0 for a transactional store, where the whole
     /// batch rolled back).

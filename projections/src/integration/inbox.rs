@@ -313,7 +313,15 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
             }
             if handled < message.previous {
                 bump(&|s| s.held_back += 1);
-                let _ = d.retry(self.config.hold_back).await;
+                // Longer each time it comes back early, so a predecessor that takes a
+                // broker's redelivery timeout to return does not use up the message's
+                // deliveries.
+                let wait = self
+                    .config
+                    .hold_back
+                    .saturating_mul(d.attempt.max(1))
+                    .min(self.config.max_backoff);
+                let _ = d.retry(wait).await;
                 return Next::Continue;
             }
         }

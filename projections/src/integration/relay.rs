@@ -128,10 +128,15 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
         expect_at(stored, from)?;
         let (messages, published) = self.messages(batch).await.map_err(failed)?;
         if !messages.is_empty() {
-            self.bus
-                .publish(&messages)
-                .await
-                .map_err(|e| failed(e.into()))?;
+            self.bus.publish(&messages).await.map_err(|e| {
+                if e.is_transient() {
+                    // A broker outage or a lost confirmation: retried for as long as it
+                    // takes, not counted as a failing event.
+                    ApplyError::Unavailable { error: e.into() }
+                } else {
+                    failed(e.into())
+                }
+            })?;
         }
         let to = batch.last().map_or(from, |e| e.position);
         if !self

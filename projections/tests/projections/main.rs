@@ -14,6 +14,7 @@ mod process_concurrency;
 mod process_memory;
 mod process_postgres;
 mod process_support;
+mod relay;
 mod resilience;
 mod support;
 mod upgrade;
