@@ -31,6 +31,8 @@ pub const MAX_READS: u64 = 10_000_000;
 pub const MAX_SETTLE_S: u64 = 86_400;
 /// Most `--concurrency` of `seed`.
 pub const MAX_SEED_CONCURRENCY: u64 = 4096;
+/// Most `--state-cache` of `serve`: states kept by each command handler.
+pub const MAX_STATE_CACHE: u64 = 1_000_000;
 
 /// A `usize` flag of at most `max`.
 fn at_most(max: u64) -> RangedU64ValueParser<usize> {
@@ -122,8 +124,9 @@ pub struct ServeArgs {
     pub read_wait_ms: u64,
     /// Aggregate states (orders, products, payments) each command handler keeps in
     /// memory between commands, least recently used evicted first; 0 turns it off.
-    /// Safe with other writers: a stale state fails its append and is reloaded.
-    #[arg(long, default_value_t = 10_000)]
+    /// Safe with other writers: a stale state fails its append and is reloaded. At most
+    /// 1000000.
+    #[arg(long, default_value_t = 10_000, value_parser = at_most(MAX_STATE_CACHE))]
     pub state_cache: usize,
     /// Serve the admin routes (`/v1/admin/…`) without a token to anyone who reaches the
     /// listener: only on a machine whose every user may run rebuilds, never behind a

@@ -10,7 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// (method, route, status) → (requests, seconds spent).
-type HttpCounters = BTreeMap<(String, String, u16), (u64, f64)>;
+type HttpCounters = BTreeMap<(&'static str, String, u16), (u64, f64)>;
+
+/// The methods counted by name; any other is counted as `other`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// The shop's counters.
 #[derive(Debug, Default)]
@@ -21,15 +26,19 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one request and its duration.
+    /// Counts one request and its duration. Labels come from closed sets, so clients
+    /// cannot grow the counters: a method outside the standard ones is `other`, and
+    /// `route` is a route template or `unmatched`.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = METHODS
+            .into_iter()
+            .find(|m| *m == method)
+            .unwrap_or("other");
         let mut http = self
             .http
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = http
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
+        let entry = http.entry((method, route.to_owned(), status)).or_default();
         entry.0 += 1;
         entry.1 += seconds;
     }

@@ -16,11 +16,13 @@ use crate::support::{database_url, eventually, TestShop};
 #[test]
 fn out_of_range_flags_are_clap_errors() {
     let huge = u64::MAX.to_string();
-    let cases: [&[&str]; 12] = [
+    let cases: [&[&str]; 14] = [
         &["serve", "--payment-timeout-s", &huge],
         &["serve", "--payment-timeout-s", "0"],
         &["serve", "--payment-latency-ms", &huge],
         &["serve", "--read-wait-ms", &huge],
+        &["serve", "--state-cache", &huge],
+        &["serve", "--state-cache", "1000001"],
         &["load", "--orders", &huge],
         &["load", "--skus", &huge],
         &["load", "--reads", &huge],
@@ -52,10 +54,13 @@ fn out_of_range_flags_are_clap_errors() {
         "2592000",
         "--payment-latency-ms",
         "60000",
+        "--state-cache",
+        "1000000",
     ]);
     assert!(matches!(max.command, Command::Serve(ref s)
         if s.payment_timeout_s == shop::cli::MAX_PAYMENT_TIMEOUT_S
-            && s.payment_latency_ms == shop::cli::MAX_PAYMENT_LATENCY_MS));
+            && s.payment_latency_ms == shop::cli::MAX_PAYMENT_LATENCY_MS
+            && s.state_cache == 1_000_000));
 }
 
 /// `--help` names the variables a value can come from but never shows their values:

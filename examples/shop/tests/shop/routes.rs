@@ -388,6 +388,47 @@ async fn admin_changes_refuse_foreign_origins() {
     }
 }
 
+/// `/metrics` labels come from closed sets: requests with made-up methods are counted
+/// under `method="other"` and add no series, however many methods a client invents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_add_no_metric_series() {
+    let app = memory_app(settings());
+    let r = shop::api::router(app.clone());
+    let series = || async {
+        let (status, text, _) = call(&r, "GET", "/metrics", None, &[]).await;
+        assert_eq!(status, 200);
+        let text = text.as_str().unwrap_or_default().to_owned();
+        let http: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("shop_http_requests_total{"))
+            .map(str::to_owned)
+            .collect();
+        (http, text)
+    };
+    series().await; // GET /metrics has its series from here on
+    call(&r, "MADEUP0", "/health/live", None, &[]).await;
+    let (before, _) = series().await;
+    for i in 1..=20 {
+        for uri in ["/health/live", "/v1/nowhere"] {
+            call(&r, &format!("MADEUP{i}"), uri, None, &[]).await;
+        }
+    }
+    let (after, text) = series().await;
+    assert_eq!(
+        before.len() + 1,
+        after.len(),
+        "only the unmatched route's `other` series is new:\n{text}"
+    );
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert!(
+        after
+            .iter()
+            .any(|l| l.contains("method=\"other\",route=\"/health/live\"") && l.ends_with(" 21")),
+        "{text}"
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_metrics_and_openapi() {
     let app = memory_app(settings());
