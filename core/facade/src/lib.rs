@@ -106,6 +106,11 @@ pub use tessera_postgres as postgres;
 #[cfg(feature = "eventstoredb")]
 pub use tessera_eventstoredb as eventstoredb;
 
+/// Integration events over NATS JetStream (`tessera-nats`): a broker for the relays and
+/// inboxes of [`projections::integration`].
+#[cfg(feature = "nats")]
+pub use tessera_nats as nats;
+
 /// `#[async_trait]`, for the traits the runtime keeps as `dyn` (a process manager's
 /// `Dispatcher`).
 pub use async_trait;
