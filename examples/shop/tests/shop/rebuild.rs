@@ -167,6 +167,24 @@ async fn rebuild_progress_counts_what_it_applies<S: EventStore + SnapshotStore>(
         .await
         .expect("seed");
     assert_eq!(seeded.confirmed, 6);
+    // Seeding reads each order's stream, which shows a commit at once; the log's readers
+    // (and so the rebuild's head) see it only once no older transaction on the server is
+    // still open. Wait until the orders' last events are visible to readers, so that
+    // none becomes visible during the rebuild.
+    let mut last = Position::START;
+    for id in &seeded.ids {
+        let stream = tessera_core::StreamId::from_parts("order", id).expect("stream id");
+        let newest = app
+            .stores
+            .ordering
+            .read_stream(&stream, tessera_core::ReadStream::backward().limit(1))
+            .await
+            .expect("read the order");
+        last = last.max(newest.first().expect("an order event").position);
+    }
+    app.wait_for(&app.views.orders.name(), last, Duration::from_secs(30))
+        .await
+        .expect("the orders' events visible to readers");
     let mut seen = Vec::new();
     let applied = app
         .rebuild("ordering_orders", |p| seen.push(p.clone()))
