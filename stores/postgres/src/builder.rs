@@ -25,13 +25,56 @@ pub struct Builder {
     pub(crate) migrate: bool,
 }
 
-#[derive(Debug)]
 pub(crate) enum Source {
     Url(String),
     Pool {
         pool: Pool,
         listen: Option<Box<Config>>,
     },
+}
+
+/// Never prints a password: a URL's is replaced by `***` (`tokio_postgres::Config`
+/// redacts its own).
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Url(url) => f.debug_tuple("Url").field(&redact(url)).finish(),
+            Source::Pool { listen, .. } => f
+                .debug_struct("Pool")
+                .field("listen", listen)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// `url` with the password of its user part and of any `password=` parameter replaced
+/// by `***`.
+fn redact(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let user = &out[rest..rest + at];
+            if let Some(colon) = user.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    let mut redacted = String::with_capacity(out.len());
+    for part in out.split_inclusive(['&', '?', ' ']) {
+        match part.find('=') {
+            Some(k) if part[..k].trim_start().eq_ignore_ascii_case("password") => {
+                redacted.push_str(&part[..=k]);
+                redacted.push_str("***");
+                if let Some(sep) = part.chars().last().filter(|c| matches!(c, '&' | '?' | ' ')) {
+                    redacted.push(sep);
+                }
+            }
+            _ => redacted.push_str(part),
+        }
+    }
+    redacted
 }
 
 impl Builder {
@@ -140,5 +183,26 @@ impl Builder {
     /// port, after at most the connect timeout.
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
         crate::connect::build(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        for url in [
+            "postgres://u:s3cretpw@h:5432/db",
+            "postgres://u:s3cretpw@h/db?sslmode=require",
+            "postgres://u@h/db?password=s3cretpw&sslmode=require",
+            "host=h user=u password=s3cretpw dbname=db",
+        ] {
+            let shown = format!("{:?}", Source::Url(url.to_owned()));
+            assert!(!shown.contains("s3cretpw"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        let plain = format!("{:?}", Source::Url("postgres://u@h/db".to_owned()));
+        assert!(plain.contains("postgres://u@h/db"), "{plain}");
     }
 }
