@@ -192,7 +192,9 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                     tracing::warn!(position = %batch[start].position, outage, error = %text, "subscriber unavailable; retrying");
                     note_error(status, &text);
                     // Capped at the backoff of `max_attempts`, never failing.
-                    let wait = self.config.backoff(outage.min(self.config.max_attempts.max(1)));
+                    let wait = self
+                        .config
+                        .backoff(outage.min(self.config.max_attempts.max(1)));
                     if !sleep_or_stop(wait, stop).await {
                         return Outcome::Stop;
                     }
