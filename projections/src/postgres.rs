@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Pool, Transaction};
-use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
+use tessera_core::{BoxError, EventFilter, EventReader, Position, RecordedEvent};
 use tessera_postgres::SchemaName;
 
 use crate::checkpoint::expect_at;
@@ -114,6 +114,27 @@ impl<H: PgHandler> PgProjection<H> {
     pub async fn active_version(&self) -> Result<i32, PgError> {
         let client = self.pool.get().await?;
         Ok(self.control.active(&client, self.handler.name()).await?.0)
+    }
+
+    /// Rebuilds the projection from the start of the log into the next version's fresh
+    /// schema, while the active version keeps serving queries (and its runner keeps
+    /// applying). Once caught up, the new version takes over in one transaction that
+    /// also holds the live checkpoint's lock, so the live runner is fenced and continues
+    /// on the new version. The old schema is dropped afterwards, and the pool's cached
+    /// statements with it (a handler may use `prepare_cached` freely: statements naming
+    /// a dropped version do not stay prepared on the pool's connections).
+    ///
+    /// A rebuild interrupted by a crash resumes from its own checkpoint when run again.
+    /// One rebuild of a projection runs at a time, across processes: a second one waits
+    /// up to [`REBUILD_LOCK_WAIT`](crate::REBUILD_LOCK_WAIT) for the first to end, then
+    /// fails with [`PgError::RebuildRunning`] having changed nothing.
+    pub async fn rebuild<S: EventReader>(
+        &self,
+        store: &S,
+        batch_size: usize,
+        progress: impl FnMut(&crate::Progress) + Send,
+    ) -> Result<RebuildReport, PgError> {
+        rebuild::run(self, store, batch_size, progress).await
     }
 
     fn set_target(&self, t: Target) {

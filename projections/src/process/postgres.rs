@@ -170,7 +170,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     }
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
-        self.settle(issued, None, None).await
+        settle::settle(self, issued, None, None).await
     }
 
     async fn mark_failed(
@@ -179,7 +179,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         error: &str,
         retry_at: Option<SystemTime>,
     ) -> Result<(), BoxError> {
-        self.settle(issued, Some(error), retry_at).await
+        settle::settle(self, issued, Some(error), retry_at).await
     }
 
     async fn fire_due(&self, now: SystemTime, limit: usize) -> Result<usize, BoxError> {
@@ -195,7 +195,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         let mut fired = 0;
         for row in due {
             let instance = InstanceId(row.try_get("instance_id")?);
-            if self.fire_one(row.try_get("id")?, &instance).await? {
+            if settle::fire_one(self, row.try_get("id")?, &instance).await? {
                 fired += 1;
             }
         }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use tessera_core::process::{InstanceId, ProcessManager};
 use tessera_core::BoxError;
+use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::{Dispatcher, ProcessConfig, ProcessStore};
 
@@ -71,6 +73,19 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
             config,
             _process: PhantomData,
         }
+    }
+
+    /// Runs until stopped. It claims work as soon as a dispatch ends, when the store
+    /// signals new commands, and when a retry it scheduled comes due, so queued work
+    /// never waits for the poll interval; the poll interval paces due deadlines and
+    /// retries scheduled by other workers.
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop_tx, stop) = watch::channel(false);
+        let span = tracing::info_span!("process_worker", process = P::NAME);
+        WorkerHandle::new(
+            stop_tx,
+            tokio::spawn(serve::serve(self, stop).instrument(span)),
+        )
     }
 
     fn flights(&self) -> Flights<'_, P, S> {

@@ -8,81 +8,79 @@ use tokio_postgres::types::Json;
 
 use super::{tx, PgProcess};
 
-impl<P: ProcessManager> PgProcess<P> {
-    /// Applies a dispatch outcome to the command's outbox row and instance.
-    pub(super) async fn settle(
-        &self,
-        issued: &Issued<P::Command>,
-        error: Option<&str>,
-        retry_at: Option<SystemTime>,
-    ) -> Result<(), BoxError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let sql = &*self.sql;
-        let loaded = tx::load::<P>(&tx, sql, &issued.instance).await?;
-        let (state, not_before) = match (error, retry_at) {
-            (None, _) => ("dispatched", None),
-            (Some(_), Some(at)) => ("pending", Some(at)),
-            (Some(_), None) => ("failed", None),
-        };
-        let changed = tx
-            .execute(
-                &tx.prepare_cached(&sql.settle_outbox).await?,
-                &[&issued.id.0, &state, &error, &not_before],
-            )
-            .await?;
-        if let (1, Some(mut instance), "dispatched" | "failed") = (changed, loaded, state) {
-            let previous = instance.version;
-            let effects = match error {
-                None => instance.dispatched(issued),
-                Some(reason) => instance.failed(&self.process, issued, reason),
-            };
-            if instance.version != previous {
-                tx::record(
-                    &tx,
-                    sql,
-                    &instance,
-                    Some(previous),
-                    effects,
-                    self.clock.now(),
-                )
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        if state == "failed" {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    pub(super) async fn fire_one(
-        &self,
-        id: uuid::Uuid,
-        instance: &InstanceId,
-    ) -> Result<bool, BoxError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let sql = &*self.sql;
-        // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
-        tx::load::<P>(&tx, sql, instance).await?;
-        let claimed = tx
-            .query_opt(&tx.prepare_cached(&sql.claim_deadline).await?, &[&id])
-            .await?;
-        let Some(row) = claimed else { return Ok(false) };
-        let timeout: Json<P::Timeout> = row.try_get("timeout")?;
-        let input = Input::Timeout(&timeout.0);
-        tx::react(
-            &tx,
-            sql,
-            self.process.as_ref(),
-            (instance, false),
-            input,
-            Trigger(id),
-            self.clock.now(),
+/// Applies a dispatch outcome to the command's outbox row and instance.
+pub(super) async fn settle<P: ProcessManager>(
+    this: &PgProcess<P>,
+    issued: &Issued<P::Command>,
+    error: Option<&str>,
+    retry_at: Option<SystemTime>,
+) -> Result<(), BoxError> {
+    let mut client = this.pool.get().await?;
+    let tx = client.transaction().await?;
+    let sql = &*this.sql;
+    let loaded = tx::load::<P>(&tx, sql, &issued.instance).await?;
+    let (state, not_before) = match (error, retry_at) {
+        (None, _) => ("dispatched", None),
+        (Some(_), Some(at)) => ("pending", Some(at)),
+        (Some(_), None) => ("failed", None),
+    };
+    let changed = tx
+        .execute(
+            &tx.prepare_cached(&sql.settle_outbox).await?,
+            &[&issued.id.0, &state, &error, &not_before],
         )
         .await?;
-        tx.commit().await?;
-        Ok(true)
+    if let (1, Some(mut instance), "dispatched" | "failed") = (changed, loaded, state) {
+        let previous = instance.version;
+        let effects = match error {
+            None => instance.dispatched(issued),
+            Some(reason) => instance.failed(&this.process, issued, reason),
+        };
+        if instance.version != previous {
+            tx::record(
+                &tx,
+                sql,
+                &instance,
+                Some(previous),
+                effects,
+                this.clock.now(),
+            )
+            .await?;
+        }
     }
+    tx.commit().await?;
+    if state == "failed" {
+        this.wake.notify_one();
+    }
+    Ok(())
+}
+
+pub(super) async fn fire_one<P: ProcessManager>(
+    this: &PgProcess<P>,
+    id: uuid::Uuid,
+    instance: &InstanceId,
+) -> Result<bool, BoxError> {
+    let mut client = this.pool.get().await?;
+    let tx = client.transaction().await?;
+    let sql = &*this.sql;
+    // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
+    tx::load::<P>(&tx, sql, instance).await?;
+    let claimed = tx
+        .query_opt(&tx.prepare_cached(&sql.claim_deadline).await?, &[&id])
+        .await?;
+    let Some(row) = claimed else { return Ok(false) };
+    let timeout: Json<P::Timeout> = row.try_get("timeout")?;
+    let input = Input::Timeout(&timeout.0);
+    tx::react(
+        &tx,
+        sql,
+        this.process.as_ref(),
+        (instance, false),
+        input,
+        Trigger(id),
+        this.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
