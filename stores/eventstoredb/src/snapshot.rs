@@ -22,10 +22,9 @@ struct Stored {
     taken_at_ms: u64,
 }
 
-impl EventStoreDbStore {
-    fn snapshot_stream(&self, stream: &StreamId) -> String {
-        format!("{}{SNAPSHOT_STREAM}{stream}", self.prefix())
-    }
+/// The stream holding `stream`'s snapshots in `store`.
+fn snapshot_stream(store: &EventStoreDbStore, stream: &StreamId) -> String {
+    format!("{}{SNAPSHOT_STREAM}{stream}", store.prefix())
 }
 
 impl SnapshotStore for EventStoreDbStore {
@@ -36,7 +35,7 @@ impl SnapshotStore for EventStoreDbStore {
             .max_count(1);
         let mut events = match self
             .client()
-            .read_stream(self.snapshot_stream(stream), &options)
+            .read_stream(snapshot_stream(self, stream), &options)
             .await
         {
             Ok(events) => events,
@@ -83,7 +82,7 @@ impl SnapshotStore for EventStoreDbStore {
             .map_err(|e| StoreError::backend("snapshot did not serialize", e))?;
         let options = AppendToStreamOptions::default().expected_revision(ExpectedRevision::Any);
         self.client()
-            .append_to_stream(self.snapshot_stream(&snapshot.stream_id), &options, event)
+            .append_to_stream(snapshot_stream(self, &snapshot.stream_id), &options, event)
             .await
             .map_err(|e| map::error(e, None))?;
         Ok(())
