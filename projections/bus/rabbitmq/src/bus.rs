@@ -247,6 +247,7 @@ impl RabbitBus {
         headers: Vec<(String, String)>,
         body: Bytes,
     ) -> Result<(), BusError> {
+        topology::check_context(&self.inner.config, context)?;
         let outgoing = Outgoing {
             context: context.to_owned(),
             routing_key: short("subject", subject)?,
@@ -266,10 +267,7 @@ impl RabbitBus {
         &self,
         context: &str,
     ) -> Result<Vec<(Result<Message, MessageError>, String)>, BusError> {
-        short(
-            "dead-letter queue",
-            &self.inner.config.dead_letter_queue(context),
-        )?;
+        topology::check_context(&self.inner.config, context)?;
         let connection = self.inner.consuming.get(&self.inner.config).await?;
         let reading = async {
             let channel = connection.create_channel().await?;
@@ -315,6 +313,9 @@ impl Bus for RabbitBus {
             .iter()
             .map(Outgoing::message)
             .collect::<Result<Vec<_>, _>>()?;
+        for m in &batch {
+            topology::check_context(&self.inner.config, &m.context)?;
+        }
         self.send(&batch).await
     }
 

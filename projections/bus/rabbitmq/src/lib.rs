@@ -111,7 +111,9 @@
 //! bounded in time (connect timeout; confirm timeout; at most 5 s for an
 //! acknowledgement): a connection that stops answering without closing (a stalled
 //! network path) is dropped and replaced rather than waited on, and its consumer
-//! reports the loss so the inbox opens it again. A consumer's lag is its queue's ready
+//! reports the loss so the inbox opens it again. An idle connection that died
+//! silently is noticed through AMQP heartbeats: add `?heartbeat=10` to the URL for
+//! ten seconds (the server proposes 60 by default). A consumer's lag is its queue's ready
 //! messages plus its deliveries not settled yet. Only `amqp://` is supported (the
 //! build carries no TLS backend).
 

@@ -175,20 +175,27 @@ pub(crate) async fn bind(
         .await
 }
 
+/// Checks that `context` names an exchange and queues: not empty, no dots (the first
+/// token of a subject), short enough for AMQP.
+pub(crate) fn check_context(config: &RabbitConfig, context: &str) -> Result<(), BusError> {
+    if context.is_empty() || context.contains('.') {
+        return Err(BusError::Refused(format!(
+            "context {context:?}: a name without dots is needed"
+        )));
+    }
+    // The longest of its names.
+    short("unrouted queue", &config.unrouted_queue(context))?;
+    short("dead-letter queue", &config.dead_letter_queue(context))?;
+    Ok(())
+}
+
 /// Checks the names a consumer needs before sending any of them.
 pub(crate) fn check(config: &RabbitConfig, spec: &ConsumerSpec) -> Result<(), BusError> {
+    check_context(config, &spec.context)?;
     short("consumer name", &spec.name)?;
-    short("exchange", &config.exchange(&spec.context))?;
-    short(
-        "dead-letter queue",
-        &config.dead_letter_queue(&spec.context),
-    )?;
     short("filter", &binding_key(&spec.filter))?;
-    if spec.name.is_empty() || spec.context.is_empty() || spec.context.contains('.') {
-        return Err(BusError::Refused(format!(
-            "consumer {:?} of context {:?}: a name and a context without dots are needed",
-            spec.name, spec.context
-        )));
+    if spec.name.is_empty() {
+        return Err(BusError::Refused("a consumer needs a name".to_owned()));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod end_to_end;
+mod faults;
 mod flow;
 mod hold;
 mod proxy;

@@ -220,3 +220,39 @@ async fn describe_names_the_broker_without_credentials() {
     assert!(described.starts_with("amqp://127.0.0.1:5672/") || std::env::var("AMQP_URL").is_ok());
     assert!(!described.contains("guest"), "{described}");
 }
+
+#[tokio::test]
+async fn names_amqp_cannot_carry_are_refused_not_panics() {
+    let broker = Broker::new("names").await;
+    let bus = broker.bus().await;
+    let long = "x".repeat(300);
+    let mut m = crate::support::event("ordering.order.OrderPlaced", "order-1", 0);
+    for (source, subject) in [
+        (long.as_str(), "ordering.order.OrderPlaced".to_owned()),
+        ("ordering", format!("ordering.order.{long}")),
+        ("a.b", "a.b.c".to_owned()),
+    ] {
+        m.source = source.to_owned();
+        m.subject = subject;
+        let error = bus.publish(std::slice::from_ref(&m)).await.unwrap_err();
+        assert!(matches!(error, BusError::Refused(_)), "{error:?}");
+    }
+    let spec = broker.spec(&long, "ordering", "ordering.>");
+    assert!(matches!(
+        bus.consume(&spec).await,
+        Err(BusError::Refused(_))
+    ));
+    let spec = broker.spec("fine", "ordering", &format!("ordering.{long}"));
+    assert!(matches!(
+        bus.consume(&spec).await,
+        Err(BusError::Refused(_))
+    ));
+    // The bus still works.
+    let mut consumer = bus
+        .consume(&broker.spec("ok", "ordering", "ordering.>"))
+        .await
+        .unwrap();
+    let m = crate::support::event("ordering.order.OrderPlaced", "order-1", 0);
+    bus.publish(std::slice::from_ref(&m)).await.unwrap();
+    assert_eq!(next(&mut consumer).await.message.unwrap(), m);
+}
