@@ -1,10 +1,14 @@
 //! The shared RabbitMQ, with a virtual host of its own for each test.
 
+use std::collections::BTreeSet;
 use std::net::ToSocketAddrs;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lapin::types::ShortString;
+use lapin::{Connection, ConnectionProperties};
 use tessera_core::Position;
 use tessera_projections::integration::{
     Consumer, ConsumerSpec, Delivery, Message, MessageKind, JSON,
@@ -67,6 +71,27 @@ pub struct Broker {
     /// Prefix of the test's exchange and queue names.
     pub prefix: String,
     vhost: Option<String>,
+    made: Arc<Made>,
+}
+
+/// The contexts and consumer queues a test used: what is deleted after it when it has
+/// no virtual host of its own.
+#[derive(Default)]
+pub struct Made {
+    contexts: Mutex<BTreeSet<String>>,
+    queues: Mutex<BTreeSet<String>>,
+}
+
+impl Made {
+    /// Notes that the test used `context`.
+    pub fn context(&self, context: &str) {
+        self.contexts.lock().unwrap().insert(context.to_owned());
+    }
+
+    /// Notes that the test declared the consumer queue `queue`.
+    pub fn queue(&self, queue: &str) {
+        self.queues.lock().unwrap().insert(queue.to_owned());
+    }
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -108,6 +133,7 @@ impl Broker {
                 url: rewrite(&base, &addr, Some(&name)),
                 prefix: "tessera.".to_owned(),
                 vhost: Some(name),
+                made: Arc::default(),
             }
         } else {
             eprintln!(
@@ -117,6 +143,7 @@ impl Broker {
                 url: base,
                 prefix: format!("{name}."),
                 vhost: None,
+                made: Arc::default(),
             }
         }
     }
@@ -139,7 +166,14 @@ impl Broker {
             Some(_) => name.to_owned(),
             None => format!("{}{name}", self.prefix),
         };
+        self.made.context(context);
+        self.made.queue(&name);
         ConsumerSpec::new(name, context, filter)
+    }
+
+    /// Where to note what the test made beyond [`Self::spec`].
+    pub fn made(&self) -> Arc<Made> {
+        Arc::clone(&self.made)
     }
 }
 
@@ -149,8 +183,53 @@ impl Drop for Broker {
             if !rabbitmqctl(&["delete_vhost", v]) {
                 eprintln!("could not delete the test virtual host {v}");
             }
+            return;
+        }
+        // Sharing the broker's virtual host: delete what the test made, by name.
+        let (url, config, made) = (self.url.clone(), self.config(), Arc::clone(&self.made));
+        let cleaning = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to clean up");
+            runtime.block_on(delete(&url, &config, &made));
+        });
+        if cleaning.join().is_err() {
+            eprintln!("the clean-up of {} failed", self.prefix);
         }
     }
+}
+
+/// Deletes the queues and exchanges of `made` (each on a channel of its own: a failed
+/// deletion closes its channel).
+async fn delete(url: &str, config: &RabbitConfig, made: &Made) {
+    let Ok(connection) = Connection::connect(url, ConnectionProperties::default()).await else {
+        eprintln!("could not connect to delete the test's queues and exchanges");
+        return;
+    };
+    let mut queues: Vec<String> = made.queues.lock().unwrap().iter().cloned().collect();
+    let mut exchanges = Vec::new();
+    for context in made.contexts.lock().unwrap().iter() {
+        queues.push(config.dead_letter_queue(context));
+        queues.push(config.unrouted_queue(context));
+        exchanges.push(config.exchange(context));
+        exchanges.push(config.unrouted_queue(context));
+    }
+    // Names AMQP cannot carry (tests of refusals note them too) were never made.
+    let short = |name: String| ShortString::try_new(name).ok();
+    for queue in queues.into_iter().filter_map(short) {
+        if let Ok(channel) = connection.create_channel().await {
+            let options = lapin::options::QueueDeleteOptions::default();
+            let _ = channel.queue_delete(queue, options).await;
+        }
+    }
+    for exchange in exchanges.into_iter().filter_map(short) {
+        if let Ok(channel) = connection.create_channel().await {
+            let options = lapin::options::ExchangeDeleteOptions::default();
+            let _ = channel.exchange_delete(exchange, options).await;
+        }
+    }
+    let _ = connection.close(200, "OK".into()).await;
 }
 
 /// Waits until `check` holds, polling every 20 ms, or panics naming `what` after
