@@ -110,7 +110,8 @@ impl Consumer for RabbitConsumer {
         Ok(Some(Delivery::new(message, attempt, Box::new(acker))))
     }
 
-    /// The messages ready in its queue plus its deliveries not settled yet.
+    /// The messages ready in its queue plus its deliveries handed out and not settled
+    /// yet (prefetched ones not taken yet are not counted).
     async fn lag(&mut self) -> Result<Option<u64>, BusError> {
         let options = QueueDeclareOptions {
             passive: true,

@@ -113,9 +113,13 @@
 //! network path) is dropped and replaced rather than waited on, and its consumer
 //! reports the loss so the inbox opens it again. An idle connection that died
 //! silently is noticed through AMQP heartbeats: add `?heartbeat=10` to the URL for
-//! ten seconds (the server proposes 60 by default). A consumer's lag is its queue's ready
-//! messages plus its deliveries not settled yet. Only `amqp://` is supported (the
+//! ten seconds (the server proposes 60 by default). Only `amqp://` is supported (the
 //! build carries no TLS backend).
+//!
+//! A consumer's [lag](tessera_projections::integration::Consumer::lag) is its queue's
+//! ready messages plus the deliveries it handed out and that are not settled yet;
+//! messages already prefetched into the client but not taken yet (at most
+//! `max_in_flight`) are not counted.
 
 mod acker;
 mod bus;
