@@ -111,6 +111,11 @@ pub use tessera_eventstoredb as eventstoredb;
 #[cfg(feature = "nats")]
 pub use tessera_nats as nats;
 
+/// Integration events over RabbitMQ (`tessera-rabbitmq`): a broker for the relays and
+/// inboxes of [`projections::integration`].
+#[cfg(feature = "rabbitmq")]
+pub use tessera_rabbitmq as rabbitmq;
+
 /// `#[async_trait]`, for the traits the runtime keeps as `dyn` (a process manager's
 /// `Dispatcher`).
 pub use async_trait;
