@@ -140,6 +140,7 @@ impl Leadership for MemoryLeadership {
 /// A reader run only while its instance holds the lease; see [`lead`].
 pub struct LeaderHandle<S> {
     leader: watch::Receiver<bool>,
+    terms: Arc<std::sync::atomic::AtomicU64>,
     runner: Arc<Mutex<Option<RunnerHandle<S>>>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -149,6 +150,12 @@ impl<S: EventReader> LeaderHandle<S> {
     /// Whether this instance holds the lease and runs the reader now.
     pub fn is_leader(&self) -> bool {
         *self.leader.borrow()
+    }
+
+    /// How many times this instance has taken the lease (a lease lost and taken again
+    /// counts twice).
+    pub fn terms(&self) -> u64 {
+        self.terms.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits until this instance leads, at most `timeout`.
@@ -195,6 +202,8 @@ where
     let (stop, mut stopped) = watch::channel(false);
     let runner: Arc<Mutex<Option<RunnerHandle<S>>>> = Arc::default();
     let current = Arc::clone(&runner);
+    let terms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&terms);
     let task = tokio::spawn(async move {
         let take = || {
             current
@@ -218,6 +227,7 @@ where
                 }
             };
             tracing::info!(lease = %name, "leading");
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             *current.lock().unwrap_or_else(PoisonError::into_inner) = Some(start().spawn());
             let _ = leader_tx.send(true);
             let stopping = tokio::select! {
@@ -237,6 +247,7 @@ where
     });
     LeaderHandle {
         leader,
+        terms,
         runner,
         stop,
         task,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tessera_core::{EventReader, Position, RecordedEvent, StoreError};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::{ApplyError, Failure, Lag, State, Status, Subscriber};
@@ -31,6 +31,10 @@ pub struct Runner<S, P> {
     subscriber: Arc<P>,
     config: RunnerConfig,
 }
+
+/// The shortest time between two measurements of the head that read-your-writes waits
+/// ask for.
+const ON_DEMAND_REFRESH: Duration = Duration::from_millis(10);
 
 impl<S: EventReader, P: Subscriber> Runner<S, P> {
     /// A runner feeding `subscriber` from `store`.
@@ -51,16 +55,21 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     pub fn spawn(self) -> RunnerHandle<S> {
         let (status_tx, status_rx) = watch::channel(Status::new(self.subscriber.name()));
         let (stop_tx, stop_rx) = watch::channel(false);
-        let filter = self.subscriber.filter();
-        let store = self.store.clone();
-        let task: JoinHandle<()> = tokio::spawn(self.run(status_tx, stop_rx));
-        RunnerHandle::new(store, filter, status_rx, stop_tx, task)
+        let refresh = Arc::new(Notify::new());
+        let task: JoinHandle<()> = tokio::spawn(self.run(status_tx, stop_rx, Arc::clone(&refresh)));
+        RunnerHandle::new(status_rx, stop_tx, refresh, task)
     }
 
-    async fn run(self, status: watch::Sender<Status>, mut stop: watch::Receiver<bool>) {
+    async fn run(
+        self,
+        status: watch::Sender<Status>,
+        mut stop: watch::Receiver<bool>,
+        refresh: Arc<Notify>,
+    ) {
         let name = self.subscriber.name().to_owned();
         let span = tracing::info_span!("runner", subscriber = %name);
-        let _ = tracing::Instrument::instrument(self.run_inner(&status, &mut stop), span).await;
+        let inner = self.run_inner(&status, &mut stop, &refresh);
+        let _ = tracing::Instrument::instrument(inner, span).await;
         status.send_modify(|s| {
             if s.state != State::Failed {
                 s.state = State::Stopped;
@@ -70,7 +79,12 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     }
 
     /// Runs until stopped or failed.
-    async fn run_inner(&self, status: &watch::Sender<Status>, stop: &mut watch::Receiver<bool>) {
+    async fn run_inner(
+        &self,
+        status: &watch::Sender<Status>,
+        stop: &mut watch::Receiver<bool>,
+        refresh: &Notify,
+    ) {
         let mut failures = 0u32;
         // Reads in a row that failed on an undecodable stored event.
         let mut unreadable = 0u32;
@@ -100,6 +114,19 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                     biased;
                     _ = stop.changed() => return,
                     item = subscription.next() => item,
+                    () = refresh.notified() => {
+                        // A read-your-writes wait asks: one measurement answers every
+                        // waiter (they read the status, never the store), and asks are
+                        // answered at most once per `ON_DEMAND_REFRESH`, so the store's
+                        // load does not grow with the number of waiters.
+                        let early = ON_DEMAND_REFRESH.saturating_sub(last_head.elapsed());
+                        if !early.is_zero() && !sleep_or_stop(early, stop).await {
+                            return;
+                        }
+                        last_head = Instant::now();
+                        self.refresh_status(cp, status).await;
+                        continue;
+                    }
                     () = tokio::time::sleep(self.config.idle_refresh) => {
                         // Idle: the head may have moved with events this subscriber
                         // does not want; keep status and lag true.

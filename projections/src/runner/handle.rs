@@ -1,9 +1,11 @@
 //! Controlling a running runner: status, read-your-writes waits, stop.
 
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_core::{EventFilter, EventReader, Position, ReadAll};
-use tokio::sync::watch;
+use tessera_core::{EventReader, Position};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::{State, Status};
@@ -40,27 +42,26 @@ pub enum WaitError {
 /// A running runner. Dropping the handle stops the runner after its current batch.
 #[derive(Debug)]
 pub struct RunnerHandle<S> {
-    store: S,
-    filter: EventFilter,
     status: watch::Receiver<Status>,
     stop: watch::Sender<bool>,
+    refresh: Arc<Notify>,
     task: Option<JoinHandle<()>>,
+    store: PhantomData<fn() -> S>,
 }
 
 impl<S: EventReader> RunnerHandle<S> {
     pub(crate) fn new(
-        store: S,
-        filter: EventFilter,
         status: watch::Receiver<Status>,
         stop: watch::Sender<bool>,
+        refresh: Arc<Notify>,
         task: JoinHandle<()>,
     ) -> Self {
         Self {
-            store,
-            filter,
             status,
             stop,
+            refresh,
             task: Some(task),
+            store: PhantomData,
         }
     }
 
@@ -77,9 +78,12 @@ impl<S: EventReader> RunnerHandle<S> {
     /// Waits until the subscriber has processed everything up to `position`
     /// (read-your-writes), or `timeout` passes.
     ///
-    /// Reached when its checkpoint is at or past `position`, or when no event it wants
-    /// lies between its checkpoint and `position` (a filtered subscriber never sees
-    /// other categories' positions).
+    /// Reached when its checkpoint is at or past `position`, or when the runner, live,
+    /// has measured a head at or past `position` with no event it wants left to apply
+    /// (a filtered subscriber never sees other categories' positions). A waiter reads
+    /// only the runner's status, never the store: it asks the runner for a fresh
+    /// measurement, and one measurement answers every waiter at once, so any number of
+    /// concurrent waits costs the store what one does.
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), WaitError> {
         let mut rx = self.status.clone();
         let now = tokio::time::Instant::now();
@@ -92,9 +96,10 @@ impl<S: EventReader> RunnerHandle<S> {
                 let s = rx.borrow_and_update();
                 (s.checkpoint, s.state, s.name.clone())
             };
-            if checkpoint >= position || self.nothing_wanted(checkpoint, position).await {
+            if checkpoint >= position || self.live_past(position) {
                 return Ok(());
             }
+            self.refresh.notify_one();
             if matches!(state, State::Stopped | State::Failed) {
                 return Err(WaitError::NotRunning {
                     name,
@@ -113,21 +118,11 @@ impl<S: EventReader> RunnerHandle<S> {
         }
     }
 
-    /// Whether the head has reached `position` and no wanted event lies after
-    /// `checkpoint`. The head is read first, so a wanted event at or before it would be
-    /// visible to the read that follows.
-    async fn nothing_wanted(&self, checkpoint: Position, position: Position) -> bool {
-        let Ok(Some(head)) = self.store.head().await else {
-            return false;
-        };
-        if head < position {
-            return false;
-        }
-        let probe = ReadAll::after(checkpoint, 1).filter(self.filter.clone());
-        match self.store.read_all(probe).await {
-            Ok(events) => events.first().is_none_or(|e| e.position > position),
-            Err(_) => false,
-        }
+    /// Whether the runner, live at its last measurement, had applied everything it
+    /// wants up to a head at or past `position`.
+    fn live_past(&self, position: Position) -> bool {
+        let s = self.status.borrow();
+        s.state == State::Live && s.head.is_some_and(|head| head >= position)
     }
 
     /// Stops the runner after its current batch and returns its final status.

@@ -19,3 +19,4 @@ mod resilience;
 mod support;
 mod upgrade;
 mod views;
+mod waits;
