@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 use tessera_core::{StoreError, SubscriptionConfig};
 use tokio_postgres::Config;
 
+use crate::tls::Connector;
 use crate::{PostgresStore, SchemaName};
 
 /// Settings for a [`PostgresStore`]; [`build`](Builder::build) connects.
@@ -29,7 +30,7 @@ pub(crate) enum Source {
     Url(String),
     Pool {
         pool: Pool,
-        listen: Option<Box<Config>>,
+        listen: Option<Box<(Config, Connector)>>,
     },
 }
 
@@ -163,10 +164,18 @@ impl Builder {
         self
     }
 
-    /// For [`PostgresStore::from_pool`]: how to open the LISTEN connection.
-    pub fn listen_config(mut self, config: Config) -> Self {
+    /// For [`PostgresStore::from_pool`]: how to open the LISTEN connection, with the
+    /// TLS of its URL ([`tls::connector_for`](crate::tls::connector_for) gives both).
+    ///
+    /// ```no_run
+    /// # fn f(pool: tessera_postgres::deadpool_postgres::Pool) -> Result<(), tessera_postgres::tls::TlsError> {
+    /// let (config, tls) = tessera_postgres::tls::connector_for("postgres://app@db/shop?sslmode=require")?;
+    /// let builder = tessera_postgres::PostgresStore::from_pool(pool).listen_config(config, tls);
+    /// # drop(builder); Ok(()) }
+    /// ```
+    pub fn listen_config(mut self, config: Config, tls: Connector) -> Self {
         if let Source::Pool { listen, .. } = &mut self.source {
-            *listen = Some(Box::new(config));
+            *listen = Some(Box::new((config, tls)));
         }
         self
     }
@@ -180,7 +189,10 @@ impl Builder {
     /// Connects, migrates the schema and starts the notifier task.
     ///
     /// An unreachable database fails with [`StoreError::Unavailable`] naming host and
-    /// port, after at most the connect timeout.
+    /// port, after at most the connect timeout. A server certificate that fails the
+    /// URL's `sslmode` check, or a server refusing the connection (say, plain text where
+    /// it requires TLS), fails with [`StoreError::Backend`] giving the reason; a bad
+    /// `sslmode` or `sslrootcert` with [`StoreError::InvalidInput`] ([`crate::tls`]).
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
         crate::connect::build(self).await
     }

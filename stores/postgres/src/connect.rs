@@ -7,7 +7,7 @@ use tessera_core::StoreError;
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Config, NoTls};
+use tokio_postgres::Config;
 
 use crate::append::{Committer, Writer};
 use crate::builder::{Builder, Source};
@@ -21,9 +21,8 @@ use crate::{migrate, PostgresStore};
 pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError> {
     let (pool, listen, endpoint) = match builder.source {
         Source::Url(ref url) => {
-            let mut config: Config = url.parse().map_err(|e| {
-                StoreError::InvalidInput(format!("invalid PostgreSQL connection string: {e}"))
-            })?;
+            let (mut config, tls) = crate::tls::connector_for(url)
+                .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
             config.connect_timeout(builder.connect_timeout);
             match (&builder.application_name, config.get_application_name()) {
                 (Some(name), _) => config.application_name(name),
@@ -33,7 +32,7 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
             let endpoint = endpoint(&config);
             let manager = Manager::from_config(
                 config.clone(),
-                NoTls,
+                tls.clone(),
                 ManagerConfig {
                     recycling_method: RecyclingMethod::Fast,
                 },
@@ -45,7 +44,7 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
                 .wait_timeout(Some(builder.acquire_timeout))
                 .build()
                 .map_err(|e| StoreError::backend("building the connection pool", e))?;
-            (pool, Some(config), endpoint)
+            (pool, Some((config, tls)), endpoint)
         }
         Source::Pool {
             ref pool,
@@ -53,7 +52,7 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
         } => {
             let endpoint = listen
                 .as_deref()
-                .map_or_else(|| "the given pool".to_owned(), endpoint);
+                .map_or_else(|| "the given pool".to_owned(), |(c, _)| endpoint(c));
             (pool.clone(), listen.as_deref().cloned(), endpoint)
         }
     };

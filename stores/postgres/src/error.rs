@@ -81,6 +81,23 @@ fn io_source(e: &tokio_postgres::Error) -> bool {
     false
 }
 
+/// The reason a server's certificate failed the connector's check, if that is what
+/// ended `e`'s connection attempt (tokio-rustls reports it as an I/O error wrapping it).
+pub(crate) fn certificate_refused(e: &tokio_postgres::Error) -> Option<&rustls::CertificateError> {
+    let mut source = e.source();
+    while let Some(s) = source {
+        let tls = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(reason)) = tls {
+            return Some(reason);
+        }
+        source = s.source();
+    }
+    None
+}
+
 /// A human description of `e` including the server's message and SQLSTATE.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -117,6 +134,23 @@ fn classify(e: tokio_postgres::Error, what: &str, endpoint: &str, transient: boo
 pub(crate) fn map_pool(e: PoolError, endpoint: &str) -> StoreError {
     match e {
         PoolError::Backend(e) => {
+            if let Some(refused) = certificate_refused(&e) {
+                // A check of sslmode failed: retrying will not help either.
+                let hint = match refused {
+                    rustls::CertificateError::UnknownIssuer => {
+                        " (it is not signed by a root of sslrootcert or of the system store)"
+                    }
+                    rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. } => {
+                        " (sslmode=verify-full needs the certificate to name the host connected to)"
+                    }
+                    _ => "",
+                };
+                let message = format!(
+                    "cannot connect to PostgreSQL at {endpoint}: TLS handshake failed, the server's certificate was refused: {refused}{hint}"
+                );
+                return StoreError::backend(message, e);
+            }
             let message = format!(
                 "cannot connect to PostgreSQL at {endpoint}: {}",
                 describe(&e)

@@ -36,6 +36,16 @@
 //! # });
 //! ```
 //!
+//! ## TLS
+//!
+//! Connections honour the URL's `sslmode` as libpq does, on rustls: `disable`, `prefer`
+//! (the default), `require`, `verify-ca` and `verify-full`, with the roots from
+//! `sslrootcert=<file>` or the system's trust store. The store's pool and its LISTEN
+//! connection use [`tls::connector_for`]; build other pools on the same database with it
+//! too (a [`PostgresStore::from_pool`] store gets its LISTEN connection's TLS from
+//! [`Builder::listen_config`]). The [`tls`] module has the table of what each mode
+//! checks, and where this differs from libpq.
+//!
 //! ## Schema
 //!
 //! Everything lives in one schema per store ([`SchemaName`], default `tessera`), so each
@@ -124,6 +134,7 @@ mod snapshot;
 mod sql;
 mod store;
 mod subscribe;
+pub mod tls;
 
 pub use builder::Builder;
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};

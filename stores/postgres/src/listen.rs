@@ -9,20 +9,27 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, Config, Connection, NoTls, Socket};
+use tokio_postgres::{AsyncMessage, Config, Connection, Socket};
 
 use crate::error::describe;
+use crate::tls::Connector;
 
 const FIRST_DELAY: Duration = Duration::from_millis(50);
 const MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// Listens on `channel` until aborted, bumping `appended` on each notification.
-pub(crate) async fn run(config: Config, channel: String, appended: watch::Sender<u64>) {
+pub(crate) async fn run(
+    config: Config,
+    tls: Connector,
+    channel: String,
+    appended: watch::Sender<u64>,
+) {
     let mut delay = FIRST_DELAY;
     loop {
         let started = Instant::now();
-        match listen_once(&config, &channel, &appended).await {
+        match listen_once(&config, &tls, &channel, &appended).await {
             Ok(()) => tracing::warn!(channel, "LISTEN connection closed; reconnecting"),
             Err(e) => {
                 tracing::warn!(channel, error = %describe(&e), "LISTEN connection failed; reconnecting")
@@ -39,10 +46,11 @@ pub(crate) async fn run(config: Config, channel: String, appended: watch::Sender
 
 async fn listen_once(
     config: &Config,
+    tls: &Connector,
     channel: &str,
     appended: &watch::Sender<u64>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let mut messages = pin!(forward(&mut connection, appended));
     let listen = format!("LISTEN \"{channel}\"");
     tokio::select! {
@@ -58,8 +66,8 @@ async fn listen_once(
 }
 
 /// Drives the connection, turning notifications into wake-ups, until it ends.
-async fn forward(
-    connection: &mut Connection<Socket, tokio_postgres::tls::NoTlsStream>,
+async fn forward<T: AsyncRead + AsyncWrite + Unpin>(
+    connection: &mut Connection<Socket, T>,
     appended: &watch::Sender<u64>,
 ) -> Result<(), tokio_postgres::Error> {
     poll_fn(|cx| loop {

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::append::{Append, Committer, Job};
 use crate::builder::{Builder, Source};
 use crate::sql::Sql;
+use crate::tls::Connector;
 use crate::{listen, SchemaName};
 
 /// A PostgreSQL event store. Cheap to clone: clones share the pool, the group-commit
@@ -33,8 +34,8 @@ pub(crate) struct Inner {
     pub(crate) endpoint: Arc<str>,
     pub(crate) committer: Arc<Committer>,
     pub(crate) appended: watch::Sender<u64>,
-    /// Connection settings for LISTEN (none: subscriptions only poll).
-    pub(crate) listen: Option<tokio_postgres::Config>,
+    /// Connection settings and TLS for LISTEN (none: subscriptions only poll).
+    pub(crate) listen: Option<(tokio_postgres::Config, Connector)>,
     pub(crate) listener: OnceLock<JoinHandle<()>>,
     pub(crate) subscription: SubscriptionConfig,
     /// The re-check of events hidden behind an open transaction, shared by every
@@ -70,7 +71,8 @@ impl PostgresStore {
         &self.inner
     }
 
-    /// Settings for a store at `url` (`postgres://user@host:port/db`, or key=value form).
+    /// Settings for a store at `url` (`postgres://user@host:port/db`, or key=value form;
+    /// `sslmode` and `sslrootcert` as in [`tls`](crate::tls)).
     pub fn builder(url: impl Into<String>) -> Builder {
         Builder::new(Source::Url(url.into()))
     }
@@ -98,10 +100,11 @@ impl PostgresStore {
 
     fn wakeup(&self) -> watch::Receiver<u64> {
         let inner = &self.inner;
-        if let Some(config) = &inner.listen {
+        if let Some((config, tls)) = &inner.listen {
             inner.listener.get_or_init(|| {
                 let task = listen::run(
                     config.clone(),
+                    tls.clone(),
                     inner.schema.channel(),
                     inner.appended.clone(),
                 );

@@ -51,14 +51,14 @@ async fn concurrent_and_repeated_migrations_run_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_can_be_built_on_an_existing_pool() {
     let db = TestDb::new("from_pool").await;
-    let config: tokio_postgres::Config = database_url().parse().unwrap();
-    let manager = deadpool_postgres::Manager::new(config.clone(), tokio_postgres::NoTls);
+    let (config, tls) = tessera_postgres::tls::connector_for(&database_url()).unwrap();
+    let manager = deadpool_postgres::Manager::new(config.clone(), tls.clone());
     let pool = deadpool_postgres::Pool::builder(manager)
         .max_size(4)
         .build()
         .unwrap();
     let store = PostgresStore::from_pool(pool)
-        .listen_config(config)
+        .listen_config(config, tls)
         .schema(db.schema.clone())
         .build()
         .await
