@@ -14,3 +14,4 @@ mod migrate;
 mod ordering;
 mod read;
 mod snapshots;
+mod tls;
