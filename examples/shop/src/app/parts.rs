@@ -140,12 +140,11 @@ pub async fn eventstoredb_parts(
     let Some(url) = database_url else {
         return Ok(in_memory(stores, prefix, saga, "eventstoredb"));
     };
-    let mut config = deadpool_postgres::Config::new();
-    config.url = Some(url.to_owned());
-    let pool = config.create_pool(
-        Some(deadpool_postgres::Runtime::Tokio1),
-        tokio_postgres::NoTls,
-    )?;
+    // TLS as the URL's sslmode asks, like the store's own pools.
+    let (config, tls) = tessera_postgres::tls::connector_for(url)?;
+    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(config, tls))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()?;
     let control = |c: &str| format!("{prefix}{c}_projections");
     Ok(Parts {
         views: Views {
