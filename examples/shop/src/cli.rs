@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::secret;
 
+pub use limits::LimitArgs;
+
+mod limits;
 mod load;
 mod logging;
 mod rebuild;
@@ -139,6 +142,9 @@ pub struct ServeArgs {
     /// sent with another `Origin` header are refused (403).
     #[arg(long, value_parser = origin)]
     pub public_origin: Option<String>,
+    /// Timeouts, caps, sizes and the rate limit.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// An origin, `http(s)://host[:port]`, as browsers write it in `Origin` headers.
@@ -279,6 +285,10 @@ mod tests {
             "a projection or --all is required"
         );
         assert!(Cli::try_parse_from(["shop", "rebuild", "ordering_orders", "--all"]).is_err());
+        assert!(
+            Cli::try_parse_from(["shop", "serve", "--rate-limit-burst", "5"]).is_err(),
+            "a burst needs a rate"
+        );
         let serve = Cli::parse_from(["shop", "serve", "--state-cache", "0"]);
         assert!(matches!(serve.command, Command::Serve(ref s) if s.state_cache == 0));
         let load = Cli::parse_from(["shop", "load", "--orders", "0", "--read-existing"]);

@@ -12,6 +12,9 @@
 //! shop serve [--listen 127.0.0.1:8080] [--database-url URL] [--payment-limit-cents N]
 //!            [--payment-latency-ms N] [--payment-failure-rate F] [--payment-timeout-s N]
 //!            [--state-cache N] [--admin-open] [--public-origin URL]
+//!            [--header-read-timeout-s 10] [--idle-timeout-s 75] [--request-timeout-s 30]
+//!            [--max-connections 10000] [--max-requests 512] [--max-header-bytes 16384]
+//!            [--max-uri-bytes 8192] [--rate-limit N [--rate-limit-burst N]]
 //! shop rebuild <projection>|--all --database-url URL
 //! shop projections --database-url URL
 //! shop load --orders N --concurrency C [--skus N] [--reads R] [--read-existing]
@@ -44,6 +47,13 @@
 //! address it listens on. State-changing admin requests sent with an `Origin` other than
 //! the server's own (`--public-origin`, default `http://` and the listen address) are
 //! refused (403). See SECURITY.md at the repository root.
+//!
+//! The server's limits (`shop serve --help`, "Server limits"): a request's head must
+//! arrive within 10 s of its first byte, a keep-alive connection idle for 75 s is closed,
+//! a request taking over 30 s is answered 408 (its body had not arrived) or 503, more
+//! than 512 requests at once are refused 503 with `Retry-After` (health, metrics and
+//! OpenAPI never are), header fields over 16 KiB get 431 and a target over 8 KiB 414;
+//! a per-client rate limit (429 with `Retry-After`) is off unless `--rate-limit` is set.
 
 use std::process::ExitCode;
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::gateway::GatewayConfig;
 use crate::secret::Token;
+use crate::server::Limits;
 use tessera_projections::resilience::ResilienceConfig;
 
 /// Everything a shop instance is configured with.
@@ -34,6 +35,8 @@ pub struct Settings {
     /// Aggregate states each command handler keeps in memory between commands
     /// (`CommandHandler::with_state_cache`); 0 turns the cache off.
     pub state_cache: usize,
+    /// The HTTP server's timeouts, caps, sizes, rate limit and shutdown deadline.
+    pub limits: Limits,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             admin_open: false,
             origins: Vec::new(),
             state_cache: 10_000,
+            limits: Limits::default(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Every error is `application/problem+json` with a stable `type` (see [`Problem`]) and
 //! the request's correlation id as `instance`; a 5xx has a fixed `detail`, the error
 //! behind it going to the log under that correlation id.
-//! Bodies are limited to 1 MiB (413). Each request runs in a span carrying its
+//! Bodies are limited to 1 MiB (413); the server's other limits (`crate::server::Limits`)
+//! answer 408, 414, 429, 431 or 503 the same way. Each request runs in a span carrying its
 //! correlation id (`X-Correlation-Id`, echoed back), which the commands it sends put on
 //! their events, so the saga's spans carry it too.
 
@@ -25,6 +26,7 @@ use crate::app::App;
 mod admin;
 mod extract;
 mod health;
+mod limit;
 mod openapi;
 mod orders;
 mod problem;
@@ -37,8 +39,11 @@ pub use problem::{DomainProblem, Problem, ProblemBody, TYPE_BASE};
 /// The header carrying the correlation id.
 pub const CORRELATION: HeaderName = HeaderName::from_static("x-correlation-id");
 
-/// The router of `app`.
+/// The router of `app`, within `app.settings.limits`: the API's routes under the rate
+/// limit, load shedding and the request timeout; health, metrics and OpenAPI outside
+/// them; every route under the size checks.
 pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
+    let limits = app.settings.limits;
     let admin = Router::new()
         .route("/v1/admin/projections", get(admin::status::<S>))
         .route(
@@ -49,7 +54,7 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
             app.clone(),
             admin::guard::<S>,
         ));
-    Router::new()
+    let api = Router::new()
         .route("/v1/products", post(products::create::<S>))
         .route("/v1/products/{sku}", get(products::show::<S>))
         .route("/v1/products/{sku}/restock", post(products::restock::<S>))
@@ -60,13 +65,20 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
         .route("/v1/orders/{order_id}", get(orders::show::<S>))
         .route("/v1/orders/{order_id}/cancel", post(orders::cancel::<S>))
         .merge(admin)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            limit::Guards::new(limits),
+            limit::admit,
+        ));
+    Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready::<S>))
         .route("/metrics", get(health::metrics::<S>))
         .route("/openapi.json", get(openapi::serve))
+        .merge(api)
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(limits, limit::sizes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(app.clone(), observe::<S>))
         .with_state(app)
@@ -108,9 +120,12 @@ async fn observe<S: EventStore + SnapshotStore>(
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
     let problem = response.extensions_mut().remove::<Problem>();
-    if status.is_server_error() {
-        let cause = problem.as_ref().and_then(|p| p.cause.as_deref());
+    let cause = problem.as_ref().and_then(|p| p.cause.as_deref());
+    if status.is_server_error() && (cause.is_some() || problem.is_none()) {
         span.in_scope(|| tracing::error!(status = status.as_u16(), cause, "request failed"));
+    } else if status.is_server_error() {
+        // A refusal under load (shedding, the request timeout): nothing broke.
+        span.in_scope(|| tracing::warn!(status = status.as_u16(), "request refused"));
     } else {
         span.in_scope(|| tracing::debug!(status = status.as_u16(), "request answered"));
     }

@@ -8,7 +8,7 @@ use super::{admin, health, orders, products, ProblemBody};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tessera shop", description = "The Tessera example shop: ordering, payment and inventory contexts and the fulfilment saga. Errors are application/problem+json."),
+    info(title = "Tessera shop", description = "The Tessera example shop: ordering, payment and inventory contexts and the fulfilment saga. Errors are application/problem+json. Any operation under /v1 may also answer the server's limits: 408 request-timeout, 414 uri-too-long, 429 rate-limited, 431 header-too-large, 503 overloaded or timeout (429 and 503 with Retry-After)."),
     paths(
         products::create, products::restock, products::show,
         orders::place::place, orders::show, orders::list, orders::cancel,

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use tessera_core::StoreError;
 
 mod domain;
+mod limit;
 mod response;
 
 pub use domain::DomainProblem;

@@ -24,6 +24,14 @@ fn settings(
     if !(0.0..=1.0).contains(&args.payment_failure_rate) {
         return Err("--payment-failure-rate must be between 0 and 1".into());
     }
+    let limits = args.limits.limits();
+    if Duration::from_millis(args.read_wait_ms) >= limits.request_timeout {
+        return Err(
+            "--read-wait-ms must be shorter than --request-timeout-s (a read would be cut \
+             before it gave up waiting)"
+                .into(),
+        );
+    }
     let admin_token = admin_token.filter(|t| !t.is_empty()).map(Token::from);
     if admin_token.is_some() && args.admin_open {
         return Err("--admin-open and SHOP_ADMIN_TOKEN are both set: choose one".into());
@@ -49,6 +57,7 @@ fn settings(
         admin_open: args.admin_open,
         origins,
         state_cache: args.state_cache,
+        limits,
         ..Settings::default()
     })
 }
@@ -135,10 +144,13 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
     use super::settings;
     use crate::cli::{Cli, Command, ServeArgs};
+    use crate::server::Limits;
 
     fn serve(args: &[&str]) -> ServeArgs {
         let cli = Cli::parse_from(["shop", "serve"].iter().chain(args));
@@ -170,6 +182,36 @@ mod tests {
         let args = serve(&["--public-origin", "https://shop.example.com"]);
         let s = settings(&args, any, None).expect("settings");
         assert_eq!(s.origins, ["https://shop.example.com"]);
+    }
+
+    #[test]
+    fn limits_come_from_the_flags_and_a_read_wait_must_end_before_the_request_timeout() {
+        let addr = "127.0.0.1:8080".parse().expect("addr");
+        let s = settings(&serve(&[]), addr, None).expect("settings");
+        assert_eq!(
+            s.limits,
+            Limits::default(),
+            "the flags' defaults are the limits'"
+        );
+        let args = serve(&[
+            "--header-read-timeout-s",
+            "3",
+            "--rate-limit",
+            "5",
+            "--max-requests",
+            "7",
+        ]);
+        let s = settings(&args, addr, None).expect("settings");
+        assert_eq!(s.limits.header_read_timeout, Duration::from_secs(3));
+        assert_eq!((s.limits.rate_per_s, s.limits.rate_burst), (5, 0));
+        assert_eq!(s.limits.max_requests, 7);
+        let long_wait = serve(&["--read-wait-ms", "30000"]);
+        assert!(
+            settings(&long_wait, addr, None).is_err(),
+            "30 s wait, 30 s timeout"
+        );
+        let args = serve(&["--read-wait-ms", "30000", "--request-timeout-s", "31"]);
+        assert!(settings(&args, addr, None).is_ok());
     }
 
     #[test]

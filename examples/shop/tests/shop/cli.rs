@@ -16,13 +16,18 @@ use crate::support::{database_url, eventually, TestShop};
 #[test]
 fn out_of_range_flags_are_clap_errors() {
     let huge = u64::MAX.to_string();
-    let cases: [&[&str]; 14] = [
+    let cases: [&[&str]; 19] = [
         &["serve", "--payment-timeout-s", &huge],
         &["serve", "--payment-timeout-s", "0"],
         &["serve", "--payment-latency-ms", &huge],
         &["serve", "--read-wait-ms", &huge],
         &["serve", "--state-cache", &huge],
         &["serve", "--state-cache", "1000001"],
+        &["serve", "--header-read-timeout-s", "0"],
+        &["serve", "--request-timeout-s", &huge],
+        &["serve", "--max-requests", "0"],
+        &["serve", "--max-header-bytes", "100"],
+        &["serve", "--rate-limit-burst", "0"],
         &["load", "--orders", &huge],
         &["load", "--skus", &huge],
         &["load", "--reads", &huge],

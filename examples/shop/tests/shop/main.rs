@@ -7,6 +7,8 @@ mod crash;
 mod e2e;
 mod eventstoredb;
 mod flaky;
+mod limits;
+mod raw;
 mod rebuild;
 mod restart;
 mod routes;
