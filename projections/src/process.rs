@@ -24,6 +24,56 @@
 //! fires. Deadlines are wall-clock times measured with a [`Clock`] that follows tokio's
 //! clock (paused time works in tests).
 //!
+//! # Retention
+//!
+//! What exactly-once needs is kept for as long as it is needed; the rest goes after
+//! [`ProcessConfig::retention`] (default [`DEFAULT_RETENTION`], seven days; `None` keeps
+//! everything). A spawned [`Worker`] prunes when it starts and every
+//! [`prune_interval`](ProcessConfig::prune_interval), in rounds of at most
+//! [`prune_batch`](ProcessConfig::prune_batch) rows per table ([`ProcessStore::prune`];
+//! [`Worker::prune`] runs one round). Pruned, once an instance has **ended** (completed
+//! or failed) **and not changed for longer than the retention**: its handled (instance,
+//! trigger) records, its settled outbox entries (dispatched, failed, discarded) and its
+//! fired or cancelled deadlines, each itself older than the retention. Never pruned:
+//! anything of a pending or compensating instance, or of an instance changed within the
+//! retention; a pending command (even of an ended instance); a scheduled deadline.
+//!
+//! Why exactly-once holds without them:
+//! - **Events are not offered twice.** The runner hands a store only events after its
+//!   checkpoint, which moves in the transaction (under the lock) that records their
+//!   reactions, and is a compare-and-set; and the store skips any event at or before the
+//!   position it has applied. So an event handled once is never handled again, kept
+//!   record or not. The handled record is a second line of defence (against one event id
+//!   appended to two streams, or a checkpoint moved back by hand), kept while its
+//!   instance runs and for the retention after it ended.
+//! - **A deadline fires by a compare-and-set** from scheduled to fired, in the
+//!   transaction that handles its timeout. A fired or cancelled deadline is never claimed
+//!   again, whether its row is kept or gone; a scheduled one is never pruned.
+//! - **A command failure is handled in the transaction that settles its pending outbox
+//!   row** (a compare-and-set on `pending`). A settled row is never settled again, kept
+//!   or gone (a worker holding a stale copy of a pruned command finds no row and does
+//!   nothing); a pending row is never pruned.
+//! - **Commands are queued and deadlines scheduled only by handling a trigger**, with ids
+//!   derived from it, and no trigger is handled twice, so a pruned command or deadline id
+//!   never comes back.
+//!
+//! On PostgreSQL each prune statement share-locks the instances whose rows it deletes and
+//! skips any being changed, so no instance is brought back to life (a cancelled order
+//! compensates a completed saga) while its records are being deleted; in memory one lock
+//! does the same. What retention gives up: if a process store's checkpoint is moved back
+//! by hand, the replay is deduplicated only by the records still kept.
+//!
+//! **Instances themselves are kept**, ended or not: status queries list them, and an
+//! ended instance still reacts to later events, so deleting it would change what a later
+//! event does (a `Continue` would be ignored, a `Start` would begin afresh). An instance
+//! is one row of state and steps; what grows with its traffic (handled records, commands,
+//! deadlines) is what is pruned.
+//!
+//! In memory the same rules hold, with the times taken from the store's [`Clock`]: each
+//! ended instance is indexed by when it ended, so a round visits only instances old
+//! enough; due deadlines are read from an index of the scheduled ones by due time, and
+//! claimable commands from an index of the pending ones, never from everything stored.
+//!
 //! # Why a state table, not an event-sourced instance
 //!
 //! Instances are stored as rows (`instances`: JSON state, status, reason, steps, and a
@@ -104,14 +154,16 @@ mod dispatch;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod retention;
 mod store;
 mod worker;
 
-pub use config::{Clock, ProcessConfig};
+pub use config::{Clock, ProcessConfig, DEFAULT_RETENTION};
 pub use dispatch::{DispatchError, Dispatcher};
 pub use memory::MemoryProcess;
 #[cfg(feature = "postgres")]
 pub use postgres::PgProcess;
+pub use retention::Pruned;
 pub use store::{Deadline, DeadlineState, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};
 

@@ -4,7 +4,11 @@ use std::time::{Duration, SystemTime};
 
 use tessera_core::Backoff;
 
-/// How the process runtime retries dispatches and polls for work.
+/// The default [`ProcessConfig::retention`]: seven days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+/// How the process runtime retries dispatches, polls for work and prunes what it no
+/// longer needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessConfig {
     /// Attempts at dispatching one command before it has failed for good.
@@ -22,6 +26,21 @@ pub struct ProcessConfig {
     /// Most commands one worker has in flight at once, across instances (an instance
     /// never has more than one). 0 counts as 1.
     pub max_concurrent_dispatches: usize,
+    /// How long the records of an ended instance are kept once it stopped changing: its
+    /// handled triggers, settled commands and fired or cancelled deadlines. `None` keeps
+    /// everything. What is pruned, and why exactly-once holds without it:
+    /// [retention](crate::process#retention).
+    pub retention: Option<Duration>,
+    /// How often a spawned [`Worker`](super::Worker) prunes (it also prunes when it
+    /// starts). A round that reached [`prune_batch`](Self::prune_batch) in some table is
+    /// followed by the next after [`poll_interval`](Self::poll_interval), until the
+    /// backlog is gone.
+    pub prune_interval: Duration,
+    /// Most rows one prune round deletes from each table, so a large backlog is pruned in
+    /// short steps (PostgreSQL: one statement per table; memory: an instance's records go
+    /// together, so a round may exceed it by one instance's rows, and it visits at most
+    /// this many ended instances). 0 counts as 1.
+    pub prune_batch: usize,
 }
 
 impl Default for ProcessConfig {
@@ -34,6 +53,9 @@ impl Default for ProcessConfig {
             batch: 256,
             dispatch_timeout: Duration::from_secs(30),
             max_concurrent_dispatches: 16,
+            retention: Some(DEFAULT_RETENTION),
+            prune_interval: Duration::from_secs(300),
+            prune_batch: 1000,
         }
     }
 }
@@ -43,6 +65,12 @@ impl ProcessConfig {
     /// with jitter in its upper half ([`Backoff::capped`]).
     pub fn backoff(&self, attempt: u32) -> Duration {
         Backoff::capped(self.base_backoff, self.max_backoff, self.max_attempts).delay(attempt)
+    }
+
+    /// What is old enough to prune at `now`: records from before this time. `None`:
+    /// nothing (no retention, or a retention longer than the clock reaches back).
+    pub fn prune_before(&self, now: SystemTime) -> Option<SystemTime> {
+        now.checked_sub(self.retention?)
     }
 }
 

@@ -9,13 +9,16 @@ use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
 use super::store::route;
-use super::{Clock, Deadline, DeadlineState, OutboxEntry, ProcessStore};
+use super::{Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
 use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
 
+mod deadlines;
+mod outbox;
 mod tables;
 
-use tables::{EntryState, Tables};
+use outbox::EntryState;
+use tables::Tables;
 
 /// A process store held in memory, for tests and the embedded mode. Clones share it, so a
 /// runner and worker can be stopped and new ones started over the same contents (a
@@ -85,6 +88,10 @@ impl<P: ProcessManager> Subscriber for MemoryProcess<P> {
             expect_at(tables.checkpoint, from)?;
             let now = self.clock.now();
             for (applied, e) in batch.iter().enumerate() {
+                if e.position <= tables.checkpoint {
+                    // Applied already: a redelivery (see `Subscriber::apply`).
+                    continue;
+                }
                 match route(self.process.as_ref(), &self.upcasters, e) {
                     Err(error) => return Err(ApplyError::Failed { applied, error }),
                     Ok(Some((id, start, event))) => {
@@ -112,12 +119,7 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
     }
 
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
-        let tables = self.lock();
-        let pending = tables
-            .outbox
-            .values()
-            .filter(|e| e.state == EntryState::Pending);
-        Ok(pending.take(limit).map(|e| e.view.clone()).collect())
+        Ok(self.lock().outbox.pending(limit))
     }
 
     async fn due(
@@ -126,22 +128,20 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
         limit: usize,
         busy: &[InstanceId],
     ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
-        Ok(self.lock().due(now, limit, busy))
+        Ok(self.lock().outbox.due(now, limit, busy))
     }
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
         let mut tables = self.lock();
-        let Some(entry) = tables.entry_mut(issued.id) else {
+        let Some(entry) = tables.outbox.pending_mut(issued.id) else {
             return Ok(());
         };
-        if entry.state != EntryState::Pending {
-            return Ok(());
-        }
-        entry.state = EntryState::Dispatched;
-        entry.view.attempts += 1;
-        if let Some(mut instance) = tables.instances.get(&issued.instance).cloned() {
+        entry.attempts += 1;
+        let now = self.clock.now();
+        tables.outbox.settle(issued.id, EntryState::Dispatched, now);
+        if let Some(mut instance) = tables.instance(&issued.instance).cloned() {
             let effects = instance.dispatched(issued);
-            tables.record(instance, effects, self.clock.now());
+            tables.record(instance, effects, now);
         }
         Ok(())
     }
@@ -153,22 +153,20 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
         retry_at: Option<SystemTime>,
     ) -> Result<(), BoxError> {
         let mut tables = self.lock();
-        let Some(entry) = tables.entry_mut(issued.id) else {
+        let Some(entry) = tables.outbox.pending_mut(issued.id) else {
             return Ok(());
         };
-        if entry.state != EntryState::Pending {
-            return Ok(());
-        }
-        entry.view.attempts += 1;
-        entry.view.last_error = Some(error.to_owned());
+        entry.attempts += 1;
+        entry.last_error = Some(error.to_owned());
         if let Some(at) = retry_at {
-            entry.view.not_before = at;
+            entry.not_before = at;
             return Ok(());
         }
-        entry.state = EntryState::Failed;
-        if let Some(mut instance) = tables.instances.get(&issued.instance).cloned() {
+        let now = self.clock.now();
+        tables.outbox.settle(issued.id, EntryState::Failed, now);
+        if let Some(mut instance) = tables.instance(&issued.instance).cloned() {
             let effects = instance.failed(&self.process, issued, error);
-            tables.record(instance, effects, self.clock.now());
+            tables.record(instance, effects, now);
         }
         drop(tables);
         self.wake.notify_one();
@@ -177,48 +175,42 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
 
     async fn fire_due(&self, now: SystemTime, limit: usize) -> Result<usize, BoxError> {
         let mut tables = self.lock();
-        let mut due: Vec<(SystemTime, usize)> = tables
-            .deadlines
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.view.state == DeadlineState::Scheduled && d.view.due_at <= now)
-            .map(|(i, d)| (d.view.due_at, i))
-            .collect();
-        due.sort();
-        due.truncate(limit);
         // `now` picks what is due; what the timeouts cause is recorded at the clock's time.
         let recorded_at = self.clock.now();
-        for &(_, i) in &due {
+        let mut fired = 0;
+        for id in tables.deadlines.due(now, limit) {
             // Fired before its timeout is handled, under the same lock: exactly once.
-            let d = &mut tables.deadlines[i];
-            d.view.state = DeadlineState::Fired;
-            let (id, trigger, timeout) = (
-                d.view.instance.clone(),
-                Trigger(d.view.id),
-                d.timeout.clone(),
-            );
+            let Some((instance, timeout)) = tables.deadlines.fire(id, recorded_at) else {
+                continue;
+            };
+            let (input, trigger) = (Input::Timeout(&timeout), Trigger(id));
             tables.react(
                 &self.process,
-                (&id, false),
-                Input::Timeout(&timeout),
+                (&instance, false),
+                input,
                 trigger,
                 recorded_at,
             );
+            fired += 1;
         }
         drop(tables);
-        if !due.is_empty() {
+        if fired > 0 {
             self.wake.notify_one();
         }
-        Ok(due.len())
+        Ok(fired)
+    }
+
+    async fn prune(&self, before: SystemTime, limit: usize) -> Result<Pruned, BoxError> {
+        Ok(self.lock().prune(before, limit))
     }
 
     async fn instance(&self, id: &InstanceId) -> Result<Option<Instance<P>>, BoxError> {
-        Ok(self.lock().instances.get(id).cloned())
+        Ok(self.lock().instance(id).cloned())
     }
 
     async fn instances(&self, status: Option<Status>) -> Result<Vec<Instance<P>>, BoxError> {
         let tables = self.lock();
-        let all = tables.instances.values();
+        let all = tables.instances();
         Ok(all
             .filter(|i| status.is_none_or(|s| i.status == s))
             .cloned()
@@ -226,13 +218,6 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
     }
 
     async fn deadlines(&self) -> Result<Vec<Deadline>, BoxError> {
-        let mut all: Vec<Deadline> = self
-            .lock()
-            .deadlines
-            .iter()
-            .map(|d| d.view.clone())
-            .collect();
-        all.sort_by_key(|d| d.due_at);
-        Ok(all)
+        Ok(self.lock().deadlines.list())
     }
 }

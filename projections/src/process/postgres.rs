@@ -10,22 +10,30 @@ use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
 use super::store::route;
-use super::{Clock, Deadline, OutboxEntry, ProcessStore};
+use super::{Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
 use crate::checkpoint::{expect_at, PgCheckpoints};
 use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
 
+mod prune;
 mod read;
 mod settle;
 mod sql;
 mod tx;
 
 /// The process store's migrations.
-const MIGRATIONS: &[crate::migrate::Migration] = &[crate::migrate::Migration {
-    version: 1,
-    name: "instances, handled, outbox, deadlines",
-    sql: include_str!("postgres/sql/create.sql"),
-}];
+const MIGRATIONS: &[crate::migrate::Migration] = &[
+    crate::migrate::Migration {
+        version: 1,
+        name: "instances, handled, outbox, deadlines",
+        sql: include_str!("postgres/sql/create.sql"),
+    },
+    crate::migrate::Migration {
+        version: 2,
+        name: "retention: settled times and prune indexes",
+        sql: include_str!("postgres/sql/retention.sql"),
+    },
+];
 
 /// A process store in PostgreSQL. Several process managers can share one schema (rows
 /// are keyed by [`ProcessManager::NAME`]); a bounded context usually owns one schema.
@@ -33,7 +41,8 @@ const MIGRATIONS: &[crate::migrate::Migration] = &[crate::migrate::Migration {
 /// Tables: `checkpoints` (the read side's one checkpoint table, see
 /// [`PgCheckpoints`]; the row is named [`ProcessManager::NAME`]), `instances` (JSON state with a version, status, reason),
 /// `handled` (instance, trigger), `outbox` (commands with their dispatch state),
-/// `deadlines` (due time, timeout, state).
+/// `deadlines` (due time, timeout, state). Times that retention compares (`handled_at`,
+/// `settled_at`, an instance's `updated_at`) are written from the store's [`Clock`].
 pub struct PgProcess<P: ProcessManager> {
     pool: Pool,
     process: Arc<P>,
@@ -99,7 +108,13 @@ impl<P: ProcessManager> PgProcess<P> {
             return Ok(false);
         }
         let now = self.clock.now();
+        let mut at = from;
         for e in batch {
+            if e.position <= at {
+                // Applied already: a redelivery (see `Subscriber::apply`).
+                continue;
+            }
+            at = e.position;
             if let Some((id, start, event)) = route(self.process.as_ref(), &self.upcasters, e)? {
                 let trigger = Trigger::event(e.id);
                 tx::react(
@@ -114,8 +129,7 @@ impl<P: ProcessManager> PgProcess<P> {
                 .await?;
             }
         }
-        let last = batch.last().map_or(from, |e| e.position);
-        self.checkpoints.write(&tx, P::NAME, last).await?;
+        self.checkpoints.write(&tx, P::NAME, at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -203,6 +217,10 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
             self.wake.notify_one();
         }
         Ok(fired)
+    }
+
+    async fn prune(&self, before: SystemTime, limit: usize) -> Result<Pruned, BoxError> {
+        prune::prune::<P>(&self.pool, &self.sql, before, limit).await
     }
 
     async fn instance(&self, id: &InstanceId) -> Result<Option<Instance<P>>, BoxError> {

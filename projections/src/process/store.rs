@@ -9,7 +9,7 @@ use tessera_core::{decode_recorded, BoxError, CodecError, RecordedEvent, Upcaste
 
 use tokio::sync::Notify;
 
-use super::Clock;
+use super::{Clock, Pruned};
 use crate::Subscriber;
 
 /// Durable storage of a process manager's instances, handled inputs, outbox and
@@ -62,6 +62,19 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
         now: SystemTime,
         limit: usize,
     ) -> impl Future<Output = Result<usize, BoxError>> + Send;
+
+    /// Deletes what exactly-once no longer needs, at most `limit` rows of each table:
+    /// the handled records, settled outbox entries (dispatched, failed, discarded) and
+    /// fired or cancelled deadlines of instances that ended (completed or failed) and
+    /// have not changed since before `before`, each record itself from before `before`.
+    /// Never anything of a pending or compensating instance, a pending command, a
+    /// scheduled deadline, nor an instance itself. Why that is safe:
+    /// [retention](crate::process#retention).
+    fn prune(
+        &self,
+        before: SystemTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<Pruned, BoxError>> + Send;
 
     /// One instance.
     fn instance(

@@ -1,4 +1,4 @@
-//! The worker: dispatches the outbox and fires due deadlines.
+//! The worker: dispatches the outbox, fires due deadlines, and prunes what retention lets go.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -8,10 +8,11 @@ use tessera_core::BoxError;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{Dispatcher, ProcessConfig, ProcessStore};
+use super::{Dispatcher, ProcessConfig, ProcessStore, Pruned};
 
 mod flights;
 mod handle;
+mod prune;
 mod serve;
 
 use flights::{Flights, Outcome};
@@ -37,8 +38,9 @@ impl Round {
     }
 }
 
-/// Dispatches a process store's outbox through a [`Dispatcher`] and fires its due
-/// deadlines.
+/// Dispatches a process store's outbox through a [`Dispatcher`], fires its due
+/// deadlines, and prunes the records of ended instances older than
+/// [`ProcessConfig::retention`].
 ///
 /// Instances are dispatched concurrently, up to
 /// [`ProcessConfig::max_concurrent_dispatches`] commands at once; the commands of one
@@ -79,13 +81,26 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
     /// signals new commands, and when a retry it scheduled comes due, so queued work
     /// never waits for the poll interval; the poll interval paces due deadlines and
     /// retries scheduled by other workers.
+    ///
+    /// Beside that, it prunes when it starts and every
+    /// [`prune_interval`](ProcessConfig::prune_interval), in rounds of at most
+    /// [`prune_batch`](ProcessConfig::prune_batch) rows per table, so dispatching never
+    /// waits behind a large backlog of records to prune.
     pub fn spawn(self) -> WorkerHandle {
         let (stop_tx, stop) = watch::channel(false);
         let span = tracing::info_span!("process_worker", process = P::NAME);
-        WorkerHandle::new(
-            stop_tx,
-            tokio::spawn(serve::serve(self, stop).instrument(span)),
-        )
+        let pruning = prune::serve::<P, S>(self.store.clone(), self.config, stop.clone());
+        let both = async move {
+            tokio::join!(serve::serve(self, stop), pruning);
+        };
+        WorkerHandle::new(stop_tx, tokio::spawn(both.instrument(span)))
+    }
+
+    /// One prune round: deletes the records that [`ProcessConfig::retention`] lets go,
+    /// at most [`prune_batch`](ProcessConfig::prune_batch) rows per table
+    /// ([`ProcessStore::prune`]). Nothing without a retention.
+    pub async fn prune(&self) -> Result<Pruned, BoxError> {
+        prune::round::<P, S>(&self.store, &self.config).await
     }
 
     fn flights(&self) -> Flights<'_, P, S> {

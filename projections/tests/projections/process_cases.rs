@@ -25,6 +25,7 @@ pub fn config() -> ProcessConfig {
         batch: 64,
         dispatch_timeout: Duration::from_secs(30),
         max_concurrent_dispatches: 4,
+        ..ProcessConfig::default()
     }
 }
 

@@ -44,7 +44,11 @@ async fn a_process_schema_of_the_previous_release_is_upgraded_in_place() {
         process.checkpoint().await.expect("checkpoint"),
         Position::new(12, 13)
     );
-    let expected = vec![("checkpoints".to_owned(), 1), ("process".to_owned(), 1)];
+    let expected = vec![
+        ("checkpoints".to_owned(), 1),
+        ("process".to_owned(), 1),
+        ("process".to_owned(), 2),
+    ];
     assert_eq!(recorded(&client, &schema).await, expected);
     // Starting again changes nothing.
     let again = PgProcess::new(pool.clone(), Fulfil, &schema)

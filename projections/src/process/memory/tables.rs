@@ -1,41 +1,31 @@
-//! The in-memory tables of a process store, and how a reaction is recorded in them.
+//! The in-memory tables of a process store, how a reaction is recorded in them, and how
+//! the records of ended instances are pruned.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
-use tessera_core::process::{
-    Effects, Input, Instance, InstanceId, Issued, ProcessManager, Trigger,
-};
-use tessera_core::{EventId, Position};
+use tessera_core::process::{Effects, Input, Instance, InstanceId, ProcessManager, Trigger};
+use tessera_core::Position;
 
-use crate::process::{Deadline, DeadlineState, OutboxEntry};
+use super::deadlines::Deadlines;
+use super::outbox::Outbox;
+use crate::process::Pruned;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EntryState {
-    Pending,
-    Dispatched,
-    Failed,
-    Discarded,
-}
-
-pub(super) struct Entry<C> {
-    pub(super) view: OutboxEntry<C>,
-    pub(super) state: EntryState,
-}
-
-pub(super) struct StoredDeadline<T> {
-    pub(super) view: Deadline,
-    pub(super) timeout: T,
+/// An instance and when it last changed.
+struct Kept<P: ProcessManager> {
+    instance: Instance<P>,
+    changed_at: SystemTime,
 }
 
 /// Everything a memory process store holds; one lock guards it all.
 pub(super) struct Tables<P: ProcessManager> {
     pub(super) checkpoint: Position,
-    pub(super) instances: BTreeMap<InstanceId, Instance<P>>,
-    handled: HashSet<(InstanceId, Trigger)>,
-    pub(super) outbox: BTreeMap<u64, Entry<P::Command>>,
-    outbox_ids: HashMap<EventId, u64>,
-    pub(super) deadlines: Vec<StoredDeadline<P::Timeout>>,
+    instances: BTreeMap<InstanceId, Kept<P>>,
+    /// Ended instances that may still have records to prune, by when they ended.
+    ended: BTreeSet<(SystemTime, InstanceId)>,
+    handled: HashMap<InstanceId, HashSet<Trigger>>,
+    pub(super) outbox: Outbox<P::Command>,
+    pub(super) deadlines: Deadlines<P::Timeout>,
 }
 
 impl<P: ProcessManager> Default for Tables<P> {
@@ -43,15 +33,25 @@ impl<P: ProcessManager> Default for Tables<P> {
         Self {
             checkpoint: Position::START,
             instances: BTreeMap::new(),
-            handled: HashSet::new(),
-            outbox: BTreeMap::new(),
-            outbox_ids: HashMap::new(),
-            deadlines: Vec::new(),
+            ended: BTreeSet::new(),
+            handled: HashMap::new(),
+            outbox: Outbox::default(),
+            deadlines: Deadlines::default(),
         }
     }
 }
 
 impl<P: ProcessManager> Tables<P> {
+    /// Instance `id`.
+    pub(super) fn instance(&self, id: &InstanceId) -> Option<&Instance<P>> {
+        self.instances.get(id).map(|k| &k.instance)
+    }
+
+    /// Every instance, by id.
+    pub(super) fn instances(&self) -> impl Iterator<Item = &Instance<P>> {
+        self.instances.values().map(|k| &k.instance)
+    }
+
     /// Lets instance `id` react to `input` once per `trigger`, creating it if `start`.
     pub(super) fn react(
         &mut self,
@@ -61,105 +61,94 @@ impl<P: ProcessManager> Tables<P> {
         trigger: Trigger,
         now: SystemTime,
     ) {
-        if self.handled.contains(&(id.clone(), trigger)) {
+        if self.handled.get(id).is_some_and(|h| h.contains(&trigger)) {
             return;
         }
-        let mut instance = match self.instances.get(id) {
+        let mut instance = match self.instance(id) {
             Some(i) => i.clone(),
             None if start => Instance::new(id.clone()),
             None => return,
         };
         let effects = instance.handle(process, input, trigger);
-        self.handled.insert((id.clone(), trigger));
+        self.handled.entry(id.clone()).or_default().insert(trigger);
         self.record(instance, effects, now);
-    }
-
-    /// The oldest pending command of each instance not in `busy`, if due at `now`.
-    pub(super) fn due(
-        &self,
-        now: SystemTime,
-        limit: usize,
-        busy: &[InstanceId],
-    ) -> Vec<OutboxEntry<P::Command>> {
-        let mut heads = HashSet::new();
-        let pending = self
-            .outbox
-            .values()
-            .filter(|e| e.state == EntryState::Pending);
-        pending
-            .filter(|e| heads.insert(&e.view.issued.instance))
-            .filter(|e| e.view.not_before <= now && !busy.contains(&e.view.issued.instance))
-            .take(limit)
-            .map(|e| e.view.clone())
-            .collect()
-    }
-
-    pub(super) fn entry_mut(&mut self, id: EventId) -> Option<&mut Entry<P::Command>> {
-        let seq = self.outbox_ids.get(&id)?;
-        self.outbox.get_mut(seq)
     }
 
     /// Stores the instance and the effects of its change.
     pub(super) fn record(&mut self, instance: Instance<P>, effects: Effects<P>, now: SystemTime) {
         let id = instance.id.clone();
         if effects.discard_pending {
-            for e in self.outbox.values_mut() {
-                if e.view.issued.instance == id && e.state == EntryState::Pending {
-                    e.state = EntryState::Discarded;
-                }
-            }
+            self.outbox.discard_pending(&id, now);
         }
         for issued in effects.commands {
-            self.enqueue(issued, now);
+            self.outbox.enqueue(issued, now);
         }
         for key in &effects.cancel {
-            self.cancel(&id, Some(key));
+            self.deadlines.cancel(&id, Some(key), now);
         }
         if effects.cancel_all {
-            self.cancel(&id, None);
+            self.deadlines.cancel(&id, None, now);
         }
         for request in effects.schedule {
-            self.cancel(&id, Some(&request.key));
-            self.deadlines.push(StoredDeadline {
-                view: Deadline {
-                    id: request.id,
-                    instance: id.clone(),
-                    key: request.key,
-                    due_at: crate::process::due_at(now, request.after),
-                    state: DeadlineState::Scheduled,
-                },
-                timeout: request.timeout,
-            });
+            let due_at = crate::process::due_at(now, request.after);
+            let what = (request.id, &id, request.key);
+            self.deadlines.schedule(what, due_at, request.timeout, now);
         }
-        self.instances.insert(id, instance);
+        self.store(instance, now);
     }
 
-    fn enqueue(&mut self, issued: Issued<P::Command>, now: SystemTime) {
-        if self.outbox_ids.contains_key(&issued.id) {
-            return;
-        }
-        let seq = self.outbox.last_key_value().map_or(1, |(k, _)| k + 1);
-        self.outbox_ids.insert(issued.id, seq);
-        let view = OutboxEntry {
-            issued,
-            attempts: 0,
-            not_before: now,
-            last_error: None,
+    /// Keeps the instance, noting when it changed and, once ended, when it ended.
+    fn store(&mut self, instance: Instance<P>, now: SystemTime) {
+        let id = instance.id.clone();
+        let old = self.instances.get(&id);
+        let same = old.is_some_and(|k| {
+            (k.instance.version, k.instance.status) == (instance.version, instance.status)
+        });
+        let changed_at = match old {
+            Some(k) if same => k.changed_at,
+            Some(k) => {
+                self.ended.remove(&(k.changed_at, id.clone()));
+                now
+            }
+            None => now,
         };
-        let state = EntryState::Pending;
-        self.outbox.insert(seq, Entry { view, state });
+        if instance.status.is_ended() && !same {
+            self.ended.insert((changed_at, id.clone()));
+        }
+        let kept = Kept {
+            instance,
+            changed_at,
+        };
+        self.instances.insert(id, kept);
     }
 
-    /// Cancels the instance's scheduled deadline `key` (`None`: all of them).
-    fn cancel(&mut self, id: &InstanceId, key: Option<&str>) {
-        for d in &mut self.deadlines {
-            let v = &mut d.view;
-            if &v.instance == id
-                && v.state == DeadlineState::Scheduled
-                && key.is_none_or(|k| k == v.key)
-            {
-                v.state = DeadlineState::Cancelled;
+    /// Prunes the records of instances ended before `before`, oldest ended first: their
+    /// handled triggers, and their commands and deadlines settled before `before`. An
+    /// instance with nothing left leaves the `ended` index; one with a pending command
+    /// or a record settled since stays for a later round. Stops once a table gave
+    /// `limit` rows or `limit` instances were visited.
+    pub(super) fn prune(&mut self, before: SystemTime, limit: usize) -> Pruned {
+        let limit = limit.max(1);
+        let oldest: Vec<(SystemTime, InstanceId)> = self
+            .ended
+            .range(..(before, InstanceId::from("")))
+            .take(limit)
+            .cloned()
+            .collect();
+        let mut pruned = Pruned::default();
+        for (ended_at, id) in oldest {
+            if pruned.reached(limit) {
+                break;
+            }
+            pruned.handled += self.handled.remove(&id).map_or(0, |h| h.len());
+            let (outbox, commands_left) = self.outbox.prune(&id, before);
+            let (deadlines, deadlines_left) = self.deadlines.prune(&id, before);
+            pruned.outbox += outbox;
+            pruned.deadlines += deadlines;
+            if !commands_left && !deadlines_left {
+                self.ended.remove(&(ended_at, id));
             }
         }
+        pruned
     }
 }

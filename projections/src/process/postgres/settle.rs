@@ -19,6 +19,7 @@ pub(super) async fn settle<P: ProcessManager>(
     let tx = client.transaction().await?;
     let sql = &*this.sql;
     let loaded = tx::load::<P>(&tx, sql, &issued.instance).await?;
+    let now = this.clock.now();
     let (state, not_before) = match (error, retry_at) {
         (None, _) => ("dispatched", None),
         (Some(_), Some(at)) => ("pending", Some(at)),
@@ -27,7 +28,7 @@ pub(super) async fn settle<P: ProcessManager>(
     let changed = tx
         .execute(
             &tx.prepare_cached(&sql.settle_outbox).await?,
-            &[&issued.id.0, &state, &error, &not_before],
+            &[&issued.id.0, &state, &error, &not_before, &now],
         )
         .await?;
     if let (1, Some(mut instance), "dispatched" | "failed") = (changed, loaded, state) {
@@ -37,15 +38,7 @@ pub(super) async fn settle<P: ProcessManager>(
             Some(reason) => instance.failed(&this.process, issued, reason),
         };
         if instance.version != previous {
-            tx::record(
-                &tx,
-                sql,
-                &instance,
-                Some(previous),
-                effects,
-                this.clock.now(),
-            )
-            .await?;
+            tx::record(&tx, sql, &instance, Some(previous), effects, now).await?;
         }
     }
     tx.commit().await?;
@@ -65,8 +58,9 @@ pub(super) async fn fire_one<P: ProcessManager>(
     let sql = &*this.sql;
     // Lock order: the instance, then the deadline, whose claim is a compare-and-set.
     tx::load::<P>(&tx, sql, instance).await?;
+    let now = this.clock.now();
     let claimed = tx
-        .query_opt(&tx.prepare_cached(&sql.claim_deadline).await?, &[&id])
+        .query_opt(&tx.prepare_cached(&sql.claim_deadline).await?, &[&id, &now])
         .await?;
     let Some(row) = claimed else { return Ok(false) };
     let timeout: Json<P::Timeout> = row.try_get("timeout")?;
@@ -78,7 +72,7 @@ pub(super) async fn fire_one<P: ProcessManager>(
         (instance, false),
         input,
         Trigger(id),
-        this.clock.now(),
+        now,
     )
     .await?;
     tx.commit().await?;

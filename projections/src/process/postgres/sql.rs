@@ -43,6 +43,12 @@ pub(super) struct Sql {
     pub(super) deadlines: String,
     /// The oldest pending command of each instance not busy, if due.
     pub(super) due: String,
+    /// Handled records of instances ended before `$2`, at most `$3`.
+    pub(super) prune_handled: String,
+    /// Settled outbox rows of instances ended before `$2`, at most `$3`.
+    pub(super) prune_outbox: String,
+    /// Fired or cancelled deadlines of instances ended before `$2`, at most `$3`.
+    pub(super) prune_deadlines: String,
 }
 
 impl Sql {
@@ -66,6 +72,9 @@ impl Sql {
             instances: in_schema(include_str!("sql/instances.sql"), schema),
             deadlines: in_schema(include_str!("sql/deadlines.sql"), schema),
             due: in_schema(include_str!("sql/due.sql"), schema),
+            prune_handled: in_schema(include_str!("sql/prune_handled.sql"), schema),
+            prune_outbox: in_schema(include_str!("sql/prune_outbox.sql"), schema),
+            prune_deadlines: in_schema(include_str!("sql/prune_deadlines.sql"), schema),
         }
     }
 }

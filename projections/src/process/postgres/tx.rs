@@ -59,7 +59,7 @@ pub(super) async fn react<P: ProcessManager>(
     let effects = instance.handle(process, input, trigger);
     tx.execute(
         &tx.prepare_cached(&sql.mark_handled).await?,
-        &[&P::NAME, &id.as_str(), &trigger.0],
+        &[&P::NAME, &id.as_str(), &trigger.0, &now],
     )
     .await?;
     record(tx, sql, &instance, previous, effects, now).await
@@ -78,7 +78,7 @@ pub(super) async fn record<P: ProcessManager>(
     if effects.discard_pending {
         tx.execute(
             &tx.prepare_cached(&sql.discard_pending).await?,
-            &[&P::NAME, &id],
+            &[&P::NAME, &id, &now],
         )
         .await?;
     }
@@ -91,14 +91,15 @@ pub(super) async fn record<P: ProcessManager>(
     }
     let cancel = tx.prepare_cached(&sql.cancel_deadlines).await?;
     for key in &effects.cancel {
-        tx.execute(&cancel, &[&P::NAME, &id, &Some(key.as_str())])
+        tx.execute(&cancel, &[&P::NAME, &id, &Some(key.as_str()), &now])
             .await?;
     }
     if effects.cancel_all {
-        tx.execute(&cancel, &[&P::NAME, &id, &None::<&str>]).await?;
+        tx.execute(&cancel, &[&P::NAME, &id, &None::<&str>, &now])
+            .await?;
     }
     for d in &effects.schedule {
-        tx.execute(&cancel, &[&P::NAME, &id, &Some(d.key.as_str())])
+        tx.execute(&cancel, &[&P::NAME, &id, &Some(d.key.as_str()), &now])
             .await?;
         tx.execute(
             &tx.prepare_cached(&sql.schedule).await?,
@@ -113,7 +114,7 @@ pub(super) async fn record<P: ProcessManager>(
         )
         .await?;
     }
-    save(tx, sql, instance, previous).await
+    save(tx, sql, instance, previous, now).await
 }
 
 async fn save<P: ProcessManager>(
@@ -121,21 +122,25 @@ async fn save<P: ProcessManager>(
     sql: &Sql,
     instance: &Instance<P>,
     previous: Option<u64>,
+    now: SystemTime,
 ) -> Result<(), BoxError> {
     let version = i64::try_from(instance.version)?;
     let (id, status) = (instance.id.as_str(), instance.status.as_str());
     let json = Json(instance);
     let row: [&(dyn ToSql + Sync); 6] = [&P::NAME, &id, &version, &status, &instance.reason, &json];
+    // The change's time, on the clock retention is measured with.
     let written = match previous.map(i64::try_from).transpose()? {
         None => {
             let insert = tx.prepare_cached(&sql.insert_instance).await?;
-            tx.execute(&insert, &row).await?
+            let mut params = row.to_vec();
+            params.push(&now);
+            tx.execute(&insert, &params).await?
         }
         Some(previous) => {
             // The same columns, if the stored version is still `previous`.
             let update = tx.prepare_cached(&sql.update_instance).await?;
             let mut params = row.to_vec();
-            params.push(&previous);
+            params.extend_from_slice(&[&previous, &now]);
             tx.execute(&update, &params).await?
         }
     };

@@ -1,1 +1,1 @@
-UPDATE {schema}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN now() END WHERE command_id = $1 AND state = 'pending'
+UPDATE {schema}.outbox SET state = $2, attempts = attempts + 1, last_error = $3, not_before = COALESCE($4, not_before), dispatched_at = CASE WHEN $2 = 'dispatched' THEN $5::timestamptz END, settled_at = CASE WHEN $2 <> 'pending' THEN $5::timestamptz END WHERE command_id = $1 AND state = 'pending'

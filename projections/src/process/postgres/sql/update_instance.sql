@@ -1,1 +1,1 @@
-UPDATE {schema}.instances SET version = $3, status = $4, reason = $5, data = $6, updated_at = now() WHERE process = $1 AND instance_id = $2 AND version = $7
+UPDATE {schema}.instances SET version = $3, status = $4, reason = $5, data = $6, updated_at = $8 WHERE process = $1 AND instance_id = $2 AND version = $7

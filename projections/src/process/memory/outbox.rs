@@ -1,0 +1,170 @@
+//! The memory store's outbox: commands by issue order, with an index of the pending ones
+//! (what the worker claims) and of each instance's (what discarding and pruning touch),
+//! so neither walks every command ever issued.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::SystemTime;
+
+use tessera_core::process::{InstanceId, Issued};
+use tessera_core::EventId;
+
+use crate::process::OutboxEntry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EntryState {
+    Pending,
+    Dispatched,
+    Failed,
+    Discarded,
+}
+
+struct Entry<C> {
+    view: OutboxEntry<C>,
+    state: EntryState,
+    /// When it left [`EntryState::Pending`].
+    settled_at: Option<SystemTime>,
+}
+
+pub(super) struct Outbox<C> {
+    entries: BTreeMap<u64, Entry<C>>,
+    ids: HashMap<EventId, u64>,
+    /// Pending entries, oldest first.
+    pending: BTreeSet<u64>,
+    /// Each instance's entries, in any state.
+    of_instance: HashMap<InstanceId, BTreeSet<u64>>,
+    next: u64,
+}
+
+impl<C> Default for Outbox<C> {
+    fn default() -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            ids: HashMap::new(),
+            pending: BTreeSet::new(),
+            of_instance: HashMap::new(),
+            next: 1,
+        }
+    }
+}
+
+impl<C: Clone> Outbox<C> {
+    /// Queues `issued`, once per command id.
+    pub(super) fn enqueue(&mut self, issued: Issued<C>, now: SystemTime) {
+        if self.ids.contains_key(&issued.id) {
+            return;
+        }
+        let seq = self.next;
+        self.next += 1;
+        self.ids.insert(issued.id, seq);
+        self.pending.insert(seq);
+        let instance = issued.instance.clone();
+        self.of_instance.entry(instance).or_default().insert(seq);
+        let view = OutboxEntry {
+            issued,
+            attempts: 0,
+            not_before: now,
+            last_error: None,
+        };
+        let (state, settled_at) = (EntryState::Pending, None);
+        self.entries.insert(
+            seq,
+            Entry {
+                view,
+                state,
+                settled_at,
+            },
+        );
+    }
+
+    fn views(&self) -> impl Iterator<Item = &OutboxEntry<C>> {
+        self.pending
+            .iter()
+            .filter_map(|s| self.entries.get(s))
+            .map(|e| &e.view)
+    }
+
+    /// Pending commands, oldest first, at most `limit`.
+    pub(super) fn pending(&self, limit: usize) -> Vec<OutboxEntry<C>> {
+        self.views().take(limit).cloned().collect()
+    }
+
+    /// The oldest pending command of each instance not in `busy`, if due at `now`.
+    pub(super) fn due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        busy: &[InstanceId],
+    ) -> Vec<OutboxEntry<C>> {
+        let mut heads = HashSet::new();
+        self.views()
+            .filter(|e| heads.insert(&e.issued.instance))
+            .filter(|e| e.not_before <= now && !busy.contains(&e.issued.instance))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Command `id`, if it is pending.
+    pub(super) fn pending_mut(&mut self, id: EventId) -> Option<&mut OutboxEntry<C>> {
+        let entry = self.entries.get_mut(self.ids.get(&id)?)?;
+        (entry.state == EntryState::Pending).then_some(&mut entry.view)
+    }
+
+    /// Settles pending command `id` as `state` at `now`.
+    pub(super) fn settle(&mut self, id: EventId, state: EntryState, now: SystemTime) {
+        if let Some(&seq) = self.ids.get(&id) {
+            self.settle_seq(seq, state, now);
+        }
+    }
+
+    fn settle_seq(&mut self, seq: u64, state: EntryState, now: SystemTime) {
+        let Some(entry) = self.entries.get_mut(&seq) else {
+            return;
+        };
+        if entry.state == EntryState::Pending && state != EntryState::Pending {
+            entry.state = state;
+            entry.settled_at = Some(now);
+            self.pending.remove(&seq);
+        }
+    }
+
+    /// Discards the instance's pending commands.
+    pub(super) fn discard_pending(&mut self, instance: &InstanceId, now: SystemTime) {
+        let seqs: Vec<u64> = self
+            .of_instance
+            .get(instance)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        for seq in seqs {
+            self.settle_seq(seq, EntryState::Discarded, now);
+        }
+    }
+
+    /// Removes the instance's commands settled before `before`: how many, and whether
+    /// any command of it is left (pending, or settled since).
+    pub(super) fn prune(&mut self, instance: &InstanceId, before: SystemTime) -> (usize, bool) {
+        let Some(seqs) = self.of_instance.get_mut(instance) else {
+            return (0, false);
+        };
+        let old = |seq: &u64| {
+            self.entries
+                .get(seq)
+                .and_then(|e| e.settled_at)
+                .is_some_and(|at| at < before)
+        };
+        let gone: Vec<u64> = seqs.iter().copied().filter(old).collect();
+        for seq in &gone {
+            seqs.remove(seq);
+            if let Some(e) = self.entries.remove(seq) {
+                self.ids.remove(&e.view.issued.id);
+            }
+        }
+        let left = !seqs.is_empty();
+        if !left {
+            self.of_instance.remove(instance);
+        }
+        (gone.len(), left)
+    }
+}
