@@ -13,6 +13,8 @@ mod process_cases;
 mod process_concurrency;
 mod process_memory;
 mod process_postgres;
+mod process_retention;
+mod process_retention_pg;
 mod process_support;
 mod relay;
 mod resilience;

@@ -15,7 +15,7 @@ use tessera_projections::{Runner, RunnerConfig};
 use crate::process_burst::{Burst, Recorder, Step};
 use crate::process_cases as cases;
 use crate::process_postgres::in_schema;
-use crate::process_support::{emit, eventually, Ev};
+use crate::process_support::{emit, eventually, record_up_to, Ev};
 
 const PAUSE: Duration = Duration::from_millis(50);
 
@@ -38,12 +38,7 @@ async fn place<S: ProcessStore<Burst>>(store: &MemoryStore, process: &S, orders:
         )
         .await;
     }
-    let runner = Runner::new(store.clone(), process.clone(), RunnerConfig::default()).spawn();
-    runner
-        .wait_for(last, Duration::from_secs(20))
-        .await
-        .expect("recorded");
-    runner.stop().await;
+    record_up_to(store, process, last).await;
 }
 
 fn orders(range: std::ops::Range<u32>) -> Vec<String> {

@@ -12,6 +12,7 @@ use tessera_core::{
     ExpectedVersion, MemoryStore, NewEvent, Position, ReadStream, StreamId,
 };
 use tessera_projections::process::{DispatchError, Dispatcher};
+use tessera_projections::{Runner, RunnerConfig, Subscriber};
 
 pub const PAYMENT_WINDOW: Duration = Duration::from_secs(30);
 
@@ -239,4 +240,14 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// Lets a runner (default configuration) record the log up to `last`, then stops it.
+pub async fn record_up_to<S: Subscriber + Clone>(store: &MemoryStore, process: &S, last: Position) {
+    let runner = Runner::new(store.clone(), process.clone(), RunnerConfig::default()).spawn();
+    runner
+        .wait_for(last, Duration::from_secs(20))
+        .await
+        .expect("recorded");
+    runner.stop().await;
 }
