@@ -7,20 +7,25 @@
 #   scripts/bench.sh --quick    # small sizes, a few minutes: to check the harness works
 #
 # DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) names the database; the
-# workloads run in schemas of their own and drop them. The shop runs under the schema
-# prefix `benchshop_`, dropped at the end (needs `psql`).
+# workloads run in schemas of their own and drop them. The integration-event workloads
+# (relay, bus-latency) run on NATS_URL (default nats://127.0.0.1:4222) and AMQP_URL
+# (default amqp://guest:guest@127.0.0.1:5672/%2f) when they answer, each in a stream or
+# exchange of its own that it deletes; an unreachable broker is skipped with a note.
+# The shop runs under the schema prefix `benchshop_`, dropped at the end (needs `psql`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 say() { printf '[bench.sh] %s\n' "$*" >&2; }
 
 if $quick; then
-    per=(1 200 8 25 32 10) long=1000 rebuild=100000 seconds=3 orders=300 reads=2000 mem=100000
+    per=(1 200 8 25 32 10) long=1000 rebuild=100000 seconds=3 orders=300 reads=2000 mem=100000 relayed=10000
 else
-    per=(1 200 8 100 32 50) long=10000 rebuild=1000000 seconds=10 orders=2000 reads=20000 mem=300000
+    per=(1 200 8 100 32 50) long=10000 rebuild=1000000 seconds=10 orders=2000 reads=20000 mem=300000 relayed=100000
 fi
 
 say "building tessera-bench and shop (release)"
@@ -43,6 +48,26 @@ $B rebuild --events "$rebuild" --streams 10000 | line
 $B latency --rate 1000 --seconds "$seconds" | line
 $B --store memory append --concurrency 1 --aggregates "$mem" --commands 1 | line
 $B --store memory batch --batches 10000 --size 100 | line
+
+# Integration events: relay throughput beside the broker's own client, and append →
+# inbox latency at 1,000 events/s (inbox positions in PostgreSQL, then in memory).
+# `memory` is the relay without a broker: what reading the log costs it.
+answers() { # whether something listens at the host:port of URL $1
+    local hostport
+    hostport=$(printf '%s' "$1" | sed -E 's|^[a-z]+://([^@/]*@)?([^/?#]*).*|\2|')
+    timeout 2 bash -c "exec 3<>/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null
+}
+$B relay --bus memory --events "$relayed" --streams 100 | line
+for bus in "$NATS_URL" "$AMQP_URL"; do
+    shown=$(printf '%s' "$bus" | sed -E 's|(://)[^@/]*@|\1|')
+    if ! answers "$bus"; then
+        say "no broker answers at $shown: its relay and bus-latency runs are skipped"
+        continue
+    fi
+    $B relay --bus "$bus" --events "$relayed" --streams 100 | line
+    $B bus-latency --bus "$bus" --rate 1000 --seconds "$seconds" | line
+    $B bus-latency --bus "$bus" --rate 1000 --seconds "$seconds" --inbox-positions memory | line
+done
 
 # The shop over HTTP: seeded in process through the real saga, then served and loaded.
 prefix=benchshop_

@@ -7,6 +7,7 @@
 //! See `BENCHMARKS.md` at the repository root for the figures.
 
 pub mod baseline;
+pub mod broker;
 pub mod order;
 pub mod pg;
 pub mod stats;

@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tessera_benches::broker::{Broker, Session};
 use tessera_benches::order::BenchOrder;
 use tessera_benches::stats::{Latencies, Summary};
 use tessera_benches::target;
-use tessera_benches::workload::{batch, commands, long_stream};
+use tessera_benches::workload::{batch, bus_latency, commands, long_stream, relay};
 use tessera_core::{CommandHandler, EventStore, MemoryStore, SnapshotPolicy, SnapshotStore};
 
 /// Tessera load generator.
@@ -110,6 +111,49 @@ enum Workload {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
+    /// Outbox relay throughput from a PostgreSQL log to a broker, beside the broker's
+    /// own client publishing the same messages (rounds alternating).
+    Relay {
+        /// The broker: nats://host:4222, amqp://user:password@host:5672/%2f, or memory.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        bus: String,
+        /// Events in the log, all public.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Streams they are spread over.
+        #[arg(long, default_value_t = 100)]
+        streams: usize,
+        /// Rounds, each the relay's share of the events and then the raw client's.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The relay runner's batch size.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+    /// Append in one service → handled by an inbox in another, through a broker, at a
+    /// steady rate.
+    BusLatency {
+        /// The broker: nats://host:4222, amqp://user:password@host:5672/%2f, or memory.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        bus: String,
+        /// Events per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Where the inbox keeps its position per source stream.
+        #[arg(long, value_enum, default_value_t = Positions::Postgres)]
+        inbox_positions: Positions,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Positions {
+    /// PgCheckpoints in a schema of the consuming service.
+    Postgres,
+    /// MemoryCheckpoints.
+    Memory,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -158,6 +202,39 @@ async fn main() -> ExitCode {
         .await
         .and_then(|r| r);
         return finish(result);
+    }
+    if let Workload::Relay {
+        ref bus,
+        events,
+        streams,
+        rounds,
+        batch_size,
+    } = cli.workload
+    {
+        let load = relay::RelayLoad {
+            events,
+            streams,
+            rounds,
+            batch_size,
+        };
+        return finish(relay_workload(&cli, bus, load, &run_id).await);
+    }
+    if let Workload::BusLatency {
+        ref bus,
+        rate,
+        seconds,
+        inbox_positions,
+    } = cli.workload
+    {
+        let load = bus_latency::BusLatencyLoad {
+            rate,
+            seconds,
+            positions: match inbox_positions {
+                Positions::Postgres => bus_latency::InboxPositions::Postgres,
+                Positions::Memory => bus_latency::InboxPositions::Memory,
+            },
+        };
+        return finish(bus_latency_workload(&cli, bus, load, &run_id).await);
     }
     let result = match cli.store {
         StoreKind::Memory => run(&cli, MemoryStore::new(), None, &run_id).await,
@@ -235,6 +312,150 @@ async fn rebuild_workload(
         .add("peak_rss_kib", peak);
     s.judge(Some(target::rebuild()));
     Ok(s)
+}
+
+/// Runs `f` on a PostgreSQL store in a fresh schema and a session on `bus`, then drops
+/// the schema and `extra_schemas` (named after it) and deletes what the session made on
+/// the broker.
+async fn with_store_and_broker<F, Fut>(
+    cli: &Cli,
+    bus: &str,
+    run_id: &str,
+    extra_schemas: &[&str],
+    f: F,
+) -> Result<Summary, String>
+where
+    F: FnOnce(tessera_postgres::PostgresStore, String, Session) -> Fut,
+    Fut: std::future::Future<Output = Result<Summary, String>>,
+{
+    let broker = Broker::parse(bus)?;
+    let session = broker.session(run_id);
+    let url = cli.database_url.clone();
+    let extra: Vec<String> = extra_schemas.iter().map(|s| (*s).to_owned()).collect();
+    tessera_benches::pg::with_store(
+        &cli.database_url,
+        run_id,
+        cli.writers,
+        |store, schema| async move {
+            let out = f(store, schema.clone(), session.clone()).await;
+            let cleaned = session.cleanup().await;
+            let client = tessera_benches::baseline::connect(&url).await?;
+            for suffix in extra {
+                client
+                    .batch_execute(&format!(
+                        "DROP SCHEMA IF EXISTS \"{schema}_{suffix}\" CASCADE"
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let summary = out?;
+            cleaned?;
+            Ok(summary)
+        },
+    )
+    .await
+    .and_then(|r| r)
+}
+
+/// A summary line starting `workload=… bus=… broker=…` (the address without
+/// credentials).
+fn broker_summary(workload: &str, broker: &Broker) -> Summary {
+    let mut s = Summary::default();
+    s.add("workload", workload)
+        .add("bus", broker.name())
+        .add("broker", broker.describe());
+    s
+}
+
+async fn relay_workload(
+    cli: &Cli,
+    bus: &str,
+    load: relay::RelayLoad,
+    run_id: &str,
+) -> Result<Summary, String> {
+    let broker = Broker::parse(bus)?;
+    with_store_and_broker(
+        cli,
+        bus,
+        run_id,
+        &["ctl"],
+        |store, schema, session| async move {
+            let control = format!("{schema}_ctl");
+            let report = relay::run(&store, &control, &session, load, run_id).await?;
+            let mut s = broker_summary("relay", &broker);
+            s.add("events", report.events)
+                .add("streams", load.streams)
+                .add("batch_size", load.batch_size)
+                .add("raw_window", report.window);
+            s.add("relay_s", format!("{:.3}", report.relay.as_secs_f64()))
+                .add("raw_s", format!("{:.3}", report.raw.as_secs_f64()));
+            let rate = s.rate("relay_events_per_s", report.events, report.relay);
+            let base = s.rate("baseline_raw_events_per_s", report.events, report.raw);
+            let listed: Vec<String> = report
+                .round_ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect();
+            s.add("rounds", report.round_ratios.len())
+                .add("round_ratios", listed.join(","));
+            let expected = Some(report.events as u64);
+            let show = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+            s.add("stored_relay", show(report.stored.0))
+                .add("stored_raw", show(report.stored.1))
+                .add("verified", report.stored == (expected, expected));
+            s.ratio("ratio", rate / base)
+                .ratio("relay_vs_raw", rate / base);
+            s.judge(target::relay(&broker));
+            Ok(s)
+        },
+    )
+    .await
+}
+
+async fn bus_latency_workload(
+    cli: &Cli,
+    bus: &str,
+    load: bus_latency::BusLatencyLoad,
+    run_id: &str,
+) -> Result<Summary, String> {
+    let broker = Broker::parse(bus)?;
+    let extra = ["ctl", "inbox"];
+    with_store_and_broker(
+        cli,
+        bus,
+        run_id,
+        &extra,
+        |store, schema, session| async move {
+            let (control, inbox) = (format!("{schema}_ctl"), format!("{schema}_inbox"));
+            let mut report =
+                bus_latency::run(&store, &control, &inbox, &session, load, run_id).await?;
+            let lat = &mut report.latencies;
+            let mut s = broker_summary("bus-latency", &broker);
+            s.add("rate_per_s", load.rate).add("events", lat.len());
+            s.rate("achieved_rate_per_s", lat.len(), report.appending);
+            s.rate("inbox_handled_per_s", lat.len(), report.handling);
+            let positions = match load.positions {
+                bus_latency::InboxPositions::Postgres => "postgres",
+                bus_latency::InboxPositions::Memory => "memory",
+            };
+            s.add("inbox_positions", positions);
+            let (p50, p99, max) = (
+                lat.percentile_ms(50.0),
+                lat.percentile_ms(99.0),
+                lat.percentile_ms(100.0),
+            );
+            s.millis("p50_ms", p50)
+                .millis("p99_ms", p99)
+                .millis("max_ms", max);
+            s.add("handled", report.inbox.handled)
+                .add("duplicates", report.inbox.duplicates)
+                .add("held_back", report.inbox.held_back);
+            s.millis("bus_latency_p99_ms", p99);
+            s.judge(Some(target::bus_latency()));
+            Ok(s)
+        },
+    )
+    .await
 }
 
 /// The median time of one `reader_lag()` call, over 9 calls, on the log as it is.
@@ -400,9 +621,10 @@ async fn run<S: EventStore + SnapshotStore>(
             }
             s.judge(target::batch(kind, size));
         }
-        Workload::Rebuild { .. } | Workload::Latency { .. } => {
-            return Err("this workload runs on PostgreSQL only".into())
-        }
+        Workload::Rebuild { .. }
+        | Workload::Latency { .. }
+        | Workload::Relay { .. }
+        | Workload::BusLatency { .. } => return Err("this workload runs on PostgreSQL only".into()),
         Workload::LongStream {
             streams,
             length,

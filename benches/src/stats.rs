@@ -80,10 +80,16 @@ impl Summary {
         self.add(key, format!("{ratio:.2}"))
     }
 
+    /// Adds a figure in milliseconds with three decimals.
+    pub fn millis(&mut self, key: &str, ms: f64) -> &mut Self {
+        self.figures.push((key.to_owned(), ms));
+        self.add(key, format!("{ms:.3}"))
+    }
+
     /// Adds the target's pairs (`target_key`, then `target_min` or `target_max`) and
     /// `met=true|false` for `target` (nothing when `None`), judged on the unrounded
-    /// figure added under the target's key by [`rate`](Self::rate) or
-    /// [`ratio`](Self::ratio) (`met=unknown` if there is none).
+    /// figure added under the target's key by [`rate`](Self::rate),
+    /// [`ratio`](Self::ratio) or [`millis`](Self::millis) (`met=unknown` if there is none).
     pub fn judge(&mut self, target: Option<crate::target::Target>) -> &mut Self {
         let Some(target) = target else { return self };
         let figure = self

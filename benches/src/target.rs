@@ -99,6 +99,25 @@ pub fn rebuild() -> Target {
     Target::at_least("rebuild_events_per_s", 100_000.0)
 }
 
+/// An outbox relay publishes a PostgreSQL log to a broker at 0.8× the broker's own
+/// client publishing the same messages (integration events issue). The memory bus is
+/// not a broker and has no target.
+pub fn relay(broker: &crate::broker::Broker) -> Option<Target> {
+    match broker {
+        crate::broker::Broker::Memory => None,
+        _ => Some(Target::at_least("relay_vs_raw", 0.8)),
+    }
+}
+
+/// Append in one service → handled by an inbox in another, at 1,000 events/s: p99 at
+/// most 50 ms (integration events issue).
+pub fn bus_latency() -> Target {
+    Target {
+        key: "bus_latency_p99_ms",
+        bound: Bound::AtMost(50.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +149,10 @@ mod tests {
         );
         assert_eq!(batch(Store::Postgres, 50), None);
         assert_eq!(long_stream().limit(), ("target_max", 2.0));
+        let nats = crate::broker::Broker::parse("nats://127.0.0.1:4222").unwrap();
+        assert_eq!(relay(&nats), Some(Target::at_least("relay_vs_raw", 0.8)));
+        assert_eq!(relay(&crate::broker::Broker::Memory), None);
+        assert_eq!(bus_latency().limit(), ("target_max", 50.0));
     }
 
     #[test]
