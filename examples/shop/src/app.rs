@@ -2,6 +2,7 @@
 //! inbox relays and the payment worker. Generic over the store; `main` picks it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use tessera_core::process::ProcessManager;
@@ -22,6 +23,7 @@ use tessera_projections::{Checkpoints, Reactor};
 mod parts;
 mod rebuild;
 mod runners;
+mod shutdown;
 
 pub use parts::{
     eventstoredb_parts, memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore,
@@ -58,6 +60,7 @@ pub struct App<S> {
     runners: Mutex<BTreeMap<String, Running<S>>>,
     workers: Mutex<Vec<WorkerHandle>>,
     rebuilds: Mutex<BTreeMap<String, RebuildState>>,
+    draining: AtomicBool,
 }
 
 fn reactor_config() -> RunnerConfig {
@@ -111,6 +114,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
             runners: Mutex::new(BTreeMap::new()),
             workers: Mutex::new(Vec::new()),
             rebuilds: Mutex::new(BTreeMap::new()),
+            draining: AtomicBool::new(false),
         });
         app.spawn_projections();
         app.spawn_saga(relay_checkpoints, worker_checkpoints);

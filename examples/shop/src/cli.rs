@@ -142,7 +142,7 @@ pub struct ServeArgs {
     /// sent with another `Origin` header are refused (403).
     #[arg(long, value_parser = origin)]
     pub public_origin: Option<String>,
-    /// Timeouts, caps, sizes and the rate limit.
+    /// Timeouts, caps, sizes, the rate limit and the shutdown deadline.
     #[command(flatten)]
     pub limits: LimitArgs,
 }

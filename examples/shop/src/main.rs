@@ -15,6 +15,7 @@
 //!            [--header-read-timeout-s 10] [--idle-timeout-s 75] [--request-timeout-s 30]
 //!            [--max-connections 10000] [--max-requests 512] [--max-header-bytes 16384]
 //!            [--max-uri-bytes 8192] [--rate-limit N [--rate-limit-burst N]]
+//!            [--shutdown-timeout-s 30]
 //! shop rebuild <projection>|--all --database-url URL
 //! shop projections --database-url URL
 //! shop load --orders N --concurrency C [--skus N] [--reads R] [--read-existing]
@@ -54,6 +55,9 @@
 //! than 512 requests at once are refused 503 with `Retry-After` (health, metrics and
 //! OpenAPI never are), header fields over 16 KiB get 431 and a target over 8 KiB 414;
 //! a per-client rate limit (429 with `Retry-After`) is off unless `--rate-limit` is set.
+//! On SIGTERM or Ctrl-C, `/health/ready` turns 503 at once, new connections are refused,
+//! requests in flight get until `--shutdown-timeout-s` (30 s) to finish, then runners
+//! stop after their current batch, keeping their checkpoints.
 
 use std::process::ExitCode;
 

@@ -4,8 +4,12 @@
 //! HTTP/1, each with a header-read and an idle timeout (see `connection.rs`); the
 //! router adds the request timeout, load shedding, the rate limit and the size checks.
 //!
-//! Shutdown: the listener closes, each connection is closed once the request in
-//! progress on it is answered, then every runner stops after its current batch.
+//! Shutdown: readiness turns 503 at once, the listener closes (new connections are
+//! refused), requests in flight are answered and their connections closed, and those
+//! still running at [`Limits::shutdown_deadline`] are cut. Then every runner stops after
+//! its current batch, keeping its checkpoint; one still in a batch when what is left of
+//! the deadline (at least [`RUNNER_GRACE`]) runs out is abandoned with the process,
+//! its batch uncommitted.
 
 use std::future::Future;
 use std::io;
@@ -17,6 +21,7 @@ use tessera_core::{EventStore, SnapshotStore};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::api;
 use crate::app::App;
@@ -26,8 +31,12 @@ mod limits;
 
 pub use limits::Limits;
 
+/// The least time runners get to stop after the requests, even when the deadline has
+/// passed: a clean stop usually takes a batch's time.
+pub const RUNNER_GRACE: Duration = Duration::from_secs(2);
+
 /// Serves `app` on `listener` within `app.settings.limits` until `shutdown` completes,
-/// then stops as the module says.
+/// then drains and stops as the module says.
 pub async fn serve<S: EventStore + SnapshotStore>(
     app: Arc<App<S>>,
     listener: TcpListener,
@@ -71,10 +80,36 @@ pub async fn serve<S: EventStore + SnapshotStore>(
             drop(slot);
         });
     }
+    app.drain();
     drop(listener);
+    let deadline = Instant::now() + limits.shutdown_deadline;
+    tracing::info!(
+        connections = connections.len(),
+        deadline_s = limits.shutdown_deadline.as_secs_f64(),
+        "draining: readiness answers 503, new connections are refused"
+    );
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
-    app.shutdown().await;
+    let drained = tokio::time::timeout_at(deadline, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    if !drained {
+        tracing::warn!(
+            connections = connections.len(),
+            "shutdown deadline reached: cutting the requests still in flight"
+        );
+        connections.shutdown().await;
+    }
+    if !app
+        .shutdown_until(deadline.max(Instant::now() + RUNNER_GRACE))
+        .await
+    {
+        tracing::warn!(
+            "runners still in a batch at the deadline are abandoned: their checkpoints stay \
+             at their last committed batch"
+        );
+    }
     Ok(())
 }
 

@@ -18,7 +18,8 @@ use crate::metrics::escape;
 /// Readiness.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
-    /// `ready`, `degraded` (payment breaker open) or `not_ready`.
+    /// `ready`, `degraded` (payment breaker open), `not_ready`, or `draining` (the
+    /// server is shutting down).
     pub status: &'static str,
     /// `ok`, or `unavailable` when a store does not answer (the error goes to the log,
     /// under `instance`).
@@ -39,7 +40,7 @@ pub async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "live" }))
 }
 
-/// Stores reachable, no runner failed; reports the payment breaker.
+/// Stores reachable, no runner failed, not shutting down; reports the payment breaker.
 #[utoipa::path(get, path = "/health/ready", responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn ready<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
@@ -60,12 +61,14 @@ pub async fn ready<S: EventStore + SnapshotStore>(
         .collect();
     let breaker = app.route.breaker().state().as_str();
     let ok = store == "ok" && failed_runners.is_empty();
+    let draining = app.is_draining();
     let status = match (ok, breaker) {
+        (true, _) if draining => "draining",
         (false, _) => "not_ready",
         (true, "open") => "degraded",
         (true, _) => "ready",
     };
-    let code = if ok {
+    let code = if ok && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

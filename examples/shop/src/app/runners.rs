@@ -1,4 +1,4 @@
-//! The shop's runners and workers: registering, status, read-your-writes, shutdown.
+//! The shop's runners and workers: registering, status, read-your-writes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -148,7 +148,7 @@ pub async fn stored_statuses<S: EventStore>(
 pub(super) struct Running<S> {
     kind: Kind,
     context: &'static str,
-    handle: Arc<RunnerHandle<S>>,
+    pub(super) handle: Arc<RunnerHandle<S>>,
 }
 
 impl<S: EventStore + SnapshotStore> App<S> {
@@ -173,7 +173,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         self.lock_runners().insert(name, running);
     }
 
-    fn lock_runners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running<S>>> {
+    pub(super) fn lock_runners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running<S>>> {
         self.runners
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -214,19 +214,5 @@ impl<S: EventStore + SnapshotStore> App<S> {
         self.stores.inventory.head().await?;
         self.stores.payment.head().await?;
         Ok(())
-    }
-
-    /// Stops the saga's worker and every runner (each after its current batch).
-    pub async fn shutdown(&self) {
-        let workers = std::mem::take(&mut *self.lock_workers());
-        for worker in workers {
-            worker.stop().await;
-        }
-        let runners = std::mem::take(&mut *self.lock_runners());
-        for (_, running) in runners {
-            if let Ok(handle) = Arc::try_unwrap(running.handle) {
-                handle.stop().await;
-            } // else: a waiting request holds it; dropping the last clone stops it
-        }
     }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::server::Limits;
 
-/// Longest of the timeouts, in seconds: an hour.
+/// Longest of the timeouts and the shutdown deadline, in seconds: an hour.
 pub const MAX_TIMEOUT_S: u64 = 3600;
 /// Most `--max-connections` and `--max-requests`.
 pub const MAX_CONNECTIONS: u64 = 1_000_000;
@@ -64,6 +64,12 @@ pub struct LimitArgs {
     /// Bytes of a request's target (path and query); more get 414 (256 to 32768).
     #[arg(long, default_value_t = 8 * 1024, value_parser = ranged(256, MAX_URI_BYTES))]
     pub max_uri_bytes: usize,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight before cutting
+    /// them; readiness answers 503 and new connections are refused meanwhile. Runners
+    /// then stop after their current batch (0 to 3600).
+    #[arg(long, default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_S))]
+    pub shutdown_timeout_s: u64,
 }
 
 impl LimitArgs {
@@ -79,6 +85,7 @@ impl LimitArgs {
             rate_burst: self.rate_limit_burst.unwrap_or(0),
             max_header_bytes: self.max_header_bytes,
             max_uri_bytes: self.max_uri_bytes,
+            shutdown_deadline: Duration::from_secs(self.shutdown_timeout_s),
         }
     }
 }

@@ -200,11 +200,14 @@ mod tests {
             "5",
             "--max-requests",
             "7",
+            "--shutdown-timeout-s",
+            "0",
         ]);
         let s = settings(&args, addr, None).expect("settings");
         assert_eq!(s.limits.header_read_timeout, Duration::from_secs(3));
         assert_eq!((s.limits.rate_per_s, s.limits.rate_burst), (5, 0));
         assert_eq!(s.limits.max_requests, 7);
+        assert_eq!(s.limits.shutdown_deadline, Duration::ZERO);
         let long_wait = serve(&["--read-wait-ms", "30000"]);
         assert!(
             settings(&long_wait, addr, None).is_err(),

@@ -1,4 +1,5 @@
-//! What the server grants a client: timeouts, caps, sizes, the rate limit.
+//! What the server grants a client: timeouts, caps, sizes, the rate limit, and how long
+//! a shutdown waits.
 
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Bytes of the request target (path and query); beyond, 414 `uri-too-long`.
     pub max_uri_bytes: usize,
+    /// How long a shutdown waits for requests in flight before cutting them.
+    pub shutdown_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             rate_burst: 0,
             max_header_bytes: 16 * 1024,
             max_uri_bytes: 8 * 1024,
+            shutdown_deadline: Duration::from_secs(30),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::support::{database_url, eventually, TestShop};
 #[test]
 fn out_of_range_flags_are_clap_errors() {
     let huge = u64::MAX.to_string();
-    let cases: [&[&str]; 19] = [
+    let cases: [&[&str]; 20] = [
         &["serve", "--payment-timeout-s", &huge],
         &["serve", "--payment-timeout-s", "0"],
         &["serve", "--payment-latency-ms", &huge],
@@ -28,6 +28,7 @@ fn out_of_range_flags_are_clap_errors() {
         &["serve", "--max-requests", "0"],
         &["serve", "--max-header-bytes", "100"],
         &["serve", "--rate-limit-burst", "0"],
+        &["serve", "--shutdown-timeout-s", &huge],
         &["load", "--orders", &huge],
         &["load", "--skus", &huge],
         &["load", "--reads", &huge],

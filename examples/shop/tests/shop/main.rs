@@ -13,4 +13,5 @@ mod rebuild;
 mod restart;
 mod routes;
 mod seed;
+mod shutdown;
 mod support;
