@@ -43,6 +43,7 @@ use std::time::Duration;
 use tessera_projections::integration::Bus;
 
 pub mod cases;
+pub mod fixtures;
 mod support;
 
 /// How long a case waits for something to happen before it fails.

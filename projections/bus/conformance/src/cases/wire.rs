@@ -1,12 +1,10 @@
 //! Messages on the wire: every header survives; what is not an integration message is
 //! a typed error.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tessera_core::Position;
 use tessera_projections::integration::{
-    command_message, wire, ConsumerSpec, Delivery, Message, MessageError, MessageKind, JSON,
+    command_message, wire, ConsumerSpec, Delivery, Message, MessageError, MessageKind,
 };
 
 use crate::support::unique;
@@ -18,35 +16,6 @@ async fn next(consumer: &mut Box<dyn tessera_projections::integration::Consumer>
         .await
         .expect("consumer")
         .expect("a delivery within the wait")
-}
-
-fn event(context: &str) -> Message {
-    let mut headers = BTreeMap::new();
-    headers.insert(
-        "traceparent".to_owned(),
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-    );
-    headers.insert("tracestate".to_owned(), "congo=t61rcWkgMzE".to_owned());
-    Message {
-        id: uuid::Uuid::new_v4(),
-        kind: MessageKind::Event,
-        name: "Deposited".to_owned(),
-        schema_version: 3,
-        source: context.to_owned(),
-        subject: format!("{context}.acct.Deposited"),
-        stream: "acct-ünïcode 1".to_owned(),
-        version: 41,
-        previous: Some(40),
-        position: Position::new(1_234, 1_230),
-        correlation_id: Some(uuid::Uuid::new_v4()),
-        causation_id: Some(uuid::Uuid::new_v4()),
-        idempotency_key: None,
-        headers,
-        content_type: JSON.to_owned(),
-        payload: serde_json::to_vec(&serde_json::json!({"amount": 7, "note": "é"}))
-            .expect("json")
-            .into(),
-    }
 }
 
 fn same(sent: &Message, got: &Message) {
@@ -63,7 +32,7 @@ fn same(sent: &Message, got: &Message) {
 pub async fn round_trip_with_every_header(factory: &impl BusFactory) {
     let context = unique("rt");
     let bus = factory.connect().await;
-    let sent = event(&context);
+    let sent = crate::fixtures::full_event(&context);
     let command = command_message(
         "ordering",
         &context,
@@ -112,7 +81,7 @@ pub async fn round_trip_with_every_header(factory: &impl BusFactory) {
 pub async fn foreign_and_undecodable_messages_are_typed_errors(factory: &impl BusFactory) {
     let context = unique("fo");
     let subject = format!("{context}.acct.Deposited");
-    let good = event(&context);
+    let good = crate::fixtures::full_event(&context);
     let mut text = wire::to_headers(&good);
     for (k, v) in &mut text {
         if k == "Content-Type" {

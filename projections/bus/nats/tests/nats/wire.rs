@@ -1,46 +1,17 @@
 //! Messages on the wire: every header survives the round trip; a message that no
 //! Tessera relay wrote is a typed error; an unreachable server is a clear error.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tessera_core::Position;
 use tessera_nats::NatsBus;
 use tessera_projections::integration::{
-    command_message, Bus, BusError, ConsumerSpec, Message, MessageError, MessageKind, JSON,
+    command_message, Bus, BusError, ConsumerSpec, MessageError, MessageKind,
 };
 
 use crate::support::{isolated, next, unique};
 
 /// An event with every header set, extras included.
-pub fn event(context: &str) -> Message {
-    let mut headers = BTreeMap::new();
-    headers.insert(
-        "traceparent".to_owned(),
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-    );
-    headers.insert("tracestate".to_owned(), "congo=t61rcWkgMzE".to_owned());
-    Message {
-        id: uuid::Uuid::new_v4(),
-        kind: MessageKind::Event,
-        name: "Deposited".to_owned(),
-        schema_version: 3,
-        source: context.to_owned(),
-        subject: format!("{context}.acct.Deposited"),
-        stream: "acct-ünïcode 1".to_owned(),
-        version: 41,
-        previous: Some(40),
-        position: Position::new(1_234, 1_230),
-        correlation_id: Some(uuid::Uuid::new_v4()),
-        causation_id: Some(uuid::Uuid::new_v4()),
-        idempotency_key: None,
-        headers,
-        content_type: JSON.to_owned(),
-        payload: serde_json::to_vec(&serde_json::json!({"amount": 7, "note": "é"}))
-            .expect("json")
-            .into(),
-    }
-}
+pub use tessera_bus_conformance::fixtures::full_event as event;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_header_round_trips_and_a_foreign_message_is_a_typed_error() {
