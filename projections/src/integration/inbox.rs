@@ -5,12 +5,15 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tessera_core::{BoxError, Position};
+use tessera_core::BoxError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Bus, Consumer, ConsumerSpec, Delivery, Message, MessageKind};
+use super::{Bus, ConsumerSpec, Message};
 use crate::checkpoint::CheckpointStore;
+
+mod deliver;
+mod run;
 
 /// What an inbox does with each message: write to the local store (with ids or
 /// idempotency keys derived from the message, see [`Message::derived_event_id`]) or
@@ -37,11 +40,15 @@ pub struct InboxConfig {
     /// Park poison messages in the dead-letter destination and go on (`true`), or stop
     /// the inbox naming the message (`false`, the default).
     pub dead_letter: bool,
+    /// Source streams handled at once (at least 1; at most the consumer's
+    /// `max_in_flight` deliveries are held). The messages of one stream are always
+    /// handled one after the other, in version order.
+    pub concurrency: usize,
 }
 
 impl InboxConfig {
     /// Defaults for `consumer`: 5 attempts, 50 ms to 5 s backoff, 20 ms hold-back, stop
-    /// on poison.
+    /// on poison, 16 streams at once.
     pub fn new(consumer: ConsumerSpec) -> Self {
         Self {
             consumer,
@@ -50,6 +57,7 @@ impl InboxConfig {
             max_backoff: Duration::from_secs(5),
             hold_back: Duration::from_millis(20),
             dead_letter: false,
+            concurrency: 16,
         }
     }
 
@@ -118,11 +126,28 @@ pub struct InboxStatus {
 }
 
 /// A durable consumer feeding an [`InboxHandler`]. See the [module](super) docs.
+///
+/// It handles up to [`InboxConfig::concurrency`] source streams at once, each stream's
+/// messages one after the other: a slow handler on one stream does not hold the others
+/// back, and an inbox keeping its positions in PostgreSQL is not bound to one round
+/// trip at a time.
 pub struct Inbox<H, C> {
+    shared: Arc<Shared<H, C>>,
+}
+
+/// What every delivery of an inbox needs, shared with the tasks handling them.
+struct Shared<H, C> {
     bus: Arc<dyn Bus>,
-    handler: Arc<H>,
+    handler: H,
     positions: C,
     config: InboxConfig,
+    status: Arc<Mutex<InboxStatus>>,
+}
+
+impl<H, C> Shared<H, C> {
+    fn update(&self, f: impl FnOnce(&mut InboxStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner));
+    }
 }
 
 /// A running inbox.
@@ -163,40 +188,12 @@ impl InboxHandle {
     }
 }
 
-/// How often an inbox asks the broker for its lag.
-const LAG_REFRESH: Duration = Duration::from_secs(1);
-
-/// What to do after a delivery.
-enum Next {
-    Continue,
-    Stop(Poison),
-}
-
-/// "Handled up to version v" as the position kept in the checkpoint store.
-fn handled_to_position(version: u64) -> Position {
-    Position::new(version.saturating_add(1), 0)
-}
-
-fn position_to_handled(p: Position) -> Option<u64> {
-    p.commit.checked_sub(1)
-}
-
 impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
     /// An inbox reading `config.consumer` from `bus` into `handler`, keeping the version
     /// handled last per source stream in `positions` (named `{consumer}:{stream}`).
     pub fn new(bus: Arc<dyn Bus>, handler: H, positions: C, config: InboxConfig) -> Self {
-        Self {
-            bus,
-            handler: Arc::new(handler),
-            positions,
-            config,
-        }
-    }
-
-    /// Starts consuming.
-    pub fn spawn(self) -> InboxHandle {
         let status = Arc::new(Mutex::new(InboxStatus {
-            name: self.config.consumer.name.clone(),
+            name: config.consumer.name.clone(),
             state: InboxState::Starting,
             handled: 0,
             duplicates: 0,
@@ -207,190 +204,22 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
             last_error: None,
             poison: None,
         }));
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(self.run(Arc::clone(&status), stopped));
-        InboxHandle { status, stop, task }
-    }
-
-    async fn run(self, status: Arc<Mutex<InboxStatus>>, mut stopped: watch::Receiver<bool>) {
-        let set = |f: &dyn Fn(&mut InboxStatus)| {
-            f(&mut status.lock().unwrap_or_else(PoisonError::into_inner));
-        };
-        let mut failures = 0u32;
-        while !*stopped.borrow() {
-            let mut consumer: Box<dyn Consumer> = match self
-                .bus
-                .consume(&self.config.consumer)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    failures += 1;
-                    let error = e.to_string();
-                    set(&|s| {
-                        s.state = InboxState::Reconnecting;
-                        s.last_error = Some(error.clone());
-                    });
-                    tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot open consumer");
-                    let wait = self.config.backoff(failures);
-                    let _ = tokio::time::timeout(wait, stopped.changed()).await;
-                    continue;
-                }
-            };
-            set(&|s| s.state = InboxState::Running);
-            failures = 0;
-            let mut measured = tokio::time::Instant::now() - LAG_REFRESH;
-            while !*stopped.borrow() {
-                if measured.elapsed() >= LAG_REFRESH {
-                    measured = tokio::time::Instant::now();
-                    if let Ok(lag) = consumer.lag().await {
-                        set(&|s| s.lag = lag);
-                    }
-                }
-                let delivery = tokio::select! {
-                    d = consumer.next(Duration::from_millis(250)) => d,
-                    _ = stopped.changed() => break,
-                };
-                match delivery {
-                    Ok(None) => {}
-                    Ok(Some(d)) => match self.deliver(d, &status).await {
-                        Next::Continue => {}
-                        Next::Stop(poison) => {
-                            tracing::error!(inbox = %self.config.consumer.name, stream = %poison.stream, version = poison.version, error = %poison.error, "inbox stopped on a poison message");
-                            set(&|s| {
-                                s.state = InboxState::Failed;
-                                s.last_error = Some(poison.error.clone());
-                                s.poison = Some(poison.clone());
-                            });
-                            return;
-                        }
-                    },
-                    Err(e) => {
-                        let error = e.to_string();
-                        set(&|s| {
-                            s.state = InboxState::Reconnecting;
-                            s.last_error = Some(error.clone());
-                        });
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Handles one delivery: poison, repeat, held back, or handled and acknowledged.
-    async fn deliver(&self, d: Delivery, status: &Mutex<InboxStatus>) -> Next {
-        let bump = |f: &dyn Fn(&mut InboxStatus)| {
-            f(&mut status.lock().unwrap_or_else(PoisonError::into_inner))
-        };
-        let message = match &d.message {
-            Ok(m) => m.clone(),
-            Err(e) => {
-                bump(&|s| s.rejected += 1);
-                let poison = Poison {
-                    stream: String::new(),
-                    version: 0,
-                    name: String::new(),
-                    id: None,
-                    error: format!("not an integration message: {e}"),
-                };
-                return self.poisoned(d, poison, status).await;
-            }
-        };
-        let key = format!("{}:{}", self.config.consumer.name, message.stream);
-        let ordered = message.kind == MessageKind::Event;
-        let mut stored = Position::START;
-        if ordered {
-            stored = match self.positions.load(&key).await {
-                Ok(p) => p,
-                Err(e) => return self.retry_later(d, &e.to_string(), status).await,
-            };
-            let handled = position_to_handled(stored);
-            if handled >= Some(message.version) {
-                bump(&|s| s.duplicates += 1);
-                let _ = d.ack().await;
-                return Next::Continue;
-            }
-            if handled < message.previous {
-                bump(&|s| s.held_back += 1);
-                // Longer each time it comes back early, so a predecessor that takes a
-                // broker's redelivery timeout to return does not use up the message's
-                // deliveries.
-                let wait = self
-                    .config
-                    .hold_back
-                    .saturating_mul(d.attempt.max(1))
-                    .min(self.config.max_backoff);
-                let _ = d.retry(wait).await;
-                return Next::Continue;
-            }
-        }
-        if let Err(e) = self.handler.handle(&message).await {
-            let error = e.to_string();
-            if d.attempt >= self.config.max_attempts {
-                let poison = Poison {
-                    stream: message.stream.clone(),
-                    version: message.version,
-                    name: message.name.clone(),
-                    id: Some(message.id),
-                    error,
-                };
-                let next = self.poisoned(d, poison, status).await;
-                if ordered && matches!(next, Next::Continue) {
-                    // Parked, not handled: the stream goes on after it (the dead-letter
-                    // destination has it), instead of holding back every later event.
-                    let to = handled_to_position(message.version);
-                    if let Err(e) = self.positions.advance(&key, stored, to).await {
-                        tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot record a parked message");
-                    }
-                }
-                return next;
-            }
-            return self.retry_later(d, &error, status).await;
-        }
-        if ordered {
-            let to = handled_to_position(message.version);
-            // `false`: another instance of this inbox handled it meanwhile; the handler
-            // is idempotent, so the effect is there once either way.
-            if let Err(e) = self.positions.advance(&key, stored, to).await {
-                return self.retry_later(d, &e.to_string(), status).await;
-            }
-        }
-        let _ = d.ack().await;
-        bump(&|s| s.handled += 1);
-        Next::Continue
-    }
-
-    async fn retry_later(&self, d: Delivery, error: &str, status: &Mutex<InboxStatus>) -> Next {
-        tracing::warn!(inbox = %self.config.consumer.name, attempt = d.attempt, error, "message failed; retrying");
-        status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last_error = Some(error.to_owned());
-        let delay = self.config.backoff(d.attempt);
-        let _ = d.retry(delay).await;
-        Next::Continue
-    }
-
-    async fn poisoned(&self, d: Delivery, poison: Poison, status: &Mutex<InboxStatus>) -> Next {
-        if !self.config.dead_letter {
-            // Left unacknowledged: after a restart the broker delivers it again.
-            drop(d);
-            return Next::Stop(poison);
-        }
-        let reason = poison.error.clone();
-        match d.dead_letter(&reason).await {
-            Ok(()) => {
-                let mut s = status.lock().unwrap_or_else(PoisonError::into_inner);
-                s.dead_lettered += 1;
-                s.last_error = Some(reason);
-                s.poison = Some(poison);
-                Next::Continue
-            }
-            Err(e) => Next::Stop(Poison {
-                error: format!("{reason}; parking it failed: {e}"),
-                ..poison
+        Self {
+            shared: Arc::new(Shared {
+                bus,
+                handler,
+                positions,
+                config,
+                status,
             }),
         }
+    }
+
+    /// Starts consuming.
+    pub fn spawn(self) -> InboxHandle {
+        let status = Arc::clone(&self.shared.status);
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run::run(self.shared, stopped));
+        InboxHandle { status, stop, task }
     }
 }

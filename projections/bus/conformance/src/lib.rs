@@ -91,6 +91,7 @@ macro_rules! bus_conformance_suite {
                 a_restarted_relay_resumes_from_its_checkpoint,
                 two_relays_on_one_checkpoint_publish_each_event_once_in_effect,
                 a_message_after_a_gap_is_held_back_until_its_predecessor,
+                a_slow_stream_does_not_hold_back_the_others,
                 poison_stops_the_inbox_naming_the_message,
                 poison_is_dead_lettered_when_configured,
                 an_inbox_reports_its_lag,

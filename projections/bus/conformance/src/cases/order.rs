@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_core::{EventReader, MemoryStore, Position, ReadAll};
-use tessera_projections::integration::{Bus, ConsumerSpec, Inbox, InboxHandle, Relay};
+use tessera_core::{BoxError, EventReader, MemoryStore, Position, ReadAll};
+use tessera_projections::integration::{
+    Bus, ConsumerSpec, Inbox, InboxHandle, InboxHandler, Message, Relay,
+};
 use tessera_projections::{CheckpointStore, MemoryCheckpoints, Runner, RunnerHandle, State};
 
 use super::effect::nth;
@@ -177,6 +179,69 @@ pub async fn a_message_after_a_gap_is_held_back_until_its_predecessor(factory: &
     let versions: Vec<u64> = recorder.messages().iter().map(|m| m.version).collect();
     assert_eq!(versions, [0, 1, 2]);
     assert!(inbox.status().held_back >= 1, "{:?}", inbox.status());
+    inbox.stop().await;
+    factory.cleanup(vec![context]).await;
+}
+
+/// Records what it is handed, holding every message of stream `acct-0` until the gate
+/// opens.
+#[derive(Clone)]
+struct Gated {
+    recorder: Recorder,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl InboxHandler for Gated {
+    async fn handle(&self, message: &Message) -> Result<(), BoxError> {
+        if message.stream == "acct-0" {
+            let mut gate = self.gate.clone();
+            gate.wait_for(|open| *open).await?;
+        }
+        self.recorder.handle(message).await
+    }
+}
+
+/// A handler stuck on one stream: the inbox goes on with the other streams meanwhile,
+/// and once the stuck one moves, every event arrives once, each stream in order.
+pub async fn a_slow_stream_does_not_hold_back_the_others(factory: &impl BusFactory) {
+    let context = unique("sl");
+    let store = MemoryStore::new();
+    let head = deposits(&store, 10, 100).await;
+    let recorder = Recorder::default();
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let handler = Gated {
+        recorder: recorder.clone(),
+        gate,
+    };
+    let spec = ConsumerSpec::new(unique("c"), context.as_str(), format!("{context}.>"));
+    let inbox = Inbox::new(
+        factory.connect().await,
+        handler,
+        MemoryCheckpoints::new(),
+        fast_inbox(spec),
+    )
+    .spawn();
+    let relay = run_relay(
+        &context,
+        &store,
+        factory.connect().await,
+        &MemoryCheckpoints::new(),
+    );
+    relay
+        .wait_for(head, WAIT)
+        .await
+        .expect("the relay reaches the head");
+    recorder
+        .wait_for_distinct(90, "the nine streams that are not held")
+        .await;
+    assert!(
+        recorder.messages().iter().all(|m| m.stream != "acct-0"),
+        "acct-0 is held"
+    );
+    open.send_replace(true);
+    recorder.wait_for_distinct(100, "all hundred").await;
+    assert_once_in_order(&store, &recorder.messages()).await;
+    relay.stop().await;
     inbox.stop().await;
     factory.cleanup(vec![context]).await;
 }

@@ -1,0 +1,136 @@
+//! One delivery: poison, repeat, held back, or handled and acknowledged.
+
+use tessera_core::Position;
+
+use super::{InboxHandler, InboxStatus, Poison, Shared};
+use crate::checkpoint::CheckpointStore;
+use crate::integration::{Delivery, MessageKind};
+
+/// What to do after a delivery.
+pub(super) enum Next {
+    Continue,
+    Stop(Poison),
+}
+
+/// "Handled up to version v" as the position kept in the checkpoint store.
+fn handled_to_position(version: u64) -> Position {
+    Position::new(version.saturating_add(1), 0)
+}
+
+fn position_to_handled(p: Position) -> Option<u64> {
+    p.commit.checked_sub(1)
+}
+
+impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
+    /// Handles one delivery. The caller never hands two deliveries of one source stream
+    /// at once.
+    pub(super) async fn deliver(&self, d: Delivery) -> Next {
+        let message = match &d.message {
+            Ok(m) => m.clone(),
+            Err(e) => {
+                self.update(|s| s.rejected += 1);
+                let poison = Poison {
+                    stream: String::new(),
+                    version: 0,
+                    name: String::new(),
+                    id: None,
+                    error: format!("not an integration message: {e}"),
+                };
+                return self.poisoned(d, poison).await;
+            }
+        };
+        let key = format!("{}:{}", self.config.consumer.name, message.stream);
+        let ordered = message.kind == MessageKind::Event;
+        let mut stored = Position::START;
+        if ordered {
+            stored = match self.positions.load(&key).await {
+                Ok(p) => p,
+                Err(e) => return self.retry_later(d, &e.to_string()).await,
+            };
+            let handled = position_to_handled(stored);
+            if handled >= Some(message.version) {
+                self.update(|s| s.duplicates += 1);
+                let _ = d.ack().await;
+                return Next::Continue;
+            }
+            if handled < message.previous {
+                self.update(|s| s.held_back += 1);
+                // Longer each time it comes back early, so a predecessor that takes a
+                // broker's redelivery timeout to return does not use up the message's
+                // deliveries.
+                let wait = self
+                    .config
+                    .hold_back
+                    .saturating_mul(d.attempt.max(1))
+                    .min(self.config.max_backoff);
+                let _ = d.retry(wait).await;
+                return Next::Continue;
+            }
+        }
+        if let Err(e) = self.handler.handle(&message).await {
+            let error = e.to_string();
+            if d.attempt >= self.config.max_attempts {
+                let poison = Poison {
+                    stream: message.stream.clone(),
+                    version: message.version,
+                    name: message.name.clone(),
+                    id: Some(message.id),
+                    error,
+                };
+                let next = self.poisoned(d, poison).await;
+                if ordered && matches!(next, Next::Continue) {
+                    // Parked, not handled: the stream goes on after it (the dead-letter
+                    // destination has it), instead of holding back every later event.
+                    let to = handled_to_position(message.version);
+                    if let Err(e) = self.positions.advance(&key, stored, to).await {
+                        tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot record a parked message");
+                    }
+                }
+                return next;
+            }
+            return self.retry_later(d, &error).await;
+        }
+        if ordered {
+            let to = handled_to_position(message.version);
+            // `false`: another instance of this inbox handled it meanwhile; the handler
+            // is idempotent, so the effect is there once either way.
+            if let Err(e) = self.positions.advance(&key, stored, to).await {
+                return self.retry_later(d, &e.to_string()).await;
+            }
+        }
+        let _ = d.ack().await;
+        self.update(|s: &mut InboxStatus| s.handled += 1);
+        Next::Continue
+    }
+
+    async fn retry_later(&self, d: Delivery, error: &str) -> Next {
+        tracing::warn!(inbox = %self.config.consumer.name, attempt = d.attempt, error, "message failed; retrying");
+        self.update(|s| s.last_error = Some(error.to_owned()));
+        let delay = self.config.backoff(d.attempt);
+        let _ = d.retry(delay).await;
+        Next::Continue
+    }
+
+    async fn poisoned(&self, d: Delivery, poison: Poison) -> Next {
+        if !self.config.dead_letter {
+            // Left unacknowledged: after a restart the broker delivers it again.
+            drop(d);
+            return Next::Stop(poison);
+        }
+        let reason = poison.error.clone();
+        match d.dead_letter(&reason).await {
+            Ok(()) => {
+                self.update(|s| {
+                    s.dead_lettered += 1;
+                    s.last_error = Some(reason);
+                    s.poison = Some(poison);
+                });
+                Next::Continue
+            }
+            Err(e) => Next::Stop(Poison {
+                error: format!("{reason}; parking it failed: {e}"),
+                ..poison
+            }),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The consuming loop: a reader task pulls deliveries from the broker, and lanes hand
+//! them to the handler, each source stream's one after the other and up to
+//! [`InboxConfig::concurrency`](super::InboxConfig::concurrency) streams at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::{Id, JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::deliver::Next;
+use super::{InboxHandler, InboxState, Poison, Shared};
+use crate::checkpoint::CheckpointStore;
+use crate::integration::{BusError, Consumer, Delivery, MessageKind};
+
+/// How often an inbox asks the broker for its lag.
+const LAG_REFRESH: Duration = Duration::from_secs(1);
+/// How long the reader waits for a delivery before it looks at the lag again.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Why one consumer's loop ended.
+enum Ended {
+    Stopped,
+    Lost(String),
+    Poisoned(Poison),
+}
+
+/// Opens the consumer and consumes until stopped or poisoned, opening it again (with
+/// backoff) when the broker is lost.
+pub(super) async fn run<H: InboxHandler, C: CheckpointStore>(
+    shared: Arc<Shared<H, C>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let name = shared.config.consumer.name.clone();
+    let mut failures = 0u32;
+    while !*stopped.borrow() {
+        let consumer = match shared.bus.consume(&shared.config.consumer).await {
+            Ok(c) => c,
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(inbox = %name, error = %e, "cannot open consumer");
+                shared.update(|s| {
+                    s.state = InboxState::Reconnecting;
+                    s.last_error = Some(e.to_string());
+                });
+                let wait = shared.config.backoff(failures);
+                let _ = tokio::time::timeout(wait, stop_requested(&mut stopped)).await;
+                continue;
+            }
+        };
+        shared.update(|s| s.state = InboxState::Running);
+        failures = 0;
+        match consume(&shared, consumer, &mut stopped).await {
+            Ended::Stopped => return,
+            Ended::Lost(error) => shared.update(|s| {
+                s.state = InboxState::Reconnecting;
+                s.last_error = Some(error);
+            }),
+            Ended::Poisoned(poison) => {
+                tracing::error!(inbox = %name, stream = %poison.stream, version = poison.version, error = %poison.error, "inbox stopped on a poison message");
+                shared.update(|s| {
+                    s.state = InboxState::Failed;
+                    s.last_error = Some(poison.error.clone());
+                    s.poison = Some(poison);
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// Resolves when a stop is asked for; never when the handle was dropped without one
+/// (the inbox then runs on, detached).
+async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    if stopped.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Consumes from one open consumer. Deliveries in hand are handled to the end before
+/// it returns; those received but not started are dropped unsettled, for the broker to
+/// deliver again.
+async fn consume<H: InboxHandler, C: CheckpointStore>(
+    shared: &Arc<Shared<H, C>>,
+    consumer: Box<dyn Consumer>,
+    stopped: &mut watch::Receiver<bool>,
+) -> Ended {
+    let (tx, mut rx) = mpsc::channel(1);
+    let reader = AbortOnDrop(tokio::spawn(read(Arc::clone(shared), consumer, tx)));
+    let mut lanes = Lanes::new(shared.config.concurrency.max(1));
+    let ended = loop {
+        tokio::select! {
+            () = stop_requested(stopped) => break Ended::Stopped,
+            Some(done) = lanes.tasks.join_next_with_id(), if !lanes.tasks.is_empty() => {
+                match lanes.finished(shared, done) {
+                    Next::Continue => {}
+                    Next::Stop(poison) => break Ended::Poisoned(poison),
+                }
+            }
+            received = rx.recv(), if lanes.has_room() => match received {
+                Some(Ok(d)) => lanes.start(shared, d),
+                Some(Err(e)) => break Ended::Lost(e.to_string()),
+                None => break Ended::Lost("the consumer ended".to_owned()),
+            },
+        }
+    };
+    drop(reader);
+    lanes.drain().await;
+    ended
+}
+
+/// Pulls deliveries and hands them on one at a time; refreshes the lag about every
+/// [`LAG_REFRESH`].
+async fn read<H: InboxHandler, C: CheckpointStore>(
+    shared: Arc<Shared<H, C>>,
+    mut consumer: Box<dyn Consumer>,
+    tx: mpsc::Sender<Result<Delivery, BusError>>,
+) {
+    let mut measured: Option<Instant> = None;
+    loop {
+        if measured.is_none_or(|at| at.elapsed() >= LAG_REFRESH) {
+            measured = Some(Instant::now());
+            if let Ok(lag) = consumer.lag().await {
+                shared.update(|s| s.lag = lag);
+            }
+        }
+        match consumer.next(POLL).await {
+            Ok(None) => {}
+            Ok(Some(d)) => {
+                if tx.send(Ok(d)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Aborts the task when dropped (an aborted inbox takes its reader with it).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Deliveries in hand: one task per source stream being handled, and the stream's
+/// later deliveries waiting behind it.
+struct Lanes {
+    tasks: JoinSet<Next>,
+    /// The lane each task serves.
+    lane_of: HashMap<Id, String>,
+    /// Lanes with a task running, and what waits behind it.
+    waiting: HashMap<String, VecDeque<Delivery>>,
+    /// Deliveries running or waiting.
+    held: usize,
+    limit: usize,
+    /// Names lanes of deliveries that need no order (commands, unreadable messages).
+    unordered: u64,
+}
+
+impl Lanes {
+    fn new(limit: usize) -> Self {
+        Self {
+            tasks: JoinSet::new(),
+            lane_of: HashMap::new(),
+            waiting: HashMap::new(),
+            held: 0,
+            limit,
+            unordered: 0,
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.held < self.limit
+    }
+
+    /// The lane of `d`: its source stream for an event, one of its own otherwise.
+    fn lane(&mut self, d: &Delivery) -> String {
+        match &d.message {
+            Ok(m) if m.kind == MessageKind::Event => m.stream.clone(),
+            _ => {
+                self.unordered += 1;
+                // A NUL cannot start a stream id: never a stream's lane.
+                format!("\0{}", self.unordered)
+            }
+        }
+    }
+
+    fn start<H: InboxHandler, C: CheckpointStore>(
+        &mut self,
+        shared: &Arc<Shared<H, C>>,
+        d: Delivery,
+    ) {
+        self.held += 1;
+        let lane = self.lane(&d);
+        if let Some(queue) = self.waiting.get_mut(&lane) {
+            queue.push_back(d);
+            return;
+        }
+        self.waiting.insert(lane.clone(), VecDeque::new());
+        self.spawn(shared, lane, d);
+    }
+
+    fn spawn<H: InboxHandler, C: CheckpointStore>(
+        &mut self,
+        shared: &Arc<Shared<H, C>>,
+        lane: String,
+        d: Delivery,
+    ) {
+        let shared = Arc::clone(shared);
+        let task = self.tasks.spawn(async move { shared.deliver(d).await });
+        self.lane_of.insert(task.id(), lane);
+    }
+
+    /// A task ended: starts the next delivery of its lane, and says what it came to
+    /// (a handler that panicked stops the inbox, naming the stream).
+    fn finished<H: InboxHandler, C: CheckpointStore>(
+        &mut self,
+        shared: &Arc<Shared<H, C>>,
+        done: Result<(Id, Next), tokio::task::JoinError>,
+    ) -> Next {
+        self.held -= 1;
+        let (id, next) = match done {
+            Ok((id, next)) => (id, next),
+            Err(e) => {
+                let stream = self.lane_of.remove(&e.id()).unwrap_or_default();
+                return Next::Stop(Poison {
+                    stream,
+                    version: 0,
+                    name: String::new(),
+                    id: None,
+                    error: format!("the handler panicked: {e}"),
+                });
+            }
+        };
+        let lane = self.lane_of.remove(&id).unwrap_or_default();
+        match self.waiting.get_mut(&lane).and_then(VecDeque::pop_front) {
+            Some(d) => self.spawn(shared, lane, d),
+            None => {
+                self.waiting.remove(&lane);
+            }
+        }
+        next
+    }
+
+    /// Lets the running deliveries end; drops the waiting ones unsettled.
+    async fn drain(mut self) {
+        self.waiting.clear();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
