@@ -1,5 +1,6 @@
 //! Wiring: the three contexts on one kind of store, their read models, the saga, the
-//! inbox relays and the payment worker. Generic over the store; `main` picks it.
+//! relays and inboxes between the contexts, and the payment worker. Generic over the
+//! store; `main` picks it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -11,13 +12,14 @@ use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHa
 use tessera_projections::resilience::Resilience;
 use tessera_projections::{Runner, RunnerConfig, RunnerHandle};
 
-use crate::fulfilment::{Fulfilment, InboxRelay, ShopDispatcher};
+use crate::fulfilment::{Flow, Fulfilment, FulfilmentInbox, ShopDispatcher};
 use crate::gateway::Gateway;
 use crate::inventory::Product;
 use crate::metrics::Metrics;
 use crate::ordering::Order;
 use crate::payment::{Payment, PaymentProcessor};
 use crate::settings::Settings;
+use tessera_projections::integration::{Bus, Inbox, InboxConfig, InboxHandle, Relay};
 use tessera_projections::{Checkpoints, Reactor};
 
 mod parts;
@@ -57,7 +59,10 @@ pub struct App<S> {
     pub route: Resilience,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The bus between the contexts.
+    pub bus: Arc<dyn Bus>,
     runners: Mutex<BTreeMap<String, Running<S>>>,
+    inboxes: Mutex<BTreeMap<String, (&'static str, InboxHandle)>>,
     workers: Mutex<Vec<WorkerHandle>>,
     rebuilds: Mutex<BTreeMap<String, RebuildState>>,
     draining: AtomicBool,
@@ -88,7 +93,9 @@ impl<S: EventStore + SnapshotStore> App<S> {
             stores,
             views,
             saga,
+            bus,
             relay_checkpoints,
+            inbox_positions,
             worker_checkpoints,
             backend,
         } = parts;
@@ -111,13 +118,16 @@ impl<S: EventStore + SnapshotStore> App<S> {
             gateway,
             route,
             metrics: Metrics::default(),
+            bus,
             runners: Mutex::new(BTreeMap::new()),
+            inboxes: Mutex::new(BTreeMap::new()),
             workers: Mutex::new(Vec::new()),
             rebuilds: Mutex::new(BTreeMap::new()),
             draining: AtomicBool::new(false),
         });
         app.spawn_projections();
-        app.spawn_saga(relay_checkpoints, worker_checkpoints);
+        app.spawn_flows(&relay_checkpoints, &inbox_positions);
+        app.spawn_saga(worker_checkpoints);
         app
     }
 
@@ -150,9 +160,34 @@ impl<S: EventStore + SnapshotStore> App<S> {
         );
     }
 
-    /// The saga on the ordering log with its outbox worker, the inbox relays from the
-    /// inventory and payment logs, and the payment worker.
-    fn spawn_saga(&self, relay_cp: Checkpoints, worker_cp: Checkpoints) {
+    /// The relays of the inventory and payment logs to the bus, and the ordering
+    /// inboxes that append what they publish to the saga's inbox streams.
+    fn spawn_flows(&self, relay_cp: &Checkpoints, inbox_positions: &Checkpoints) {
+        let st = &self.stores;
+        for flow in Flow::ALL {
+            let source = source_of(flow, st);
+            let relay = Relay::new(
+                flow.relay,
+                flow.public(),
+                source.clone(),
+                Arc::clone(&self.bus),
+                relay_cp.clone(),
+            );
+            let handle = Runner::new(source.clone(), relay, relay_config()).spawn();
+            self.add(Kind::Relay, flow.context, flow.relay.to_owned(), handle);
+            let inbox = Inbox::new(
+                Arc::clone(&self.bus),
+                FulfilmentInbox::new(st.ordering.clone()),
+                inbox_positions.clone(),
+                inbox_config(flow),
+            );
+            self.lock_inboxes()
+                .insert(flow.inbox.to_owned(), (flow.context, inbox.spawn()));
+        }
+    }
+
+    /// The saga on the ordering log with its outbox worker, and the payment worker.
+    fn spawn_saga(&self, worker_cp: Checkpoints) {
         let st = &self.stores;
         let dispatcher = Arc::new(ShopDispatcher {
             orders: self.orders.clone(),
@@ -169,15 +204,6 @@ impl<S: EventStore + SnapshotStore> App<S> {
         };
         self.add(Kind::Saga, "ordering", Fulfilment::NAME.to_owned(), runner);
         self.lock_workers().push(worker);
-        for (name, context, relay, source) in inbox_relays(st) {
-            let reactor = Reactor::new(name, relay, relay_cp.clone(), 1);
-            self.add(
-                Kind::Relay,
-                context,
-                name.to_owned(),
-                Runner::new(source.clone(), reactor, reactor_config()).spawn(),
-            );
-        }
         let worker = PaymentProcessor::new(
             self.payments.clone(),
             self.gateway.clone(),
@@ -193,25 +219,32 @@ impl<S: EventStore + SnapshotStore> App<S> {
 /// The payment worker's name: in the status, and of its checkpoint.
 pub const PAYMENT_WORKER: &str = "payment_worker";
 
-/// The inbox relays into the ordering log: name (of the runner and its checkpoint), the
-/// context whose log it reads, the relay, and that log.
-fn inbox_relays<S: Clone>(
-    st: &Contexts<S>,
-) -> [(&'static str, &'static str, InboxRelay<S>, &S); 2] {
-    [
-        (
-            "fulfilment_inbox_inventory",
-            "inventory",
-            InboxRelay::inventory(st.ordering.clone()),
-            &st.inventory,
-        ),
-        (
-            "fulfilment_inbox_payment",
-            "payment",
-            InboxRelay::payment(st.ordering.clone()),
-            &st.payment,
-        ),
-    ]
+/// The log a flow's relay reads.
+pub(crate) fn source_of<S>(flow: Flow, st: &Contexts<S>) -> &S {
+    if flow.context == Flow::INVENTORY.context {
+        &st.inventory
+    } else {
+        &st.payment
+    }
+}
+
+/// Relays publish up to 500 events per confirmation round; a publish the broker does
+/// not confirm is retried for as long as it takes.
+fn relay_config() -> RunnerConfig {
+    RunnerConfig {
+        batch_size: 500,
+        max_attempts: 30,
+        ..RunnerConfig::default()
+    }
+}
+
+/// An inbox tries a message 30 times (backing off up to 5 s, about two minutes in all:
+/// long enough to ride out a restart of the ordering database) before it stops on it.
+fn inbox_config(flow: Flow) -> InboxConfig {
+    InboxConfig {
+        max_attempts: 30,
+        ..InboxConfig::new(flow.consumer())
+    }
 }
 
 /// `handler` keeping up to `capacity` aggregate states between commands (0: none).

@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use tessera_core::{EventStore, SnapshotStore};
 
 use super::extract::PathParam;
+use super::inboxes::InboxStatusBody;
 use super::Problem;
 use crate::app::{App, RebuildError, RebuildState};
 use crate::settings::Settings;
@@ -22,7 +23,8 @@ use crate::settings::Settings;
 pub struct RunnerStatus {
     /// Its name.
     pub name: String,
-    /// `projection`, `saga`, `relay` (an inbox relay into the ordering log) or `worker`.
+    /// `projection`, `saga`, `relay` (publishing its context's public events to the
+    /// bus) or `worker`.
     pub kind: &'static str,
     /// The context whose log it reads.
     pub context: &'static str,
@@ -52,8 +54,13 @@ pub struct RunnerStatus {
 pub struct AdminStatus {
     /// `memory` or `postgres`.
     pub backend: &'static str,
-    /// Every projection, saga leg and worker.
+    /// Every projection, saga leg, relay and worker.
     pub runners: Vec<RunnerStatus>,
+    /// Every inbox (the ordering context's consumers of the inventory and payment
+    /// events).
+    pub inboxes: Vec<InboxStatusBody>,
+    /// The bus between the contexts, without credentials.
+    pub bus: String,
     /// Rebuilds started through the API, by projection.
     pub rebuilds: BTreeMap<String, RebuildState>,
 }
@@ -162,9 +169,16 @@ pub async fn status<S: EventStore + SnapshotStore>(
                 .or(s.last_error),
         })
         .collect();
+    let inboxes = app
+        .inbox_statuses()
+        .into_iter()
+        .map(|(context, s)| InboxStatusBody::new(context, s))
+        .collect();
     Json(AdminStatus {
         backend: app.backend,
         runners,
+        inboxes,
+        bus: app.bus.describe(),
         rebuilds: app.rebuild_states(),
     })
 }

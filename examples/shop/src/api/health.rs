@@ -11,21 +11,27 @@ use serde::Serialize;
 use tessera_core::{EventStore, SnapshotStore};
 use tessera_projections::State as RunnerState;
 
+use super::inboxes::{is_down, render_metrics};
 use super::Correlation;
 use crate::app::App;
 use crate::metrics::escape;
+use tessera_projections::integration::InboxState;
 
 /// Readiness.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
-    /// `ready`, `degraded` (payment breaker open), `not_ready`, or `draining` (the
-    /// server is shutting down).
+    /// `ready`, `degraded` (payment breaker open, or the bus unreachable: commands are
+    /// taken and their events wait in the log), `not_ready`, or `draining` (the server
+    /// is shutting down).
     pub status: &'static str,
     /// `ok`, or `unavailable` when a store does not answer (the error goes to the log,
     /// under `instance`).
     pub store: &'static str,
-    /// Runners that failed.
+    /// Runners and inboxes that failed or stopped.
     pub failed_runners: Vec<String>,
+    /// `ok`, or `unavailable` while an inbox cannot reach the broker (it backs off and
+    /// reconnects; nothing is lost).
+    pub bus: &'static str,
     /// `closed`, `open` or `half_open`.
     pub payment_breaker: &'static str,
     /// When not ready: `urn:uuid:` and the request's correlation id, under which the
@@ -40,7 +46,8 @@ pub async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "live" }))
 }
 
-/// Stores reachable, no runner failed, not shutting down; reports the payment breaker.
+/// Stores reachable, no runner or inbox failed, not shutting down; reports the bus and
+/// the payment breaker.
 #[utoipa::path(get, path = "/health/ready", responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn ready<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
@@ -53,20 +60,35 @@ pub async fn ready<S: EventStore + SnapshotStore>(
             "unavailable"
         }
     };
+    let inboxes = app.inbox_statuses();
     let failed_runners: Vec<String> = app
         .statuses()
         .into_iter()
         .filter(|(_, _, s)| matches!(s.state, RunnerState::Failed | RunnerState::Stopped))
         .map(|(_, _, s)| s.name)
+        .chain(
+            inboxes
+                .iter()
+                .filter(|(_, s)| is_down(s.state))
+                .map(|(_, s)| s.name.clone()),
+        )
         .collect();
+    let bus = if inboxes
+        .iter()
+        .any(|(_, s)| s.state == InboxState::Reconnecting)
+    {
+        "unavailable"
+    } else {
+        "ok"
+    };
     let breaker = app.route.breaker().state().as_str();
     let ok = store == "ok" && failed_runners.is_empty();
     let draining = app.is_draining();
-    let status = match (ok, breaker) {
-        (true, _) if draining => "draining",
-        (false, _) => "not_ready",
-        (true, "open") => "degraded",
-        (true, _) => "ready",
+    let status = match (ok, breaker, bus) {
+        (true, _, _) if draining => "draining",
+        (false, _, _) => "not_ready",
+        (true, "open", _) | (true, _, "unavailable") => "degraded",
+        (true, _, _) => "ready",
     };
     let code = if ok && !draining {
         StatusCode::OK
@@ -79,13 +101,15 @@ pub async fn ready<S: EventStore + SnapshotStore>(
             status,
             store,
             failed_runners,
+            bus,
             payment_breaker: breaker,
             instance: (!ok).then(|| format!("urn:uuid:{correlation}")),
         }),
     )
 }
 
-/// Prometheus text: HTTP counters, orders placed, runner checkpoints and lag.
+/// Prometheus text: HTTP counters, orders placed, runner checkpoints and lag, inbox
+/// lag and counts.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
@@ -135,6 +159,7 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
             escape(&s.name)
         );
     }
+    render_metrics(&mut out, &app.inbox_statuses());
     let open = u8::from(
         app.route.breaker().state() == tessera_projections::resilience::BreakerState::Open,
     );

@@ -26,6 +26,7 @@ use crate::app::App;
 mod admin;
 mod extract;
 mod health;
+mod inboxes;
 mod limit;
 mod openapi;
 mod orders;

@@ -1,8 +1,11 @@
 //! The parts a shop is made of, on the memory store or on PostgreSQL.
 
+use std::sync::Arc;
+
 use tessera_core::{BoxError, MemoryStore};
 use tessera_eventstoredb::EventStoreDbStore;
 use tessera_postgres::{PostgresStore, SchemaName};
+use tessera_projections::integration::{Bus, MemoryBus};
 
 use tessera_core::process::{Instance, InstanceId};
 use tessera_projections::process::{MemoryProcess, PgProcess, ProcessStore};
@@ -45,8 +48,16 @@ pub struct Parts<S> {
     pub views: Views,
     /// The saga's instances, outbox and deadlines.
     pub saga: SagaStore,
-    /// Checkpoints of the inbox relays.
+    /// The bus between the contexts.
+    pub bus: Arc<dyn Bus>,
+    /// Checkpoints of the relays. On the in-memory bus they are in memory too: the bus
+    /// forgets its messages when the process ends, so a relay that remembered having
+    /// published them would leave the inbox without them; at each start the relays
+    /// publish their context's public events again from the beginning, and the inboxes
+    /// acknowledge those they handled without effect.
     pub relay_checkpoints: Checkpoints,
+    /// Where the inboxes keep the version handled last per source stream.
+    pub inbox_positions: Checkpoints,
     /// Checkpoint of the payment worker.
     pub worker_checkpoints: Checkpoints,
     /// `"memory"`, `"postgres"` or `"eventstoredb"`.
@@ -115,7 +126,9 @@ fn in_memory<S>(
             payments: ViewStore::memory(prefix),
         },
         saga: SagaStore::Memory(MemoryProcess::new(saga)),
+        bus: Arc::new(MemoryBus::new()),
         relay_checkpoints: Checkpoints::Memory(MemoryCheckpoints::new()),
+        inbox_positions: Checkpoints::Memory(MemoryCheckpoints::new()),
         worker_checkpoints: Checkpoints::Memory(MemoryCheckpoints::new()),
         backend,
     }
@@ -156,8 +169,9 @@ pub async fn eventstoredb_parts(
         saga: SagaStore::Pg(
             PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
         ),
-        relay_checkpoints: pg_checkpoints(pool.clone(), &format!("{prefix}fulfilment_inbox"))
-            .await?,
+        bus: Arc::new(MemoryBus::new()),
+        relay_checkpoints: Checkpoints::Memory(MemoryCheckpoints::new()),
+        inbox_positions: pg_checkpoints(pool.clone(), &format!("{prefix}fulfilment_inbox")).await?,
         worker_checkpoints: pg_checkpoints(pool, &format!("{prefix}payment_worker")).await?,
         stores,
         backend: "eventstoredb",
@@ -178,7 +192,7 @@ async fn store(url: &str, prefix: &str, context: &str) -> Result<PostgresStore, 
 /// The PostgreSQL mode: each context's events in schema `{prefix}{context}`, its read
 /// models in `{prefix}{context}_{model}_v{n}` (control tables in
 /// `{prefix}{context}_projections`), the saga's instances, outbox and deadlines in
-/// `{prefix}fulfilment`, the inbox relays' checkpoints in `{prefix}fulfilment_inbox`,
+/// `{prefix}fulfilment`, the inboxes' positions in `{prefix}fulfilment_inbox`,
 /// the payment worker's in `{prefix}payment_worker`.
 pub async fn postgres_parts(
     url: &str,
@@ -202,7 +216,9 @@ pub async fn postgres_parts(
         saga: SagaStore::Pg(
             PgProcess::new(pool.clone(), saga, &format!("{prefix}fulfilment")).await?,
         ),
-        relay_checkpoints: pg_checkpoints(pool, &format!("{prefix}fulfilment_inbox")).await?,
+        bus: Arc::new(MemoryBus::new()),
+        relay_checkpoints: Checkpoints::Memory(MemoryCheckpoints::new()),
+        inbox_positions: pg_checkpoints(pool, &format!("{prefix}fulfilment_inbox")).await?,
         worker_checkpoints: pg_checkpoints(
             payment.pool().clone(),
             &format!("{prefix}payment_worker"),

@@ -9,10 +9,12 @@ use tessera_core::{BoxError, EventFilter, EventReader, EventStore, Position, Sna
 use tessera_projections::process::WorkerHandle;
 use tessera_projections::{Lag, RunnerHandle, Status, WaitError};
 
-use super::{inbox_relays, App, Parts, PAYMENT_WORKER};
-use crate::fulfilment::Fulfilment;
+use super::{source_of, App, Parts, PAYMENT_WORKER};
+use crate::fulfilment::{Flow, Fulfilment};
 use crate::payment::worker_filter;
-use tessera_projections::{CheckpointStore, Reaction, View, ViewStore};
+use tessera_projections::integration::{InboxHandle, InboxStatus};
+use tessera_projections::Checkpoints;
+use tessera_projections::{CheckpointStore, View, ViewStore};
 
 /// What a runner drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub enum Kind {
     Projection,
     /// The fulfilment saga.
     Saga,
-    /// An inbox relay into the ordering log.
+    /// A relay publishing a context's public events to the bus.
     Relay,
     /// The payment worker.
     Worker,
@@ -91,9 +93,11 @@ async fn view<V: View, S: EventReader>(
     .await
 }
 
-/// Every runner an [`App`] started on `parts` runs (read models, saga, inbox relays,
-/// payment worker), with its stored checkpoint and lag: the entries and figures of the
-/// admin status route, without a server.
+/// Every runner an [`App`] started on `parts` runs (read models, saga, relays, payment
+/// worker), with its stored checkpoint and lag: the entries and figures of the admin
+/// status route, without a server. Relays are listed only when their checkpoints are
+/// stored: on the in-memory bus they are not (see [`Parts::relay_checkpoints`]), and an
+/// inbox's position is the broker's, so both show only in a running server's status.
 pub async fn stored_statuses<S: EventStore>(
     parts: &Parts<S>,
 ) -> Result<Vec<StoredStatus>, BoxError> {
@@ -114,20 +118,14 @@ pub async fn stored_statuses<S: EventStore>(
         )
         .await?,
     ];
-    for (name, context, relay, source) in inbox_relays(st) {
-        let checkpoint = parts.relay_checkpoints.load(name).await?;
-        let filter = relay.filter();
-        rows.push(
-            stored(
-                Kind::Relay,
-                context,
-                name.to_owned(),
-                checkpoint,
-                filter,
-                source,
-            )
-            .await?,
-        );
+    if !matches!(parts.relay_checkpoints, Checkpoints::Memory(_)) {
+        for flow in Flow::ALL {
+            let checkpoint = parts.relay_checkpoints.load(flow.relay).await?;
+            let filter = flow.public().filter();
+            let name = flow.relay.to_owned();
+            let source = source_of(flow, st);
+            rows.push(stored(Kind::Relay, flow.context, name, checkpoint, filter, source).await?);
+        }
     }
     let checkpoint = parts.worker_checkpoints.load(PAYMENT_WORKER).await?;
     let name = PAYMENT_WORKER.to_owned();
@@ -171,6 +169,22 @@ impl<S: EventStore + SnapshotStore> App<S> {
             handle: Arc::new(handle),
         };
         self.lock_runners().insert(name, running);
+    }
+
+    pub(super) fn lock_inboxes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<String, (&'static str, InboxHandle)>> {
+        self.inboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Status of every inbox: (the context it reads, status).
+    pub fn inbox_statuses(&self) -> Vec<(&'static str, InboxStatus)> {
+        self.lock_inboxes()
+            .values()
+            .map(|(context, handle)| (*context, handle.status()))
+            .collect()
     }
 
     pub(super) fn lock_runners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running<S>>> {

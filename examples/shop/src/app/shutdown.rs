@@ -1,5 +1,5 @@
-//! Stopping a shop: draining (readiness turns 503), then its runners and workers, each
-//! after its current batch.
+//! Stopping a shop: draining (readiness turns 503), then its runners, inboxes and
+//! workers, each after its current batch or message.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,14 +44,18 @@ impl<S: EventStore + SnapshotStore> App<S> {
         self.drain();
         let workers = std::mem::take(&mut *self.lock_workers());
         let runners = std::mem::take(&mut *self.lock_runners());
+        let inboxes = std::mem::take(&mut *self.lock_inboxes());
         // A runner still shared is held by a waiting request: dropping the last clone
         // stops it.
         let runners = runners
             .into_values()
             .filter_map(|running| Arc::try_unwrap(running.handle).ok());
         join(
-            join_all(workers.into_iter().map(WorkerHandle::stop)),
-            join_all(runners.map(RunnerHandle::stop)),
+            join(
+                join_all(workers.into_iter().map(WorkerHandle::stop)),
+                join_all(runners.map(RunnerHandle::stop)),
+            ),
+            join_all(inboxes.into_values().map(|(_, inbox)| inbox.stop())),
         )
         .await;
     }

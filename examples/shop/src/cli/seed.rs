@@ -1,5 +1,5 @@
 //! `shop seed`: places orders in process, through the real command handlers, saga,
-//! inbox relays and payment worker (no HTTP), and waits until every one has settled.
+//! relays, inboxes and payment worker (no HTTP), and waits until every one has settled.
 //! Fills a PostgreSQL shop quickly for read and memory measurements.
 
 use std::io::Write as _;

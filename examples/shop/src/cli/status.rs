@@ -1,5 +1,6 @@
 //! `shop projections`: a status table of the read models, saga legs and workers on
-//! PostgreSQL, from their stored checkpoints.
+//! PostgreSQL, from their stored checkpoints (relays too, when their checkpoints are
+//! stored).
 
 use tessera_core::BoxError;
 
@@ -42,5 +43,9 @@ pub async fn run(db: Database) -> Result<(), BoxError> {
             row.lag.events
         );
     }
+    eprintln!(
+        "relays and inboxes: on the in-memory bus their positions are kept by the running \
+         server (GET /v1/admin/projections, /metrics)"
+    );
     Ok(())
 }

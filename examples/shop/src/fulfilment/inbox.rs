@@ -1,72 +1,122 @@
-//! The ordering context's inbox: inventory and payment events the saga needs, relayed
-//! from their own logs into the ordering log.
+//! What crosses between the contexts: the public events of inventory and payment, and
+//! the ordering context's inbox that hands them to the saga.
 //!
-//! Each context keeps its own log (its own schema on PostgreSQL), while the
-//! process-manager runtime reads one log. The relay is a checkpointed reader of the
-//! other context's log that appends each event the saga wants to stream
-//! `inbox-{order_id}` of the ordering log, under an id derived from the source event's
-//! id: a relayed event delivered twice is stored once (the store's idempotent append).
+//! Inventory and payment each run a [`Relay`](tessera_projections::integration::Relay)
+//! of their own log to the bus, publishing only the events declared here (everything
+//! else stays private). Ordering runs an
+//! [`Inbox`](tessera_projections::integration::Inbox) per source context whose handler,
+//! [`FulfilmentInbox`], appends each message to stream `inbox-{order_id}` of the
+//! ordering log, where the saga reads it. The appended event's id derives from the
+//! message's id (the source event's), so a message delivered twice is stored once (the
+//! store's idempotent append), and the inbox keeps each source stream in version order.
 
 use tessera_core::{
-    BoxError, EventAppender, EventFilter, EventId, ExpectedVersion, NewEvent, RecordedEvent,
-    StreamId,
+    BoxError, EventAppender, EventData, EventId, ExpectedVersion, Metadata, NewEvent, StreamId,
 };
-
-use tessera_projections::Reaction;
+use tessera_projections::integration::{ConsumerSpec, InboxHandler, Message, PublicEvents};
 
 /// The category of the inbox streams.
 pub const INBOX: &str = "inbox";
 
-/// Relays `types` of `category` into the ordering log `target`.
-pub struct InboxRelay<S> {
-    target: S,
+/// One flow between contexts: the source context's relay and the ordering inbox that
+/// reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Flow {
+    /// The source context (the relay's log, the bus context).
+    pub context: &'static str,
+    /// The relay's name (its runner's and checkpoint's).
+    pub relay: &'static str,
+    /// The inbox's durable consumer name (and the prefix of its positions).
+    pub inbox: &'static str,
     category: &'static str,
     types: &'static [&'static str],
 }
 
-impl<S> InboxRelay<S> {
+impl Flow {
     /// Inventory's reservation outcomes.
-    pub fn inventory(target: S) -> Self {
-        Self {
-            target,
-            category: "product",
-            types: &["StockReserved", "ReservationRejected"],
-        }
-    }
+    pub const INVENTORY: Flow = Flow {
+        context: "inventory",
+        relay: "inventory_relay",
+        inbox: "fulfilment_inbox_inventory",
+        category: "product",
+        types: &["StockReserved", "ReservationRejected"],
+    };
 
     /// Payment's answers.
-    pub fn payment(target: S) -> Self {
-        Self {
-            target,
-            category: "payment",
-            types: &["PaymentCaptured", "PaymentDeclined"],
-        }
+    pub const PAYMENT: Flow = Flow {
+        context: "payment",
+        relay: "payment_relay",
+        inbox: "fulfilment_inbox_payment",
+        category: "payment",
+        types: &["PaymentCaptured", "PaymentDeclined"],
+    };
+
+    /// Both flows into ordering.
+    pub const ALL: [Flow; 2] = [Flow::INVENTORY, Flow::PAYMENT];
+
+    /// The source context's public events: each type under its own name, schema
+    /// version 1, its stored payload as is (every one carries `order_id`).
+    pub fn public(&self) -> PublicEvents {
+        self.types
+            .iter()
+            .fold(PublicEvents::new(self.context), |public, t| {
+                public.map(self.category, t, t, 1, |e| Ok(e.data.to_value()?))
+            })
+    }
+
+    /// The ordering inbox's durable consumer of this flow.
+    pub fn consumer(&self) -> ConsumerSpec {
+        ConsumerSpec::new(
+            self.inbox,
+            self.context,
+            format!("{}.{}.>", self.context, self.category),
+        )
     }
 }
 
-impl<S: EventAppender> Reaction for InboxRelay<S> {
-    fn filter(&self) -> EventFilter {
-        EventFilter::category(self.category).with_types(self.types.iter().copied())
-    }
+/// Appends each message to stream `inbox-{order_id}` of the ordering log `S`.
+pub struct FulfilmentInbox<S> {
+    ordering: S,
+}
 
-    async fn react(&self, event: &RecordedEvent) -> Result<(), BoxError> {
-        let data = event.data.to_value()?;
-        let order_id = data
-            .get("order_id")
-            .and_then(|v| v.as_str())
-            .ok_or("relayed event without order_id")?;
-        let stream = StreamId::from_parts(INBOX, order_id)?;
-        let mut id = b"inbox\0".to_vec();
-        id.extend_from_slice(event.id.0.as_bytes());
-        let relayed = NewEvent {
-            id: EventId::derived(&id),
-            event_type: event.event_type.clone(),
-            schema_version: event.schema_version,
-            data: event.data.clone(),
-            metadata: event.metadata.clone().caused_by(event.id.0),
+impl<S> FulfilmentInbox<S> {
+    /// An inbox handler writing to `ordering`.
+    pub fn new(ordering: S) -> Self {
+        Self { ordering }
+    }
+}
+
+/// The id of the inbox event for `message`: the same for every delivery of it, and the
+/// id the log-to-log relays of earlier releases gave the same event (so a log they
+/// filled is not written twice).
+fn inbox_event_id(message: &Message) -> EventId {
+    let mut name = b"inbox\0".to_vec();
+    name.extend_from_slice(message.id.as_bytes());
+    EventId::derived(&name)
+}
+
+impl<S: EventAppender + Send + Sync + 'static> InboxHandler for FulfilmentInbox<S> {
+    async fn handle(&self, message: &Message) -> Result<(), BoxError> {
+        #[derive(serde::Deserialize)]
+        struct ForOrder {
+            order_id: String,
+        }
+        let ForOrder { order_id } = message
+            .decode()
+            .map_err(|e| format!("{} without an order_id: {e}", message.name))?;
+        let stream = StreamId::from_parts(INBOX, &order_id)?;
+        let mut metadata = Metadata::default().caused_by(message.id);
+        metadata.correlation_id = message.correlation_id;
+        metadata.headers.extend(message.headers.clone());
+        let event = NewEvent {
+            id: inbox_event_id(message),
+            event_type: message.name.clone(),
+            schema_version: message.schema_version,
+            data: EventData::from_json_bytes(message.payload.clone())?,
+            metadata,
         };
-        self.target
-            .append(&stream, ExpectedVersion::Any, vec![relayed])
+        self.ordering
+            .append(&stream, ExpectedVersion::Any, vec![event])
             .await?;
         Ok(())
     }

@@ -11,7 +11,8 @@
 //! ([`Fulfilment`]), run by the process runtime of `tessera-projections` on the
 //! ordering log (durable instances, handled-event dedup, outbox with deterministic
 //! idempotency keys, deadlines fired once). The inventory and payment events it needs
-//! reach the ordering log through the [`InboxRelay`]; its commands reach the contexts
+//! are published by those contexts' relays and reach the ordering log through its
+//! inboxes (see [`Flow`] and [`FulfilmentInbox`]); its commands reach the contexts
 //! through the [`ShopDispatcher`].
 
 mod dispatch;
@@ -21,7 +22,7 @@ mod process;
 
 pub(crate) use dispatch::show;
 pub use dispatch::ShopDispatcher;
-pub use inbox::{InboxRelay, INBOX};
+pub use inbox::{Flow, FulfilmentInbox, INBOX};
 pub use messages::{Action, OrderState, SagaCommand, SagaEvent, SagaTimeout};
 pub use process::Fulfilment;
 

@@ -214,7 +214,9 @@ async fn projections_command(prefix: &str) -> Rows {
 /// running runners; on an idle shop both list the same runners (the payment worker too)
 /// with the same checkpoints, heads and lag. The lag counts the events each runner
 /// wants: at rest none, though the saga's and the relays' logs end with events they do
-/// not read.
+/// not read. The relays (whose checkpoints are not stored on the in-memory bus) and
+/// the inboxes show only in the route: live relays, running inboxes without lag, every
+/// message handled once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_command_shows_what_the_admin_route_shows() {
     let shop = TestShop::postgres().await;
@@ -240,7 +242,28 @@ async fn projections_command_shows_what_the_admin_route_shows() {
         o["payment"]["status"] == "refunded" && o["reservation"]["status"] == "released"
     })
     .await;
-    let route = idle_route(&shop).await;
+    let mut route = idle_route(&shop).await;
+    for relay in ["inventory_relay", "payment_relay"] {
+        let row = route.remove(relay).expect("a relay in the route");
+        assert_eq!(
+            (row[0].as_str(), row[3].as_str()),
+            ("relay", "0"),
+            "{row:?}"
+        );
+    }
+    let (_, body) = shop.get("/v1/admin/projections").await;
+    let inboxes = body["inboxes"].as_array().expect("inboxes");
+    let names: Vec<&str> = inboxes.iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["fulfilment_inbox_inventory", "fulfilment_inbox_payment"]
+    );
+    for inbox in inboxes {
+        assert_eq!(inbox["state"], "running", "{inbox}");
+        assert_eq!(inbox["lag_messages"], 0, "{inbox}");
+        assert!(inbox["handled"].as_u64() > Some(0), "{inbox}");
+        assert_eq!(inbox["poison"], Value::Null, "{inbox}");
+    }
     let command = projections_command(&prefix).await;
     assert_eq!(
         command, route,

@@ -113,7 +113,9 @@ fn flaky_app() -> (Arc<App<FlakyStore>>, Arc<std::sync::atomic::AtomicU8>) {
         },
         views: mem.views,
         saga: mem.saga,
+        bus: mem.bus,
         relay_checkpoints: mem.relay_checkpoints,
+        inbox_positions: mem.inbox_positions,
         worker_checkpoints: mem.worker_checkpoints,
         backend: "memory",
     };
@@ -524,4 +526,106 @@ async fn health_metrics_and_openapi() {
     );
     app.shutdown().await;
     let _ = json!({});
+}
+
+/// The relays and inboxes between the contexts show in the admin status, readiness and
+/// metrics; a message on the bus that is not an integration event stops the inbox that
+/// receives it with a status naming it, and readiness says so, while nothing stored
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_and_inboxes_report_and_a_poison_message_stops_its_inbox() {
+    let saga = Fulfilment {
+        payment_timeout: settings().payment_timeout,
+    };
+    let bus = tessera_projections::integration::MemoryBus::new();
+    let mut parts = memory_parts("", saga);
+    parts.bus = Arc::new(bus.clone());
+    let app = App::start(settings(), parts);
+    let r = shop::api::router(app.clone());
+    let body = r#"{"sku":"tea","name":"Tea","price_cents":450,"initial_stock":5}"#;
+    assert_eq!(
+        call(&r, "POST", "/v1/products", Some(body), &[]).await.0,
+        201
+    );
+    let order = r#"{"customer_id":"c1","lines":[{"sku":"tea","quantity":1}]}"#;
+    let (status, placed, _) = call(&r, "POST", "/v1/orders", Some(order), &[]).await;
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["order_id"].as_str().expect("order id").to_owned();
+    let confirmed = crate::support::eventually("the order is confirmed", || async {
+        let (_, o, _) = call(&r, "GET", &format!("/v1/orders/{id}"), None, &[]).await;
+        (o["status"] == "confirmed").then_some(o)
+    })
+    .await;
+    let (_, status, _) = call(&r, "GET", "/v1/admin/projections", None, &[]).await;
+    let kinds: Vec<(&str, &str)> = status["runners"]
+        .as_array()
+        .expect("runners")
+        .iter()
+        .filter(|r| r["kind"] == "relay")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or(""),
+                r["context"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("inventory_relay", "inventory"),
+            ("payment_relay", "payment")
+        ]
+    );
+    let inboxes = status["inboxes"].as_array().expect("inboxes");
+    assert_eq!(inboxes.len(), 2, "{status}");
+    assert!(
+        inboxes
+            .iter()
+            .all(|i| i["state"] == "running" && i["handled"] == 1),
+        "one reservation and one payment handled: {status}"
+    );
+    assert_eq!(status["bus"], "memory", "{status}");
+    let (_, metrics, _) = call(&r, "GET", "/metrics", None, &[]).await;
+    let text = metrics.as_str().unwrap_or_default().to_owned();
+    for line in [
+        "tessera_inbox_up{inbox=\"fulfilment_inbox_inventory\"} 1",
+        "tessera_inbox_handled_total{inbox=\"fulfilment_inbox_payment\"} 1",
+        "tessera_runner_up{runner=\"inventory_relay\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+
+    bus.publish_raw(
+        "inventory",
+        "inventory.product.Junk",
+        vec![("content-type".to_owned(), "text/plain".to_owned())],
+        b"not an integration event".to_vec().into(),
+    );
+    let stopped = crate::support::eventually("the inventory inbox stops", || async {
+        let (_, s, _) = call(&r, "GET", "/v1/admin/projections", None, &[]).await;
+        s["inboxes"]
+            .as_array()?
+            .iter()
+            .find(|i| i["name"] == "fulfilment_inbox_inventory" && i["state"] == "failed")
+            .cloned()
+    })
+    .await;
+    let poison = stopped["poison"].as_str().unwrap_or_default();
+    assert!(poison.contains("not an integration message"), "{stopped}");
+    assert_eq!(stopped["rejected"], 1, "{stopped}");
+    let (code, ready, _) = call(&r, "GET", "/health/ready", None, &[]).await;
+    assert_eq!(
+        (code, ready["status"].as_str()),
+        (503, Some("not_ready")),
+        "{ready}"
+    );
+    assert_eq!(
+        ready["failed_runners"],
+        json!(["fulfilment_inbox_inventory"]),
+        "{ready}"
+    );
+    assert!(text.contains("tessera_inbox_up"), "{text}");
+    let (_, after, _) = call(&r, "GET", &format!("/v1/orders/{id}"), None, &[]).await;
+    assert_eq!(after, confirmed, "nothing stored changed");
+    app.shutdown().await;
 }
