@@ -9,7 +9,7 @@ use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
 use super::store::route;
-use super::{Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
+use super::{Backlog, Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
 use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
 
@@ -120,6 +120,10 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
 
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
         Ok(self.lock().outbox.pending(limit))
+    }
+
+    async fn backlog(&self) -> Result<Backlog, BoxError> {
+        Ok(self.lock().outbox.backlog())
     }
 
     async fn due(

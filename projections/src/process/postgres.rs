@@ -10,7 +10,7 @@ use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
 use super::store::route;
-use super::{Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
+use super::{Backlog, Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
 use crate::checkpoint::{expect_at, PgCheckpoints};
 use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
@@ -172,6 +172,10 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
 
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
         read::pending::<P>(&self.pool, &self.sql, limit).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, BoxError> {
+        read::backlog::<P>(&self.pool, &self.sql).await
     }
 
     async fn due(

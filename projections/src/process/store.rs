@@ -29,6 +29,12 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEntry<P::Command>>, BoxError>> + Send;
 
+    /// What waits in the outbox: how many commands, how many of them failed at least
+    /// once and wait for a retry, and when the oldest was issued. What an operator
+    /// needs beside the runner's lag: a process manager can be caught up with the log
+    /// while its commands queue (one query on PostgreSQL).
+    fn backlog(&self) -> impl Future<Output = Result<Backlog, BoxError>> + Send;
+
     /// The commands that may go at `now`, oldest first, at most `limit`: the oldest
     /// pending command of each instance not in `busy`, when its retry time has come (an
     /// instance's later commands wait behind it). One query on PostgreSQL.
@@ -90,6 +96,26 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
 
     /// Every deadline stored, scheduled, fired or cancelled, by due time.
     fn deadlines(&self) -> impl Future<Output = Result<Vec<Deadline>, BoxError>> + Send;
+}
+
+/// What waits in a process store's outbox ([`ProcessStore::backlog`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Commands issued and not dispatched yet.
+    pub waiting: u64,
+    /// Of those, the ones that failed at least once and wait for a retry.
+    pub retrying: u64,
+    /// When the oldest of them was issued (`None` when none waits).
+    pub oldest: Option<SystemTime>,
+}
+
+impl Backlog {
+    /// How long the oldest waiting command has waited, as of `now`.
+    pub fn oldest_age(&self, now: SystemTime) -> std::time::Duration {
+        self.oldest
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// A command waiting in the outbox.

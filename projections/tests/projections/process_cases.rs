@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tessera_core::process::{InstanceId, Status, StepState};
 use tessera_core::{EventReader, MemoryStore, Position, ReadAll};
-use tessera_projections::process::{DeadlineState, ProcessConfig, ProcessStore, Worker};
+use tessera_projections::process::{Backlog, DeadlineState, ProcessConfig, ProcessStore, Worker};
 use tessera_projections::{Runner, RunnerConfig};
 
 use crate::process_support::{
@@ -351,5 +351,46 @@ pub async fn rejected_command_is_handed_to_the_process_manager<S: ProcessStore<F
         states,
         [DeadlineState::Cancelled],
         "an ended instance has no deadline"
+    );
+}
+
+/// The backlog counts the commands waiting in the outbox and those retried, and dates
+/// the oldest; it empties once they are dispatched.
+pub async fn backlog_counts_waiting_and_retrying_commands<S: ProcessStore<Fulfil>>(process: S) {
+    let store = MemoryStore::new();
+    assert_eq!(
+        process.backlog().await.expect("backlog"),
+        Backlog::default()
+    );
+    let before = std::time::SystemTime::now() - Duration::from_secs(1);
+    emit(&store, Ev::Placed { order: "o1".into() }).await;
+    let at = emit(&store, Ev::Placed { order: "o2".into() }).await;
+    let runner = Runner::new(store.clone(), process.clone(), runner_config()).spawn();
+    runner.wait_for(at, WAIT).await.expect("recorded");
+    runner.stop().await;
+    let backlog = process.backlog().await.expect("backlog");
+    assert_eq!((backlog.waiting, backlog.retrying), (2, 0), "{backlog:?}");
+    let oldest = backlog.oldest.expect("an oldest command");
+    assert!(
+        oldest >= before && oldest <= std::time::SystemTime::now(),
+        "{backlog:?}"
+    );
+    let d = LedgerDispatcher::new(&store);
+    d.failing.lock().expect("lock").insert("Reserve");
+    let worker = Worker::new(process.clone(), Arc::new(d.clone()), config());
+    let round = worker.run_once().await.expect("round");
+    assert_eq!(round.failed, 2, "{round:?}");
+    let backlog = process.backlog().await.expect("backlog");
+    assert_eq!((backlog.waiting, backlog.retrying), (2, 2), "{backlog:?}");
+    assert_eq!(backlog.oldest, Some(oldest), "still the same oldest");
+    d.failing.lock().expect("lock").clear();
+    eventually("the outbox drains", || async {
+        worker.run_once().await.expect("round");
+        process.backlog().await.expect("backlog").waiting == 0
+    })
+    .await;
+    assert_eq!(
+        process.backlog().await.expect("backlog"),
+        Backlog::default()
     );
 }

@@ -54,6 +54,11 @@ async fn failing_compensation_ends_failed_with_the_reason() {
     cases::failing_compensation_ends_failed_with_the_reason(MemoryProcess::new(Fulfil)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_counts_waiting_and_retrying_commands() {
+    cases::backlog_counts_waiting_and_retrying_commands(MemoryProcess::new(Fulfil)).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn rejected_command_is_handed_to_the_process_manager() {
     cases::rejected_command_is_handed_to_the_process_manager(MemoryProcess::new(Fulfil)).await;

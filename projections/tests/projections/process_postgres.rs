@@ -93,6 +93,15 @@ async fn pg_rejected_command_is_handed_to_the_process_manager() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_backlog_counts_waiting_and_retrying_commands() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema).await;
+        cases::backlog_counts_waiting_and_retrying_commands(process).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_rejects_a_schema_name_that_is_not_an_identifier() {
     let pool = pool().await;
     assert!(PgProcess::new(pool, Fulfil, "bad; DROP").await.is_err());

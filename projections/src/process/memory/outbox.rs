@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use tessera_core::process::{InstanceId, Issued};
 use tessera_core::EventId;
 
-use crate::process::OutboxEntry;
+use crate::process::{Backlog, OutboxEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum EntryState {
@@ -23,6 +23,8 @@ struct Entry<C> {
     state: EntryState,
     /// When it left [`EntryState::Pending`].
     settled_at: Option<SystemTime>,
+    /// When it was queued.
+    issued_at: SystemTime,
 }
 
 pub(super) struct Outbox<C> {
@@ -72,6 +74,7 @@ impl<C: Clone> Outbox<C> {
                 view,
                 state,
                 settled_at,
+                issued_at: now,
             },
         );
     }
@@ -81,6 +84,21 @@ impl<C: Clone> Outbox<C> {
             .iter()
             .filter_map(|s| self.entries.get(s))
             .map(|e| &e.view)
+    }
+
+    /// How many commands are pending, how many of them were retried, and when the
+    /// oldest was queued.
+    pub(super) fn backlog(&self) -> Backlog {
+        let oldest = self
+            .pending
+            .first()
+            .and_then(|s| self.entries.get(s))
+            .map(|e| e.issued_at);
+        Backlog {
+            waiting: self.pending.len() as u64,
+            retrying: self.views().filter(|e| e.attempts > 0).count() as u64,
+            oldest,
+        }
     }
 
     /// Pending commands, oldest first, at most `limit`.

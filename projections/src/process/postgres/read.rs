@@ -9,7 +9,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
 use super::sql::Sql;
-use crate::process::{Deadline, DeadlineState, OutboxEntry};
+use crate::process::{Backlog, Deadline, DeadlineState, OutboxEntry};
 
 pub(super) async fn pending<P: ProcessManager>(
     pool: &Pool,
@@ -24,6 +24,21 @@ pub(super) async fn pending<P: ProcessManager>(
         )
         .await?;
     rows.iter().map(entry::<P>).collect()
+}
+
+pub(super) async fn backlog<P: ProcessManager>(
+    pool: &Pool,
+    sql: &Sql,
+) -> Result<Backlog, BoxError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(&client.prepare_cached(&sql.backlog).await?, &[&P::NAME])
+        .await?;
+    Ok(Backlog {
+        waiting: u64::try_from(row.get::<_, i64>(0))?,
+        retrying: u64::try_from(row.get::<_, i64>(1))?,
+        oldest: row.get(2),
+    })
 }
 
 pub(super) async fn due<P: ProcessManager>(

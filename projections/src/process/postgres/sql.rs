@@ -35,6 +35,8 @@ pub(super) struct Sql {
     pub(super) claim_deadline: String,
     /// Pending commands, oldest first.
     pub(super) pending: String,
+    /// How many commands are pending, how many of them retried, the oldest's age.
+    pub(super) backlog: String,
     /// One instance.
     pub(super) instance: String,
     /// Instances, all or of status `$2`.
@@ -68,6 +70,7 @@ impl Sql {
             settle_outbox: in_schema(include_str!("sql/settle_outbox.sql"), schema),
             claim_deadline: in_schema(include_str!("sql/claim_deadline.sql"), schema),
             pending: in_schema(include_str!("sql/pending.sql"), schema),
+            backlog: in_schema(include_str!("sql/backlog.sql"), schema),
             instance: in_schema(include_str!("sql/instance.sql"), schema),
             instances: in_schema(include_str!("sql/instances.sql"), schema),
             deadlines: in_schema(include_str!("sql/deadlines.sql"), schema),
