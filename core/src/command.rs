@@ -2,12 +2,14 @@
 //!
 //! [`CommandHandler`] (in `handler`) takes commands; each goes through a `run`: loading
 //! (`load`, `snapshots`) or the state cache (`cache`), finding an earlier run of a keyed
-//! command (`replay`), deciding, and appending with retries (`append`).
+//! command (`replay`), deciding, and appending with retries (`append`). Commands for
+//! one aggregate take turns in its writer lane (`lanes`).
 
 mod append;
 mod cache;
 mod error;
 mod handler;
+mod lanes;
 mod load;
 mod options;
 mod outcome;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::cache::{Cached, StateCache};
+use super::lanes::WriterLanes;
 use super::load::load;
 use super::replay::{KeyScan, KeyedRuns};
 use super::run::Run;
@@ -47,6 +48,7 @@ pub struct CommandHandler<A: Aggregate, S> {
     pub(super) retry: RetryPolicy,
     pub(super) snapshots: Option<Snapshotting>,
     pub(super) cache: Option<Arc<StateCache<A>>>,
+    lanes: Option<Arc<WriterLanes>>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
@@ -58,6 +60,7 @@ impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
             retry: self.retry,
             snapshots: self.snapshots.clone(),
             cache: self.cache.clone(),
+            lanes: self.lanes.clone(),
         }
     }
 }
@@ -72,7 +75,23 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             retry: RetryPolicy::default(),
             snapshots: None,
             cache: None,
+            lanes: Some(Arc::new(WriterLanes::new(WriterLanes::DEFAULT))),
         }
+    }
+
+    /// Commands for one aggregate take turns in this process (by default, in 1,024
+    /// lanes by hash of the stream id, shared by clones of this handler): instead of
+    /// racing to append and retrying on version conflicts, each decides on the state the
+    /// previous one left, from the state cache when there is one. `0` turns the lanes
+    /// off (every command runs at once and conflicts are retried), for a handler whose
+    /// aggregates are never written concurrently.
+    ///
+    /// Writers in other processes are unaffected: the append still expects the version
+    /// decided on, and a conflict with them is retried as always.
+    #[must_use]
+    pub fn with_writer_lanes(mut self, lanes: usize) -> Self {
+        self.lanes = (lanes > 0).then(|| Arc::new(WriterLanes::new(lanes)));
+        self
     }
 
     /// Uses these upcasters when loading.
@@ -190,7 +209,8 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
     /// Handles `command` on aggregate `id`: load, decide, append with the loaded
     /// version; on a version conflict reload and decide again, up to the retry policy's
     /// attempts with jittered backoff. A keyed command that already ran answers its
-    /// first outcome (see [`CommandOptions`]).
+    /// first outcome (see [`CommandOptions`]). Commands for one aggregate wait their
+    /// turn in its writer lane ([`with_writer_lanes`](Self::with_writer_lanes)).
     pub async fn handle_with(
         &self,
         id: &str,
@@ -204,10 +224,16 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             correlation_id = tracing::field::debug(options.metadata.correlation_id),
             causation_id = tracing::field::debug(options.metadata.causation_id),
         );
-        Run::new(self, stream, options)
-            .handle(command)
-            .instrument(span)
-            .await
+        let run = async {
+            let _turn = match &self.lanes {
+                Some(lanes) => Some(lanes.enter(&stream).await),
+                None => None,
+            };
+            Run::new(self, stream.clone(), options)
+                .handle(command)
+                .await
+        };
+        run.instrument(span).await
     }
 
     /// Loads `stream`, showing every event read to `scan`; `true`: no snapshot was used.

@@ -1,5 +1,6 @@
 //! Version conflicts: reload and decide again, bounded; `RetryPolicy::none()` surfaces
-//! them; an unknown append outcome is retried with the same events and lands once.
+//! them; commands of one handler for one aggregate take turns instead of conflicting;
+//! an unknown append outcome is retried with the same events and lands once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +117,10 @@ async fn contend(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_handlers_count_every_success_once() {
     let store = MemoryStore::new();
-    let tally = CommandHandler::<Tally, _>::new(store.clone(), ()).with_retry(fast(50));
+    // Without writer lanes, so the sixteen race each other to the append.
+    let tally = CommandHandler::<Tally, _>::new(store.clone(), ())
+        .with_retry(fast(50))
+        .with_writer_lanes(0);
     let results = contend(&tally, 16, 5).await;
     let successes = results.iter().filter(|r| r.is_ok()).count();
     assert!(successes > 0);
@@ -140,7 +144,9 @@ async fn concurrent_handlers_count_every_success_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_handlers_without_retry_surface_conflicts() {
     let store = MemoryStore::new();
-    let tally = CommandHandler::<Tally, _>::new(store.clone(), ()).with_retry(RetryPolicy::none());
+    let tally = CommandHandler::<Tally, _>::new(store.clone(), ())
+        .with_retry(RetryPolicy::none())
+        .with_writer_lanes(0);
     let results = contend(&tally, 16, 3).await;
     let successes = results.iter().filter(|r| r.is_ok()).count();
     assert!(successes > 0);
@@ -152,6 +158,40 @@ async fn concurrent_handlers_without_retry_surface_conflicts() {
         i64::try_from(successes).unwrap()
     );
     assert_eq!(events(&store, "hot").await.len(), successes);
+}
+
+/// In its writer lane (the default), commands for one aggregate take turns: sixteen
+/// tasks at once, no retry allowed, and not one conflicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_for_one_aggregate_take_turns_without_conflicts() {
+    let store = MemoryStore::new();
+    for cached in [false, true] {
+        let tally =
+            CommandHandler::<Tally, _>::new(store.clone(), ()).with_retry(RetryPolicy::none());
+        let tally = if cached {
+            tally.with_state_cache(16)
+        } else {
+            tally
+        };
+        let results = contend(&tally, 16, 5).await;
+        assert!(
+            results.iter().all(Result::is_ok),
+            "cached {cached}: {results:?}"
+        );
+    }
+    assert_eq!(tally_total(&store).await, 160);
+    for (i, e) in events(&store, "hot").await.iter().enumerate() {
+        assert_eq!(e.version, Version(i as u64));
+    }
+}
+
+async fn tally_total(store: &MemoryStore) -> i64 {
+    CommandHandler::<Tally, _>::new(store.clone(), ())
+        .load("hot")
+        .await
+        .unwrap()
+        .state
+        .total
 }
 
 #[tokio::test]
