@@ -34,8 +34,8 @@ impl WriterLanes {
     /// Waits for `stream`'s lane; the command runs while the guard lives.
     pub(super) async fn enter(&self, stream: &StreamId) -> MutexGuard<'_, ()> {
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(stream.as_str());
-        // The modulo of a u64 hash by the lane count fits in usize.
-        let lane = (hash % self.lanes.len() as u64) as usize;
+        // Less than the lane count, so it fits in usize.
+        let lane = usize::try_from(hash % self.lanes.len() as u64).unwrap_or_default();
         self.lanes[lane].lock().await
     }
 }
