@@ -15,8 +15,9 @@ use tessera_core::{EventStore, SnapshotStore};
 use super::extract::PathParam;
 use super::inboxes::InboxStatusBody;
 use super::Problem;
-use crate::app::{App, RebuildError, RebuildState};
+use crate::app::{App, Kind, RebuildError, RebuildState};
 use crate::settings::Settings;
+use tessera_projections::process::Backlog;
 
 /// One runner's status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -47,6 +48,30 @@ pub struct RunnerStatus {
     pub applied: u64,
     /// Last error, retried or final.
     pub last_error: Option<String>,
+    /// The saga's commands waiting to be dispatched (saga only; `null` if unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<BacklogBody>,
+}
+
+/// What waits in a process manager's outbox.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BacklogBody {
+    /// Commands issued and not dispatched yet.
+    pub waiting: u64,
+    /// Of those, the ones that failed at least once and wait for a retry.
+    pub retrying: u64,
+    /// How long the oldest has waited, in milliseconds (0 when none waits).
+    pub oldest_ms: u128,
+}
+
+impl From<Backlog> for BacklogBody {
+    fn from(b: Backlog) -> Self {
+        Self {
+            waiting: b.waiting,
+            retrying: b.retrying,
+            oldest_ms: b.oldest_age(std::time::SystemTime::now()).as_millis(),
+        }
+    }
 }
 
 /// Status of every runner and rebuild.
@@ -132,7 +157,8 @@ fn token_matches(given: &[u8], token: &[u8]) -> bool {
     same.into()
 }
 
-/// Status of every projection, saga leg and worker.
+/// Status of every projection, saga leg and worker, with the saga's backlog of
+/// commands waiting to be dispatched, and every inbox.
 ///
 /// Admin routes take the bearer token when one is set (`SHOP_ADMIN_TOKEN`); without one
 /// they are refused (403) unless the server was started with `--admin-open`.
@@ -142,7 +168,7 @@ fn token_matches(given: &[u8], token: &[u8]) -> bool {
 pub async fn status<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
 ) -> Json<AdminStatus> {
-    let runners = app
+    let mut runners: Vec<RunnerStatus> = app
         .statuses()
         .into_iter()
         .map(|(kind, context, s)| RunnerStatus {
@@ -167,8 +193,15 @@ pub async fn status<S: EventStore + SnapshotStore>(
                     )
                 })
                 .or(s.last_error),
+            backlog: None,
         })
         .collect();
+    if let Some(saga) = runners.iter_mut().find(|r| r.kind == Kind::Saga.as_str()) {
+        match app.saga.backlog().await {
+            Ok(b) => saga.backlog = Some(b.into()),
+            Err(e) => tracing::warn!(error = %e, "cannot read the saga's backlog"),
+        }
+    }
     let inboxes = app
         .inbox_statuses()
         .into_iter()

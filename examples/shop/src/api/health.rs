@@ -160,6 +160,22 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
         );
     }
     render_metrics(&mut out, &app.inbox_statuses());
+    if let Ok(b) = app.saga.backlog().await {
+        let age = b.oldest_age(std::time::SystemTime::now()).as_secs_f64();
+        let _ = writeln!(
+            out,
+            "# HELP tessera_process_backlog_commands Commands a process manager issued and has not dispatched yet.\n\
+             # TYPE tessera_process_backlog_commands gauge\n\
+             tessera_process_backlog_commands{{process=\"fulfilment\"}} {}\n\
+             # HELP tessera_process_backlog_retrying Waiting commands that failed at least once.\n\
+             # TYPE tessera_process_backlog_retrying gauge\n\
+             tessera_process_backlog_retrying{{process=\"fulfilment\"}} {}\n\
+             # HELP tessera_process_backlog_oldest_seconds How long the oldest waiting command has waited.\n\
+             # TYPE tessera_process_backlog_oldest_seconds gauge\n\
+             tessera_process_backlog_oldest_seconds{{process=\"fulfilment\"}} {age:.3}",
+            b.waiting, b.retrying
+        );
+    }
     let open = u8::from(
         app.route.breaker().state() == tessera_projections::resilience::BreakerState::Open,
     );

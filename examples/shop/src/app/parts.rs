@@ -8,7 +8,7 @@ use tessera_postgres::{PostgresStore, SchemaName};
 use tessera_projections::integration::{Bus, MemoryBus};
 
 use tessera_core::process::{Instance, InstanceId};
-use tessera_projections::process::{MemoryProcess, PgProcess, ProcessStore};
+use tessera_projections::process::{Backlog, MemoryProcess, PgProcess, ProcessStore};
 use tessera_projections::Subscriber;
 
 use crate::fulfilment::Fulfilment;
@@ -79,6 +79,15 @@ impl SagaStore {
         match self {
             SagaStore::Memory(m) => Subscriber::checkpoint(m).await,
             SagaStore::Pg(p) => Subscriber::checkpoint(p).await,
+        }
+    }
+
+    /// What waits in the saga's outbox: commands issued and not dispatched yet (a
+    /// saga can be caught up with its log while its commands queue).
+    pub async fn backlog(&self) -> Result<Backlog, BoxError> {
+        match self {
+            SagaStore::Memory(m) => m.backlog().await,
+            SagaStore::Pg(p) => p.backlog().await,
         }
     }
 

@@ -13,6 +13,7 @@ use super::{source_of, App, Parts, PAYMENT_WORKER};
 use crate::fulfilment::{Flow, Fulfilment};
 use crate::payment::worker_filter;
 use tessera_projections::integration::{InboxHandle, InboxStatus};
+use tessera_projections::process::Backlog;
 use tessera_projections::Checkpoints;
 use tessera_projections::{CheckpointStore, View, ViewStore};
 
@@ -56,6 +57,8 @@ pub struct StoredStatus {
     pub checkpoint: Position,
     /// The head of its log and how far the checkpoint trails it.
     pub lag: Lag,
+    /// The saga's commands waiting to be dispatched (the saga's row only).
+    pub backlog: Option<Backlog>,
 }
 
 async fn stored<S: EventReader>(
@@ -73,6 +76,7 @@ async fn stored<S: EventReader>(
         name,
         checkpoint,
         lag,
+        backlog: None,
     })
 }
 
@@ -108,15 +112,18 @@ pub async fn stored_statuses<S: EventStore>(
         view("inventory", &v.products, &st.inventory).await?,
         view("inventory", &v.reservations, &st.inventory).await?,
         view("payment", &v.payments, &st.payment).await?,
-        stored(
-            Kind::Saga,
-            "ordering",
-            Fulfilment::NAME.to_owned(),
-            saga.checkpoint().await?,
-            saga.filter(),
-            &st.ordering,
-        )
-        .await?,
+        StoredStatus {
+            backlog: Some(saga.backlog().await?),
+            ..stored(
+                Kind::Saga,
+                "ordering",
+                Fulfilment::NAME.to_owned(),
+                saga.checkpoint().await?,
+                saga.filter(),
+                &st.ordering,
+            )
+            .await?
+        },
     ];
     if !matches!(parts.relay_checkpoints, Checkpoints::Memory(_)) {
         for flow in Flow::ALL {

@@ -8,7 +8,8 @@ use super::Database;
 use crate::app::{postgres_parts, stored_statuses};
 
 /// Prints one row per runner a server would run, with the figures its admin status route
-/// (`GET /v1/admin/projections`) shows.
+/// (`GET /v1/admin/projections`) shows: checkpoint, head, lag, and for the saga the
+/// commands waiting in its outbox (`BACKLOG`).
 pub async fn run(db: Database) -> Result<(), BoxError> {
     let Some(url) = &db.database_url else {
         return Err(
@@ -27,21 +28,34 @@ pub async fn run(db: Database) -> Result<(), BoxError> {
     .await?;
     let rows = stored_statuses(&parts).await?;
     println!(
-        "{:<10} {:<28} {:>22} {:>22} {:>10}",
-        "KIND", "NAME", "CHECKPOINT", "HEAD", "LAG"
+        "{:<10} {:<28} {:>22} {:>22} {:>10} {:>8}",
+        "KIND", "NAME", "CHECKPOINT", "HEAD", "LAG", "BACKLOG"
     );
     for row in rows {
         let head = row
             .lag
             .head
             .map_or_else(|| "-".to_owned(), |h| h.to_string());
+        let backlog = row
+            .backlog
+            .map_or_else(|| "-".to_owned(), |b| b.waiting.to_string());
         println!(
-            "{:<10} {:<28} {:>22} {head:>22} {:>10}",
+            "{:<10} {:<28} {:>22} {head:>22} {:>10} {backlog:>8}",
             row.kind.as_str(),
             row.name,
             row.checkpoint.to_string(),
             row.lag.events
         );
+        if let Some(b) = row.backlog.filter(|b| b.waiting > 0) {
+            let age = b.oldest_age(std::time::SystemTime::now());
+            eprintln!(
+                "{}: {} commands waiting to be dispatched ({} retrying), the oldest for {:.1}s",
+                row.name,
+                b.waiting,
+                b.retrying,
+                age.as_secs_f64()
+            );
+        }
     }
     eprintln!(
         "relays and inboxes: on the in-memory bus their positions are kept by the running \

@@ -137,7 +137,7 @@ fn json_logs_are_json_from_the_first_line() {
 }
 
 /// Kind, checkpoint, head and lag of each runner, by name.
-type Rows = BTreeMap<String, [String; 4]>;
+type Rows = BTreeMap<String, [String; 5]>;
 
 /// The admin status route's runners, once two looks a runner's idle refresh apart agree
 /// and every runner is live.
@@ -152,11 +152,15 @@ async fn idle_route(shop: &TestShop) -> Rows {
             .map(|r| {
                 let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
                 let head = r["head"].as_str().unwrap_or("-").to_owned();
+                let backlog = r["backlog"]["waiting"]
+                    .as_u64()
+                    .map_or_else(|| "-".to_owned(), |w| w.to_string());
                 let figures = [
                     text(&r["kind"]),
                     text(&r["checkpoint"]),
                     head,
                     text(&r["lag_events"]),
+                    backlog,
                 ];
                 (text(&r["name"]), figures)
             })
@@ -201,10 +205,10 @@ async fn projections_command(prefix: &str) -> Rows {
         .skip(1)
         .map(|line| {
             let cells: Vec<&str> = line.split_whitespace().collect();
-            let [kind, name, checkpoint, head, lag] = cells[..] else {
-                panic!("a row of five cells: {line:?}");
+            let [kind, name, checkpoint, head, lag, backlog] = cells[..] else {
+                panic!("a row of six cells: {line:?}");
             };
-            let figures = [kind, checkpoint, head, lag].map(str::to_owned);
+            let figures = [kind, checkpoint, head, lag, backlog].map(str::to_owned);
             (name.to_owned(), figures)
         })
         .collect()
@@ -268,6 +272,11 @@ async fn projections_command_shows_what_the_admin_route_shows() {
     assert_eq!(
         command, route,
         "shop projections (left), the admin route (right)"
+    );
+    assert_eq!(
+        route.get("fulfilment").map(|r| r[4].as_str()),
+        Some("0"),
+        "at rest the saga has dispatched everything: {route:?}"
     );
     for (name, kind) in [("payment_worker", "worker"), ("fulfilment", "saga")] {
         assert_eq!(

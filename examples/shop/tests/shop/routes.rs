@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Request};
@@ -458,6 +459,8 @@ async fn health_metrics_and_openapi() {
         "tessera_runner_lag_events{runner=\"fulfilment\"}",
         "tessera_runner_held_back_events{runner=\"fulfilment\"} 0",
         "shop_payment_breaker_open 0",
+        "tessera_process_backlog_commands{process=\"fulfilment\"} 0",
+        "tessera_inbox_up{inbox=\"fulfilment_inbox_payment\"} 1",
     ] {
         assert!(text.contains(metric), "{metric} missing from:\n{text}");
     }
@@ -627,5 +630,80 @@ async fn relays_and_inboxes_report_and_a_poison_message_stops_its_inbox() {
     assert!(text.contains("tessera_inbox_up"), "{text}");
     let (_, after, _) = call(&r, "GET", &format!("/v1/orders/{id}"), None, &[]).await;
     assert_eq!(after, confirmed, "nothing stored changed");
+    app.shutdown().await;
+}
+
+/// With the inventory store down, the saga is caught up with its log (lag 0) while its
+/// Reserve waits in the outbox: the admin route, `/metrics` show that backlog (waiting,
+/// retrying, age), and it drains once inventory is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sagas_backlog_shows_beside_its_lag() {
+    let saga = Fulfilment {
+        payment_timeout: Duration::from_secs(60),
+    };
+    let mem = memory_parts("", saga);
+    let (ordering, inventory, payment) = (
+        FlakyStore::default(),
+        FlakyStore::default(),
+        FlakyStore::default(),
+    );
+    let inventory_mode = inventory.mode.clone();
+    let parts = Parts {
+        stores: Contexts {
+            ordering,
+            inventory,
+            payment,
+        },
+        views: mem.views,
+        saga: mem.saga,
+        bus: mem.bus,
+        relay_checkpoints: mem.relay_checkpoints,
+        inbox_positions: mem.inbox_positions,
+        worker_checkpoints: mem.worker_checkpoints,
+        backend: "memory",
+    };
+    let app = App::start(settings(), parts);
+    let r = shop::api::router(app.clone());
+    let product = r#"{"sku":"tea","name":"Tea","price_cents":100,"initial_stock":5}"#;
+    assert_eq!(
+        call(&r, "POST", "/v1/products", Some(product), &[]).await.0,
+        201
+    );
+    inventory_mode.store(DOWN, Ordering::SeqCst);
+    let order = r#"{"customer_id":"c","lines":[{"sku":"tea","quantity":1}]}"#;
+    let (status, placed, _) = call(&r, "POST", "/v1/orders", Some(order), &[]).await;
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["order_id"].as_str().expect("order id").to_owned();
+    let saga = crate::support::eventually("a retried command waits", || async {
+        let (_, s, _) = call(&r, "GET", "/v1/admin/projections", None, &[]).await;
+        let saga = s["runners"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "fulfilment")?
+            .clone();
+        (saga["backlog"]["retrying"] == 1 && saga["lag_events"] == 0).then_some(saga)
+    })
+    .await;
+    assert_eq!(saga["backlog"]["waiting"], 1, "{saga}");
+    let (_, metrics, _) = call(&r, "GET", "/metrics", None, &[]).await;
+    let text = metrics.as_str().unwrap_or_default();
+    for line in [
+        "tessera_process_backlog_commands{process=\"fulfilment\"} 1",
+        "tessera_process_backlog_retrying{process=\"fulfilment\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    inventory_mode.store(OK, Ordering::SeqCst);
+    crate::support::eventually("the order is confirmed", || async {
+        let (_, o, _) = call(&r, "GET", &format!("/v1/orders/{id}"), None, &[]).await;
+        (o["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let (_, s, _) = call(&r, "GET", "/v1/admin/projections", None, &[]).await;
+    let saga = s["runners"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == "fulfilment"))
+        .expect("the saga's entry");
+    assert_eq!(saga["backlog"]["waiting"], 0, "{saga}");
     app.shutdown().await;
 }
