@@ -32,6 +32,8 @@ pub const MAX_SKUS: u64 = 10_000;
 pub const MAX_READS: u64 = 10_000_000;
 /// Longest `--settle-s` of `load`: a day.
 pub const MAX_SETTLE_S: u64 = 86_400;
+/// Most `--rate` of `load`, orders per second.
+pub const MAX_RATE: u64 = 1_000_000;
 /// Most `--concurrency` of `seed`.
 pub const MAX_SEED_CONCURRENCY: u64 = 4096;
 /// Most `--state-cache` of `serve`: states kept by each command handler.
@@ -204,6 +206,29 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 120,
         value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_S))]
     pub settle_s: u64,
+    /// Send orders on a fixed schedule of this many per second (open loop: each when
+    /// due, whether or not earlier ones answered; at most 256 in flight) instead of
+    /// `--concurrency` at a time. At most 1000000.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_RATE))]
+    pub rate: Option<u64>,
+    /// Hot-product mode: every order on one product (stocked for all of them), instead
+    /// of `--skus` products.
+    #[arg(long)]
+    pub hot: bool,
+    /// How often the orders still pending are looked for in the order list, in
+    /// milliseconds (the resolution of the place → confirmed latency; 1 to 10000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub poll_ms: u64,
+    /// The shop's PostgreSQL database: count the transactions committed while the
+    /// orders were placed and settled (`pg_stat_database.xact_commit`, and the
+    /// transaction ids assigned: those that wrote), per settled order. Never printed.
+    #[arg(long, hide_env_values = true)]
+    pub database_url: Option<secret::Url>,
+    /// With `--database-url`, seconds to wait after the orders settled before the last
+    /// reading, for PostgreSQL to publish every backend's counts (10 s at most for an
+    /// idle backend on PostgreSQL 15; at most 600).
+    #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub stats_wait_s: u64,
 }
 
 /// `shop seed`.

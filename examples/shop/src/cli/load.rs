@@ -1,6 +1,9 @@
-//! `shop load`: places orders through the API over several products, waits until they
-//! settle, then reads them back; reports throughput, latency percentiles and outcomes,
-//! and ends with one `key=value` summary line. Loopback targets only.
+//! `shop load`: places orders through the API over several products (or one, `--hot`),
+//! closed loop (`--concurrency` in flight) or open loop at a fixed rate (`--rate`),
+//! watches them settle, then reads them back; reports throughput, latency percentiles,
+//! place → confirmed latency, settled orders per second, outcomes and (with
+//! `--database-url`) PostgreSQL transactions per order, and ends with one `key=value`
+//! summary line. Loopback targets only.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,9 +15,12 @@ use tessera_core::BoxError;
 
 use super::LoadArgs;
 
+mod pgstats;
+mod place;
 mod report;
+mod watch;
 
-use report::{read_targets, Phase, Summary};
+use report::{read_targets, Pacing, Phase, Summary};
 
 /// Refuses targets that are not on this machine.
 fn check_loopback(target: &str) -> Result<String, BoxError> {
@@ -36,23 +42,86 @@ pub async fn run(args: LoadArgs) -> Result<(), BoxError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
+    let stats = match args.database_url.as_deref() {
+        Some(url) => Some(pgstats::Stats::connect(url).await?),
+        None => None,
+    };
     let mut summary = Summary::default();
     let mut ids = Vec::new();
     if args.orders > 0 {
-        let skus = create_products(&client, &base, args.orders, args.skus).await?;
-        eprintln!(
-            "placing {} orders over {} products, {} at a time, on {base}",
-            args.orders,
-            skus.len(),
-            args.concurrency
-        );
-        let (phase, placed) = place(&client, &base, &skus, args.orders, args.concurrency).await;
+        let skus = if args.hot { 1 } else { args.skus };
+        let skus = create_products(&client, &base, args.orders, skus).await?;
+        summary.skus = skus.len();
+        summary.hot = args.hot;
+        if args.hot {
+            println!("hot product: {}", skus[0]);
+        }
+        let before = match &stats {
+            Some(s) => Some(s.read().await?),
+            None => None,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = tokio::spawn(watch::watch(
+            client.clone(),
+            base.clone(),
+            rx,
+            Duration::from_millis(args.poll_ms),
+            Duration::from_secs(args.settle_s),
+        ));
+        let started = Instant::now();
+        let phase = match args.rate {
+            Some(rate) => {
+                eprintln!(
+                    "placing {} orders over {} products at {rate}/s (open loop) on {base}",
+                    args.orders,
+                    skus.len()
+                );
+                let rate = rate as f64;
+                let open = place::open(&client, &base, &skus, args.orders, rate, &tx).await;
+                summary.pacing = Pacing::Open {
+                    rate,
+                    offered_per_s: open.offered_per_s,
+                };
+                ids = open.ids;
+                open.phase
+            }
+            None => {
+                eprintln!(
+                    "placing {} orders over {} products, {} at a time, on {base}",
+                    args.orders,
+                    skus.len(),
+                    args.concurrency
+                );
+                summary.pacing = Pacing::Closed(args.concurrency);
+                let (phase, placed) =
+                    place::closed(&client, &base, &skus, args.orders, args.concurrency, &tx).await;
+                ids = placed;
+                phase
+            }
+        };
+        drop(tx);
+        let placed_at = Instant::now();
         print!("{}", phase.describe("placed orders"));
         summary.place = phase;
-        ids = placed;
-        let started = Instant::now();
-        summary.outcomes = settle(&client, &base, &ids, Duration::from_secs(args.settle_s)).await;
-        summary.settle = started.elapsed();
+        summary.watched = watcher.await?;
+        // Until the last order was seen settled, or the watch gave up waiting.
+        let last = match summary.watched.last {
+            Some(t) if summary.watched.unsettled == 0 => t.into_std(),
+            _ => Instant::now(),
+        };
+        summary.span = last.saturating_duration_since(started);
+        summary.settle = last.saturating_duration_since(placed_at);
+        if let (Some(stats), Some(before)) = (&stats, before) {
+            eprintln!(
+                "waiting {}s for PostgreSQL to publish its counters",
+                args.stats_wait_s
+            );
+            tokio::time::sleep(Duration::from_secs(args.stats_wait_s)).await;
+            summary.committed = Some(before.until(&stats.read().await?));
+        }
+        print!("{}", summary.describe_settling());
+        // Every order once more, one by one: the outcomes, and a check on the watcher.
+        summary.outcomes = settle(&client, &base, &ids, Duration::ZERO).await;
         for (status, n) in &summary.outcomes {
             println!("  {status}: {n}");
         }
@@ -102,50 +171,6 @@ async fn create_products(
         created.push(sku);
     }
     Ok(created)
-}
-
-/// Places `orders` orders of one unit, round robin over `skus`; returns the ids placed.
-async fn place(
-    client: &reqwest::Client,
-    base: &str,
-    skus: &[String],
-    orders: usize,
-    concurrency: usize,
-) -> (Phase, Vec<String>) {
-    let started = Instant::now();
-    let results: Vec<Result<(Duration, String), String>> = stream::iter(0..orders)
-        .map(|i| async move {
-            let t = Instant::now();
-            let sku = &skus[i % skus.len()];
-            let body = json!({ "customer_id": format!("load-{}", i % 50), "lines": [{ "sku": sku, "quantity": 1 }] });
-            let response = client.post(format!("{base}/v1/orders")).json(&body).send().await.map_err(|e| e.to_string())?;
-            let status = response.status();
-            let value: Value = response.json().await.map_err(|e| e.to_string())?;
-            if status.as_u16() != 201 {
-                return Err(format!("{status}: {value}"));
-            }
-            Ok((t.elapsed(), value["order_id"].as_str().unwrap_or_default().to_owned()))
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    let (mut latencies, mut ids, mut failures) = (Vec::new(), Vec::new(), 0);
-    for r in results {
-        match r {
-            Ok((d, id)) => {
-                latencies.push(d);
-                ids.push(id);
-            }
-            Err(e) => {
-                failures += 1;
-                if failures <= 3 {
-                    eprintln!("request failed: {e}");
-                }
-            }
-        }
-    }
-    (Phase::new(latencies, failures, elapsed), ids)
 }
 
 /// `GET /v1/orders/{id}` for every target; a request fails unless it answers 200.

@@ -1,6 +1,7 @@
 //! The command line: out-of-range values are clap errors instead of panics later,
-//! `--log-format json` writes nothing but JSON, and `shop projections` shows what the
-//! admin status route shows.
+//! `--log-format json` writes nothing but JSON, `shop projections` shows what the
+//! admin status route shows, and `shop load` measures what it claims to (open loop at
+//! a fixed rate, one hot product, transactions per order).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,14 +10,14 @@ use clap::Parser;
 use serde_json::Value;
 use shop::cli::{Cli, Command};
 
-use crate::support::{database_url, eventually, TestShop};
+use crate::support::{database_url, eventually, settings, TestShop};
 
 /// Values that would overflow a deadline, a latency or an allocation are refused by
 /// clap, with the flag named, before anything runs.
 #[test]
 fn out_of_range_flags_are_clap_errors() {
     let huge = u64::MAX.to_string();
-    let cases: [&[&str]; 20] = [
+    let cases: [&[&str]; 23] = [
         &["serve", "--payment-timeout-s", &huge],
         &["serve", "--payment-timeout-s", "0"],
         &["serve", "--payment-latency-ms", &huge],
@@ -33,6 +34,9 @@ fn out_of_range_flags_are_clap_errors() {
         &["load", "--skus", &huge],
         &["load", "--reads", &huge],
         &["load", "--settle-s", &huge],
+        &["load", "--rate", "0"],
+        &["load", "--rate", "1000001"],
+        &["load", "--poll-ms", "0"],
         &["seed", "--orders", &huge],
         &["seed", "--orders", "10000001"],
         &["seed", "--orders", "1", "--skus", "10001"],
@@ -285,5 +289,136 @@ async fn projections_command_shows_what_the_admin_route_shows() {
             "{route:?}"
         );
     }
+    shop.finish().await;
+}
+
+/// `shop load` with `args` against the shop at `base`: its standard output, and its
+/// summary line's keys and values.
+async fn shop_load(base: &str, args: &[&str]) -> (String, BTreeMap<String, String>) {
+    let mut all = vec!["load".to_owned(), "--target".to_owned(), base.to_owned()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+            .args(all)
+            .env_remove("SHOP_LOG")
+            .output()
+            .expect("run shop load")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "shop load: {stdout}{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("workload=shop-load "))
+        .unwrap_or_else(|| panic!("a summary line: {stdout}{stderr}"));
+    let pairs = line
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    (stdout, pairs)
+}
+
+/// A number of the summary line.
+fn number(pairs: &BTreeMap<String, String>, key: &str) -> f64 {
+    pairs[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key}={} is not a number", pairs[key]))
+}
+
+/// `--rate` sends on schedule and times every order from its 201 to its confirmation:
+/// 40 orders at 50/s take at least 0.78 s to send, every one is seen settled, and with
+/// a gateway that takes 20–60 ms a call no order confirms in under 20 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_at_a_fixed_rate_times_every_order_to_confirmed() {
+    let mut slow_gateway = settings();
+    slow_gateway.gateway.latency = Duration::from_millis(40);
+    let shop = TestShop::memory_with(slow_gateway).await;
+    let args = [
+        "--orders", "40", "--rate", "50", "--skus", "3", "--reads", "0",
+    ];
+    let (stdout, pairs) = shop_load(&shop.base, &args).await;
+    for (key, want) in [
+        ("mode", "open"),
+        ("rate", "50.0"),
+        ("orders", "40"),
+        ("place_failed", "0"),
+        ("settled", "40"),
+        ("confirmed", "40"),
+        ("pending", "0"),
+        ("skus", "3"),
+        ("hot", "false"),
+        ("tx_per_order", "-"),
+    ] {
+        assert_eq!(pairs[key], want, "{key}: {stdout}");
+    }
+    let offered = number(&pairs, "offered_per_s");
+    assert!((45.0..=55.0).contains(&offered), "{stdout}");
+    // Open loop: placing lasted at least the schedule, 39 gaps of 20 ms.
+    let placed_per_s = number(&pairs, "place_per_s");
+    assert!(placed_per_s <= 40.0 / 0.78, "{stdout}");
+    let (p50, p99, max) = (
+        number(&pairs, "confirm_p50_ms"),
+        number(&pairs, "confirm_p99_ms"),
+        number(&pairs, "confirm_max_ms"),
+    );
+    assert!(20.0 <= p50 && p50 <= p99 && p99 <= max, "{stdout}");
+    // Every order was placed after the first send and seen before the last settle.
+    let span_ms = 40.0 / number(&pairs, "settled_per_s") * 1000.0;
+    assert!(max <= span_ms * 1.01, "{stdout}");
+    assert!(number(&pairs, "watch_requests") >= 1.0, "{stdout}");
+    shop.finish().await;
+}
+
+/// `--hot` puts every order on one product stocked for all of them (whatever `--skus`
+/// says), and `--database-url` counts PostgreSQL's transactions per settled order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_load_puts_every_order_on_one_product_and_counts_transactions() {
+    let shop = TestShop::postgres().await;
+    let url = database_url();
+    let args = [
+        "--hot",
+        "--skus",
+        "5",
+        "--orders",
+        "30",
+        "--rate",
+        "200",
+        "--reads",
+        "0",
+        "--database-url",
+        &url,
+        "--stats-wait-s",
+        "1",
+    ];
+    let (stdout, pairs) = shop_load(&shop.base, &args).await;
+    for (key, want) in [
+        ("mode", "open"),
+        ("skus", "1"),
+        ("hot", "true"),
+        ("settled", "30"),
+        ("confirmed", "30"),
+        ("place_failed", "0"),
+    ] {
+        assert_eq!(pairs[key], want, "{key}: {stdout}");
+    }
+    let sku = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("hot product: "))
+        .unwrap_or_else(|| panic!("the hot product is named: {stdout}"));
+    let product = shop
+        .product_until(sku, "every order's unit reserved", |p| p["reserved"] == 30)
+        .await;
+    assert_eq!(product["on_hand"], 30, "stocked for exactly the orders");
+    assert_eq!(product["available"], 0, "{product}");
+    // Each order writes in several transactions of its own (its placing, its
+    // commands' dispatch); other tests writing at the same time only add to these.
+    assert!(number(&pairs, "write_tx_per_order") >= 1.0, "{stdout}");
+    assert!(number(&pairs, "tx_per_order") > 0.0, "{stdout}");
+    assert!(number(&pairs, "tx_window_s") >= 1.0, "{stdout}");
     shop.finish().await;
 }

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::pgstats::Committed;
+use super::watch::Watched;
+
 /// The requests of one phase: their latencies and failures over its wall time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Phase {
@@ -70,27 +73,127 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+/// How the orders were sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// This many in flight, each sent when one answered.
+    Closed(usize),
+    /// On a schedule of `rate` per second; sent at `offered_per_s`.
+    Open {
+        /// Orders per second asked for.
+        rate: f64,
+        /// Orders per second sent.
+        offered_per_s: f64,
+    },
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing::Closed(0)
+    }
+}
+
 /// Everything `shop load` reports on its last line.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     /// Placing orders.
     pub place: Phase,
-    /// Waiting until no placed order is pending.
+    /// From the last order placed until the last was seen settled (or the wait ended).
     pub settle: Duration,
     /// Placed orders by final status.
     pub outcomes: BTreeMap<String, usize>,
     /// Reading orders.
     pub get: Phase,
+    /// How the orders were sent.
+    pub pacing: Pacing,
+    /// Products the orders went to (1 in hot-product mode).
+    pub skus: usize,
+    /// Every order on one product.
+    pub hot: bool,
+    /// When the orders were seen settled.
+    pub watched: Watched,
+    /// From the first order sent until the last was seen settled.
+    pub span: Duration,
+    /// What PostgreSQL committed meanwhile, when asked to count.
+    pub committed: Option<Committed>,
+}
+
+/// `x` with `digits` decimals, `-` when there is none.
+fn or_dash(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
 }
 
 impl Summary {
+    /// Place → seen confirmed, over the span from the first send to the last settle.
+    pub fn confirm(&self) -> Phase {
+        Phase::new(self.watched.confirmed.clone(), 0, self.span)
+    }
+
+    /// Orders seen settled per second, first send to last settle.
+    pub fn settled_per_s(&self) -> f64 {
+        if self.watched.settled == 0 {
+            return 0.0;
+        }
+        self.watched.settled as f64 / self.span.as_secs_f64().max(1e-9)
+    }
+
+    /// Transactions committed and transactions that wrote, per settled order.
+    pub fn per_order(&self) -> Option<(f64, f64)> {
+        let c = self.committed?;
+        let n = self.watched.settled;
+        (n > 0).then(|| (c.commits as f64 / n as f64, c.writes as f64 / n as f64))
+    }
+
+    /// The settling, latency and transaction lines of the report.
+    pub fn describe_settling(&self) -> String {
+        let confirm = self.confirm();
+        let mut out = format!(
+            "settled {} in {:.2}s from the first send: {:.1}/s; {} unsettled; {} list requests\n\
+             place (201) to seen confirmed, {} orders:\n",
+            self.watched.settled,
+            self.span.as_secs_f64(),
+            self.settled_per_s(),
+            self.watched.unsettled,
+            self.watched.requests,
+            confirm.count(),
+        );
+        for (name, p) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)] {
+            let _ = writeln!(out, "  {name}: {:.1} ms", confirm.ms(p));
+        }
+        if let (Some(c), Some((all, wrote))) = (self.committed, self.per_order()) {
+            let _ = writeln!(
+                out,
+                "PostgreSQL: {} transactions committed ({} wrote) in {:.1}s: {all:.2} per settled \
+                 order ({wrote:.2} wrote)",
+                c.commits,
+                c.writes,
+                c.window.as_secs_f64()
+            );
+        }
+        out
+    }
+
     /// One `key=value` line, like `tessera-bench`'s.
     pub fn line(&self) -> String {
         let n = |s: &str| self.outcomes.get(s).copied().unwrap_or(0);
+        let (mode, rate, offered) = match self.pacing {
+            Pacing::Closed(_) => ("closed", None, None),
+            Pacing::Open {
+                rate,
+                offered_per_s,
+            } => ("open", Some(rate), Some(offered_per_s)),
+        };
+        let confirm = self.confirm();
+        let per_order = self.per_order();
+        let c = self.committed;
+        let confirmed_ms = |p| (confirm.count() > 0).then(|| confirm.ms(p));
         format!(
             "workload=shop-load orders={} place_per_s={:.1} place_p50_ms={:.2} place_p99_ms={:.2} \
              place_failed={} settle_s={:.2} confirmed={} rejected={} pending={} not_yet_visible={} gets={} \
-             get_per_s={:.1} get_p50_ms={:.2} get_p99_ms={:.2} get_failed={}",
+             get_per_s={:.1} get_p50_ms={:.2} get_p99_ms={:.2} get_failed={} mode={mode} rate={} \
+             offered_per_s={} skus={} hot={} settled={} settled_per_s={:.1} confirm_p50_ms={} \
+             confirm_p99_ms={} confirm_max_ms={} watch_requests={} tx={} write_tx={} tx_per_order={} \
+             write_tx_per_order={} tx_window_s={}",
             self.place.count(),
             self.place.per_s(),
             self.place.ms(0.5),
@@ -106,6 +209,21 @@ impl Summary {
             self.get.ms(0.5),
             self.get.ms(0.99),
             self.get.failures,
+            or_dash(rate, 1),
+            or_dash(offered, 1),
+            self.skus,
+            self.hot,
+            self.watched.settled,
+            self.settled_per_s(),
+            or_dash(confirmed_ms(0.5), 2),
+            or_dash(confirmed_ms(0.99), 2),
+            or_dash(confirmed_ms(1.0), 2),
+            self.watched.requests,
+            or_dash(c.map(|c| c.commits as f64), 0),
+            or_dash(c.map(|c| c.writes as f64), 0),
+            or_dash(per_order.map(|p| p.0), 2),
+            or_dash(per_order.map(|p| p.1), 2),
+            or_dash(c.map(|c| c.window.as_secs_f64()), 1),
         )
     }
 }
@@ -120,7 +238,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use super::{percentile, read_targets, Phase, Summary};
+    use super::{percentile, read_targets, Committed, Pacing, Phase, Summary, Watched};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -161,6 +279,7 @@ mod tests {
                 ("not_yet_visible".to_owned(), 1),
             ]),
             get: Phase::new(vec![ms(2), ms(4)], 0, ms(1000)),
+            ..Summary::default()
         };
         let line = summary.line();
         assert!(!line.contains('\n'));
@@ -182,6 +301,66 @@ mod tests {
         assert_eq!(pairs["get_per_s"], "2.0");
         assert_eq!(pairs["get_p99_ms"], "4.00");
         assert_eq!(pairs["get_failed"], "0");
+        assert_eq!(pairs["mode"], "closed");
+        assert_eq!(pairs["rate"], "-");
+        assert_eq!(pairs["settled"], "0");
+        assert_eq!(pairs["confirm_p99_ms"], "-", "nothing seen confirmed");
+        assert_eq!(pairs["tx_per_order"], "-", "nothing counted");
+    }
+
+    #[test]
+    fn an_open_run_reports_settling_latency_and_transactions() {
+        let summary = Summary {
+            pacing: Pacing::Open {
+                rate: 200.0,
+                offered_per_s: 199.5,
+            },
+            skus: 1,
+            hot: true,
+            watched: Watched {
+                confirmed: (1..=100).map(ms).collect(),
+                settled: 120,
+                requests: 37,
+                ..Watched::default()
+            },
+            span: ms(4000),
+            committed: Some(Committed {
+                commits: 600,
+                writes: 240,
+                window: ms(15_000),
+            }),
+            ..Summary::default()
+        };
+        let line = summary.line();
+        let pairs: BTreeMap<&str, &str> = line
+            .split(' ')
+            .map(|kv| kv.split_once('=').expect("key=value"))
+            .collect();
+        assert_eq!(pairs["mode"], "open");
+        assert_eq!(pairs["rate"], "200.0");
+        assert_eq!(pairs["offered_per_s"], "199.5");
+        assert_eq!(pairs["skus"], "1");
+        assert_eq!(pairs["hot"], "true");
+        assert_eq!(pairs["settled"], "120");
+        assert_eq!(pairs["settled_per_s"], "30.0");
+        assert_eq!(pairs["confirm_p50_ms"], "51.00");
+        assert_eq!(pairs["confirm_p99_ms"], "99.00");
+        assert_eq!(pairs["confirm_max_ms"], "100.00");
+        assert_eq!(pairs["watch_requests"], "37");
+        assert_eq!(pairs["tx"], "600");
+        assert_eq!(pairs["write_tx"], "240");
+        assert_eq!(pairs["tx_per_order"], "5.00");
+        assert_eq!(pairs["write_tx_per_order"], "2.00");
+        assert_eq!(pairs["tx_window_s"], "15.0");
+        let text = summary.describe_settling();
+        assert!(
+            text.starts_with("settled 120 in 4.00s from the first send: 30.0/s;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("5.00 per settled order (2.00 wrote)"),
+            "{text}"
+        );
     }
 
     #[test]
