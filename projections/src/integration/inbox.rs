@@ -142,6 +142,8 @@ struct Shared<H, C> {
     positions: C,
     config: InboxConfig,
     status: Arc<Mutex<InboxStatus>>,
+    /// Positions as this inbox last stored or read them, by key.
+    known: Mutex<std::collections::HashMap<String, tessera_core::Position>>,
 }
 
 impl<H, C> Shared<H, C> {
@@ -211,6 +213,7 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
                 positions,
                 config,
                 status,
+                known: Mutex::default(),
             }),
         }
     }

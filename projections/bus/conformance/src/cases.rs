@@ -13,6 +13,7 @@ pub use order::{
     a_message_after_a_gap_is_held_back_until_its_predecessor,
     a_restarted_relay_resumes_from_its_checkpoint, a_slow_stream_does_not_hold_back_the_others,
     per_stream_order_holds_under_lost_confirmations_and_relay_restarts,
+    two_instances_of_one_inbox_keep_order_and_effect_once,
     two_relays_on_one_checkpoint_publish_each_event_once_in_effect,
 };
 pub use poison::{

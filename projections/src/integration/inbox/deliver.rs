@@ -6,6 +6,10 @@ use super::{InboxHandler, InboxStatus, Poison, Shared};
 use crate::checkpoint::CheckpointStore;
 use crate::integration::{Delivery, MessageKind};
 
+/// Source streams whose position an inbox remembers before it starts afresh (it then
+/// reads them from the store again).
+const REMEMBERED_STREAMS: usize = 100_000;
+
 /// What to do after a delivery.
 pub(super) enum Next {
     Continue,
@@ -43,7 +47,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
         let ordered = message.kind == MessageKind::Event;
         let mut stored = Position::START;
         if ordered {
-            stored = match self.positions.load(&key).await {
+            stored = match self.stored(&key).await {
                 Ok(p) => p,
                 Err(e) => return self.retry_later(d, &e.to_string()).await,
             };
@@ -54,6 +58,9 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 return Next::Continue;
             }
             if handled < message.previous {
+                // Perhaps another instance of this inbox handled the predecessor: read
+                // the stored position again next time.
+                self.forget(&key);
                 self.update(|s| s.held_back += 1);
                 // Longer each time it comes back early, so a predecessor that takes a
                 // broker's redelivery timeout to return does not use up the message's
@@ -82,7 +89,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                     // Parked, not handled: the stream goes on after it (the dead-letter
                     // destination has it), instead of holding back every later event.
                     let to = handled_to_position(message.version);
-                    if let Err(e) = self.positions.advance(&key, stored, to).await {
+                    if let Err(e) = self.advance(&key, stored, to).await {
                         tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot record a parked message");
                     }
                 }
@@ -94,13 +101,68 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
             let to = handled_to_position(message.version);
             // `false`: another instance of this inbox handled it meanwhile; the handler
             // is idempotent, so the effect is there once either way.
-            if let Err(e) = self.positions.advance(&key, stored, to).await {
+            if let Err(e) = self.advance(&key, stored, to).await {
                 return self.retry_later(d, &e.to_string()).await;
             }
         }
         let _ = d.ack().await;
         self.update(|s: &mut InboxStatus| s.handled += 1);
         Next::Continue
+    }
+
+    /// The stored position of `key`: as this inbox last stored or read it, else read.
+    /// Its lanes hand one stream to one task at a time, so the remembered position is
+    /// the stored one unless another instance of the inbox moved it, which the
+    /// compare-and-set of [`Self::advance`] or a hold-back finds out.
+    async fn stored(&self, key: &str) -> Result<Position, tessera_core::BoxError> {
+        if let Some(p) = self.known_lock().get(key) {
+            return Ok(*p);
+        }
+        let p = self.positions.load(key).await?;
+        self.remember(key, p);
+        Ok(p)
+    }
+
+    /// Moves `key` from `from` to `to`, remembering the outcome; `false` (another
+    /// instance moved it) is not an error: the handler is idempotent.
+    async fn advance(
+        &self,
+        key: &str,
+        from: Position,
+        to: Position,
+    ) -> Result<(), tessera_core::BoxError> {
+        match self.positions.advance(key, from, to).await {
+            Ok(true) => {
+                self.remember(key, to);
+                Ok(())
+            }
+            Ok(false) => {
+                self.forget(key);
+                Ok(())
+            }
+            Err(e) => {
+                self.forget(key);
+                Err(e)
+            }
+        }
+    }
+
+    fn remember(&self, key: &str, p: Position) {
+        let mut known = self.known_lock();
+        if known.len() >= REMEMBERED_STREAMS && !known.contains_key(key) {
+            known.clear();
+        }
+        known.insert(key.to_owned(), p);
+    }
+
+    fn forget(&self, key: &str) {
+        self.known_lock().remove(key);
+    }
+
+    fn known_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Position>> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn retry_later(&self, d: Delivery, error: &str) -> Next {

@@ -245,3 +245,48 @@ pub async fn a_slow_stream_does_not_hold_back_the_others(factory: &impl BusFacto
     inbox.stop().await;
     factory.cleanup(vec![context]).await;
 }
+
+/// Two instances of one inbox (one durable consumer, one position store) share the
+/// messages: each public event is handled once in effect, each stream in order, though
+/// each instance remembers positions the other may have moved.
+pub async fn two_instances_of_one_inbox_keep_order_and_effect_once(factory: &impl BusFactory) {
+    let context = unique("ti");
+    let store = MemoryStore::new();
+    let head = deposits(&store, 10, 300).await;
+    let recorder = Recorder::default();
+    let spec = ConsumerSpec::new(unique("c"), context.as_str(), format!("{context}.>"));
+    let positions = MemoryCheckpoints::new();
+    let mut inboxes = Vec::new();
+    for _ in 0..2 {
+        let inbox = Inbox::new(
+            factory.connect().await,
+            recorder.clone(),
+            positions.clone(),
+            fast_inbox(spec.clone()),
+        );
+        inboxes.push(inbox.spawn());
+    }
+    let relay = run_relay(
+        &context,
+        &store,
+        factory.connect().await,
+        &MemoryCheckpoints::new(),
+    );
+    relay
+        .wait_for(head, WAIT)
+        .await
+        .expect("the relay reaches the head");
+    recorder.wait_for_distinct(300, "all three hundred").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_once_in_order(&store, &recorder.messages()).await;
+    relay.stop().await;
+    for inbox in inboxes {
+        let status = inbox.stop().await;
+        assert_ne!(
+            status.state,
+            tessera_projections::integration::InboxState::Failed,
+            "{status:?}"
+        );
+    }
+    factory.cleanup(vec![context]).await;
+}
