@@ -9,7 +9,8 @@
 //! that is one request per tick whatever the number of orders, where polling
 //! `GET /v1/orders/{id}` would cost a request (four read-model reads) per pending order
 //! per tick. An order is seen settled at most one poll interval plus one walk after it
-//! settled in the orders view; that bound is the resolution of the latencies.
+//! settled in the orders view; that bound is the resolution of the latencies. Behind a
+//! backlog the interval grows to 5 % of the oldest pending order's age ([`interval`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -103,10 +104,20 @@ pub async fn watch(
         }
         let tick = Instant::now();
         walk(&client, &base, &mut pending, &mut seen).await;
-        tokio::time::sleep_until(tick + poll).await;
+        tokio::time::sleep_until(tick + interval(poll, &pending)).await;
     }
     seen.unsettled = pending.len();
     seen
+}
+
+/// The wait between walks: `poll`, or a twentieth of the age of the oldest order still
+/// pending when that is longer (at most a second). Behind a backlog of seconds, a walk
+/// pages through every pending order; polling it every few milliseconds would load the
+/// shop being measured, and a resolution of 5 % of the latency is enough there.
+fn interval(poll: Duration, pending: &HashMap<String, Placed>) -> Duration {
+    let oldest = pending.values().map(|p| p.at.elapsed()).max();
+    let relative = oldest.unwrap_or_default() / 20;
+    poll.max(relative.min(Duration::from_secs(1)))
 }
 
 /// One walk of the list from just before the oldest pending order past the newest,
@@ -181,7 +192,9 @@ mod tests {
     use tessera_core::Position;
     use tokio::time::Instant;
 
-    use super::{before, watch, Placed};
+    use std::collections::HashMap;
+
+    use super::{before, interval, watch, Placed};
 
     #[test]
     fn the_cursor_before_a_position() {
@@ -192,6 +205,25 @@ mod tests {
         );
         assert_eq!(before(Position::START), None);
         assert!(before(Position::new(1, 1)) < Some(Position::new(1, 1)));
+    }
+
+    #[test]
+    fn the_interval_grows_with_the_oldest_pending_order() {
+        let poll = Duration::from_millis(5);
+        let at = |ago: u64| Instant::now() - Duration::from_millis(ago);
+        let pending = |ago: u64| {
+            let p = Placed {
+                id: "o".to_owned(),
+                position: None,
+                at: at(ago),
+            };
+            HashMap::from([(p.id.clone(), p)])
+        };
+        assert_eq!(interval(poll, &HashMap::new()), poll);
+        assert_eq!(interval(poll, &pending(40)), poll, "2 ms < 5 ms");
+        let behind = interval(poll, &pending(2000));
+        assert!(behind >= Duration::from_millis(100) && behind < Duration::from_millis(150));
+        assert_eq!(interval(poll, &pending(600_000)), Duration::from_secs(1));
     }
 
     /// A list route over orders `o1`…`o5` at positions 1.1…5.5: `o1` confirmed from
