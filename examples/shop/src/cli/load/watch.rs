@@ -10,7 +10,8 @@
 //! `GET /v1/orders/{id}` would cost a request (four read-model reads) per pending order
 //! per tick. An order is seen settled at most one poll interval plus one walk after it
 //! settled in the orders view; that bound is the resolution of the latencies. Behind a
-//! backlog the interval grows to 5 % of the oldest pending order's age ([`interval`]).
+//! backlog the interval grows to 5 % of the oldest pending order's age ([`interval`]),
+//! and a walk reads at most [`PAGES`] pages.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,6 +23,12 @@ use tokio::time::Instant;
 
 /// Orders per page of the walk (the list route's most).
 const PAGE: usize = 100;
+
+/// Most pages one walk reads. Behind a backlog of thousands, the orders that settle are
+/// the oldest (the pipeline is first in, first out): a walk reads the 1,000 oldest
+/// pending orders and those after them wait for the walk to reach them, so an order
+/// that settled out of turn that far ahead is seen late.
+const PAGES: usize = 10;
 
 /// An order the place route accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +139,10 @@ async fn walk(
     let oldest = pending.values().map(|p| p.position).min().flatten();
     let newest = pending.values().filter_map(|p| p.position).max();
     let mut after = oldest.and_then(before);
-    while !pending.is_empty() {
+    for _ in 0..PAGES {
+        if pending.is_empty() {
+            return;
+        }
         let mut request = client
             .get(format!("{base}/v1/orders"))
             .query(&[("limit", PAGE.to_string())]);
