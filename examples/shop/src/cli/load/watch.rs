@@ -11,7 +11,7 @@
 //! per tick. An order is seen settled at most one poll interval plus one walk after it
 //! settled in the orders view; that bound is the resolution of the latencies. Behind a
 //! backlog the interval grows to 5 % of the oldest pending order's age ([`interval`]),
-//! and a walk reads at most [`PAGES`] pages.
+//! and a walk stops [`BARREN`] pages past the last settled order it found.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,11 +24,12 @@ use tokio::time::Instant;
 /// Orders per page of the walk (the list route's most).
 const PAGE: usize = 100;
 
-/// Most pages one walk reads. Behind a backlog of thousands, the orders that settle are
-/// the oldest (the pipeline is first in, first out): a walk reads the 1,000 oldest
-/// pending orders and those after them wait for the walk to reach them, so an order
-/// that settled out of turn that far ahead is seen late.
-const PAGES: usize = 10;
+/// Pages in a row without a newly settled order after which a walk stops. Behind a
+/// backlog of thousands, the orders that settle are the oldest (the pipeline is first
+/// in, first out): a walk reads on while it finds settled orders and stops 1,000
+/// pending orders past the last it found, so an order that settled out of turn further
+/// ahead is seen late, when walks reach it.
+const BARREN: usize = 10;
 
 /// An order the place route accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,10 +140,8 @@ async fn walk(
     let oldest = pending.values().map(|p| p.position).min().flatten();
     let newest = pending.values().filter_map(|p| p.position).max();
     let mut after = oldest.and_then(before);
-    for _ in 0..PAGES {
-        if pending.is_empty() {
-            return;
-        }
+    let mut barren = 0;
+    while !pending.is_empty() && barren < BARREN {
         let mut request = client
             .get(format!("{base}/v1/orders"))
             .query(&[("limit", PAGE.to_string())]);
@@ -159,6 +158,7 @@ async fn walk(
             return;
         };
         let now = Instant::now();
+        let settled_before = seen.settled;
         let items = page["items"]
             .as_array()
             .map(Vec::as_slice)
@@ -179,6 +179,11 @@ async fn walk(
                 }
             }
         }
+        barren = if seen.settled > settled_before {
+            0
+        } else {
+            barren + 1
+        };
         let next = page["next"]
             .as_str()
             .and_then(|n| n.parse::<Position>().ok());
