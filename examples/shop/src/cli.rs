@@ -221,7 +221,9 @@ pub struct LoadArgs {
     pub poll_ms: u64,
     /// The shop's PostgreSQL database: count the transactions committed while the
     /// orders were placed and settled (`pg_stat_database.xact_commit`, and the
-    /// transaction ids assigned: those that wrote), per settled order. Never printed.
+    /// transaction ids assigned: those that wrote), per settled order. The first
+    /// misses the notifications the server's listening connections took in (published
+    /// only when they exit). Never printed.
     #[arg(long, hide_env_values = true)]
     pub database_url: Option<secret::Url>,
     /// With `--database-url`, seconds to wait after the orders settled before the last

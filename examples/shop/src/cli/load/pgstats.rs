@@ -50,8 +50,12 @@ impl Stats {
 
     /// The counters now. `xact_commit` is what backends have published: PostgreSQL 15
     /// publishes a backend's counts when it goes idle, at most once a second, and an
-    /// idle backend's within 10 s; read after waiting that long to count everything.
-    /// (Each reading is a transaction of its own, so its statistics snapshot is fresh.)
+    /// idle backend's within 10 s; read after waiting that long. A backend that only
+    /// `LISTEN`s runs a transaction for each notification it takes in but publishes
+    /// them only when it next runs a statement or exits: while the shop runs they are
+    /// missing (about three per `NOTIFY`, one per listening store, seen in `shop seed`,
+    /// whose process exits), so the count is a lower bound. (Each reading is a
+    /// transaction of its own, so its statistics snapshot is fresh.)
     pub async fn read(&self) -> Result<Counters, BoxError> {
         let row = self
             .client
