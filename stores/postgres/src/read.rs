@@ -107,28 +107,46 @@ impl Inner {
     }
 
     pub(crate) async fn read_all(&self, read: &ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.read_all_checked(read, false).await?.0)
+    }
+
+    /// [`Self::read_all`], and with `check_hidden` whether committed events wait behind
+    /// an older open transaction (`hidden.sql`; `None`: the check failed). The check
+    /// goes in the read's transaction, pipelined after it (one round trip, one
+    /// transaction): in READ COMMITTED it takes its snapshot after the read's, as the
+    /// separate query after a short read did, which cost a transaction and a round trip
+    /// of its own on every wake-up of every runner.
+    pub(crate) async fn read_all_checked(
+        &self,
+        read: &ReadAll,
+        check_hidden: bool,
+    ) -> Result<(Vec<RecordedEvent>, Option<bool>), StoreError> {
         let limit = limit(read.limit)?;
         let tx = Xid8(read.after.commit);
         let position = i64::try_from(read.after.prepare).unwrap_or(i64::MAX);
-        let rows = if read.filter.is_all() {
-            let params: [&(dyn ToSql + Sync); 3] = [&tx, &position, &limit];
-            self.query("reading the log", &self.sql.read_all, &params)
-                .await?
+        let (c, t) = (&read.filter.categories, &read.filter.event_types);
+        let (sql, begin, params): (_, _, Vec<&(dyn ToSql + Sync)>) = if read.filter.is_all() {
+            (&self.sql.read_all, "BEGIN", vec![&tx, &position, &limit])
         } else if read.filter.categories.is_empty() {
-            let types = &read.filter.event_types;
-            let params: [&(dyn ToSql + Sync); 4] = [&tx, &position, &limit, types];
-            self.query("reading the log", &self.sql.read_all_types, &params)
-                .await?
-        } else {
-            let (c, t) = (&read.filter.categories, &read.filter.event_types);
-            let params: [&(dyn ToSql + Sync); 5] = [&tx, &position, &limit, c, t];
-            self.query_with(
-                "reading the log",
-                INDEX_ORDER,
-                &self.sql.read_all_filtered,
-                &params,
+            (
+                &self.sql.read_all_types,
+                "BEGIN",
+                vec![&tx, &position, &limit, t],
             )
-            .await?
+        } else {
+            (
+                &self.sql.read_all_filtered,
+                INDEX_ORDER,
+                vec![&tx, &position, &limit, c, t],
+            )
+        };
+        let (rows, hidden) = if check_hidden {
+            self.query_checked(begin, sql, &params).await?
+        } else if begin == INDEX_ORDER {
+            let rows = self.query_with("reading the log", begin, sql, &params);
+            (rows.await?, None)
+        } else {
+            (self.query("reading the log", sql, &params).await?, None)
         };
         // A row that cannot be decoded ends the batch: the events before it are
         // returned, and the next read, which starts at it, reports it. So a runner
@@ -141,7 +159,37 @@ impl Inner {
                 Err(_) => break,
             }
         }
-        Ok(events)
+        Ok((events, hidden))
+    }
+
+    /// `sql` and the hidden-events check in one transaction opened by `begin`, the four
+    /// messages pipelined as in [`Self::query_with`].
+    async fn query_checked(
+        &self,
+        begin: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(Vec<Row>, Option<bool>), StoreError> {
+        let client = self.client().await?;
+        let result = async {
+            let statement = client.prepare_cached(sql).await?;
+            let check = client.prepare_cached(&self.sql.hidden).await?;
+            let begin = client.batch_execute(begin);
+            let rows = client.query(&statement, params);
+            let hidden = client.query(&check, &[]);
+            let commit = client.batch_execute("COMMIT");
+            let (begun, rows, hidden, committed) = tokio::join!(begin, rows, hidden, commit);
+            begun?;
+            let rows = rows?;
+            committed?;
+            let hidden = hidden
+                .ok()
+                .and_then(|r| r.first().and_then(|r| get::<bool>(r, "hidden").ok()));
+            Ok::<_, tokio_postgres::Error>((rows, hidden))
+        };
+        result
+            .await
+            .map_err(|e| map_pg(e, "reading the log", &self.endpoint))
     }
 
     pub(crate) async fn stream_version(

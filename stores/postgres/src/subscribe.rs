@@ -20,7 +20,6 @@ use tessera_core::{
 };
 use tracing::{Instrument, Span};
 
-use crate::codec::get;
 use crate::PostgresStore;
 
 const FIRST_RECHECK_MS: u64 = 10;
@@ -37,21 +36,13 @@ impl Traced {
         Self { store, span }
     }
 
-    /// After a short read: if committed events are hidden, have the store's
-    /// subscriptions woken again shortly.
-    async fn recheck_if_hidden(&self) {
+    /// After a short read: if committed events are hidden (`hidden`, checked in the
+    /// read's transaction), have the store's subscriptions woken again shortly.
+    fn recheck_if_hidden(&self, hidden: Option<bool>) {
         let inner = self.store.inner();
-        let hidden = match inner
-            .query("checking for hidden events", &inner.sql.hidden, &[])
-            .await
-        {
-            Ok(rows) => rows
-                .first()
-                .is_some_and(|r| get::<bool>(r, "hidden").unwrap_or(false)),
-            // Unknown (a connection the server just dropped, say): check again shortly
-            // instead of leaving hidden events to the next poll, which may be far off.
-            Err(_) => true,
-        };
+        // Unknown (the check failed): check again shortly instead of leaving hidden
+        // events to the next poll, which may be far off.
+        let hidden = hidden.unwrap_or(true);
         let poll = u64::try_from(inner.subscription.poll_interval.as_millis()).unwrap_or(u64::MAX);
         inner.recheck.after_check(hidden, poll, &inner.appended);
     }
@@ -133,19 +124,22 @@ impl EventReader for Traced {
         let result = self
             .store
             .inner()
-            .read_all(&read)
+            .read_all_checked(&read, true)
             .instrument(span.clone())
             .await;
-        match &result {
-            Ok(events) => {
+        match result {
+            Ok((events, hidden)) => {
                 tracing::trace!(parent: &span, events = events.len(), "read");
                 if events.len() < read.limit {
-                    self.recheck_if_hidden().instrument(span).await;
+                    self.recheck_if_hidden(hidden);
                 }
+                Ok(events)
             }
-            Err(e) => tracing::debug!(parent: &span, error = %e, "read failed"),
+            Err(e) => {
+                tracing::debug!(parent: &span, error = %e, "read failed");
+                Err(e)
+            }
         }
-        result
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
