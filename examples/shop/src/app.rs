@@ -33,7 +33,7 @@ pub use parts::{
 };
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 use runners::Running;
-pub use runners::{stored_statuses, Kind, StoredStatus};
+pub use runners::{stored_inboxes, stored_statuses, Kind, StoredInbox, StoredStatus};
 
 /// A running shop.
 pub struct App<S> {

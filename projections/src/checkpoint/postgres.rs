@@ -25,6 +25,7 @@ struct Sql {
     advance: String,
     register: String,
     remove: String,
+    summary: String,
 }
 
 impl Sql {
@@ -36,6 +37,7 @@ impl Sql {
             advance: in_schema(include_str!("sql/advance.sql"), schema),
             register: in_schema(include_str!("sql/register.sql"), schema),
             remove: in_schema(include_str!("sql/remove.sql"), schema),
+            summary: in_schema(include_str!("sql/summary.sql"), schema),
         }
     }
 }
@@ -79,6 +81,20 @@ impl PgCheckpoints {
     /// side's advisory lock (held to the end of `tx`), as a recorded migration.
     pub(crate) async fn create(tx: &Transaction<'_>, schema: &SchemaName) -> Result<(), PgError> {
         crate::migrate::run(tx, schema, "checkpoints", MIGRATIONS).await
+    }
+
+    /// How many checkpoints are named `{prefix}…`, and when one of them last moved: an
+    /// inbox keeps one per source stream (`{consumer}:{stream}`), so this is what a
+    /// status page shows of an inbox without its broker.
+    pub async fn summary(
+        &self,
+        prefix: &str,
+    ) -> Result<(u64, Option<std::time::SystemTime>), PgError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.sql.summary).await?;
+        let row = client.query_one(&statement, &[&prefix]).await?;
+        let count: i64 = row.get(0);
+        Ok((u64::try_from(count).unwrap_or_default(), row.get(1)))
     }
 
     /// The schema holding the table.

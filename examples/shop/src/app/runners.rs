@@ -150,6 +150,38 @@ pub async fn stored_statuses<S: EventStore>(
     Ok(rows)
 }
 
+/// What is stored of an inbox: the source streams it keeps a position for, and when
+/// one last moved (its lag is the broker's, shown by a running server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInbox {
+    /// The inbox's durable consumer name.
+    pub name: &'static str,
+    /// The context whose events it reads.
+    pub context: &'static str,
+    /// Source streams with a stored position.
+    pub streams: u64,
+    /// When a position last moved.
+    pub last_moved: Option<std::time::SystemTime>,
+}
+
+/// Each inbox's stored positions, when they are stored (in PostgreSQL).
+pub async fn stored_inboxes<S>(parts: &Parts<S>) -> Result<Vec<StoredInbox>, BoxError> {
+    let Checkpoints::Postgres(positions) = &parts.inbox_positions else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for flow in Flow::ALL {
+        let (streams, last_moved) = positions.summary(&format!("{}:", flow.inbox)).await?;
+        rows.push(StoredInbox {
+            name: flow.inbox,
+            context: flow.context,
+            streams,
+            last_moved,
+        });
+    }
+    Ok(rows)
+}
+
 pub(super) struct Running<S> {
     kind: Kind,
     context: &'static str,

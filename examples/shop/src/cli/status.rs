@@ -5,7 +5,7 @@
 use tessera_core::BoxError;
 
 use super::Database;
-use crate::app::{postgres_parts, stored_statuses};
+use crate::app::{postgres_parts, stored_inboxes, stored_statuses};
 
 /// Prints one row per runner a server would run, with the figures its admin status route
 /// (`GET /v1/admin/projections`) shows: checkpoint, head, lag, and for the saga the
@@ -57,9 +57,32 @@ pub async fn run(db: Database) -> Result<(), BoxError> {
             );
         }
     }
+    let inboxes = stored_inboxes(&parts).await?;
+    if !inboxes.is_empty() {
+        println!();
+        println!(
+            "{:<10} {:<28} {:>10} {:>22}",
+            "INBOX", "NAME", "STREAMS", "LAST MOVED (s ago)"
+        );
+        for inbox in inboxes {
+            let ago = inbox.last_moved.map_or_else(
+                || "-".to_owned(),
+                |t| {
+                    let age = std::time::SystemTime::now()
+                        .duration_since(t)
+                        .unwrap_or_default();
+                    format!("{:.1}", age.as_secs_f64())
+                },
+            );
+            println!(
+                "{:<10} {:<28} {:>10} {ago:>22}",
+                inbox.context, inbox.name, inbox.streams
+            );
+        }
+    }
     eprintln!(
-        "relays and inboxes: on the in-memory bus their positions are kept by the running \
-         server (GET /v1/admin/projections, /metrics)"
+        "relays on the in-memory bus keep their checkpoints in the running server, and an \
+         inbox's lag is the broker's: GET /v1/admin/projections and /metrics show both"
     );
     Ok(())
 }

@@ -204,7 +204,29 @@ async fn projections_command(prefix: &str) -> Rows {
         "shop projections: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
+    let mut sections = stdout.split("\n\n");
+    let runners = sections.next().unwrap_or_default();
+    let inboxes: Vec<Vec<&str>> = sections
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let names: Vec<(&str, &str)> = inboxes.iter().map(|c| (c[0], c[1])).collect();
+    assert_eq!(
+        names,
+        [
+            ("inventory", "fulfilment_inbox_inventory"),
+            ("payment", "fulfilment_inbox_payment")
+        ],
+        "{stdout}"
+    );
+    for cells in &inboxes {
+        let streams: u64 = cells[2].parse().expect("a count of streams");
+        assert!(streams >= 1, "{stdout}");
+    }
+    runners
         .lines()
         .skip(1)
         .map(|line| {
