@@ -70,7 +70,7 @@ mod public;
 mod relay;
 pub mod wire;
 
-pub use bus::{subject_matches, Acker, Bus, Consumer, ConsumerSpec, Delivery};
+pub use bus::{subject_matches, Acker, Bus, Confirmation, Consumer, ConsumerSpec, Delivery};
 pub use command::command_message;
 pub use error::{BusError, MessageError};
 pub use inbox::{Inbox, InboxConfig, InboxHandle, InboxHandler, InboxState, InboxStatus, Poison};

@@ -8,7 +8,8 @@
 //! way: after `max_attempts` reads that fail on it the runner stops in
 //! [`State::Failed`] naming its stream and version, so it can be repaired and the
 //! runner restarted. Nothing is ever skipped. A fenced batch (another runner moved the checkpoint)
-//! makes the runner re-read the checkpoint and resubscribe.
+//! makes the runner re-read the checkpoint and resubscribe; so does, after a backoff, work a
+//! pipelined subscriber lost ahead of its checkpoint ([`ApplyError::Rewind`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -179,6 +180,18 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                         }
                     }
                     Outcome::Fenced => break,
+                    Outcome::Rewind => {
+                        // An outage, not a poison event: back off, then resume from the
+                        // stored checkpoint.
+                        failures += 1;
+                        let wait = self
+                            .config
+                            .backoff(failures.min(self.config.max_attempts.max(1)));
+                        if !sleep_or_stop(wait, stop).await {
+                            return;
+                        }
+                        break;
+                    }
                     Outcome::Stop => return,
                 }
                 if trailing_error {
@@ -225,6 +238,12 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                     if !sleep_or_stop(wait, stop).await {
                         return Outcome::Stop;
                     }
+                }
+                Err(ApplyError::Rewind { error }) => {
+                    let text = error.to_string();
+                    tracing::warn!(position = %batch[start].position, error = %text, "subscriber lost work ahead of its checkpoint; resuming from the checkpoint");
+                    note_error(status, &text);
+                    return Outcome::Rewind;
                 }
                 Err(ApplyError::Fenced { .. }) => {
                     tracing::info!("checkpoint moved by another runner; re-reading it");
@@ -289,6 +308,8 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
 enum Outcome {
     Applied(Position),
     Fenced,
+    /// Resume from the stored checkpoint after a backoff ([`ApplyError::Rewind`]).
+    Rewind,
     Stop,
 }
 

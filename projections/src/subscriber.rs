@@ -21,6 +21,11 @@ pub trait Subscriber: Send + Sync + 'static {
     /// from `from` to the position of the last event applied, atomically. The move is a
     /// compare-and-set: if the stored checkpoint is not `from`, nothing is applied and
     /// the result is [`ApplyError::Fenced`].
+    ///
+    /// A pipelined subscriber may return before its checkpoint moved (the relay moves it
+    /// once the broker confirmed the batch, while it publishes the next): then its
+    /// [`checkpoint`](Subscriber::checkpoint) first settles that outstanding work, and
+    /// if the work fails a later `apply` returns [`ApplyError::Rewind`].
     fn apply(
         &self,
         from: Position,
@@ -43,6 +48,17 @@ pub enum ApplyError {
     /// `max_attempts`: an outage is not a poison event.
     #[error("unavailable for now: {error}")]
     Unavailable {
+        /// Why.
+        error: BoxError,
+    },
+    /// Work the subscriber had taken on ahead of its stored checkpoint was lost: a
+    /// pipelined subscriber (the [`Relay`](crate::integration::Relay), which publishes
+    /// a batch before the broker confirmed the one before it) found an earlier batch
+    /// unconfirmed, so its stored checkpoint is behind the position the runner reached.
+    /// The runner waits a backoff, re-reads the checkpoint and goes on from there,
+    /// without counting it toward `max_attempts` (it is an outage, not a poison event).
+    #[error("work ahead of the checkpoint lost, resuming from the checkpoint: {error}")]
+    Rewind {
         /// Why.
         error: BoxError,
     },

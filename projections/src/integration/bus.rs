@@ -1,6 +1,9 @@
 //! The broker contract: publish with confirmation, consume durably with explicit
 //! acknowledgement. Adapters implement it for NATS JetStream, RabbitMQ and memory.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,11 +57,93 @@ pub trait Bus: Send + Sync + 'static {
     /// drops repeats by message id where it can (consumers absorb the rest).
     async fn publish(&self, messages: &[Message]) -> Result<(), BusError>;
 
+    /// Sends `messages` in order, as [`publish`](Bus::publish) does, but returns once
+    /// they are sent, with their [`Confirmation`] to await apart: the caller can send
+    /// its next messages meanwhile (the [`Relay`](super::Relay) sends one batch ahead of
+    /// its confirmations). Messages of a later `send` on the same bus are sent after
+    /// these. An error means some of them may not have been sent (any of them may or
+    /// may not be stored), as does an error of the confirmation; either way the caller
+    /// sends them again. An adapter may wait, before sending, for confirmations of
+    /// earlier sends to arrive (a window of unconfirmed messages); it never waits for
+    /// the caller to await them.
+    ///
+    /// The default publishes them and returns a [settled](Confirmation::is_settled)
+    /// confirmation, so an adapter without pipelining needs nothing more.
+    async fn send(&self, messages: &[Message]) -> Result<Confirmation, BusError> {
+        self.publish(messages).await?;
+        Ok(Confirmation::confirmed())
+    }
+
     /// Opens (creating if needed) the durable consumer `spec`.
     async fn consume(&self, spec: &ConsumerSpec) -> Result<Box<dyn Consumer>, BusError>;
 
     /// The broker's address, without credentials (for errors, logs and status).
     fn describe(&self) -> String;
+}
+
+/// The broker's confirmation of the messages of one [`Bus::send`]: resolves to `Ok`
+/// once the broker confirmed each of them as stored, or to the error of the first it
+/// could not confirm (from there on, any of them may or may not be stored). Dropped
+/// unawaited, nothing is undone: the messages stay sent.
+#[must_use = "a confirmation tells whether the messages were stored"]
+pub struct Confirmation(Outcome);
+
+enum Outcome {
+    /// Known already (`None` once handed out).
+    Settled(Option<Result<(), BusError>>),
+    /// Still to come.
+    Pending(Pin<Box<dyn Future<Output = Result<(), BusError>> + Send + 'static>>),
+}
+
+impl Confirmation {
+    /// Every message is confirmed already.
+    pub fn confirmed() -> Self {
+        Self(Outcome::Settled(Some(Ok(()))))
+    }
+
+    /// A confirmation that failed already.
+    pub fn failed(error: BusError) -> Self {
+        Self(Outcome::Settled(Some(Err(error))))
+    }
+
+    /// A confirmation that `future` delivers.
+    pub fn pending(future: impl Future<Output = Result<(), BusError>> + Send + 'static) -> Self {
+        Self(Outcome::Pending(Box::pin(future)))
+    }
+
+    /// Whether the outcome is known without waiting ([`confirmed`](Self::confirmed),
+    /// [`failed`](Self::failed)): a caller has nothing to gain from keeping it
+    /// outstanding.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.0, Outcome::Settled(_))
+    }
+}
+
+impl Future for Confirmation {
+    type Output = Result<(), BusError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Outcome::Settled(outcome) => Poll::Ready(outcome.take().unwrap_or_else(|| {
+                Err(BusError::NotConfirmed(
+                    "the confirmation was awaited after it resolved".into(),
+                ))
+            })),
+            Outcome::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for Confirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.0 {
+            Outcome::Settled(Some(Ok(()))) => "confirmed",
+            Outcome::Settled(Some(Err(_))) => "failed",
+            Outcome::Settled(None) => "handed out",
+            Outcome::Pending(_) => "pending",
+        };
+        f.debug_tuple("Confirmation").field(&state).finish()
+    }
 }
 
 /// An open durable consumer.
@@ -152,3 +237,8 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
 
 /// Compile-time check that the broker traits stay object-safe.
 fn _object_safe(_: Box<dyn Bus>, _: Box<dyn Consumer>, _: Box<dyn Acker>) {}
+
+/// Compile-time check that a confirmation can be awaited in a spawned task.
+fn _confirmation_is_send(c: Confirmation) -> impl Future<Output = Result<(), BusError>> + Send {
+    c
+}

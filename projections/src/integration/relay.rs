@@ -2,15 +2,20 @@
 //! public events and moves its checkpoint only after the broker confirmed them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tessera_core::{
-    BoxError, EventFilter, EventReader, Position, ReadStream, RecordedEvent, Version,
+    BoxError, EventFilter, EventReader, Position, ReadAll, ReadStream, RecordedEvent, Version,
 };
 
-use super::{Bus, Message, PublicEvents};
-use crate::checkpoint::{expect_at, CheckpointStore};
+use super::{Bus, Confirmation, Message, PublicEvents};
+use crate::checkpoint::CheckpointStore;
 use crate::{ApplyError, Subscriber};
+
+mod pipeline;
+
+use pipeline::Pipeline;
 
 /// Streams whose last public version a relay remembers before it starts afresh (it then
 /// looks them up in the log again).
@@ -26,13 +31,50 @@ const LOOK_BACK_PAGE: usize = 64;
 /// before it, so that an inbox can tell a gap from a private event. The relay remembers
 /// it per stream and, for a stream it has not seen since it started, reads the stream
 /// backwards to find it.
+///
+/// # One batch ahead
+///
+/// On a broker whose [`Bus::send`] hands back a confirmation still to come (NATS
+/// JetStream), the relay sends a batch before the previous one is confirmed, so that
+/// the broker always has publishes to acknowledge, as a client publishing without pause
+/// does. `apply` of batch N+1:
+///
+/// 1. Fence: the stored checkpoint is still where this relay left it (else
+///    [`ApplyError::Fenced`], and nothing more is published); meanwhile the batch's
+///    messages are built.
+/// 2. Send batch N+1 (meanwhile, look up whether the log holds more to publish).
+/// 3. Wait until batch N is settled: a task of its own awaits its confirmation and
+///    moves the stored checkpoint from N's start to its end (compare-and-set) as soon as
+///    it arrives, whether or not a batch follows (no timer).
+/// 4. Leave batch N+1 to a task of its own, and return.
+///
+/// So the stored checkpoint moves only past confirmed messages, in order, and trails
+/// the runner's position by at most one batch. When nothing more to publish follows a
+/// batch in the log (the relay caught up), `apply` awaits the batch's own confirmation
+/// and moves the checkpoint before it returns, so that a runner's checkpoint and status
+/// are true once caught up. If batch N is not confirmed (or its checkpoint move fails),
+/// the relay drops what is outstanding and `apply` returns [`ApplyError::Rewind`]: the
+/// runner backs off, re-reads the stored checkpoint ([`Subscriber::checkpoint`] first
+/// waits for an outstanding batch to be settled) and publishes again from there, the
+/// first batch synchronously, so that an outage is retried with the runner's growing
+/// backoff for as long as it lasts. What was published twice is dropped by the
+/// broker's message-id window or absorbed by the inbox, and `previous` keeps each
+/// stream in order at the inbox. A relay that lost its checkpoint to another publishes
+/// nothing after its fence or compare-and-set found out.
+///
+/// On a broker whose confirmation comes with the publish (the default [`Bus::send`]:
+/// memory, RabbitMQ), each batch is published, confirmed and checkpointed before
+/// `apply` returns.
 pub struct Relay<S, C> {
     name: String,
     public: PublicEvents,
     store: S,
     bus: Arc<dyn Bus>,
-    checkpoints: C,
+    pipeline: Pipeline<C>,
     last_public: Arc<Mutex<HashMap<String, u64>>>,
+    /// The bus's last confirmation was known when its send returned (nothing to
+    /// pipeline, so no look-up of what follows).
+    confirms_on_send: AtomicBool,
 }
 
 impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
@@ -45,16 +87,20 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
         bus: Arc<dyn Bus>,
         checkpoints: C,
     ) -> Self {
+        let name = name.into();
         Self {
-            name: name.into(),
+            pipeline: Pipeline::new(&name, checkpoints),
+            name,
             public,
             store,
             bus,
-            checkpoints,
             last_public: Arc::default(),
+            confirms_on_send: AtomicBool::new(false),
         }
     }
+}
 
+impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
     /// The version of the last public event of `event`'s stream before it.
     async fn previous(
         &self,
@@ -91,20 +137,46 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
         Ok(None)
     }
 
+    /// The messages of `events`' public events; `last_in_batch` holds each stream's last
+    /// public version in the batch so far, and is updated.
     async fn messages(
         &self,
-        batch: &[RecordedEvent],
-    ) -> Result<(Vec<Message>, HashMap<String, u64>), BoxError> {
-        let mut last_in_batch: HashMap<String, u64> = HashMap::new();
+        events: &[RecordedEvent],
+        last_in_batch: &mut HashMap<String, u64>,
+    ) -> Result<Vec<Message>, BoxError> {
         let mut messages = Vec::new();
-        for event in batch.iter().filter(|e| self.public.publishes(e)) {
-            let previous = self.previous(event, &last_in_batch).await?;
+        for event in events.iter().filter(|e| self.public.publishes(e)) {
+            let previous = self.previous(event, last_in_batch).await?;
             if let Some(m) = self.public.message(event, previous)? {
                 messages.push(m);
                 last_in_batch.insert(event.stream_id.as_str().to_owned(), event.version.0);
             }
         }
-        Ok((messages, last_in_batch))
+        Ok(messages)
+    }
+}
+
+impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
+    /// Remembers each stream's last public version published.
+    fn remember(&self, published: HashMap<String, u64>) {
+        let mut last = self
+            .last_public
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.len() + published.len() > REMEMBERED_STREAMS {
+            last.clear();
+        }
+        last.extend(published);
+    }
+
+    /// Whether the log holds an event to publish after `to` (a failed read says no: the
+    /// batch is then confirmed before `apply` returns, which is always safe).
+    async fn more_after(&self, to: Position) -> bool {
+        let probe = ReadAll::after(to, 1).filter(self.public.filter());
+        self.store
+            .read_all(probe)
+            .await
+            .is_ok_and(|next| !next.is_empty())
     }
 }
 
@@ -118,43 +190,40 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
     }
 
     async fn checkpoint(&self) -> Result<Position, BoxError> {
-        self.checkpoints.load(&self.name).await
+        self.pipeline.checkpoint().await
     }
 
     async fn apply(&self, from: Position, batch: &[RecordedEvent]) -> Result<(), ApplyError> {
         let failed = |error| ApplyError::Failed { applied: 0, error };
+        let mut turn = self.pipeline.begin(from).await?;
+        let mut last_in_batch = HashMap::new();
         // Fenced before publishing: a second relay that lost the race publishes nothing.
-        let stored = self.checkpoints.load(&self.name).await.map_err(failed)?;
-        expect_at(stored, from)?;
-        let (messages, published) = self.messages(batch).await.map_err(failed)?;
-        if !messages.is_empty() {
-            self.bus.publish(&messages).await.map_err(|e| {
-                if e.is_transient() {
-                    // A broker outage or a lost confirmation: retried for as long as it
-                    // takes, not counted as a failing event.
-                    ApplyError::Unavailable { error: e.into() }
-                } else {
-                    failed(e.into())
-                }
-            })?;
-        }
+        let (stored, built) = tokio::join!(turn.load(), self.messages(batch, &mut last_in_batch));
+        turn.fence(stored.map_err(failed)?).await?;
+        let messages = built.map_err(failed)?;
         let to = batch.last().map_or(from, |e| e.position);
-        if !self
-            .checkpoints
-            .advance(&self.name, from, to)
-            .await
-            .map_err(failed)?
-        {
-            return Err(ApplyError::Fenced { expected: from });
+        let (sent, more) = if messages.is_empty() {
+            (Ok(Confirmation::confirmed()), false)
+        } else if turn.careful() || self.confirms_on_send.load(Ordering::Relaxed) {
+            (self.bus.send(&messages).await, false)
+        } else {
+            // Whether to leave this batch outstanding depends on what follows it in the
+            // log: looked up while the batch goes out.
+            tokio::join!(self.bus.send(&messages), self.more_after(to))
+        };
+        let confirmation = match sent {
+            Ok(confirmation) => confirmation,
+            Err(e) => return Err(turn.not_sent(e).await),
+        };
+        if !messages.is_empty() {
+            // A broker that confirms as it publishes needs no look-up.
+            self.confirms_on_send
+                .store(confirmation.is_settled(), Ordering::Relaxed);
         }
-        let mut last = self
-            .last_public
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if last.len() + published.len() > REMEMBERED_STREAMS {
-            last.clear();
-        }
-        last.extend(published);
-        Ok(())
+        // Remembered once sent: the next batch's `previous` follows this one. If this
+        // one is published again after a failure, a remembered version at or after an
+        // event is not used for it (the stream is looked up again).
+        self.remember(last_in_batch);
+        turn.sent(to, confirmation, more).await
     }
 }

@@ -17,6 +17,7 @@ mod process_retention;
 mod process_retention_pg;
 mod process_support;
 mod relay;
+mod relay_pipeline;
 mod resilience;
 mod support;
 mod upgrade;

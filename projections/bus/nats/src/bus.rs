@@ -1,6 +1,6 @@
 //! The bus: connecting, the streams of each context, and acknowledged publishing.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -9,9 +9,12 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use async_trait::async_trait;
-use tessera_projections::integration::{wire, Bus, BusError, Consumer, ConsumerSpec, Message};
+use tessera_projections::integration::{
+    wire, Bus, BusError, Confirmation, Consumer, ConsumerSpec, Message,
+};
 
 use crate::names::{self, Names, DEAD_TOKEN};
+use crate::window::{InFlight, Window};
 
 /// Tessera's integration events on NATS JetStream. Clones share one connection.
 ///
@@ -30,6 +33,8 @@ pub(crate) struct Inner {
     pub(crate) url: String,
     /// Streams known to exist (created or found), by name.
     streams: Mutex<HashSet<String>>,
+    /// Publishes sent and not yet acknowledged.
+    window: Window,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -106,8 +111,10 @@ impl NatsBuilder {
         self
     }
 
-    /// Most publishes sent and not yet acknowledged within one
-    /// [`publish`](Bus::publish) call. Default 256.
+    /// Most publishes sent and not yet acknowledged on this bus (its clones share the
+    /// window), across [`send`](Bus::send) and [`publish`](Bus::publish) calls: a relay
+    /// sending its next batch while the previous one awaits acknowledgements has at most
+    /// this many of both outstanding. Default 256.
     #[must_use]
     pub fn max_pending_publishes(mut self, max: usize) -> Self {
         self.max_pending_publishes = max.max(1);
@@ -194,6 +201,7 @@ impl NatsBuilder {
                     stream_prefix: self.stream_prefix.clone(),
                     subject_prefix: self.subject_prefix.clone(),
                 },
+                window: Window::new(self.max_pending_publishes),
                 settings: self,
                 url,
                 streams: Mutex::new(HashSet::new()),
@@ -349,33 +357,52 @@ fn headers(m: &Message) -> Result<HeaderMap, BusError> {
 #[async_trait]
 impl Bus for NatsBus {
     async fn publish(&self, messages: &[Message]) -> Result<(), BusError> {
-        let max = self.inner.settings.max_pending_publishes;
-        // Sent, acknowledgement awaited: (message, stream, acknowledgement).
-        let mut pending: VecDeque<(&Message, String, PublishAckFuture)> = VecDeque::new();
+        self.send(messages).await?.await
+    }
+
+    async fn send(&self, messages: &[Message]) -> Result<Confirmation, BusError> {
+        let window = &self.inner.window;
+        let batch = window.batch();
+        // The stream of the context of the messages before (they share one, as a rule).
+        let mut last: Option<(&str, Arc<str>)> = None;
         for m in messages {
-            let stream = self.ensure_context(names::context_of(m)?).await?;
+            let context = names::context_of(m)?;
+            let stream = match &last {
+                Some((c, stream)) if *c == context => Arc::clone(stream),
+                _ => {
+                    let stream: Arc<str> = self.ensure_context(context).await?.into();
+                    last = Some((context, Arc::clone(&stream)));
+                    stream
+                }
+            };
+            let id = m.id.to_string();
             let publish = PublishMessage::build()
                 .payload(m.payload.clone())
                 .headers(headers(m)?)
-                .message_id(m.id.to_string())
+                .message_id(id.clone())
                 .expected_stream(&stream);
-            if pending.len() >= max {
-                if let Some((m, stream, ack)) = pending.pop_front() {
-                    self.confirmed(m, &stream, ack).await?;
-                }
-            }
+            // While the window is full, awaits the oldest acknowledgements (of these
+            // messages or of earlier sends').
+            window.reserve(self).await;
             let ack = self
                 .inner
                 .js
                 .send_publish(self.inner.names.subject(&m.subject), publish)
                 .await
                 .map_err(|e| self.not_confirmed(m, &stream, e))?;
-            pending.push_back((m, stream, ack));
+            window.push(InFlight {
+                ack,
+                batch: Arc::clone(&batch),
+                id,
+                subject: m.subject.clone(),
+                stream,
+            });
         }
-        while let Some((m, stream, ack)) = pending.pop_front() {
-            self.confirmed(m, &stream, ack).await?;
-        }
-        Ok(())
+        batch.seal();
+        let bus = self.clone();
+        Ok(Confirmation::pending(async move {
+            bus.inner.window.confirm(&bus, &batch).await
+        }))
     }
 
     async fn consume(&self, spec: &ConsumerSpec) -> Result<Box<dyn Consumer>, BusError> {
@@ -388,11 +415,12 @@ impl Bus for NatsBus {
 }
 
 impl NatsBus {
-    /// Waits for `ack`, JetStream's acknowledgement of `m` (stored, or a repeat it
-    /// dropped).
-    async fn confirmed(
+    /// Waits for `ack`, JetStream's acknowledgement of message `id` to `subject` (stored,
+    /// or a repeat it dropped).
+    pub(crate) async fn confirmed(
         &self,
-        m: &Message,
+        id: &str,
+        subject: &str,
         stream: &str,
         ack: PublishAckFuture,
     ) -> Result<(), BusError> {
@@ -402,7 +430,10 @@ impl NatsBus {
                 if e.kind() == PublishErrorKind::StreamNotFound {
                     self.forget(stream);
                 }
-                Err(self.not_confirmed(m, stream, e))
+                Err(BusError::NotConfirmed(format!(
+                    "NATS at {}: message {id} to {subject} (stream {stream}): {e}",
+                    self.inner.url
+                )))
             }
         }
     }

@@ -72,15 +72,24 @@
 //!
 //! ## Publishing
 //!
-//! [`publish`](tessera_projections::integration::Bus::publish) sends the messages in
-//! order without waiting for each acknowledgement, at most
-//! [`max_pending_publishes`](NatsBuilder::max_pending_publishes) (256) awaiting one, and
-//! returns `Ok` once JetStream acknowledged every one of them. A refused or timed-out
-//! publish, or a lost connection, is
-//! [`BusError::NotConfirmed`](tessera_projections::integration::BusError::NotConfirmed):
-//! the relay publishes the batch again, and the stream drops each message it already
-//! holds by its `Nats-Msg-Id` within the [duplicate window](NatsBuilder::duplicate_window)
-//! (2 minutes); later repeats are stored and absorbed by the inboxes.
+//! [`send`](tessera_projections::integration::Bus::send) sends the messages in order
+//! without waiting for each acknowledgement and returns once it sent the last, with a
+//! [`Confirmation`](tessera_projections::integration::Confirmation) that resolves once
+//! JetStream acknowledged every one of them. At most
+//! [`max_pending_publishes`](NatsBuilder::max_pending_publishes) (256) publishes await
+//! an acknowledgement on a bus, earlier sends' included: while the window is full, a send
+//! awaits the oldest acknowledgement (its own or an earlier send's), as a client
+//! publishing in a loop does, and a confirmation being awaited takes its batch's
+//! acknowledgements as they come, so the window moves on whether or not (and however
+//! late) a confirmation is awaited. The relay sends its next batch while the previous
+//! one's acknowledgements arrive. [`publish`](tessera_projections::integration::Bus::publish)
+//! is a send whose confirmation it awaits: `Ok` once JetStream acknowledged every message.
+//! A refused or timed-out publish, or a lost connection, is
+//! [`BusError::NotConfirmed`](tessera_projections::integration::BusError::NotConfirmed)
+//! (the rest of that send's acknowledgements are no longer waited for): the relay
+//! publishes the batch again, and the stream drops each message it already holds by its
+//! `Nats-Msg-Id` within the [duplicate window](NatsBuilder::duplicate_window) (2
+//! minutes); later repeats are stored and absorbed by the inboxes.
 //!
 //! ## What a confirmation promises
 //!
@@ -148,6 +157,7 @@ mod bus;
 mod consumer;
 pub mod dead;
 mod names;
+mod window;
 
 pub use async_nats;
 pub use bus::{NatsBuilder, NatsBus};

@@ -4,6 +4,7 @@
 
 mod conformance;
 mod delivery;
+mod pipeline;
 mod relay;
 mod support;
 mod torture;
