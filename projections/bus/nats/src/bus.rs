@@ -363,6 +363,7 @@ impl Bus for NatsBus {
     async fn send(&self, messages: &[Message]) -> Result<Confirmation, BusError> {
         let window = &self.inner.window;
         let batch = window.batch();
+        let sending = window.sending();
         // The stream of the context of the messages before (they share one, as a rule).
         let mut last: Option<(&str, Arc<str>)> = None;
         for m in messages {
@@ -375,11 +376,10 @@ impl Bus for NatsBus {
                     stream
                 }
             };
-            let id = m.id.to_string();
             let publish = PublishMessage::build()
                 .payload(m.payload.clone())
                 .headers(headers(m)?)
-                .message_id(id.clone())
+                .message_id(m.id.to_string())
                 .expected_stream(&stream);
             // While the window is full, awaits the oldest acknowledgements (of these
             // messages or of earlier sends').
@@ -393,12 +393,12 @@ impl Bus for NatsBus {
             window.push(InFlight {
                 ack,
                 batch: Arc::clone(&batch),
-                id,
-                subject: m.subject.clone(),
+                id: m.id.as_u128(),
                 stream,
             });
         }
         batch.seal();
+        drop(sending);
         let bus = self.clone();
         Ok(Confirmation::pending(async move {
             bus.inner.window.confirm(&bus, &batch).await
@@ -415,12 +415,11 @@ impl Bus for NatsBus {
 }
 
 impl NatsBus {
-    /// Waits for `ack`, JetStream's acknowledgement of message `id` to `subject` (stored,
-    /// or a repeat it dropped).
+    /// Waits for `ack`, JetStream's acknowledgement of message `id` (its 128 bits) in
+    /// `stream` (stored, or a repeat it dropped).
     pub(crate) async fn confirmed(
         &self,
-        id: &str,
-        subject: &str,
+        id: u128,
         stream: &str,
         ack: PublishAckFuture,
     ) -> Result<(), BusError> {
@@ -430,8 +429,17 @@ impl NatsBus {
                 if e.kind() == PublishErrorKind::StreamNotFound {
                     self.forget(stream);
                 }
+                let id = format!("{id:032x}");
+                let id = format!(
+                    "{}-{}-{}-{}-{}",
+                    &id[..8],
+                    &id[8..12],
+                    &id[12..16],
+                    &id[16..20],
+                    &id[20..]
+                );
                 Err(BusError::NotConfirmed(format!(
-                    "NATS at {}: message {id} to {subject} (stream {stream}): {e}",
+                    "NATS at {}: message {id} (stream {stream}): {e}",
                     self.inner.url
                 )))
             }

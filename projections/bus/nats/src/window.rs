@@ -9,9 +9,11 @@
 //! and the window moves on whether or not a batch's confirmation is awaited.
 
 use std::collections::VecDeque;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_nats::jetstream::context::PublishAckFuture;
+use futures_util::future::select;
 use tessera_projections::integration::BusError;
 use tokio::sync::Notify;
 
@@ -23,6 +25,24 @@ pub(crate) struct Window {
     state: Mutex<State>,
     /// An acknowledgement was taken out of the window.
     freed: Notify,
+    /// No send is under way any more.
+    idle: Notify,
+}
+
+/// A send under way, until dropped.
+pub(crate) struct Sending<'w>(&'w Window);
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        let idle = {
+            let mut state = self.0.lock();
+            state.sending -= 1;
+            state.sending == 0
+        };
+        if idle {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -31,6 +51,8 @@ struct State {
     queue: VecDeque<InFlight>,
     /// Being awaited.
     taken: usize,
+    /// Sends under way (each awaits acknowledgements itself while the window is full).
+    sending: usize,
     /// Batches started so far (their numbers).
     batches: u64,
 }
@@ -39,9 +61,8 @@ struct State {
 pub(crate) struct InFlight {
     pub(crate) ack: PublishAckFuture,
     pub(crate) batch: Arc<Batch>,
-    /// For an error: the message id, its subject and its stream.
-    pub(crate) id: String,
-    pub(crate) subject: String,
+    /// For an error: the message id (its 128 bits) and its stream.
+    pub(crate) id: u128,
     pub(crate) stream: Arc<str>,
 }
 
@@ -137,7 +158,14 @@ impl Window {
             max: max.max(1),
             state: Mutex::default(),
             freed: Notify::new(),
+            idle: Notify::new(),
         }
+    }
+
+    /// A send starts: until it ends, confirmations leave the acknowledgements to it.
+    pub(crate) fn sending(&self) -> Sending<'_> {
+        self.lock().sending += 1;
+        Sending(self)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -181,16 +209,32 @@ impl Window {
         self.lock().queue.push_back(sent);
     }
 
-    /// Waits for `batch`'s outcome, awaiting acknowledgements up to its last meanwhile.
+    /// Waits for `batch`'s outcome. While no send is under way, it awaits the
+    /// acknowledgements up to the batch's last itself; while one is, that send awaits
+    /// them (as the window fills), so that each acknowledgement wakes one task, the one
+    /// that sends on.
     pub(crate) async fn confirm(&self, bus: &NatsBus, batch: &Batch) -> Result<(), BusError> {
         loop {
-            let done = batch.done.notified();
+            let done = pin!(batch.done.notified());
+            let idle = pin!(self.idle.notified());
             if let Some(outcome) = batch.outcome() {
                 return outcome;
             }
-            let oldest = self.take(&mut self.lock(), batch.number);
+            let (oldest, sending) = {
+                let mut state = self.lock();
+                if state.sending > 0 {
+                    (None, true)
+                } else {
+                    (self.take(&mut state, batch.number), false)
+                }
+            };
             match oldest {
                 Some(oldest) => self.settle(bus, oldest).await,
+                None if sending => {
+                    // Its acknowledgements are the send's to await; wait for them or
+                    // for the send to end.
+                    let _either = select(done, idle).await;
+                }
                 // Its last ones are awaited by others.
                 None => done.await,
             }
@@ -215,9 +259,7 @@ impl Window {
     }
 
     async fn settle(&self, bus: &NatsBus, (sent, taken): (InFlight, Taken<'_>)) {
-        let outcome = bus
-            .confirmed(&sent.id, &sent.subject, &sent.stream, sent.ack)
-            .await;
+        let outcome = bus.confirmed(sent.id, &sent.stream, sent.ack).await;
         let failed = outcome.is_err();
         taken.record(outcome);
         if failed {
