@@ -84,6 +84,20 @@ pub enum InboxState {
     Failed,
 }
 
+impl InboxState {
+    /// Lower-case name (`"starting"`, `"running"`, `"reconnecting"`, `"stopped"`,
+    /// `"failed"`), for status pages and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxState::Starting => "starting",
+            InboxState::Running => "running",
+            InboxState::Reconnecting => "reconnecting",
+            InboxState::Stopped => "stopped",
+            InboxState::Failed => "failed",
+        }
+    }
+}
+
 /// The message an inbox stopped on, or parked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Poison {

@@ -36,24 +36,13 @@ pub struct InboxStatusBody {
     pub poison: Option<String>,
 }
 
-/// The API name of `state`.
-pub fn state_name(state: InboxState) -> &'static str {
-    match state {
-        InboxState::Starting => "starting",
-        InboxState::Running => "running",
-        InboxState::Reconnecting => "reconnecting",
-        InboxState::Stopped => "stopped",
-        InboxState::Failed => "failed",
-    }
-}
-
 impl InboxStatusBody {
     /// The body of `status`, an inbox reading `context`.
     pub fn new(context: &'static str, status: InboxStatus) -> Self {
         Self {
             name: status.name,
             context,
-            state: state_name(status.state),
+            state: status.state.as_str(),
             lag_messages: status.lag,
             handled: status.handled,
             duplicates: status.duplicates,

@@ -30,6 +30,20 @@ pub type Case<'a> = (
     &'a str,
 );
 
+/// `mem`'s read models, saga, bus and checkpoints over `stores`.
+fn over<S>(mem: Parts<MemoryStore>, stores: Contexts<S>) -> Parts<S> {
+    Parts {
+        stores,
+        views: mem.views,
+        saga: mem.saga,
+        bus: mem.bus,
+        relay_checkpoints: mem.relay_checkpoints,
+        inbox_positions: mem.inbox_positions,
+        worker_checkpoints: mem.worker_checkpoints,
+        backend: "memory",
+    }
+}
+
 pub fn memory_app(settings: Settings) -> Arc<App<MemoryStore>> {
     let saga = Fulfilment {
         payment_timeout: settings.payment_timeout,
@@ -106,20 +120,14 @@ fn flaky_app() -> (Arc<App<FlakyStore>>, Arc<std::sync::atomic::AtomicU8>) {
             payment_timeout: settings().payment_timeout,
         },
     );
-    let parts = Parts {
-        stores: Contexts {
+    let parts = over(
+        mem,
+        Contexts {
             ordering: store.clone(),
             inventory: store.clone(),
             payment: store,
         },
-        views: mem.views,
-        saga: mem.saga,
-        bus: mem.bus,
-        relay_checkpoints: mem.relay_checkpoints,
-        inbox_positions: mem.inbox_positions,
-        worker_checkpoints: mem.worker_checkpoints,
-        backend: "memory",
-    };
+    );
     (App::start(settings(), parts), mode)
 }
 
@@ -648,20 +656,14 @@ async fn the_sagas_backlog_shows_beside_its_lag() {
         FlakyStore::default(),
     );
     let inventory_mode = inventory.mode.clone();
-    let parts = Parts {
-        stores: Contexts {
+    let parts = over(
+        mem,
+        Contexts {
             ordering,
             inventory,
             payment,
         },
-        views: mem.views,
-        saga: mem.saga,
-        bus: mem.bus,
-        relay_checkpoints: mem.relay_checkpoints,
-        inbox_positions: mem.inbox_positions,
-        worker_checkpoints: mem.worker_checkpoints,
-        backend: "memory",
-    };
+    );
     let app = App::start(settings(), parts);
     let r = shop::api::router(app.clone());
     let product = r#"{"sku":"tea","name":"Tea","price_cents":100,"initial_stock":5}"#;
