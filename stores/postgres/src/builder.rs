@@ -21,6 +21,7 @@ pub struct Builder {
     pub(crate) pool_size: usize,
     pub(crate) application_name: Option<String>,
     pub(crate) subscription: SubscriptionConfig,
+    pub(crate) tail_capacity: usize,
     pub(crate) max_group: usize,
     pub(crate) writers: usize,
     pub(crate) migrate: bool,
@@ -89,6 +90,7 @@ impl Builder {
             pool_size: 16,
             application_name: None,
             subscription: SubscriptionConfig::default(),
+            tail_capacity: crate::tail::DEFAULT_CAPACITY,
             max_group: 64,
             writers: 2,
             migrate: true,
@@ -145,6 +147,28 @@ impl Builder {
     /// Tuning of subscriptions (batch size, buffer, poll interval).
     pub fn subscription_config(mut self, config: SubscriptionConfig) -> Self {
         self.subscription = config;
+        self
+    }
+
+    /// Events kept in memory by the log reader this store's subscriptions share
+    /// (default 4,096; 0: each subscription reads the database itself).
+    ///
+    /// One task reads the log forward for all of them, woken by appends, and a
+    /// subscription whose position lies within the newest `events` reads them from
+    /// memory: one read transaction per wake-up for the store instead of one per
+    /// subscription. A subscription further behind reads the database until it reaches
+    /// them. Delivery is the same either way: gap-free, in log order.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), tessera_core::StoreError> {
+    /// let store = tessera_postgres::PostgresStore::builder("postgres://app@db/shop")
+    ///     .shared_reader_buffer(16_384)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shared_reader_buffer(mut self, events: usize) -> Self {
+        self.tail_capacity = events;
         self
     }
 

@@ -114,6 +114,7 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
         listener: OnceLock::new(),
         subscription: builder.subscription,
         recheck: Arc::default(),
+        tail: Arc::new(crate::tail::Tail::new(builder.tail_capacity)),
     }))
 }
 

@@ -134,6 +134,7 @@ mod snapshot;
 mod sql;
 mod store;
 mod subscribe;
+mod tail;
 pub mod tls;
 
 pub use builder::Builder;

@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     /// The re-check of events hidden behind an open transaction, shared by every
     /// subscription of this store.
     pub(crate) recheck: Arc<crate::subscribe::Recheck>,
+    /// The log's reader shared by this store's subscriptions.
+    pub(crate) tail: Arc<crate::tail::Tail>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -57,6 +59,7 @@ impl Drop for Inner {
         if let Some(listener) = self.listener.get() {
             listener.abort();
         }
+        self.tail.abort();
     }
 }
 
@@ -202,13 +205,15 @@ impl EventReader for PostgresStore {
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {
         let span = tracing::info_span!("subscribe", schema = %self.inner.schema, after = %after, filter = ?filter);
         let reader = crate::subscribe::Traced::new(self.clone(), span);
-        Subscription::polling(
-            reader,
-            after,
-            filter,
-            Some(self.wakeup()),
-            self.inner.subscription,
-        )
+        let config = self.inner.subscription;
+        let wakeup = if self.inner.tail.enabled() {
+            let appended = self.wakeup();
+            let store = Arc::downgrade(&self.inner);
+            self.inner.tail.subscribe(store, appended, config)
+        } else {
+            self.wakeup()
+        };
+        Subscription::polling(reader, after, filter, Some(wakeup), config)
     }
 
     async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {

@@ -11,7 +11,7 @@
 //! multiply (each wake-up finding the events still hidden would schedule another).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tessera_core::{
@@ -29,11 +29,35 @@ const MAX_RECHECK_MS: u64 = 500;
 pub(crate) struct Traced {
     store: PostgresStore,
     span: Span,
+    /// `(after, scanned)`: after the subscription's position `after`, no wanted event
+    /// lies up to `scanned` (a short read looked that far). The next read from `after`
+    /// starts at `scanned`, so a subscription wanting few events of a busy log joins
+    /// the shared reader's buffer instead of re-reading the same stretch.
+    scanned: Arc<Mutex<Option<(Position, Position)>>>,
 }
 
 impl Traced {
     pub(crate) fn new(store: PostgresStore, span: Span) -> Self {
-        Self { store, span }
+        Self {
+            store,
+            span,
+            scanned: Arc::default(),
+        }
+    }
+
+    /// Where a read from `after` may start.
+    fn start(&self, after: Position) -> Position {
+        match *self.scanned.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some((from, scanned)) if from == after => scanned.max(after),
+            _ => after,
+        }
+    }
+
+    /// Remembers how far a read from `after` looked, given what it returned.
+    fn remember(&self, after: Position, events: &[RecordedEvent], scanned: Position) {
+        let next = events.last().map_or(after, |e| e.position);
+        *self.scanned.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((next, scanned.max(next)));
     }
 
     /// After a short read: if committed events are hidden (`hidden`, checked in the
@@ -120,6 +144,17 @@ impl EventReader for Traced {
     }
 
     async fn read_all(&self, read: ReadAll) -> Result<Vec<RecordedEvent>, StoreError> {
+        let after = read.after;
+        let start = self.start(after);
+        let tail = &self.store.inner().tail;
+        if let Some(answer) = tail.read(start, &read.filter, read.limit) {
+            self.remember(after, &answer.events, answer.scanned);
+            return Ok(answer.events);
+        }
+        // Behind the shared reader's buffer (or no shared reader): the database. Every
+        // event the shared reader has read is visible to this read, which starts later.
+        let seen = tail.seen();
+        let read = ReadAll::after(start, read.limit).filter(read.filter);
         let span = tracing::debug_span!(parent: &self.span, "read_all", after = %read.after, batch = read.limit);
         let result = self
             .store
@@ -132,6 +167,8 @@ impl EventReader for Traced {
                 tracing::trace!(parent: &span, events = events.len(), "read");
                 if events.len() < read.limit {
                     self.recheck_if_hidden(hidden);
+                    let scanned = seen.unwrap_or(start).max(start);
+                    self.remember(after, &events, scanned);
                 }
                 Ok(events)
             }

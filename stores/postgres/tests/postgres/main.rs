@@ -13,5 +13,6 @@ mod load;
 mod migrate;
 mod ordering;
 mod read;
+mod shared_reader;
 mod snapshots;
 mod tls;
