@@ -9,12 +9,15 @@ use tessera_core::{BoxError, EventFilter, RecordedEvent};
 
 use super::{Message, MessageKind, JSON};
 
-type Convert = Arc<dyn Fn(&RecordedEvent) -> Result<serde_json::Value, BoxError> + Send + Sync>;
+/// Makes a public event's payload, serialized.
+type Convert = Arc<dyn Fn(&RecordedEvent) -> Result<Vec<u8>, BoxError> + Send + Sync>;
 
 #[derive(Clone)]
 struct Mapping {
     name: String,
     schema_version: u32,
+    /// `{context}.{category}.{name}`, made once.
+    subject: String,
     convert: Convert,
 }
 
@@ -41,7 +44,9 @@ struct Mapping {
 #[derive(Clone)]
 pub struct PublicEvents {
     context: String,
-    maps: HashMap<(String, String), Mapping>,
+    /// By category, then event type: looked up with the event's own `&str`s, so that
+    /// telling and making a message allocates no key.
+    maps: HashMap<String, HashMap<String, Mapping>>,
 }
 
 impl PublicEvents {
@@ -62,24 +67,20 @@ impl PublicEvents {
     /// `name` of `schema_version`, its payload made by `convert`.
     #[must_use]
     pub fn map(
-        mut self,
+        self,
         category: &str,
         event_type: &str,
         name: &str,
         schema_version: u32,
         convert: impl Fn(&RecordedEvent) -> Result<serde_json::Value, BoxError> + Send + Sync + 'static,
     ) -> Self {
-        let mapping = Mapping {
-            name: name.to_owned(),
-            schema_version,
-            convert: Arc::new(convert),
-        };
-        self.maps
-            .insert((category.to_owned(), event_type.to_owned()), mapping);
-        self
+        self.insert(category, event_type, name, schema_version, move |e| {
+            Ok(serde_json::to_vec(&convert(e)?)?)
+        })
     }
 
-    /// The same, decoding the event's data as `T` and publishing `convert`'s result.
+    /// The same, decoding the event's data as `T` and publishing `convert`'s result,
+    /// serialized straight to JSON (an object's keys in the order `P` serializes them).
     #[must_use]
     pub fn map_json<T: DeserializeOwned, P: Serialize>(
         self,
@@ -89,16 +90,40 @@ impl PublicEvents {
         schema_version: u32,
         convert: impl Fn(T) -> P + Send + Sync + 'static,
     ) -> Self {
-        self.map(category, event_type, name, schema_version, move |e| {
+        self.insert(category, event_type, name, schema_version, move |e| {
             let data: T = serde_json::from_slice(e.data.bytes())?;
-            Ok(serde_json::to_value(convert(data))?)
+            Ok(serde_json::to_vec(&convert(data))?)
         })
+    }
+
+    fn insert(
+        mut self,
+        category: &str,
+        event_type: &str,
+        name: &str,
+        schema_version: u32,
+        convert: impl Fn(&RecordedEvent) -> Result<Vec<u8>, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        let mapping = Mapping {
+            name: name.to_owned(),
+            schema_version,
+            subject: format!("{}.{category}.{name}", self.context),
+            convert: Arc::new(convert),
+        };
+        self.maps
+            .entry(category.to_owned())
+            .or_default()
+            .insert(event_type.to_owned(), mapping);
+        self
+    }
+
+    fn mapping(&self, category: &str, event_type: &str) -> Option<&Mapping> {
+        self.maps.get(category)?.get(event_type)
     }
 
     /// Whether `event_type` of `category` is public.
     pub fn is_public(&self, category: &str, event_type: &str) -> bool {
-        self.maps
-            .contains_key(&(category.to_owned(), event_type.to_owned()))
+        self.mapping(category, event_type).is_some()
     }
 
     /// Whether `event` is public.
@@ -109,10 +134,14 @@ impl PublicEvents {
     /// The log filter that reads every public event (and perhaps a few private ones of
     /// the same types in other categories, which [`Self::message`] leaves out).
     pub fn filter(&self) -> EventFilter {
-        let mut categories: Vec<&str> = self.maps.keys().map(|(c, _)| c.as_str()).collect();
-        let mut types: Vec<&str> = self.maps.keys().map(|(_, t)| t.as_str()).collect();
+        let mut categories: Vec<&str> = self.maps.keys().map(String::as_str).collect();
+        let mut types: Vec<&str> = self
+            .maps
+            .values()
+            .flat_map(HashMap::keys)
+            .map(String::as_str)
+            .collect();
         categories.sort_unstable();
-        categories.dedup();
         types.sort_unstable();
         types.dedup();
         EventFilter::categories(categories).with_types(types)
@@ -125,14 +154,10 @@ impl PublicEvents {
         event: &RecordedEvent,
         previous: Option<u64>,
     ) -> Result<Option<Message>, BoxError> {
-        let category = event.stream_id.category();
-        let Some(m) = self
-            .maps
-            .get(&(category.to_owned(), event.event_type.clone()))
-        else {
+        let Some(m) = self.mapping(event.stream_id.category(), &event.event_type) else {
             return Ok(None);
         };
-        let payload = serde_json::to_vec(&(m.convert)(event)?)?;
+        let payload = (m.convert)(event)?;
         let headers: BTreeMap<String, String> = event
             .metadata
             .headers
@@ -146,7 +171,7 @@ impl PublicEvents {
             name: m.name.clone(),
             schema_version: m.schema_version,
             source: self.context.clone(),
-            subject: format!("{}.{category}.{}", self.context, m.name),
+            subject: m.subject.clone(),
             stream: event.stream_id.as_str().to_owned(),
             version: event.version.0,
             previous,
@@ -158,5 +183,80 @@ impl PublicEvents {
             content_type: JSON.to_owned(),
             payload: payload.into(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+    use tessera_core::{EventData, EventId, Metadata, Position, StreamId, Version};
+
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Placed {
+        order_id: String,
+        total_cents: i64,
+    }
+
+    #[derive(Serialize)]
+    struct PlacedV1 {
+        total_cents: i64,
+        order_id: String,
+    }
+
+    fn event(stream: &str, event_type: &str) -> RecordedEvent {
+        RecordedEvent {
+            id: EventId::derived(stream.as_bytes()),
+            stream_id: StreamId::new(stream).expect("stream id"),
+            version: Version(4),
+            position: Position::new(9, 9),
+            event_type: event_type.to_owned(),
+            schema_version: 1,
+            data: EventData::to_json(&serde_json::json!({"order_id": "o-1", "total_cents": 250}))
+                .expect("json"),
+            metadata: Metadata::default(),
+            recorded_at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn mappings_are_found_by_category_and_type_and_make_their_message() {
+        let public = PublicEvents::new("ordering")
+            .map_json("order", "Placed", "OrderPlaced", 1, |p: Placed| PlacedV1 {
+                total_cents: p.total_cents,
+                order_id: p.order_id,
+            })
+            .map("order", "Shipped", "OrderShipped", 2, |e| {
+                Ok(e.data.to_value()?)
+            })
+            .map("cart", "Placed", "CartPlaced", 1, |e| {
+                Ok(e.data.to_value()?)
+            });
+        assert!(public.is_public("order", "Placed") && public.is_public("cart", "Placed"));
+        assert!(!public.is_public("order", "Cancelled") && !public.is_public("shop", "Placed"));
+        let m = public
+            .message(&event("order-1", "Placed"), Some(2))
+            .expect("converts")
+            .expect("public");
+        assert_eq!(m.subject, "ordering.order.OrderPlaced");
+        assert_eq!((m.name.as_str(), m.schema_version), ("OrderPlaced", 1));
+        assert_eq!((m.version, m.previous), (4, Some(2)));
+        let payload: serde_json::Value = m.decode().expect("json");
+        assert_eq!(
+            payload,
+            serde_json::json!({"order_id": "o-1", "total_cents": 250})
+        );
+        let shipped = public
+            .message(&event("order-1", "Shipped"), None)
+            .expect("converts");
+        assert_eq!(
+            shipped.expect("public").subject,
+            "ordering.order.OrderShipped"
+        );
+        assert!(public
+            .message(&event("shop-1", "Placed"), None)
+            .expect("no conversion")
+            .is_none());
     }
 }

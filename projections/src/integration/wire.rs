@@ -1,5 +1,6 @@
 //! A message as headers and a body: the one wire format every adapter uses.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -44,14 +45,21 @@ pub mod header {
 
 /// A header value as printable ASCII: `%`, control characters and every byte of a
 /// non-ASCII character percent-encoded (stream ids and names may hold any Unicode;
-/// broker headers may not).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+/// broker headers may not). A value with nothing to encode is returned as it is.
+fn encode(value: String) -> String {
+    let clean = |b: u8| (0x20..0x7f).contains(&b) && b != b'%';
+    if value.bytes().all(clean) {
+        return value;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len() + 8);
     for b in value.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
+        if clean(b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
     out
@@ -78,48 +86,47 @@ fn decode(value: &str) -> Option<String> {
 /// `message` as (name, value) headers, values in printable ASCII; the body is
 /// `message.payload`.
 pub fn to_headers(message: &Message) -> Vec<(String, String)> {
-    let mut h: Vec<(String, String)> = vec![
-        (header::ID.to_owned(), message.id.to_string()),
-        (header::KIND.to_owned(), message.kind.as_str().to_owned()),
-        (header::NAME.to_owned(), message.name.clone()),
-        (
-            header::SCHEMA_VERSION.to_owned(),
-            message.schema_version.to_string(),
-        ),
-        (header::SOURCE.to_owned(), message.source.clone()),
-        (header::SUBJECT.to_owned(), message.subject.clone()),
-        (header::STREAM.to_owned(), message.stream.clone()),
-        (header::VERSION.to_owned(), message.version.to_string()),
-        (header::POSITION.to_owned(), message.position.to_string()),
-        (
-            header::CONTENT_TYPE.to_owned(),
-            message.content_type.clone(),
-        ),
-    ];
-    let optional = [
-        (header::PREVIOUS, message.previous.map(|p| p.to_string())),
-        (
-            header::CORRELATION_ID,
-            message.correlation_id.map(|c| c.to_string()),
-        ),
-        (
-            header::CAUSATION_ID,
-            message.causation_id.map(|c| c.to_string()),
-        ),
-        (header::IDEMPOTENCY_KEY, message.idempotency_key.clone()),
-    ];
-    for (name, value) in optional {
-        if let Some(value) = value {
-            h.push((name.to_owned(), value));
-        }
+    let mut h = Vec::with_capacity(14 + message.headers.len());
+    each_header(message, |name, value| h.push((name.into_owned(), value)));
+    h
+}
+
+/// The headers of [`to_headers`], in the same order, handed to `put` one at a time
+/// without collecting them: for an adapter that turns them into its broker's own
+/// header type. A name from [`header`] comes as [`Cow::Borrowed`] (a `&'static str`
+/// the adapter may keep without copying or checking it), a free-form header's name
+/// (prefixed with [`header::EXTRA_PREFIX`]) as [`Cow::Owned`]; each value is encoded
+/// as in [`to_headers`].
+pub fn each_header(message: &Message, mut put: impl FnMut(Cow<'static, str>, String)) {
+    let mut fixed = |name: &'static str, value: String| put(Cow::Borrowed(name), encode(value));
+    fixed(header::ID, message.id.to_string());
+    fixed(header::KIND, message.kind.as_str().to_owned());
+    fixed(header::NAME, message.name.clone());
+    fixed(header::SCHEMA_VERSION, message.schema_version.to_string());
+    fixed(header::SOURCE, message.source.clone());
+    fixed(header::SUBJECT, message.subject.clone());
+    fixed(header::STREAM, message.stream.clone());
+    fixed(header::VERSION, message.version.to_string());
+    fixed(header::POSITION, message.position.to_string());
+    fixed(header::CONTENT_TYPE, message.content_type.clone());
+    if let Some(previous) = message.previous {
+        fixed(header::PREVIOUS, previous.to_string());
+    }
+    if let Some(correlation) = message.correlation_id {
+        fixed(header::CORRELATION_ID, correlation.to_string());
+    }
+    if let Some(causation) = message.causation_id {
+        fixed(header::CAUSATION_ID, causation.to_string());
+    }
+    if let Some(key) = &message.idempotency_key {
+        fixed(header::IDEMPOTENCY_KEY, key.clone());
     }
     for (k, v) in &message.headers {
-        h.push((format!("{}{k}", header::EXTRA_PREFIX), v.clone()));
+        put(
+            Cow::Owned(format!("{}{k}", header::EXTRA_PREFIX)),
+            encode(v.clone()),
+        );
     }
-    for (_, v) in &mut h {
-        *v = encode(v);
-    }
-    h
 }
 
 /// The message that `headers` and `body` carry. Header names match case-insensitively
@@ -197,4 +204,65 @@ pub fn from_headers<'a>(
         return Err(MessageError::Payload);
     }
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Message {
+        Message {
+            id: Uuid::nil(),
+            kind: MessageKind::Event,
+            name: "Deposited".to_owned(),
+            schema_version: 3,
+            source: "bank".to_owned(),
+            subject: "bank.acct.Deposited".to_owned(),
+            stream: "acct-ü 100%\n".to_owned(),
+            version: 41,
+            previous: Some(40),
+            position: Position::new(1_234, 1_230),
+            correlation_id: None,
+            causation_id: Some(Uuid::nil()),
+            idempotency_key: None,
+            headers: BTreeMap::from([("traceparent".to_owned(), "00-é".to_owned())]),
+            content_type: super::super::JSON.to_owned(),
+            payload: Bytes::from_static(b"{}"),
+        }
+    }
+
+    #[test]
+    fn headers_are_named_ordered_and_encoded_as_on_the_wire() {
+        let nil = Uuid::nil().to_string();
+        let expected: Vec<(&str, &str)> = vec![
+            ("Tessera-Id", &nil),
+            ("Tessera-Kind", "event"),
+            ("Tessera-Name", "Deposited"),
+            ("Tessera-Schema-Version", "3"),
+            ("Tessera-Source", "bank"),
+            ("Tessera-Subject", "bank.acct.Deposited"),
+            ("Tessera-Stream", "acct-%C3%BC 100%25%0A"),
+            ("Tessera-Version", "41"),
+            ("Tessera-Position", "1234.1230"),
+            ("Content-Type", "application/json"),
+            ("Tessera-Previous", "40"),
+            ("Tessera-Causation-Id", &nil),
+            ("Tessera-H-traceparent", "00-%C3%A9"),
+        ];
+        let m = message();
+        let got = to_headers(&m);
+        let got: Vec<(&str, &str)> = got.iter().map(|(n, v)| (&**n, &**v)).collect();
+        assert_eq!(got, expected);
+        let mut borrowed = Vec::new();
+        each_header(&m, |name, _| {
+            borrowed.push(matches!(name, Cow::Borrowed(_)))
+        });
+        assert_eq!(
+            borrowed.iter().filter(|b| !**b).count(),
+            1,
+            "only the extra is owned"
+        );
+        let back = from_headers(got, m.payload.clone()).expect("decodes");
+        assert_eq!(back, m);
+    }
 }

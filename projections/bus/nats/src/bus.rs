@@ -1,5 +1,6 @@
 //! The bus: connecting, the streams of each context, and acknowledged publishing.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -337,21 +338,33 @@ impl NatsBus {
     }
 }
 
-/// `m`'s headers as NATS headers; refuses a name or value NATS cannot carry.
+/// `m`'s headers as NATS headers; refuses a name NATS cannot carry. Tessera's own
+/// header names are taken as they are (static, no copy); a free-form header's name is
+/// checked. Values are printable ASCII once encoded ([`wire::each_header`]), which
+/// NATS carries.
 fn headers(m: &Message) -> Result<HeaderMap, BusError> {
     let mut map = HeaderMap::new();
-    for (name, value) in wire::to_headers(m) {
-        let refused = || {
-            BusError::Refused(format!(
-                "message {}: header {name:?} cannot be carried by NATS (no ':', spaces or line breaks)",
-                m.id
-            ))
+    let mut refused = None;
+    wire::each_header(m, |name, value| {
+        let header = match name {
+            Cow::Borrowed(name) => HeaderName::from_static(name),
+            Cow::Owned(name) => match name.parse::<HeaderName>() {
+                Ok(header) => header,
+                Err(_) => {
+                    refused.get_or_insert(name);
+                    return;
+                }
+            },
         };
-        let header: HeaderName = name.parse().map_err(|_| refused())?;
-        let value: HeaderValue = value.parse().map_err(|_| refused())?;
-        map.insert(header, value);
+        map.insert(header, HeaderValue::from(value));
+    });
+    match refused {
+        None => Ok(map),
+        Some(name) => Err(BusError::Refused(format!(
+            "message {}: header {name:?} cannot be carried by NATS (no ':', spaces or line breaks)",
+            m.id
+        ))),
     }
-    Ok(map)
 }
 
 #[async_trait]
