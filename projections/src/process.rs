@@ -10,8 +10,13 @@
 //!   memory, in one transaction on PostgreSQL. An (instance, trigger) pair already
 //!   handled is skipped, so an event delivered twice issues its commands once.
 //! - a [`Worker`] dispatches the outbox through the application's [`Dispatcher`], marks
-//!   each command dispatched, retries transient failures with backoff, and fires due
+//!   the commands dispatched, retries transient failures with backoff, and fires due
 //!   deadlines. Dispatching outside the runner keeps a slow target from stalling the log.
+//!   Marks are group-committed: while one mark is in flight, the commands dispatched
+//!   meanwhile queue up and are marked together in the next
+//!   ([`ProcessStore::mark_all_dispatched`]: one transaction for many instances on
+//!   PostgreSQL), and an instance's next command is claimed only once its previous
+//!   one's mark committed.
 //!
 //! Crash safety: a crash after recording and before dispatching leaves the commands in
 //! the outbox, and the next worker dispatches them; a crash after dispatching and before

@@ -136,16 +136,15 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
     }
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
-        let mut tables = self.lock();
-        let Some(entry) = tables.outbox.pending_mut(issued.id) else {
-            return Ok(());
-        };
-        entry.attempts += 1;
+        self.lock().dispatched(issued, self.clock.now());
+        Ok(())
+    }
+
+    async fn mark_all_dispatched(&self, issued: &[Issued<P::Command>]) -> Result<(), BoxError> {
         let now = self.clock.now();
-        tables.outbox.settle(issued.id, EntryState::Dispatched, now);
-        if let Some(mut instance) = tables.instance(&issued.instance).cloned() {
-            let effects = instance.dispatched(issued);
-            tables.record(instance, effects, now);
+        let mut tables = self.lock();
+        for one in issued {
+            tables.dispatched(one, now);
         }
         Ok(())
     }

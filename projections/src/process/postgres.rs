@@ -109,25 +109,34 @@ impl<P: ProcessManager> PgProcess<P> {
         }
         let now = self.clock.now();
         let mut at = from;
+        let mut routed = Vec::with_capacity(batch.len());
         for e in batch {
             if e.position <= at {
                 // Applied already: a redelivery (see `Subscriber::apply`).
                 continue;
             }
             at = e.position;
-            if let Some((id, start, event)) = route(self.process.as_ref(), &self.upcasters, e)? {
-                let trigger = Trigger::event(e.id);
-                tx::react(
-                    &tx,
-                    sql,
-                    self.process.as_ref(),
-                    (&id, start),
-                    Input::Event(&event),
-                    trigger,
-                    now,
-                )
-                .await?;
+            if let Some(r) = route(self.process.as_ref(), &self.upcasters, e)? {
+                routed.push((e.id, r));
             }
+        }
+        // The batch's instances locked first, in the order of their ids, as the
+        // worker's marks lock theirs: neither deadlocks the other.
+        let mut ids: Vec<&str> = routed.iter().map(|(_, (id, ..))| id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        tx::lock_all::<P>(&tx, sql, &ids).await?;
+        for (event_id, (id, start, event)) in &routed {
+            tx::react(
+                &tx,
+                sql,
+                self.process.as_ref(),
+                (id, *start),
+                Input::Event(event),
+                Trigger::event(*event_id),
+                now,
+            )
+            .await?;
         }
         self.checkpoints.write(&tx, P::NAME, at).await?;
         tx.commit().await?;
@@ -189,6 +198,10 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {
         settle::settle(self, issued, None, None).await
+    }
+
+    async fn mark_all_dispatched(&self, issued: &[Issued<P::Command>]) -> Result<(), BoxError> {
+        settle::dispatched_all(self, issued).await
     }
 
     async fn mark_failed(

@@ -51,6 +51,27 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
         issued: &Issued<P::Command>,
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
+    /// Records that each of `issued` was dispatched, as [`mark_dispatched`] does for one,
+    /// in one change where the store can: one transaction on PostgreSQL (the instances
+    /// locked in the order of their ids, so concurrent marks and the runner never
+    /// deadlock), one lock in memory. The worker marks the commands dispatched while its
+    /// previous mark was in flight together (group commit). On an error, any of them may
+    /// be left unmarked and is dispatched again (its idempotency key lands it once). The
+    /// default marks them one by one.
+    ///
+    /// [`mark_dispatched`]: Self::mark_dispatched
+    fn mark_all_dispatched(
+        &self,
+        issued: &[Issued<P::Command>],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async move {
+            for one in issued {
+                self.mark_dispatched(one).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Records a failed attempt: to be retried at `retry_at`, or (`None`) failed for good,
     /// which the instance reacts to.
     fn mark_failed(

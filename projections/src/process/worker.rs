@@ -12,6 +12,7 @@ use super::{Dispatcher, ProcessConfig, ProcessStore, Pruned};
 
 mod flights;
 mod handle;
+mod marks;
 mod prune;
 mod serve;
 
@@ -49,6 +50,15 @@ impl Round {
 /// with backoff (the next attempt's time is stored, so retries survive restarts) and
 /// holds back the instance's later commands, not other instances'. Work is picked with
 /// [`ProcessStore::due`], one query per batch of free slots.
+///
+/// Dispatched commands are marked in batches, group-commit style: a command dispatched
+/// while no mark is in flight is marked at once; those dispatched while one is in flight
+/// queue up and go together in the next ([`ProcessStore::mark_all_dispatched`], at most
+/// [`batch`](ProcessConfig::batch) commands; one transaction on PostgreSQL). An instance
+/// stays busy until its command's mark committed, so its next command is claimed only
+/// then; a failed mark releases its instances, whose commands are dispatched again.
+/// [`max_concurrent_dispatches`](ProcessConfig::max_concurrent_dispatches) bounds the
+/// dispatches under way, not the commands waiting for their mark.
 ///
 /// Run one per process store, or several: deadlines fire once regardless. Claims are
 /// not stored, so a restarted worker re-dispatches at once what a crashed one left in

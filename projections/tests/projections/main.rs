@@ -11,6 +11,7 @@ mod postgres;
 mod process_burst;
 mod process_cases;
 mod process_concurrency;
+mod process_marks;
 mod process_memory;
 mod process_postgres;
 mod process_retention;

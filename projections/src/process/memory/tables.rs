@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
-use tessera_core::process::{Effects, Input, Instance, InstanceId, ProcessManager, Trigger};
+use tessera_core::process::{
+    Effects, Input, Instance, InstanceId, Issued, ProcessManager, Trigger,
+};
 use tessera_core::Position;
 
 use super::deadlines::Deadlines;
-use super::outbox::Outbox;
+use super::outbox::{EntryState, Outbox};
 use crate::process::Pruned;
 
 /// An instance and when it last changed.
@@ -72,6 +74,19 @@ impl<P: ProcessManager> Tables<P> {
         let effects = instance.handle(process, input, trigger);
         self.handled.entry(id.clone()).or_default().insert(trigger);
         self.record(instance, effects, now);
+    }
+
+    /// Marks `issued` dispatched, if still pending, and lets its instance know.
+    pub(super) fn dispatched(&mut self, issued: &Issued<P::Command>, now: SystemTime) {
+        let Some(entry) = self.outbox.pending_mut(issued.id) else {
+            return;
+        };
+        entry.attempts += 1;
+        self.outbox.settle(issued.id, EntryState::Dispatched, now);
+        if let Some(mut instance) = self.instance(&issued.instance).cloned() {
+            let effects = instance.dispatched(issued);
+            self.record(instance, effects, now);
+        }
     }
 
     /// Stores the instance and the effects of its change.

@@ -1,8 +1,10 @@
-//! The worker's transactions: settling a dispatch outcome, firing one deadline.
+//! The worker's transactions: settling a dispatch outcome, marking many commands
+//! dispatched, firing one deadline.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
-use tessera_core::process::{Input, InstanceId, Issued, ProcessManager, Trigger};
+use tessera_core::process::{CommandKind, Input, InstanceId, Issued, ProcessManager, Trigger};
 use tessera_core::BoxError;
 use tokio_postgres::types::Json;
 
@@ -45,6 +47,50 @@ pub(super) async fn settle<P: ProcessManager>(
     if state == "failed" {
         this.wake.notify_one();
     }
+    Ok(())
+}
+
+/// Marks `issued` dispatched in one transaction: their instances locked in the order of
+/// their ids, then one statement for every outbox row, then what a dispatched
+/// compensation does to its instance (nothing, for a forward command).
+pub(super) async fn dispatched_all<P: ProcessManager>(
+    this: &PgProcess<P>,
+    issued: &[Issued<P::Command>],
+) -> Result<(), BoxError> {
+    if issued.is_empty() {
+        return Ok(());
+    }
+    let mut client = this.pool.get().await?;
+    let tx = client.transaction().await?;
+    let sql = &*this.sql;
+    let mut instances: Vec<&str> = issued.iter().map(|i| i.instance.as_str()).collect();
+    instances.sort_unstable();
+    instances.dedup();
+    tx::lock_all::<P>(&tx, sql, &instances).await?;
+    let ids: Vec<uuid::Uuid> = issued.iter().map(|i| i.id.0).collect();
+    let now = this.clock.now();
+    let marked: HashSet<uuid::Uuid> = tx
+        .query(
+            &tx.prepare_cached(&sql.mark_dispatched).await?,
+            &[&ids, &now],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get("command_id"))
+        .collect::<Result<_, _>>()?;
+    for one in issued {
+        if !marked.contains(&one.id.0) || !matches!(one.kind, CommandKind::Compensation { .. }) {
+            continue;
+        }
+        if let Some(mut instance) = tx::load::<P>(&tx, sql, &one.instance).await? {
+            let previous = instance.version;
+            let effects = instance.dispatched(one);
+            if instance.version != previous {
+                tx::record(&tx, sql, &instance, Some(previous), effects, now).await?;
+            }
+        }
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use crate::sql::in_schema;
 pub(super) struct Sql {
     /// An instance's state, locked for the transaction.
     pub(super) lock_instance: String,
+    /// Several instances, locked for the transaction in the order of their ids.
+    pub(super) lock_instances: String,
     /// Whether an instance has handled a trigger.
     pub(super) handled: String,
     /// Records that an instance handled a trigger.
@@ -31,6 +33,8 @@ pub(super) struct Sql {
     pub(super) due_deadlines: String,
     /// Settles a pending command's outbox row.
     pub(super) settle_outbox: String,
+    /// Marks pending commands dispatched, returning those it marked.
+    pub(super) mark_dispatched: String,
     /// Claims a scheduled deadline (compare-and-set), returning its timeout.
     pub(super) claim_deadline: String,
     /// Pending commands, oldest first.
@@ -58,6 +62,7 @@ impl Sql {
     pub(super) fn new(schema: &SchemaName) -> Self {
         Self {
             lock_instance: in_schema(include_str!("sql/lock_instance.sql"), schema),
+            lock_instances: in_schema(include_str!("sql/lock_instances.sql"), schema),
             handled: in_schema(include_str!("sql/handled.sql"), schema),
             mark_handled: in_schema(include_str!("sql/mark_handled.sql"), schema),
             discard_pending: in_schema(include_str!("sql/discard_pending.sql"), schema),
@@ -68,6 +73,7 @@ impl Sql {
             update_instance: in_schema(include_str!("sql/update_instance.sql"), schema),
             due_deadlines: in_schema(include_str!("sql/due_deadlines.sql"), schema),
             settle_outbox: in_schema(include_str!("sql/settle_outbox.sql"), schema),
+            mark_dispatched: in_schema(include_str!("sql/mark_dispatched.sql"), schema),
             claim_deadline: in_schema(include_str!("sql/claim_deadline.sql"), schema),
             pending: in_schema(include_str!("sql/pending.sql"), schema),
             backlog: in_schema(include_str!("sql/backlog.sql"), schema),

@@ -1,6 +1,7 @@
 //! The statements of one process-store transaction. Every transaction that changes an
-//! instance locks its row first, then touches its outbox and deadline rows: one lock
-//! order, so the runner and the workers never deadlock on each other.
+//! instance locks its row first, then touches its outbox and deadline rows, and one that
+//! changes several locks them all first, in the order of their ids ([`lock_all`]): one
+//! lock order, so the runner and the workers never deadlock on each other.
 
 use std::time::SystemTime;
 
@@ -27,6 +28,25 @@ pub(super) async fn load<P: ProcessManager>(
         Some(row) => Ok(Some(row.try_get::<_, Json<Instance<P>>>("data")?.0)),
         None => Ok(None),
     }
+}
+
+/// Locks the instances `ids` (those that exist) for the rest of the transaction, in the
+/// order of their ids. A transaction that changes several instances calls it before it
+/// touches any of them: with every such transaction taking its locks in one order, the
+/// runner and concurrent workers never deadlock on each other.
+pub(super) async fn lock_all<P: ProcessManager>(
+    tx: &Transaction<'_>,
+    sql: &Sql,
+    ids: &[&str],
+) -> Result<(), BoxError> {
+    if ids.len() > 1 {
+        tx.query(
+            &tx.prepare_cached(&sql.lock_instances).await?,
+            &[&P::NAME, &ids],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Lets instance `id` react to `input` once per `trigger` (creating it if `start`) and

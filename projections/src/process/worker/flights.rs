@@ -1,15 +1,17 @@
 //! The worker's dispatches in flight: at most one per instance and a configured number
-//! in all, each dispatched and then marked in a task of its own.
+//! in all, each dispatched in a task of its own; a dispatched command is then marked with
+//! others ([`Marks`]), and its instance stays busy until that mark committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tessera_core::process::{InstanceId, ProcessManager};
+use tessera_core::process::{InstanceId, Issued, ProcessManager};
 use tessera_core::BoxError;
 use tokio::task::{Id, JoinSet};
 use tracing::Instrument;
 
+use super::marks::Marks;
 use crate::process::{DispatchError, Dispatcher, OutboxEntry, ProcessConfig, ProcessStore};
 
 /// What became of one command.
@@ -23,6 +25,16 @@ pub(super) enum Outcome {
     Failed,
 }
 
+/// What a dispatch task ends with: a command dispatched, to be marked, or an attempt
+/// that failed, marked so.
+enum Attempted<C> {
+    Dispatched(Issued<C>),
+    Settled(Outcome),
+}
+
+/// A dispatch task, joined: its id and what it ended with, or why it did not end.
+type Joined<C> = Result<(Id, Result<Attempted<C>, BoxError>), tokio::task::JoinError>;
+
 /// One finished flight: its instance, and what became of its command (an error if it
 /// could not be marked, or its task panicked).
 pub(super) struct Landed {
@@ -35,7 +47,8 @@ pub(super) struct Flights<'a, P: ProcessManager, S> {
     dispatcher: &'a Arc<dyn Dispatcher<P::Command>>,
     config: ProcessConfig,
     busy: HashMap<Id, InstanceId>,
-    tasks: JoinSet<Result<Outcome, BoxError>>,
+    tasks: JoinSet<Result<Attempted<P::Command>, BoxError>>,
+    marks: Marks<P>,
 }
 
 impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
@@ -50,12 +63,13 @@ impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
             config,
             busy: HashMap::new(),
             tasks: JoinSet::new(),
+            marks: Marks::new(config.batch),
         }
     }
 
-    /// Claims the due commands of instances not in flight nor in `held`, as many as there
-    /// are free slots, and starts them. Returns whether every free slot was filled (more
-    /// may be due).
+    /// Claims the due commands of instances not in flight (dispatched, or waiting for
+    /// their mark) nor in `held`, as many as there are free dispatch slots, and starts
+    /// them. Returns whether every free slot was filled (more may be due).
     pub(super) async fn launch(&mut self, held: &[InstanceId]) -> Result<bool, BoxError> {
         let bound = self.config.max_concurrent_dispatches.max(1);
         let free = bound
@@ -65,6 +79,7 @@ impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
             return Ok(true);
         }
         let mut skip: Vec<InstanceId> = self.busy.values().cloned().collect();
+        skip.extend(self.marks.instances().cloned());
         skip.extend_from_slice(held);
         let now = self.store.clock().now();
         let due = self.store.due(now, free, &skip).await?;
@@ -85,40 +100,75 @@ impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
         Ok(full)
     }
 
-    /// Waits for a flight to end (`None`: none in flight), and takes every other one
-    /// that has ended too.
+    /// Waits for a flight to end (`None`: none in flight, nor waiting for its mark), and
+    /// takes every other one that has ended too. A dispatched command ends when its mark
+    /// committed; while one mark is in flight, the commands dispatched meanwhile queue up
+    /// for the next. Cancel-safe: what ended is kept until a call returns it.
     pub(super) async fn landed(&mut self) -> Option<Vec<Landed>> {
-        let first = self.tasks.join_next_with_id().await?;
-        let mut all = vec![self.finish(first)];
-        while let Some(next) = self.tasks.try_join_next_with_id() {
-            all.push(self.finish(next));
+        let mut all = Vec::new();
+        loop {
+            self.marks.start(self.store);
+            tokio::select! {
+                Some(joined) = self.tasks.join_next_with_id() => self.finish(joined, &mut all),
+                Some((instances, outcome)) = self.marks.landed() => marked(instances, outcome, &mut all),
+                else => return None,
+            }
+            while let Some(next) = self.tasks.try_join_next_with_id() {
+                self.finish(next, &mut all);
+            }
+            if let Some((instances, outcome)) = self.marks.try_landed() {
+                marked(instances, outcome, &mut all);
+            }
+            self.marks.start(self.store);
+            if !all.is_empty() {
+                return Some(all);
+            }
         }
-        Some(all)
     }
 
-    fn finish(
-        &mut self,
-        joined: Result<(Id, Result<Outcome, BoxError>), tokio::task::JoinError>,
-    ) -> Landed {
-        let (id, outcome) = match joined {
-            Ok((id, outcome)) => (id, outcome),
+    fn finish(&mut self, joined: Joined<P::Command>, all: &mut Vec<Landed>) {
+        let (id, attempted) = match joined {
+            Ok((id, attempted)) => (id, attempted),
             Err(e) => (e.id(), Err(format!("dispatch task failed: {e}").into())),
         };
         let instance = self
             .busy
             .remove(&id)
             .unwrap_or_else(|| InstanceId::from(""));
-        Landed { instance, outcome }
+        match attempted {
+            Ok(Attempted::Dispatched(issued)) => self.marks.push(issued),
+            Ok(Attempted::Settled(outcome)) => all.push(Landed {
+                instance,
+                outcome: Ok(outcome),
+            }),
+            Err(e) => all.push(Landed {
+                instance,
+                outcome: Err(e),
+            }),
+        }
     }
 }
 
-/// Dispatches one command (cut off at the dispatch timeout) and marks the outcome.
+/// The flights of one mark, ended: dispatched and marked, or (the mark failed) to be
+/// claimed and dispatched again.
+fn marked(instances: Vec<InstanceId>, outcome: Result<(), BoxError>, all: &mut Vec<Landed>) {
+    for instance in instances {
+        let outcome = match &outcome {
+            Ok(()) => Ok(Outcome::Dispatched),
+            Err(e) => Err(format!("marking dispatched failed: {e}").into()),
+        };
+        all.push(Landed { instance, outcome });
+    }
+}
+
+/// Dispatches one command (cut off at the dispatch timeout); marks a failed attempt,
+/// and hands a dispatched command back to be marked with others.
 async fn attempt<P: ProcessManager, S: ProcessStore<P>>(
     store: S,
     dispatcher: Arc<dyn Dispatcher<P::Command>>,
     config: ProcessConfig,
     entry: OutboxEntry<P::Command>,
-) -> Result<Outcome, BoxError> {
+) -> Result<Attempted<P::Command>, BoxError> {
     let issued = &entry.issued;
     let limit = config.dispatch_timeout;
     let outcome = tokio::time::timeout(limit, dispatcher.dispatch(issued))
@@ -129,10 +179,7 @@ async fn attempt<P: ProcessManager, S: ProcessStore<P>>(
             )))
         });
     let error = match outcome {
-        Ok(()) => {
-            store.mark_dispatched(issued).await?;
-            return Ok(Outcome::Dispatched);
-        }
+        Ok(()) => return Ok(Attempted::Dispatched(entry.issued)),
         Err(e) => e,
     };
     let attempts = entry.attempts + 1;
@@ -141,5 +188,7 @@ async fn attempt<P: ProcessManager, S: ProcessStore<P>>(
     let retry = (error.is_transient() && attempts < config.max_attempts)
         .then(|| store.clock().now() + config.backoff(attempts));
     store.mark_failed(issued, &text, retry).await?;
-    Ok(retry.map_or(Outcome::Failed, Outcome::Retry))
+    Ok(Attempted::Settled(
+        retry.map_or(Outcome::Failed, Outcome::Retry),
+    ))
 }
