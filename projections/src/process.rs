@@ -18,6 +18,12 @@
 //!   PostgreSQL), and an instance's next command is claimed only once its previous
 //!   one's mark committed.
 //!
+//! Status: the runner's [`Status`](crate::Status) shows how far the store trails the
+//! log; what waits in its outbox (commands not dispatched yet, those waiting for a
+//! retry, the oldest's age) is [`ProcessStore::backlog`], which
+//! [`WorkerHandle::with_backlog`] fills into that status as
+//! [`Status::backlog`](crate::Status::backlog), so both show side by side.
+//!
 //! Crash safety: a crash after recording and before dispatching leaves the commands in
 //! the outbox, and the next worker dispatches them; a crash after dispatching and before
 //! marking dispatches again. Either way the command carries the idempotency key

@@ -1,8 +1,11 @@
-//! Status of a running subscriber: state, checkpoint, head, lag, last error.
+//! Status of a running subscriber: state, checkpoint, head, lag, last error, and for a
+//! process manager the backlog of commands waiting to be dispatched.
 
 use std::time::{Duration, SystemTime};
 
 use tessera_core::{EventFilter, EventId, EventReader, Position, ReadAll, ReaderLag, StoreError};
+
+use crate::process::Backlog;
 
 /// What a runner is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +87,13 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Set when the state is [`State::Failed`].
     pub failure: Option<Failure>,
+    /// For a process manager, what waits in its outbox beside the lag above: commands
+    /// issued and not dispatched yet, how many of them wait for a retry, and when the
+    /// oldest was issued ([`Backlog::oldest_age`]). A process manager can be caught up
+    /// with the log (lag 0) while its commands queue. Filled by its worker
+    /// ([`WorkerHandle::with_backlog`](crate::process::WorkerHandle::with_backlog));
+    /// `None` for other subscribers, and when not measured. Show it only when present.
+    pub backlog: Option<Backlog>,
     /// When the status last changed.
     pub updated_at: SystemTime,
 }
@@ -101,6 +111,7 @@ impl Status {
             applied: 0,
             last_error: None,
             failure: None,
+            backlog: None,
             updated_at: SystemTime::now(),
         }
     }

@@ -100,10 +100,16 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
         let (stop_tx, stop) = watch::channel(false);
         let span = tracing::info_span!("process_worker", process = P::NAME);
         let pruning = prune::serve::<P, S>(self.store.clone(), self.config, stop.clone());
+        let store = self.store.clone();
+        let measure: handle::Measure = Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.backlog().await })
+        });
         let both = async move {
             tokio::join!(serve::serve(self, stop), pruning);
         };
-        WorkerHandle::new(stop_tx, tokio::spawn(both.instrument(span)))
+        let task = tokio::spawn(both.instrument(span));
+        WorkerHandle::new(stop_tx, task, measure)
     }
 
     /// One prune round: deletes the records that [`ProcessConfig::retention`] lets go,

@@ -16,6 +16,7 @@ mod process_memory;
 mod process_postgres;
 mod process_retention;
 mod process_retention_pg;
+mod process_status;
 mod process_support;
 mod relay;
 mod relay_pipeline;
