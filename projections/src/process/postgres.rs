@@ -125,7 +125,10 @@ impl<P: ProcessManager> PgProcess<P> {
         let mut ids: Vec<&str> = routed.iter().map(|(_, (id, ..))| id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        tx::lock_all::<P>(&tx, sql, &ids).await?;
+        if ids.len() > 1 {
+            // (One instance is locked by its reaction's load, first thing.)
+            tx::lock_all::<P>(&tx, sql, &ids).await?;
+        }
         for (event_id, (id, start, event)) in &routed {
             tx::react(
                 &tx,

@@ -39,7 +39,7 @@ pub(super) async fn lock_all<P: ProcessManager>(
     sql: &Sql,
     ids: &[&str],
 ) -> Result<(), BoxError> {
-    if ids.len() > 1 {
+    if !ids.is_empty() {
         tx.query(
             &tx.prepare_cached(&sql.lock_instances).await?,
             &[&P::NAME, &ids],
