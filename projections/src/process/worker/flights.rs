@@ -100,30 +100,28 @@ impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
         Ok(full)
     }
 
-    /// Waits for a flight to end (`None`: none in flight, nor waiting for its mark), and
-    /// takes every other one that has ended too. A dispatched command ends when its mark
-    /// committed; while one mark is in flight, the commands dispatched meanwhile queue up
-    /// for the next. Cancel-safe: what ended is kept until a call returns it.
+    /// Waits for a dispatch or a mark to end (`None`: none in flight, nor waiting for its
+    /// mark), takes every other one that has ended too, and returns the flights that
+    /// ended: a dispatched command ends when its mark committed, a failed attempt once
+    /// marked so. While one mark is in flight, the commands dispatched meanwhile queue up
+    /// for the next. An empty list: only dispatches ended, their slots are free for more
+    /// (their instances stay busy until marked). Cancel-safe.
     pub(super) async fn landed(&mut self) -> Option<Vec<Landed>> {
         let mut all = Vec::new();
-        loop {
-            self.marks.start(self.store);
-            tokio::select! {
-                Some(joined) = self.tasks.join_next_with_id() => self.finish(joined, &mut all),
-                Some((instances, outcome)) = self.marks.landed() => marked(instances, outcome, &mut all),
-                else => return None,
-            }
-            while let Some(next) = self.tasks.try_join_next_with_id() {
-                self.finish(next, &mut all);
-            }
-            if let Some((instances, outcome)) = self.marks.try_landed() {
-                marked(instances, outcome, &mut all);
-            }
-            self.marks.start(self.store);
-            if !all.is_empty() {
-                return Some(all);
-            }
+        self.marks.start(self.store);
+        tokio::select! {
+            Some(joined) = self.tasks.join_next_with_id() => self.finish(joined, &mut all),
+            Some((instances, outcome)) = self.marks.landed() => marked(instances, outcome, &mut all),
+            else => return None,
         }
+        while let Some(next) = self.tasks.try_join_next_with_id() {
+            self.finish(next, &mut all);
+        }
+        if let Some((instances, outcome)) = self.marks.try_landed() {
+            marked(instances, outcome, &mut all);
+        }
+        self.marks.start(self.store);
+        Some(all)
     }
 
     fn finish(&mut self, joined: Joined<P::Command>, all: &mut Vec<Landed>) {
