@@ -10,6 +10,7 @@ use crate::secret;
 
 pub use limits::LimitArgs;
 
+mod gateway;
 mod limits;
 mod load;
 mod logging;
@@ -81,6 +82,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Place orders in process on PostgreSQL (the real handlers and saga, no HTTP).
     Seed(SeedArgs),
+    /// Serve the API gateway in front of the ordering, inventory and payment services.
+    Gateway(gateway::GatewayArgs),
 }
 
 /// Where the PostgreSQL database is.
@@ -147,6 +150,9 @@ pub struct ServeArgs {
     /// Timeouts, caps, sizes, the rate limit and the shutdown deadline.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Customers' bearer JWTs (none: customer routes are open).
+    #[command(flatten)]
+    pub jwt: crate::jwt::JwtArgs,
 }
 
 /// An origin, `http(s)://host[:port]`, as browsers write it in `Origin` headers.
@@ -278,6 +284,7 @@ pub fn main() -> ExitCode {
             Command::Projections(db) => status::run(db).await,
             Command::Load(args) => load::run(args).await,
             Command::Seed(args) => seed::run(args).await,
+            Command::Gateway(args) => gateway::run(args, cli.log_format).await,
         }
     });
     match result {

@@ -41,11 +41,13 @@
 //! ```
 
 pub mod api;
+pub mod api_gateway;
 pub mod app;
 pub mod cli;
 pub mod fulfilment;
 pub mod gateway;
 pub mod inventory;
+pub mod jwt;
 pub mod metrics;
 pub mod ordering;
 pub mod payment;

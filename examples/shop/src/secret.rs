@@ -19,6 +19,19 @@ impl Token {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `given` is the token, comparing every byte of the token whatever `given`
+    /// holds (`subtle`): the time taken tells nothing of how much of a guess was right
+    /// (it does depend on the token's length, which a long random token can afford).
+    pub fn matches(&self, given: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let token = self.0.as_bytes();
+        let mut same = given.len().ct_eq(&token.len());
+        for (i, t) in token.iter().enumerate() {
+            same &= given.get(i).unwrap_or(&0).ct_eq(t);
+        }
+        same.into()
+    }
 }
 
 impl From<String> for Token {
@@ -169,5 +182,9 @@ mod tests {
         let token = Token::from("s3cret-token");
         assert_eq!(token.expose(), "s3cret-token");
         assert_eq!(format!("{token:?}"), "Token(\"***\")");
+        assert!(token.matches(b"s3cret-token"));
+        for wrong in [&b""[..], b"s3cret", b"s3cret-token!", b"S3cret-token"] {
+            assert!(!token.matches(wrong), "{wrong:?}");
+        }
     }
 }

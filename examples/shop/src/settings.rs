@@ -37,6 +37,9 @@ pub struct Settings {
     pub state_cache: usize,
     /// The HTTP server's timeouts, caps, sizes, rate limit and shutdown deadline.
     pub limits: Limits,
+    /// Checks customers' bearer JWTs on the customer routes (`serve --jwt-secret` or
+    /// `--jwt-public-key`); `None`: those routes are open (see `api::customer`).
+    pub jwt: Option<crate::jwt::Verifier>,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             origins: Vec::new(),
             state_cache: 10_000,
             limits: Limits::default(),
+            jwt: None,
         }
     }
 }

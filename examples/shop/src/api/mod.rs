@@ -24,17 +24,20 @@ use uuid::Uuid;
 use crate::app::App;
 
 mod admin;
+pub mod customer;
 mod extract;
 mod health;
 mod inboxes;
 mod limit;
 mod openapi;
 mod orders;
+mod parts;
 mod problem;
 mod products;
 
 pub use extract::{Correlation, BODY_LIMIT};
 pub use openapi::document as openapi_document;
+pub use orders::{OrderView, PaymentSummary, ReservationSummary, SagaSummary};
 pub use problem::{DomainProblem, Problem, ProblemBody, TYPE_BASE};
 
 /// The header carrying the correlation id.
@@ -65,6 +68,12 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
         )
         .route("/v1/orders/{order_id}", get(orders::show::<S>))
         .route("/v1/orders/{order_id}/cancel", post(orders::cancel::<S>))
+        .route("/v1/payments/{order_id}", get(parts::payment::<S>))
+        .route("/v1/reservations/{order_id}", get(parts::reservation::<S>))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            customer::guard::<S>,
+        ))
         .merge(admin)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, orders, products, ProblemBody};
+use super::{admin, health, orders, parts, products, ProblemBody};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,7 @@ use super::{admin, health, orders, products, ProblemBody};
     paths(
         products::create, products::restock, products::show,
         orders::place::place, orders::show, orders::list, orders::cancel,
+        parts::payment, parts::reservation,
         admin::status, admin::rebuild,
         health::live, health::ready, health::metrics,
     ),

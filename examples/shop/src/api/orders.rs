@@ -170,34 +170,8 @@ fn compose(
     payment: Option<PaymentDoc>,
     reservation: Option<ReservationDoc>,
 ) -> OrderView {
-    let payment = match payment {
-        Some(p) => PaymentSummary {
-            status: p.status.as_str().to_owned(),
-            amount_cents: Some(p.amount_cents),
-            captured_cents: p.captured_cents,
-            refunded_cents: p.refunded_cents,
-            decline_reason: p.decline_reason,
-            reference: p.reference,
-        },
-        None => PaymentSummary {
-            status: "not_requested".to_owned(),
-            amount_cents: None,
-            captured_cents: 0,
-            refunded_cents: 0,
-            decline_reason: None,
-            reference: None,
-        },
-    };
-    let reservation = match reservation {
-        Some(r) => ReservationSummary {
-            status: r.status,
-            lines: r.lines,
-        },
-        None => ReservationSummary {
-            status: "pending".to_owned(),
-            lines: Vec::new(),
-        },
-    };
+    let payment = PaymentSummary::of(payment);
+    let reservation = ReservationSummary::of(reservation);
     OrderView {
         order_id: order.order_id,
         customer_id: order.customer_id,

@@ -58,6 +58,7 @@ fn settings(
         origins,
         state_cache: args.state_cache,
         limits,
+        jwt: args.jwt.verifier()?,
         ..Settings::default()
     })
 }

@@ -7,6 +7,7 @@ mod crash;
 mod e2e;
 mod eventstoredb;
 mod flaky;
+mod gateway;
 mod limits;
 mod raw;
 mod rebuild;
