@@ -15,7 +15,11 @@
 //!            [--header-read-timeout-s 10] [--idle-timeout-s 75] [--request-timeout-s 30]
 //!            [--max-connections 10000] [--max-requests 512] [--max-header-bytes 16384]
 //!            [--max-uri-bytes 8192] [--rate-limit N [--rate-limit-burst N]]
-//!            [--shutdown-timeout-s 30]
+//!            [--shutdown-timeout-s 30] [--jwt-secret S | --jwt-public-key FILE]
+//! shop gateway --ordering URL --inventory URL --payment URL [--listen 127.0.0.1:8000]
+//!            [--jwt-secret S | --jwt-public-key FILE] [--admin-token T]
+//!            [--rate-limit-per-s N [--rate-limit-burst B]] [--upstream-timeout-ms 10000]
+//!            [--breaker-failures 5] [--breaker-cool-down-s 30]
 //! shop rebuild <projection>|--all --database-url URL
 //! shop projections --database-url URL
 //! shop load --orders N --concurrency C [--skus N] [--reads R] [--read-existing]
@@ -39,6 +43,8 @@
 //! GET  /v1/orders/{id}[?min_position]    → the order with its payment and reservation
 //! GET  /v1/orders?customer_id=&status=&limit=&after=
 //! POST /v1/orders/{id}/cancel            → 202
+//! GET  /v1/payments/{id}                → the order's payment (404 while none)
+//! GET  /v1/reservations/{id}            → the order's stock reservation (404 while none)
 //! GET  /v1/admin/projections             POST /v1/admin/projections/{name}/rebuild → 202
 //! GET  /health/live  /health/ready  /metrics  /openapi.json
 //! ```
@@ -48,6 +54,14 @@
 //! address it listens on. State-changing admin requests sent with an `Origin` other than
 //! the server's own (`--public-origin`, default `http://` and the listen address) are
 //! refused (403). See SECURITY.md at the repository root.
+//!
+//! With `--jwt-secret` (HS256) or `--jwt-public-key` (RS256 or EdDSA), every non-admin
+//! `/v1` route needs `Authorization: Bearer <JWT>` (`aud` shop, `exp`, `sub` the
+//! customer: orders are placed as, and only seen and cancelled by, their customer);
+//! without either, those routes are open as before. `shop gateway` puts one address in
+//! front of the ordering, inventory and payment services with the same checks, a rate
+//! limit per customer, and `GET /v1/orders/{id}` composed from the three (see
+//! `examples/shop/README.md`).
 //!
 //! The server's limits (`shop serve --help`, "Server limits"): a request's head must
 //! arrive within 10 s of its first byte, a keep-alive connection idle for 75 s is closed,
