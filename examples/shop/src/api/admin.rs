@@ -48,7 +48,8 @@ pub struct RunnerStatus {
     pub applied: u64,
     /// Last error, retried or final.
     pub last_error: Option<String>,
-    /// The saga's commands waiting to be dispatched (saga only; `null` if unknown).
+    /// The commands waiting to be dispatched, from the runner's status or read for the
+    /// saga (a process manager only; left out when unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backlog: Option<BacklogBody>,
 }
@@ -193,10 +194,11 @@ pub async fn status<S: EventStore + SnapshotStore>(
                     )
                 })
                 .or(s.last_error),
-            backlog: None,
+            backlog: s.backlog.map(BacklogBody::from),
         })
         .collect();
-    if let Some(saga) = runners.iter_mut().find(|r| r.kind == Kind::Saga.as_str()) {
+    let saga = runners.iter_mut().find(|r| r.kind == Kind::Saga.as_str());
+    if let Some(saga) = saga.filter(|s| s.backlog.is_none()) {
         match app.saga.backlog().await {
             Ok(b) => saga.backlog = Some(b.into()),
             Err(e) => tracing::warn!(error = %e, "cannot read the saga's backlog"),
