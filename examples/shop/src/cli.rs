@@ -10,6 +10,7 @@ use crate::secret;
 
 pub use limits::LimitArgs;
 
+mod freshness;
 mod gateway;
 mod limits;
 mod load;
@@ -84,6 +85,8 @@ pub enum Command {
     Seed(SeedArgs),
     /// Serve the API gateway in front of the ordering, inventory and payment services.
     Gateway(gateway::GatewayArgs),
+    /// Measure how soon a write shows in the shop's reads, at idle.
+    Freshness(FreshnessArgs),
 }
 
 /// Where the PostgreSQL database is.
@@ -182,6 +185,20 @@ pub struct RebuildArgs {
     /// The database.
     #[command(flatten)]
     pub database: Database,
+}
+
+/// `shop freshness`.
+#[derive(Debug, Args)]
+pub struct FreshnessArgs {
+    /// The shop's base URL (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// Products to create, one at a time (at most 10000).
+    #[arg(long, default_value_t = 200, value_parser = at_most(MAX_SKUS))]
+    pub writes: usize,
+    /// Idle time between two writes, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub pause_ms: u64,
 }
 
 /// `shop load`.
@@ -285,6 +302,7 @@ pub fn main() -> ExitCode {
             Command::Load(args) => load::run(args).await,
             Command::Seed(args) => seed::run(args).await,
             Command::Gateway(args) => gateway::run(args, cli.log_format).await,
+            Command::Freshness(args) => freshness::run(args).await,
         }
     });
     match result {

@@ -20,10 +20,11 @@ mod place;
 mod report;
 mod watch;
 
-use report::{read_targets, Pacing, Phase, Summary};
+pub(super) use report::Phase;
+use report::{read_targets, Pacing, Summary};
 
 /// Refuses targets that are not on this machine.
-fn check_loopback(target: &str) -> Result<String, BoxError> {
+pub(super) fn check_loopback(target: &str) -> Result<String, BoxError> {
     let url = reqwest::Url::parse(target).map_err(|e| format!("--target {target:?}: {e}"))?;
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
