@@ -1,5 +1,6 @@
 //! Wiring: the three contexts on one kind of store, their read models, the saga, the
-//! relays and inboxes between the contexts, and the payment worker. Generic over the
+//! relays and inboxes between the contexts (events to the saga, its commands to
+//! inventory and payment), and the payment worker. Generic over the
 //! store; `main` picks it.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHa
 use tessera_projections::resilience::Resilience;
 use tessera_projections::{Runner, RunnerConfig, RunnerHandle};
 
+use crate::commands::{command_consumer, CommandInbox, Handled, Owner};
 use crate::fulfilment::{Flow, Fulfilment, FulfilmentInbox, ShopDispatcher};
 use crate::gateway::Gateway;
 use crate::inventory::Product;
@@ -125,9 +127,11 @@ impl<S: EventStore + SnapshotStore> App<S> {
             rebuilds: Mutex::new(BTreeMap::new()),
             draining: AtomicBool::new(false),
         });
+        let handled = Handled::new();
         app.spawn_projections();
         app.spawn_flows(&relay_checkpoints, &inbox_positions);
-        app.spawn_saga(worker_checkpoints);
+        app.spawn_command_inboxes(&inbox_positions, &handled);
+        app.spawn_saga(worker_checkpoints, handled);
         app
     }
 
@@ -186,13 +190,37 @@ impl<S: EventStore + SnapshotStore> App<S> {
         }
     }
 
-    /// The saga on the ordering log with its outbox worker, and the payment worker.
-    fn spawn_saga(&self, worker_cp: Checkpoints) {
+    /// The command inboxes of inventory and payment: each runs the saga's command
+    /// messages through its context's command handler, and tells `handled`.
+    fn spawn_command_inboxes(&self, positions: &Checkpoints, handled: &Handled) {
+        let st = &self.stores;
+        let inventory = CommandInbox::new(self.products.clone(), st.inventory.clone());
+        let payment = CommandInbox::new(self.payments.clone(), st.payment.clone());
+        self.spawn_command_inbox(inventory.reporting_to(handled.clone()), positions);
+        self.spawn_command_inbox(payment.reporting_to(handled.clone()), positions);
+    }
+
+    fn spawn_command_inbox<A: Owner>(&self, handler: CommandInbox<A, S>, positions: &Checkpoints) {
+        let consumer = command_consumer(A::CONTEXT);
+        let name = consumer.name.clone();
+        let config = InboxConfig {
+            max_attempts: 30,
+            ..InboxConfig::new(consumer)
+        };
+        let inbox = Inbox::new(Arc::clone(&self.bus), handler, positions.clone(), config);
+        self.lock_inboxes()
+            .insert(name, (A::CONTEXT, inbox.spawn()));
+    }
+
+    /// The saga on the ordering log with its outbox worker (sending inventory's and
+    /// payment's commands over the bus and waiting until their owners here handled
+    /// them), and the payment worker.
+    fn spawn_saga(&self, worker_cp: Checkpoints, handled: Handled) {
         let st = &self.stores;
         let dispatcher = Arc::new(ShopDispatcher {
             orders: self.orders.clone(),
-            products: self.products.clone(),
-            payments: self.payments.clone(),
+            bus: Arc::clone(&self.bus),
+            handled: Some(handled),
         });
         let config = ProcessConfig {
             poll_interval: self.settings.deadline_tick,

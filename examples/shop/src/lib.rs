@@ -44,6 +44,7 @@ pub mod api;
 pub mod api_gateway;
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod fulfilment;
 pub mod gateway;
 pub mod inventory;

@@ -16,7 +16,8 @@ type Convert = Arc<dyn Fn(&RecordedEvent) -> Result<Vec<u8>, BoxError> + Send + 
 struct Mapping {
     name: String,
     schema_version: u32,
-    /// `{context}.{category}.{name}`, made once.
+    /// `{context}.{topic}.{name}` (the topic is the category unless mapped under
+    /// another), made once.
     subject: String,
     convert: Convert,
 }
@@ -74,9 +75,50 @@ impl PublicEvents {
         schema_version: u32,
         convert: impl Fn(&RecordedEvent) -> Result<serde_json::Value, BoxError> + Send + Sync + 'static,
     ) -> Self {
-        self.insert(category, event_type, name, schema_version, move |e| {
-            Ok(serde_json::to_vec(&convert(e)?)?)
-        })
+        self.insert(
+            category,
+            event_type,
+            category,
+            name,
+            schema_version,
+            move |e| Ok(serde_json::to_vec(&convert(e)?)?),
+        )
+    }
+
+    /// Declares `event_type` of streams in `category` public as [`map`](Self::map)
+    /// does, but under subject `{context}.{topic}.{name}`: for an event that belongs
+    /// with another category's, so that their consumers read it with the same filter
+    /// (a context's answer that it refused a command about an aggregate, read by those
+    /// who read the aggregate's outcomes). The message's stream, version and order are
+    /// still those of its own stream.
+    ///
+    /// ```
+    /// use tessera_projections::integration::PublicEvents;
+    /// let public = PublicEvents::new("inventory")
+    ///     .map("product", "StockReserved", "StockReserved", 1, |e| Ok(e.data.to_value()?))
+    ///     .map_under("rejection", "CommandRejected", "product", "CommandRejected", 1, |e| {
+    ///         Ok(e.data.to_value()?)
+    ///     });
+    /// assert!(public.is_public("rejection", "CommandRejected"));
+    /// ```
+    #[must_use]
+    pub fn map_under(
+        self,
+        category: &str,
+        event_type: &str,
+        topic: &str,
+        name: &str,
+        schema_version: u32,
+        convert: impl Fn(&RecordedEvent) -> Result<serde_json::Value, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.insert(
+            category,
+            event_type,
+            topic,
+            name,
+            schema_version,
+            move |e| Ok(serde_json::to_vec(&convert(e)?)?),
+        )
     }
 
     /// The same, decoding the event's data as `T` and publishing `convert`'s result,
@@ -90,16 +132,24 @@ impl PublicEvents {
         schema_version: u32,
         convert: impl Fn(T) -> P + Send + Sync + 'static,
     ) -> Self {
-        self.insert(category, event_type, name, schema_version, move |e| {
-            let data: T = serde_json::from_slice(e.data.bytes())?;
-            Ok(serde_json::to_vec(&convert(data))?)
-        })
+        self.insert(
+            category,
+            event_type,
+            category,
+            name,
+            schema_version,
+            move |e| {
+                let data: T = serde_json::from_slice(e.data.bytes())?;
+                Ok(serde_json::to_vec(&convert(data))?)
+            },
+        )
     }
 
     fn insert(
         mut self,
         category: &str,
         event_type: &str,
+        topic: &str,
         name: &str,
         schema_version: u32,
         convert: impl Fn(&RecordedEvent) -> Result<Vec<u8>, BoxError> + Send + Sync + 'static,
@@ -107,7 +157,7 @@ impl PublicEvents {
         let mapping = Mapping {
             name: name.to_owned(),
             schema_version,
-            subject: format!("{}.{category}.{name}", self.context),
+            subject: format!("{}.{topic}.{name}", self.context),
             convert: Arc::new(convert),
         };
         self.maps
@@ -258,5 +308,23 @@ mod tests {
             .message(&event("shop-1", "Placed"), None)
             .expect("no conversion")
             .is_none());
+    }
+
+    #[test]
+    fn an_event_mapped_under_another_topic_keeps_its_stream() {
+        let public = PublicEvents::new("ordering")
+            .map("order", "Placed", "OrderPlaced", 1, |e| {
+                Ok(e.data.to_value()?)
+            })
+            .map_under("note", "Placed", "order", "NotePlaced", 1, |e| {
+                Ok(e.data.to_value()?)
+            });
+        let m = public
+            .message(&event("note-1", "Placed"), None)
+            .expect("converts")
+            .expect("public");
+        assert_eq!(m.subject, "ordering.order.NotePlaced");
+        assert_eq!(m.stream, "note-1");
+        assert!(public.filter().matches_parts("note-1", "Placed"));
     }
 }

@@ -164,7 +164,10 @@ pub struct StoredInbox {
     pub last_moved: Option<std::time::SystemTime>,
 }
 
-/// Each inbox's stored positions, when they are stored (in PostgreSQL).
+/// Each event inbox's stored positions, when they are stored (in PostgreSQL). The
+/// command inboxes of inventory and payment store none: commands are not ordered per
+/// stream, and a repeat is absorbed by the owner's idempotency key (they show in a
+/// running server's status).
 pub async fn stored_inboxes<S>(parts: &Parts<S>) -> Result<Vec<StoredInbox>, BoxError> {
     let Checkpoints::Postgres(positions) = &parts.inbox_positions else {
         return Ok(Vec::new());

@@ -1,5 +1,7 @@
-//! What crosses between the contexts: the public events of inventory and payment, and
-//! the ordering context's inbox that hands them to the saga.
+//! What crosses between the contexts towards the saga: the public events of inventory
+//! and payment (their outcomes, and their refusals of the saga's commands), and the
+//! ordering context's inbox that hands them to the saga. (The saga's commands go the
+//! other way as command messages: see [`crate::commands`].)
 //!
 //! Inventory and payment each run a [`Relay`](tessera_projections::integration::Relay)
 //! of their own log to the bus, publishing only the events declared here (everything
@@ -14,6 +16,8 @@ use tessera_core::{
     BoxError, EventAppender, EventData, EventId, ExpectedVersion, Metadata, NewEvent, StreamId,
 };
 use tessera_projections::integration::{ConsumerSpec, InboxHandler, Message, PublicEvents};
+
+use crate::commands::{REJECTED, REJECTION};
 
 /// The category of the inbox streams.
 pub const INBOX: &str = "inbox";
@@ -55,13 +59,20 @@ impl Flow {
     pub const ALL: [Flow; 2] = [Flow::INVENTORY, Flow::PAYMENT];
 
     /// The source context's public events: each type under its own name, schema
-    /// version 1, its stored payload as is (every one carries `order_id`).
+    /// version 1, its stored payload as is (every one carries `order_id`); and its
+    /// refusals of the saga's commands ([`REJECTED`] events of its [`REJECTION`]
+    /// streams), published under the flow's category so the same consumer reads them
+    /// in the order the context recorded them per stream.
     pub fn public(&self) -> PublicEvents {
-        self.types
+        let public = self
+            .types
             .iter()
             .fold(PublicEvents::new(self.context), |public, t| {
                 public.map(self.category, t, t, 1, |e| Ok(e.data.to_value()?))
-            })
+            });
+        public.map_under(REJECTION, REJECTED, self.category, REJECTED, 1, |e| {
+            Ok(e.data.to_value()?)
+        })
     }
 
     /// The ordering inbox's durable consumer of this flow.

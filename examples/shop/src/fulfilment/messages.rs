@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 use tessera_core::DomainEvent;
 use uuid::Uuid;
 
+use crate::commands::RemoteCommand;
 use crate::ordering::{Line, RejectReason};
 use crate::payment::DeclineReason;
 
 /// The events the saga reads: the ordering log's own, and the inventory and payment
-/// events relayed into its inbox. Variant names are the stored event types.
+/// events (their outcomes and their refusals of its commands) relayed into its inbox. Variant names are the stored event types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SagaEvent {
     /// An order was placed.
@@ -59,6 +60,17 @@ pub enum SagaEvent {
         order_id: Uuid,
         /// Why.
         reason: DeclineReason,
+    },
+    /// Inventory or payment refused a command of the saga (the owner's answer instead
+    /// of the command's events).
+    #[serde(rename = "CommandRejected")]
+    CommandRejected {
+        /// The order.
+        order_id: Uuid,
+        /// The command refused.
+        command: RemoteCommand,
+        /// Why, as text.
+        reason: String,
     },
 }
 

@@ -12,8 +12,9 @@
 //! ordering log (durable instances, handled-event dedup, outbox with deterministic
 //! idempotency keys, deadlines fired once). The inventory and payment events it needs
 //! are published by those contexts' relays and reach the ordering log through its
-//! inboxes (see [`Flow`] and [`FulfilmentInbox`]); its commands reach the contexts
-//! through the [`ShopDispatcher`].
+//! inboxes (see [`Flow`] and [`FulfilmentInbox`]); its commands reach inventory and
+//! payment as command messages on the bus, sent by the [`ShopDispatcher`] (see
+//! [`crate::commands`]), and an owner's refusal of one comes back as an event.
 
 mod dispatch;
 mod inbox;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tessera_core::process::{Correlation, Input, Instance, ProcessManager, Reaction, Status};
 use tessera_core::EventFilter;
 
+use super::dispatch::action_of;
 use super::{Action, OrderState, SagaCommand, SagaEvent, SagaTimeout};
 use crate::ordering::RejectReason;
 use crate::payment::DeclineReason;
@@ -106,6 +107,35 @@ impl Fulfilment {
             }
             // Refund the payment, then release every line: the steps' compensations.
             SagaEvent::OrderCancelled { .. } => Reaction::new().compensate("cancelled"),
+            // The owner's answer that a command failed for good: as a failed dispatch.
+            SagaEvent::CommandRejected {
+                order_id,
+                command,
+                reason,
+            } => Self::on_failure(s, *order_id, &action_of(command), reason),
+        }
+    }
+
+    /// The reaction to `action` of `order_id` having failed for good, whether its
+    /// dispatch failed (ordering's own commands, or the bus kept failing) or its owner
+    /// refused it.
+    fn on_failure(
+        state: &OrderState,
+        order_id: Uuid,
+        action: &Action,
+        reason: &str,
+    ) -> Reaction<Self> {
+        let cmd = |action| Self::command(state, order_id, action);
+        match action {
+            Action::TimeOutPayment => Reaction::new(), // answered first: its event follows
+            Action::Reserve { .. } => Reaction::new()
+                .compensate(format!("reservation failed: {reason}"))
+                .issue(cmd(Action::Reject(RejectReason::OutOfStock))),
+            Action::RequestPayment { .. } => Reaction::new()
+                .compensate(format!("payment request failed: {reason}"))
+                .issue(cmd(Action::Reject(RejectReason::PaymentDeclined))),
+            Action::Confirm => Reaction::new().compensate(format!("confirmation failed: {reason}")),
+            _ => Reaction::new().fail(format!("{action:?} failed: {reason}")),
         }
     }
 }
@@ -133,6 +163,7 @@ impl ProcessManager for Fulfilment {
             "ReservationRejected",
             "PaymentCaptured",
             "PaymentDeclined",
+            crate::commands::REJECTED,
         ])
     }
 
@@ -145,7 +176,8 @@ impl ProcessManager for Fulfilment {
             | SagaEvent::StockReserved { order_id, .. }
             | SagaEvent::ReservationRejected { order_id, .. }
             | SagaEvent::PaymentCaptured { order_id }
-            | SagaEvent::PaymentDeclined { order_id, .. } => {
+            | SagaEvent::PaymentDeclined { order_id, .. }
+            | SagaEvent::CommandRejected { order_id, .. } => {
                 Correlation::Continue(order_id.to_string().into())
             }
         }
@@ -157,26 +189,15 @@ impl ProcessManager for Fulfilment {
             (_, Some(order_id)) => order_id,
             (_, None) => return Reaction::new(),
         };
-        let cmd = |action| Self::command(&saga.state, order_id, action);
         match input {
             Input::Event(_) => Reaction::new(),
             // Decline it; if the gateway answered meanwhile, the payment refuses that.
             Input::Timeout(SagaTimeout::PaymentDue) => {
-                Reaction::new().issue(cmd(Action::TimeOutPayment))
+                Reaction::new().issue(Self::command(&saga.state, order_id, Action::TimeOutPayment))
             }
-            Input::CommandFailed { command, reason } => match &command.action {
-                Action::TimeOutPayment => Reaction::new(), // answered first: its event follows
-                Action::Reserve { .. } => Reaction::new()
-                    .compensate(format!("reservation failed: {reason}"))
-                    .issue(cmd(Action::Reject(RejectReason::OutOfStock))),
-                Action::RequestPayment { .. } => Reaction::new()
-                    .compensate(format!("payment request failed: {reason}"))
-                    .issue(cmd(Action::Reject(RejectReason::PaymentDeclined))),
-                Action::Confirm => {
-                    Reaction::new().compensate(format!("confirmation failed: {reason}"))
-                }
-                _ => Reaction::new().fail(format!("{:?} failed: {reason}", command.action)),
-            },
+            Input::CommandFailed { command, reason } => {
+                Self::on_failure(&saga.state, order_id, &command.action, reason)
+            }
         }
     }
 }

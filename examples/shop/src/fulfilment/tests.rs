@@ -148,3 +148,48 @@ fn a_cancelled_order_is_refunded_then_released() {
         .then_status(Status::Completed)
         .then_reason("cancelled");
 }
+
+fn refused(command: crate::commands::RemoteCommand) -> SagaEvent {
+    SagaEvent::CommandRejected {
+        order_id: O,
+        command,
+        reason: "product not found".into(),
+    }
+}
+
+#[test]
+fn an_owner_refusing_a_command_is_read_as_its_failure() {
+    use crate::commands::RemoteCommand;
+    // A line refused: release what was held and reject, as a failed dispatch did.
+    saga()
+        .given([placed(), reserved("a")])
+        .when(refused(RemoteCommand::Reserve {
+            order_id: O,
+            sku: "b".into(),
+            quantity: 2,
+        }))
+        .then_commands([
+            cmd(Action::Release { sku: "a".into() }),
+            cmd(Action::Reject(RejectReason::OutOfStock)),
+        ])
+        .dispatched()
+        .then_status(Status::Completed)
+        .then_reason("reservation failed: product not found");
+    saga()
+        .given([placed(), reserved("a"), reserved("b")])
+        .when(refused(RemoteCommand::RequestPayment {
+            order_id: O,
+            amount_cents: 300,
+        }))
+        .then_commands([
+            cmd(Action::Release { sku: "b".into() }),
+            cmd(Action::Release { sku: "a".into() }),
+            cmd(Action::Reject(RejectReason::PaymentDeclined)),
+        ]);
+    // A timeout refused because the payment was answered first: its answer follows.
+    saga()
+        .given([placed(), reserved("a"), reserved("b")])
+        .when(refused(RemoteCommand::TimeOutPayment { order_id: O }))
+        .then_commands([])
+        .then_status(Status::Pending);
+}

@@ -286,7 +286,12 @@ async fn projections_command_shows_what_the_admin_route_shows() {
     let names: Vec<&str> = inboxes.iter().filter_map(|i| i["name"].as_str()).collect();
     assert_eq!(
         names,
-        ["fulfilment_inbox_inventory", "fulfilment_inbox_payment"]
+        [
+            "fulfilment_inbox_inventory",
+            "fulfilment_inbox_payment",
+            "inventory_commands",
+            "payment_commands"
+        ]
     );
     for inbox in inboxes {
         assert_eq!(inbox["state"], "running", "{inbox}");

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod commands;
 mod concurrency;
 mod crash;
 mod e2e;

@@ -588,12 +588,23 @@ async fn relays_and_inboxes_report_and_a_poison_message_stops_its_inbox() {
         ]
     );
     let inboxes = status["inboxes"].as_array().expect("inboxes");
-    assert_eq!(inboxes.len(), 2, "{status}");
+    let names: Vec<&str> = inboxes.iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fulfilment_inbox_inventory",
+            "fulfilment_inbox_payment",
+            "inventory_commands",
+            "payment_commands"
+        ],
+        "{status}"
+    );
     assert!(
         inboxes
             .iter()
             .all(|i| i["state"] == "running" && i["handled"] == 1),
-        "one reservation and one payment handled: {status}"
+        "one reservation and one payment handled, one Reserve and one RequestPayment \
+         command: {status}"
     );
     assert_eq!(status["bus"], "memory", "{status}");
     let (_, metrics, _) = call(&r, "GET", "/metrics", None, &[]).await;
@@ -601,6 +612,8 @@ async fn relays_and_inboxes_report_and_a_poison_message_stops_its_inbox() {
     for line in [
         "tessera_inbox_up{inbox=\"fulfilment_inbox_inventory\"} 1",
         "tessera_inbox_handled_total{inbox=\"fulfilment_inbox_payment\"} 1",
+        "tessera_inbox_up{inbox=\"inventory_commands\"} 1",
+        "tessera_inbox_handled_total{inbox=\"payment_commands\"} 1",
         "tessera_runner_up{runner=\"inventory_relay\"} 1",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
