@@ -8,7 +8,7 @@
 //!   body, problems included. A service that does not answer is 503 `upstream-unavailable`
 //!   (with `Retry-After`), one whose answer cannot be read 502 `bad-upstream-answer`.
 //! - **Composition.** `GET /v1/orders/{id}` asks the three services at once, each call
-//!   behind a timeout and a circuit breaker (see [`compose`]); a part that does not come
+//!   behind a timeout and a circuit breaker (module `compose`); a part that does not come
 //!   is `null` and named in `degraded`, the answer still 200.
 //! - **Customers.** With a JWT key (`--jwt-secret` or `--jwt-public-key`, see
 //!   [`crate::jwt`]) every non-admin `/v1` route needs `Authorization: Bearer <JWT>`
@@ -16,7 +16,7 @@
 //!   is the customer, who places orders as themself, lists only theirs, and gets 404 for
 //!   another's order, its cancel, payment or reservation (checked with ordering before
 //!   anything is forwarded). Without a key, customer routes are open.
-//! - **Admin.** `/v1/admin/…` needs the admin token ([`admin`]); the status is merged
+//! - **Admin.** `/v1/admin/…` needs the admin token (module `admin`); the status is merged
 //!   from the three services.
 //! - **Rate limit.** Per customer (the token's subject), else per peer address: over it,
 //!   429 `rate-limited` with `Retry-After`.

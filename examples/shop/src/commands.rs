@@ -2,7 +2,7 @@
 //! as command messages on the bus, and how their owners handle them.
 //!
 //! The saga (ordering) sends each [`RemoteCommand`] as a
-//! [`command_message`](tessera_projections::integration::command_message) to subject
+//! [`command_message`] to subject
 //! `{owner}.commands.{name}`, with the idempotency key of the command it issued. The
 //! owner reads its durable queue with an [`Inbox`](tessera_projections::integration::Inbox)
 //! whose handler, [`CommandInbox`], runs each command through the owner's command
