@@ -338,11 +338,19 @@ impl NatsBus {
     }
 }
 
-/// `m`'s headers as NATS headers; refuses a name NATS cannot carry. Tessera's own
-/// header names are taken as they are (static, no copy); a free-form header's name is
-/// checked. Values are printable ASCII once encoded ([`wire::each_header`]), which
-/// NATS carries.
-fn headers(m: &Message) -> Result<HeaderMap, BusError> {
+/// `m`'s headers as [`NatsBus`] sends them; refuses a name NATS cannot carry.
+/// Tessera's own header names are taken as they are (static, no copy); a free-form
+/// header's name is checked. Values are printable ASCII once encoded
+/// ([`wire::each_header`]), which NATS carries. Public for clients that publish
+/// integration messages themselves (the benchmark's raw-client baseline does).
+///
+/// ```
+/// let m = tessera_projections::integration::command_message("a", "b", "Do", "k1", &1, None).unwrap();
+/// let headers = tessera_nats::headers(&m).unwrap();
+/// assert!(headers.get("Nats-Msg-Id").is_none()); // set per publish, not here
+/// assert!(headers.iter().count() > 5);
+/// ```
+pub fn headers(m: &Message) -> Result<HeaderMap, BusError> {
     let mut map = HeaderMap::new();
     let mut refused = None;
     wire::each_header(m, |name, value| {

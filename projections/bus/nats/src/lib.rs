@@ -160,5 +160,5 @@ mod names;
 mod window;
 
 pub use async_nats;
-pub use bus::{NatsBuilder, NatsBus};
+pub use bus::{headers, NatsBuilder, NatsBus};
 pub use dead::DeadLetter;
