@@ -13,6 +13,7 @@ use tessera_projections::process::{ProcessConfig, ProcessStore, Worker, WorkerHa
 use tessera_projections::resilience::Resilience;
 use tessera_projections::{Runner, RunnerConfig, RunnerHandle};
 
+use crate::catalogue::{self, CatalogueInbox, CATALOGUE_RELAY};
 use crate::commands::{command_consumer, CommandInbox, Handled, Owner};
 use crate::fulfilment::{Flow, Fulfilment, FulfilmentInbox, ShopDispatcher};
 use crate::gateway::Gateway;
@@ -20,14 +21,18 @@ use crate::inventory::Product;
 use crate::metrics::Metrics;
 use crate::ordering::Order;
 use crate::payment::{Payment, PaymentProcessor};
+use crate::service::Service;
 use crate::settings::Settings;
-use tessera_projections::integration::{Bus, Inbox, InboxConfig, InboxHandle, Relay};
+use tessera_projections::integration::{
+    Bus, ConsumerSpec, Inbox, InboxConfig, InboxHandle, InboxHandler, PublicEvents, Relay,
+};
 use tessera_projections::{Checkpoints, Reactor};
 
 mod parts;
 mod rebuild;
 mod runners;
 mod shutdown;
+mod split;
 
 pub use parts::{
     eventstoredb_parts, memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore,
@@ -36,6 +41,7 @@ pub use parts::{
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 use runners::Running;
 pub use runners::{stored_inboxes, stored_statuses, Kind, StoredInbox, StoredStatus};
+pub use split::service_parts;
 
 /// A running shop.
 pub struct App<S> {
@@ -127,100 +133,155 @@ impl<S: EventStore + SnapshotStore> App<S> {
             rebuilds: Mutex::new(BTreeMap::new()),
             draining: AtomicBool::new(false),
         });
-        let handled = Handled::new();
+        // All-in-one, the saga's dispatcher waits until the owner in this process
+        // handled a command (decision 14); split, the broker's confirmation is the
+        // dispatch.
+        let handled = app.settings.service.is_none().then(Handled::new);
         app.spawn_projections();
         app.spawn_flows(&relay_checkpoints, &inbox_positions);
-        app.spawn_command_inboxes(&inbox_positions, &handled);
+        if app.settings.service == Some(Service::Inventory) {
+            app.spawn_relay(
+                CATALOGUE_RELAY,
+                "inventory",
+                catalogue::public(),
+                &app.stores.inventory,
+                &relay_checkpoints,
+            );
+        }
+        if app.settings.service == Some(Service::Ordering) {
+            let handler = CatalogueInbox::new(app.stores.inventory.clone());
+            app.spawn_inbox(
+                handler,
+                "inventory",
+                &inbox_positions,
+                catalogue::consumer(),
+            );
+        }
+        app.spawn_command_inboxes(&inbox_positions, handled.as_ref());
         app.spawn_saga(worker_checkpoints, handled);
         app
+    }
+
+    /// Whether this process runs `context` (all three, or its service's).
+    pub fn runs(&self, context: &str) -> bool {
+        self.settings.runs(context)
     }
 
     fn spawn_projections(&self) {
         let config = RunnerConfig::default();
         let (v, st) = (&self.views, &self.stores);
-        self.add(
-            Kind::Projection,
-            "ordering",
-            v.orders.name(),
-            v.orders.spawn(st.ordering.clone(), config),
-        );
-        self.add(
-            Kind::Projection,
-            "inventory",
-            v.products.name(),
-            v.products.spawn(st.inventory.clone(), config),
-        );
-        self.add(
-            Kind::Projection,
-            "inventory",
-            v.reservations.name(),
-            v.reservations.spawn(st.inventory.clone(), config),
-        );
-        self.add(
-            Kind::Projection,
-            "payment",
-            v.payments.name(),
-            v.payments.spawn(st.payment.clone(), config),
-        );
-    }
-
-    /// The relays of the inventory and payment logs to the bus, and the ordering
-    /// inboxes that append what they publish to the saga's inbox streams.
-    fn spawn_flows(&self, relay_cp: &Checkpoints, inbox_positions: &Checkpoints) {
-        let st = &self.stores;
-        for flow in Flow::ALL {
-            let source = source_of(flow, st);
-            let relay = Relay::new(
-                flow.relay,
-                flow.public(),
-                source.clone(),
-                Arc::clone(&self.bus),
-                relay_cp.clone(),
-            );
-            let handle = Runner::new(source.clone(), relay, relay_config()).spawn();
-            self.add(Kind::Relay, flow.context, flow.relay.to_owned(), handle);
-            let inbox = Inbox::new(
-                Arc::clone(&self.bus),
-                FulfilmentInbox::new(st.ordering.clone()),
-                inbox_positions.clone(),
-                inbox_config(flow),
-            );
-            self.lock_inboxes()
-                .insert(flow.inbox.to_owned(), (flow.context, inbox.spawn()));
+        if self.runs("ordering") {
+            let handle = v.orders.spawn(st.ordering.clone(), config);
+            self.add(Kind::Projection, "ordering", v.orders.name(), handle);
+        }
+        if self.runs("inventory") {
+            let handle = v.products.spawn(st.inventory.clone(), config);
+            self.add(Kind::Projection, "inventory", v.products.name(), handle);
+            let handle = v.reservations.spawn(st.inventory.clone(), config);
+            self.add(Kind::Projection, "inventory", v.reservations.name(), handle);
+        }
+        if self.runs("payment") {
+            let handle = v.payments.spawn(st.payment.clone(), config);
+            self.add(Kind::Projection, "payment", v.payments.name(), handle);
         }
     }
 
-    /// The command inboxes of inventory and payment: each runs the saga's command
-    /// messages through its context's command handler, and tells `handled`.
-    fn spawn_command_inboxes(&self, positions: &Checkpoints, handled: &Handled) {
+    /// The relays of the inventory and payment logs to the bus, and the ordering
+    /// inboxes that append what they publish to the saga's inbox streams (each where
+    /// its context runs).
+    fn spawn_flows(&self, relay_cp: &Checkpoints, inbox_positions: &Checkpoints) {
         let st = &self.stores;
-        let inventory = CommandInbox::new(self.products.clone(), st.inventory.clone());
-        let payment = CommandInbox::new(self.payments.clone(), st.payment.clone());
-        self.spawn_command_inbox(inventory.reporting_to(handled.clone()), positions);
-        self.spawn_command_inbox(payment.reporting_to(handled.clone()), positions);
+        for flow in Flow::ALL {
+            if self.runs(flow.context) {
+                let source = source_of(flow, st);
+                self.spawn_relay(flow.relay, flow.context, flow.public(), source, relay_cp);
+            }
+            if self.runs("ordering") {
+                let handler = FulfilmentInbox::new(st.ordering.clone());
+                self.spawn_inbox(handler, flow.context, inbox_positions, flow.consumer());
+            }
+        }
     }
 
-    fn spawn_command_inbox<A: Owner>(&self, handler: CommandInbox<A, S>, positions: &Checkpoints) {
-        let consumer = command_consumer(A::CONTEXT);
+    fn spawn_relay(
+        &self,
+        name: &'static str,
+        context: &'static str,
+        public: PublicEvents,
+        source: &S,
+        checkpoints: &Checkpoints,
+    ) {
+        let bus = Arc::clone(&self.bus);
+        let relay = Relay::new(name, public, source.clone(), bus, checkpoints.clone());
+        let handle = Runner::new(source.clone(), relay, relay_config()).spawn();
+        self.add(Kind::Relay, context, name.to_owned(), handle);
+    }
+
+    /// An inbox of `context`'s messages, trying each 30 times (backing off up to 5 s,
+    /// about two minutes in all: long enough to ride out a restart of the database)
+    /// before it stops on it.
+    fn spawn_inbox<H: InboxHandler>(
+        &self,
+        handler: H,
+        context: &'static str,
+        positions: &Checkpoints,
+        consumer: ConsumerSpec,
+    ) {
         let name = consumer.name.clone();
         let config = InboxConfig {
             max_attempts: 30,
             ..InboxConfig::new(consumer)
         };
         let inbox = Inbox::new(Arc::clone(&self.bus), handler, positions.clone(), config);
-        self.lock_inboxes()
-            .insert(name, (A::CONTEXT, inbox.spawn()));
+        self.lock_inboxes().insert(name, (context, inbox.spawn()));
+    }
+
+    /// The command inboxes of inventory and payment (where they run): each runs the
+    /// saga's command messages through its context's command handler, and tells
+    /// `handled` when there is one.
+    fn spawn_command_inboxes(&self, positions: &Checkpoints, handled: Option<&Handled>) {
+        let st = &self.stores;
+        if self.runs("inventory") {
+            let inventory = CommandInbox::new(self.products.clone(), st.inventory.clone());
+            self.spawn_command_inbox(inventory, handled, positions);
+        }
+        if self.runs("payment") {
+            let payment = CommandInbox::new(self.payments.clone(), st.payment.clone());
+            self.spawn_command_inbox(payment, handled, positions);
+        }
+    }
+
+    fn spawn_command_inbox<A: Owner>(
+        &self,
+        handler: CommandInbox<A, S>,
+        handled: Option<&Handled>,
+        positions: &Checkpoints,
+    ) {
+        let handler = match handled {
+            Some(handled) => handler.reporting_to(handled.clone()),
+            None => handler,
+        };
+        self.spawn_inbox(handler, A::CONTEXT, positions, command_consumer(A::CONTEXT));
     }
 
     /// The saga on the ordering log with its outbox worker (sending inventory's and
-    /// payment's commands over the bus and waiting until their owners here handled
-    /// them), and the payment worker.
-    fn spawn_saga(&self, worker_cp: Checkpoints, handled: Handled) {
+    /// payment's commands over the bus and, all-in-one, waiting until their owners here
+    /// handled them), and the payment worker (each where its context runs).
+    fn spawn_saga(&self, worker_cp: Checkpoints, handled: Option<Handled>) {
+        if self.runs("ordering") {
+            self.spawn_fulfilment(handled);
+        }
+        if self.runs("payment") {
+            self.spawn_payment_worker(worker_cp);
+        }
+    }
+
+    fn spawn_fulfilment(&self, handled: Option<Handled>) {
         let st = &self.stores;
         let dispatcher = Arc::new(ShopDispatcher {
             orders: self.orders.clone(),
             bus: Arc::clone(&self.bus),
-            handled: Some(handled),
+            handled,
         });
         let config = ProcessConfig {
             poll_interval: self.settings.deadline_tick,
@@ -232,6 +293,10 @@ impl<S: EventStore + SnapshotStore> App<S> {
         };
         self.add(Kind::Saga, "ordering", Fulfilment::NAME.to_owned(), runner);
         self.lock_workers().push(worker);
+    }
+
+    fn spawn_payment_worker(&self, worker_cp: Checkpoints) {
+        let st = &self.stores;
         let worker = PaymentProcessor::new(
             self.payments.clone(),
             self.gateway.clone(),
@@ -263,15 +328,6 @@ fn relay_config() -> RunnerConfig {
         batch_size: 500,
         max_attempts: 30,
         ..RunnerConfig::default()
-    }
-}
-
-/// An inbox tries a message 30 times (backing off up to 5 s, about two minutes in all:
-/// long enough to ride out a restart of the ordering database) before it stops on it.
-fn inbox_config(flow: Flow) -> InboxConfig {
-    InboxConfig {
-        max_attempts: 30,
-        ..InboxConfig::new(flow.consumer())
     }
 }
 

@@ -156,6 +156,24 @@ pub struct ServeArgs {
     /// Customers' bearer JWTs (none: customer routes are open).
     #[command(flatten)]
     pub jwt: crate::jwt::JwtArgs,
+    /// Run one service of the split shop instead of all three contexts: its own log,
+    /// read models and saga state in the database of `--database-url` (give each
+    /// service a database of its own), the others reached through `--bus`.
+    #[arg(long, value_enum, requires_all = ["bus", "database_url"], conflicts_with = "eventstoredb_url")]
+    pub service: Option<crate::service::Service>,
+    /// The broker between the services: `nats://host:4222` (NATS JetStream) or
+    /// `amqp://user:pass@host:5672/vhost` (RabbitMQ). Needs `--service`.
+    #[arg(
+        long,
+        env = "SHOP_BUS_URL",
+        hide_env_values = true,
+        requires = "service"
+    )]
+    pub bus: Option<secret::Url>,
+    /// Prefix of the bus's names (NATS: streams and subjects; RabbitMQ: exchanges; a
+    /// RabbitMQ consumer's queue is not prefixed: give each shop a vhost of its own).
+    #[arg(long, default_value = "", hide = true)]
+    pub bus_prefix: String,
 }
 
 /// An origin, `http(s)://host[:port]`, as browsers write it in `Origin` headers.

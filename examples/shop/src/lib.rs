@@ -43,6 +43,7 @@
 pub mod api;
 pub mod api_gateway;
 pub mod app;
+pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod fulfilment;
@@ -54,4 +55,5 @@ pub mod ordering;
 pub mod payment;
 pub mod secret;
 pub mod server;
+pub mod service;
 pub mod settings;

@@ -40,6 +40,16 @@ pub struct Settings {
     /// Checks customers' bearer JWTs on the customer routes (`serve --jwt-secret` or
     /// `--jwt-public-key`); `None`: those routes are open (see `api::customer`).
     pub jwt: Option<crate::jwt::Verifier>,
+    /// The one service this process runs (`serve --service`); `None`: all three
+    /// contexts in one process, the embedded default.
+    pub service: Option<crate::service::Service>,
+}
+
+impl Settings {
+    /// Whether this process runs `context` (`ordering`, `inventory`, `payment`).
+    pub fn runs(&self, context: &str) -> bool {
+        crate::service::runs(self.service, context)
+    }
 }
 
 impl Default for Settings {
@@ -57,6 +67,7 @@ impl Default for Settings {
             state_cache: 10_000,
             limits: Limits::default(),
             jwt: None,
+            service: None,
         }
     }
 }

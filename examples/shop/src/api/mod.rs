@@ -58,18 +58,7 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
             app.clone(),
             admin::guard::<S>,
         ));
-    let api = Router::new()
-        .route("/v1/products", post(products::create::<S>))
-        .route("/v1/products/{sku}", get(products::show::<S>))
-        .route("/v1/products/{sku}/restock", post(products::restock::<S>))
-        .route(
-            "/v1/orders",
-            post(orders::place::<S>).get(orders::list::<S>),
-        )
-        .route("/v1/orders/{order_id}", get(orders::show::<S>))
-        .route("/v1/orders/{order_id}/cancel", post(orders::cancel::<S>))
-        .route("/v1/payments/{order_id}", get(parts::payment::<S>))
-        .route("/v1/reservations/{order_id}", get(parts::reservation::<S>))
+    let api = context_routes(&app)
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             customer::guard::<S>,
@@ -92,6 +81,32 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(app.clone(), observe::<S>))
         .with_state(app)
+}
+
+/// The `/v1` routes of the contexts `app` runs: all three, or its service's (a route of
+/// another service is then 404 here: the gateway sends it to its owner).
+fn context_routes<S: EventStore + SnapshotStore>(app: &App<S>) -> Router<Arc<App<S>>> {
+    let mut routes = Router::new();
+    if app.runs("inventory") {
+        routes = routes
+            .route("/v1/products", post(products::create::<S>))
+            .route("/v1/products/{sku}", get(products::show::<S>))
+            .route("/v1/products/{sku}/restock", post(products::restock::<S>))
+            .route("/v1/reservations/{order_id}", get(parts::reservation::<S>));
+    }
+    if app.runs("ordering") {
+        routes = routes
+            .route(
+                "/v1/orders",
+                post(orders::place::<S>).get(orders::list::<S>),
+            )
+            .route("/v1/orders/{order_id}", get(orders::show::<S>))
+            .route("/v1/orders/{order_id}/cancel", post(orders::cancel::<S>));
+    }
+    if app.runs("payment") {
+        routes = routes.route("/v1/payments/{order_id}", get(parts::payment::<S>));
+    }
+    routes
 }
 
 /// A handler panicked: a 500, the panic's message going to the log.

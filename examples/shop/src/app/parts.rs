@@ -188,7 +188,11 @@ pub async fn eventstoredb_parts(
 }
 
 /// The store of `context` in schema `{prefix}{context}`.
-async fn store(url: &str, prefix: &str, context: &str) -> Result<PostgresStore, BoxError> {
+pub(super) async fn store(
+    url: &str,
+    prefix: &str,
+    context: &str,
+) -> Result<PostgresStore, BoxError> {
     let schema = SchemaName::new(format!("{prefix}{context}"))?;
     Ok(PostgresStore::builder(url)
         .schema(schema)
@@ -251,6 +255,7 @@ pub fn schema_patterns(prefix: &str) -> Vec<String> {
         "payment",
         "fulfilment",
         "payment_worker",
+        "catalogue",
     ]
     .iter()
     .map(|c| format!("{prefix}{c}%"))
@@ -258,7 +263,7 @@ pub fn schema_patterns(prefix: &str) -> Vec<String> {
 }
 
 /// Checkpoints in `schema`'s `checkpoints` table (created if missing).
-async fn pg_checkpoints(
+pub(super) async fn pg_checkpoints(
     pool: deadpool_postgres::Pool,
     schema: &str,
 ) -> Result<Checkpoints, BoxError> {

@@ -63,18 +63,32 @@ pub async fn rebuild_named<S: EventReader>(
 }
 
 impl<S: EventStore + SnapshotStore> App<S> {
-    /// Rebuilds the read model `name` (without prefix), reporting progress.
+    /// Rebuilds the read model `name` (without prefix), reporting progress. Split into
+    /// services, only the service's own read models are known.
     pub async fn rebuild(
         &self,
         name: &str,
         progress: impl FnMut(&Progress) + Send,
     ) -> Result<u64, BoxError> {
+        if !self.owns_view(name) {
+            return Err(RebuildError::Unknown(name.chars().take(100).collect()).into());
+        }
         rebuild_named(&self.views, &self.stores, name, progress).await
+    }
+
+    /// Whether `name` is one of the read models this process keeps (each is named
+    /// after its context: `ordering_orders`, ...).
+    fn owns_view(&self, name: &str) -> bool {
+        let context = name.split('_').next().unwrap_or_default();
+        REBUILDABLE.contains(&name) && self.runs(context)
     }
 
     /// Starts a rebuild of `name` in the background.
     pub fn start_rebuild(self: &Arc<Self>, name: &str) -> Result<(), RebuildError> {
-        let Some(name) = REBUILDABLE.iter().find(|n| **n == name).copied() else {
+        let known = REBUILDABLE
+            .iter()
+            .find(|n| **n == name && self.owns_view(n));
+        let Some(name) = known.copied() else {
             return Err(RebuildError::Unknown(name.chars().take(100).collect()));
         };
         {

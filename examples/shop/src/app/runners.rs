@@ -12,6 +12,7 @@ use tessera_projections::{Lag, RunnerHandle, Status, WaitError};
 use super::{source_of, App, Parts, PAYMENT_WORKER};
 use crate::fulfilment::{Flow, Fulfilment};
 use crate::payment::worker_filter;
+use crate::service::Service;
 use tessera_projections::integration::{InboxHandle, InboxStatus};
 use tessera_projections::process::Backlog;
 use tessera_projections::Checkpoints;
@@ -264,11 +265,19 @@ impl<S: EventStore + SnapshotStore> App<S> {
         }
     }
 
-    /// Whether every store answers.
+    /// Whether every store this process uses answers (split into services, its own
+    /// context's; ordering's also its catalogue copy).
     pub async fn stores_reachable(&self) -> Result<(), tessera_core::StoreError> {
-        self.stores.ordering.head().await?;
-        self.stores.inventory.head().await?;
-        self.stores.payment.head().await?;
+        let st = &self.stores;
+        if self.runs("ordering") {
+            st.ordering.head().await?;
+        }
+        if self.runs("inventory") || self.settings.service == Some(Service::Ordering) {
+            st.inventory.head().await?;
+        }
+        if self.runs("payment") {
+            st.payment.head().await?;
+        }
         Ok(())
     }
 }

@@ -7,11 +7,12 @@ use tessera_core::BoxError;
 use tokio::net::TcpListener;
 
 use super::{LogFormat, ServeArgs};
-use crate::app::{eventstoredb_parts, memory_parts, postgres_parts, App};
+use crate::app::{eventstoredb_parts, memory_parts, postgres_parts, service_parts, App};
 use crate::fulfilment::Fulfilment;
 use crate::gateway::GatewayConfig;
 use crate::secret::Token;
 use crate::server;
+use crate::service::connect_bus;
 use crate::settings::Settings;
 
 /// Settings from the command line and `SHOP_ADMIN_TOKEN`, for a server listening on
@@ -59,6 +60,7 @@ fn settings(
         state_cache: args.state_cache,
         limits,
         jwt: args.jwt.verifier()?,
+        service: args.service,
         ..Settings::default()
     })
 }
@@ -99,6 +101,23 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
             "SHOP_ADMIN_TOKEN is not set: admin routes are refused (set it, or start with \
              --admin-open on a machine of your own).",
         );
+    }
+    if let (Some(service), Some(bus), Some(url)) =
+        (args.service, &args.bus, &args.database.database_url)
+    {
+        let bus = connect_bus(bus, &args.bus_prefix).await?;
+        let prefix = settings.prefix.clone();
+        let parts = service_parts(url, &prefix, service, bus, saga(&settings)).await?;
+        let app = App::start(settings, parts);
+        notice(
+            format,
+            &format!(
+                "the {service} service, on PostgreSQL, the other services through the bus; \
+                 listening on http://{addr}"
+            ),
+        );
+        server::serve(app, listener, server::signal()).await?;
+        return Ok(());
     }
     if let Some(esdb) = &args.eventstoredb_url {
         let db = args.database.database_url.as_deref();
