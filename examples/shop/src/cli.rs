@@ -19,6 +19,7 @@ mod rebuild;
 pub mod seed;
 mod serve;
 mod status;
+mod up;
 
 /// Longest `--payment-timeout-s`: 30 days (deadlines are stored as instants).
 pub const MAX_PAYMENT_TIMEOUT_S: u64 = 30 * 86_400;
@@ -87,6 +88,9 @@ pub enum Command {
     Gateway(gateway::GatewayArgs),
     /// Measure how soon a write shows in the shop's reads, at idle.
     Freshness(FreshnessArgs),
+    /// Run the shop as services: a database each, the three services and the gateway
+    /// as child processes, until Ctrl-C.
+    Up(up::UpArgs),
 }
 
 /// Where the PostgreSQL database is.
@@ -321,6 +325,7 @@ pub fn main() -> ExitCode {
             Command::Seed(args) => seed::run(args).await,
             Command::Gateway(args) => gateway::run(args, cli.log_format).await,
             Command::Freshness(args) => freshness::run(args).await,
+            Command::Up(args) => up::run(args).await,
         }
     });
     match result {
