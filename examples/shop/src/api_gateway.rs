@@ -57,7 +57,7 @@ mod compose;
 mod health;
 mod metrics;
 mod problem;
-mod rate;
+pub(crate) mod rate;
 mod route;
 mod upstream;
 
@@ -130,7 +130,7 @@ pub struct Gateway {
     upstreams: Vec<Upstream>,
     jwt: Option<Verifier>,
     admin_token: Option<Token>,
-    rate: Option<Arc<Rate>>,
+    rate: Option<Arc<Rate<Client>>>,
     metrics: metrics::Metrics,
     probe_timeout: Duration,
 }

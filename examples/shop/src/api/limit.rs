@@ -3,7 +3,7 @@
 //! the request timeout (408 or 503). Health, metrics and OpenAPI routes skip the last
 //! three: a probe must get through an overloaded server.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -13,20 +13,19 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use super::Problem;
+use crate::api_gateway::rate::{peer, Rate};
 use crate::server::Limits;
 
 mod body;
-mod rate;
 
 use body::Tracked;
-use rate::Rate;
 
 /// What the API's middleware shares across requests.
 #[derive(Debug, Clone)]
 pub(super) struct Guards {
     limits: Limits,
     slots: Arc<Semaphore>,
-    rate: Option<Arc<Rate>>,
+    rate: Option<Arc<Rate<IpAddr>>>,
 }
 
 impl Guards {
@@ -60,12 +59,13 @@ pub(super) async fn sizes(State(limits): State<Limits>, req: Request, next: Next
     next.run(req).await
 }
 
-/// The rate limit (by the peer address; a request that did not come over a socket is
-/// not counted), then a slot among `max_requests` or 503, then the request timeout.
+/// The rate limit (by the peer address, an IPv6 one by its /64; a request that did not
+/// come over a socket is not counted), then a slot among `max_requests` or 503, then
+/// the request timeout.
 pub(super) async fn admit(State(guards): State<Guards>, req: Request, next: Next) -> Response {
     if let Some(rate) = &guards.rate {
-        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
-        if let Some(Err(retry_after)) = peer.map(|p| rate.check(p.0.ip())) {
+        let socket = req.extensions().get::<ConnectInfo<SocketAddr>>();
+        if let Some(Err(retry_after)) = socket.map(|s| rate.check(&peer(s.0.ip()))) {
             return Problem::rate_limited(rate.per_s(), retry_after).into_response();
         }
     }
