@@ -25,7 +25,7 @@ use tessera_core::BoxError;
 use tessera_projections::integration::Bus;
 
 /// One service of the split shop: a bounded context with its own process and database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Service {
     /// Orders and the fulfilment saga.
     Ordering,

@@ -97,7 +97,7 @@ pub(crate) async fn out_of_stock_rejects(shop: &TestShop) -> String {
     id
 }
 
-async fn over_limit_is_declined(shop: &TestShop) {
+pub(crate) async fn over_limit_is_declined(shop: &TestShop) {
     shop.product("samovar", "Samovar", 600_000, 4).await;
     let (id, _) = shop.order("carol", &[("samovar", 2)]).await; // 1,200,000 > 1,000,000
     let order = shop.settled(&id).await;

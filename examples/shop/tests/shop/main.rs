@@ -15,5 +15,6 @@ mod rebuild;
 mod restart;
 mod routes;
 mod seed;
+mod services;
 mod shutdown;
 mod support;

@@ -45,6 +45,9 @@ pub struct TestShop {
     pub gateway: shop::gateway::Gateway,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Split into services: the ordering service, whose catalogue copy must have a
+    /// product before it prices an order for it, and how many products were added.
+    catalogue: Option<(String, std::sync::atomic::AtomicU64)>,
 }
 
 async fn serve<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
@@ -71,10 +74,29 @@ async fn serve<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
         gateway,
         stop: Some(tx),
         task: Some(task),
+        catalogue: None,
     }
 }
 
 impl TestShop {
+    /// A shop served elsewhere (the gateway of the split shop at `base`), whose ordering
+    /// service at `ordering` keeps a catalogue copy: [`TestShop::product`] waits until
+    /// the copy has each product it adds. Nothing to stop or drop.
+    pub fn remote(base: String, ordering: String) -> Self {
+        TestShop {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            prefix: None,
+            gateway: Gateway::new(Settings::default().gateway),
+            stop: None,
+            task: None,
+            catalogue: Some((ordering, std::sync::atomic::AtomicU64::new(0))),
+        }
+    }
+
     /// On the embedded memory store.
     pub async fn memory_with(settings: Settings) -> Self {
         let saga = Fulfilment {
@@ -195,6 +217,18 @@ impl TestShop {
             .post("/v1/products", &json!({ "sku": sku, "name": name, "price_cents": price_cents, "initial_stock": stock }))
             .await;
         assert_eq!(status, 201, "{body}");
+        if let Some((ordering, added)) = &self.catalogue {
+            let added = added.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let status = format!("{ordering}/v1/admin/projections");
+            eventually(&format!("ordering's catalogue has {sku}"), || async {
+                let r = self.client.get(&status).send().await.ok()?;
+                let body: Value = r.json().await.ok()?;
+                let inboxes = body["inboxes"].as_array()?;
+                let inbox = inboxes.iter().find(|i| i["name"] == "catalogue_inbox")?;
+                (inbox["handled"].as_u64()? >= added).then_some(())
+            })
+            .await;
+        }
         body["position"].as_str().expect("position").to_owned()
     }
 
