@@ -595,3 +595,126 @@ async fn the_broker_killed_mid_load_loses_and_doubles_nothing() {
     each_confirmed_once(&topology, &shop, &ids).await;
     drop(topology);
 }
+
+/// Reads `shop up`'s output until the line that says the topology is ready; returns
+/// that line (all lines go to `seen` for the failure message).
+async fn until_up(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    seen: &mut String,
+) -> String {
+    let wait = async {
+        while let Some(line) = lines.next_line().await.expect("shop up's output") {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("shop up: gateway at ") {
+                return line;
+            }
+        }
+        panic!("shop up ended before it was ready:\n{seen}");
+    };
+    tokio::time::timeout(crate::support::WAIT, wait)
+        .await
+        .expect("shop up is ready in time")
+}
+
+/// `shop up` makes the databases, starts the topology, serves orders through its
+/// gateway; when one of its processes dies it stops the others and fails; SIGTERM
+/// stops them all and it exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_up_runs_the_topology_and_stops_it_whole() {
+    use tokio::io::AsyncBufReadExt;
+    let topology = Topology::new(Broker::Nats).await; // for its names and cleanup
+    let prefix = format!("{}up", topology.tag);
+    let up = |prefix: &str, listen: SocketAddr| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
+        command
+            .args([
+                "up",
+                "--database-url",
+                &database_url(),
+                "--bus",
+                &nats_url(),
+            ])
+            .args(["--bus-prefix", &topology.tag, "--database-prefix", prefix])
+            .args(["--listen", &listen.to_string()])
+            .env("SHOP_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command.spawn().expect("shop up starts")
+    };
+    let listen = free_address();
+    let mut child = up(&prefix, listen);
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = String::new();
+    let ready = until_up(&mut lines, &mut seen).await;
+    assert!(ready.contains(&format!("http://{listen}")), "{ready}");
+    let shop = TestShop::remote(format!("http://{listen}"), String::new());
+    let (status, body) = shop
+        .post(
+            "/v1/products",
+            &json!({ "sku": "tea", "name": "Tea", "price_cents": 300, "initial_stock": 5 }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let admin = admin_client(&url_of(&format!("{prefix}_inventory"))).await;
+    let rows = admin
+        .query("SELECT count(*) FROM inventory.events", &[])
+        .await
+        .expect("inventory's own database holds its log");
+    assert_eq!(rows[0].get::<_, i64>(0), 1, "the product's event");
+    // One of them dies: `shop up` stops the others and fails, naming it.
+    let pattern = format!("serve --service payment --database-url .*/{prefix}_payment");
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &pattern])
+        .status()
+        .expect("pkill");
+    assert!(killed.success(), "the payment service was running");
+    let status = tokio::time::timeout(crate::support::WAIT, child.wait())
+        .await
+        .expect("shop up ends when one of its processes dies")
+        .expect("its status");
+    assert!(!status.success(), "a process that died is a failure");
+    while let Ok(Some(line)) = lines.next_line().await {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    assert!(seen.contains("payment ended"), "{seen}");
+    assert!(
+        tokio::net::TcpStream::connect(listen).await.is_err(),
+        "the gateway was stopped too"
+    );
+    // Again on the same databases (kept), stopped with SIGTERM: every process ends, 0.
+    let mut child = up(&prefix, listen);
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    until_up(&mut lines, &mut seen).await;
+    let (status, body) = shop.get("/v1/products/tea").await;
+    assert_eq!((status, &body["on_hand"]), (200, &json!(5)), "{body}");
+    let pid = child.id().expect("running").to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = tokio::time::timeout(crate::support::WAIT, child.wait())
+        .await
+        .expect("shop up stops on SIGTERM")
+        .expect("its status");
+    while let Ok(Some(line)) = lines.next_line().await {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    assert!(status.success(), "{status}:\n{seen}");
+    for name in ["ordering", "inventory", "payment", "gateway"] {
+        assert!(
+            seen.contains(&format!("shop up: {name} stopped")),
+            "{name}:\n{seen}"
+        );
+    }
+    let admin = admin_client(&database_url()).await;
+    for service in Service::ALL {
+        let drop = format!("DROP DATABASE IF EXISTS \"{prefix}_{service}\" WITH (FORCE)");
+        admin.batch_execute(&drop).await.expect("drop");
+    }
+}
