@@ -7,6 +7,8 @@
 use std::fmt;
 use std::ops::Deref;
 
+use axum::http::{header, HeaderMap};
+
 /// What a hidden value is shown as.
 const HIDDEN: &str = "***";
 
@@ -31,6 +33,17 @@ impl Token {
             same &= given.get(i).unwrap_or(&0).ct_eq(t);
         }
         same.into()
+    }
+
+    /// Whether `headers` carry the token as `Authorization: Bearer <token>` (the scheme
+    /// as written, one space, then the token exactly; the first such header if there
+    /// are several), compared as [`Token::matches`] does.
+    pub fn matches_bearer(&self, headers: &HeaderMap) -> bool {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        given.is_some_and(|t| self.matches(t.as_bytes()))
     }
 }
 
@@ -127,6 +140,9 @@ fn hide_userinfo_password(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header::AUTHORIZATION;
+    use axum::http::{HeaderMap, HeaderValue};
+
     use super::{redact, Token, Url};
 
     #[test]
@@ -185,6 +201,32 @@ mod tests {
         assert!(token.matches(b"s3cret-token"));
         for wrong in [&b""[..], b"s3cret", b"s3cret-token!", b"S3cret-token"] {
             assert!(!token.matches(wrong), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn a_bearer_header_matches_only_with_the_token_itself() {
+        let token = Token::from("s3cret-token");
+        let with = |value: &[u8]| {
+            let mut headers = HeaderMap::new();
+            let value = HeaderValue::from_bytes(value).expect("value");
+            headers.insert(AUTHORIZATION, value);
+            headers
+        };
+        assert!(token.matches_bearer(&with(b"Bearer s3cret-token")));
+        assert!(!token.matches_bearer(&HeaderMap::new()), "no header");
+        for wrong in [
+            &b"Bearer s3cret"[..],
+            b"Bearer s3cret-token!",
+            b"Bearer  s3cret-token",
+            b"bearer s3cret-token",
+            b"Basic s3cret-token",
+            b"s3cret-token",
+            b"Bearer ",
+            b"Bearer s3cret-token\xff",
+        ] {
+            let shown = String::from_utf8_lossy(wrong);
+            assert!(!token.matches_bearer(&with(wrong)), "{shown}");
         }
     }
 }

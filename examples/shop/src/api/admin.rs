@@ -125,20 +125,10 @@ fn admit(settings: &Settings, req: &Request) -> Result<(), Problem> {
         }
     }
     match &settings.admin_token {
-        Some(token) => {
-            let given = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|t| token.matches(t.as_bytes())) {
-                Ok(())
-            } else {
-                Err(Problem::unauthorized(
-                    "admin routes need `Authorization: Bearer <SHOP_ADMIN_TOKEN>`",
-                ))
-            }
-        }
+        Some(token) if token.matches_bearer(req.headers()) => Ok(()),
+        Some(_) => Err(Problem::unauthorized(
+            "admin routes need `Authorization: Bearer <SHOP_ADMIN_TOKEN>`",
+        )),
         None if settings.admin_open => Ok(()),
         None => Err(Problem::forbidden(
             "admin routes are off: set SHOP_ADMIN_TOKEN, or start the server with --admin-open",

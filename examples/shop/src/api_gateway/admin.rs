@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -36,11 +36,7 @@ pub fn admit(gateway: &Gateway, headers: &HeaderMap) -> Result<(), Problem> {
             "admin routes are off: start the gateway with SHOP_ADMIN_TOKEN or --admin-token",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|t| token.matches(t.as_bytes())) {
+    if token.matches_bearer(headers) {
         Ok(())
     } else {
         Err(Problem::unauthorized(
