@@ -333,12 +333,7 @@ async fn with_own_body(req: Request, customer: &Customer) -> Result<Request, Pro
 /// Correlation id, metrics per route, one log line per 5xx; a problem the gateway
 /// answered itself gets the correlation id as its `instance`.
 async fn observe(State(gateway): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
-    let correlation = req
-        .headers()
-        .get(&CORRELATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Uuid::parse_str(v).ok())
-        .unwrap_or_else(Uuid::new_v4);
+    let Correlation(correlation) = Correlation::from_headers(req.headers());
     req.extensions_mut().insert(Correlation(correlation));
     let path = req.uri().path();
     let route = match path {

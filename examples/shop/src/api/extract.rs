@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tessera_core::Position;
 use uuid::Uuid;
 
-use super::Problem;
+use super::{Problem, CORRELATION};
 
 /// Most bytes a request body may have.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -107,6 +107,18 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 #[derive(Debug, Clone, Copy)]
 pub struct Correlation(pub Uuid);
 
+impl Correlation {
+    /// The id a request with `headers` carries: its `X-Correlation-Id` when that is a
+    /// UUID, else a new (v4) one.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let given = headers
+            .get(&CORRELATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Uuid::parse_str(v).ok());
+        Self(given.unwrap_or_else(Uuid::new_v4))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Correlation {
     type Rejection = Problem;
 
@@ -157,4 +169,34 @@ where
     app.wait_for(name, min, timeout)
         .await
         .map_err(Problem::not_ready)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+    use uuid::Uuid;
+
+    use super::{Correlation, CORRELATION};
+
+    #[test]
+    fn a_correlation_id_is_the_one_sent_or_a_new_one() {
+        let sent = Uuid::new_v4();
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CORRELATION, HeaderValue::from_str(value).expect("value"));
+            headers
+        };
+        assert_eq!(Correlation::from_headers(&with(&sent.to_string())).0, sent);
+        let simple = sent.as_simple().to_string();
+        assert_eq!(
+            Correlation::from_headers(&with(&simple)).0,
+            sent,
+            "any UUID form"
+        );
+        for headers in [HeaderMap::new(), with("not-a-uuid"), with("")] {
+            let new = Correlation::from_headers(&headers).0;
+            assert_eq!(new.get_version_num(), 4, "{headers:?}");
+            assert_ne!(new, sent);
+        }
+    }
 }
