@@ -151,7 +151,8 @@ async fn create_products(
 ) -> Result<Vec<String>, BoxError> {
     let run = fastrand::u32(..);
     let skus = skus.max(1);
-    let stock = i64::try_from(orders.div_ceil(skus))?;
+    // One more each for the warm-up order of `until_orderable`.
+    let stock = i64::try_from(orders.div_ceil(skus))? + 1;
     let mut created = Vec::new();
     for i in 0..skus {
         let sku = format!("load-{run}-{i}");
@@ -171,7 +172,64 @@ async fn create_products(
         }
         created.push(sku);
     }
+    until_orderable(client, base, &created).await?;
     Ok(created)
+}
+
+/// Places one warm-up order (not counted) for each of `skus`, again while the shop
+/// does not know the product yet (split into services, ordering prices from its copy
+/// of the catalogue, which follows inventory by a few milliseconds), and waits until
+/// they settled, so that their work is not counted in the run's.
+async fn until_orderable(
+    client: &reqwest::Client,
+    base: &str,
+    skus: &[String],
+) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(skus.len());
+    for sku in skus {
+        let body =
+            json!({ "customer_id": "load-warm-up", "lines": [{ "sku": sku, "quantity": 1 }] });
+        loop {
+            let response = client
+                .post(format!("{base}/v1/orders"))
+                .json(&body)
+                .send()
+                .await?;
+            let status = response.status();
+            if status.is_success() {
+                let placed: serde_json::Value = response.json().await?;
+                ids.push(placed["order_id"].as_str().unwrap_or_default().to_owned());
+                break;
+            }
+            let text = response.text().await?;
+            let unknown =
+                status == reqwest::StatusCode::UNPROCESSABLE_ENTITY && text.contains("unknown-sku");
+            if !unknown || started.elapsed() > Duration::from_secs(30) {
+                return Err(format!("warm-up order for {sku} failed: {status} {text}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    for id in &ids {
+        loop {
+            let response = client.get(format!("{base}/v1/orders/{id}")).send().await?;
+            let order: serde_json::Value = response.json().await?;
+            if order["status"] != "pending" && order["saga"]["status"] != "pending" {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(format!("warm-up order {id} did not settle in 60 s").into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    println!(
+        "products orderable after {:.0} ms ({} warm-up orders, not counted)",
+        started.elapsed().as_secs_f64() * 1e3,
+        skus.len()
+    );
+    Ok(())
 }
 
 /// `GET /v1/orders/{id}` for every target; a request fails unless it answers 200.

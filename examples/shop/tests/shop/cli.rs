@@ -437,10 +437,11 @@ async fn hot_load_puts_every_order_on_one_product_and_counts_transactions() {
         .lines()
         .find_map(|l| l.strip_prefix("hot product: "))
         .unwrap_or_else(|| panic!("the hot product is named: {stdout}"));
+    // Stocked for exactly the orders and the one warm-up order load places first.
     let product = shop
-        .product_until(sku, "every order's unit reserved", |p| p["reserved"] == 30)
+        .product_until(sku, "every order's unit reserved", |p| p["reserved"] == 31)
         .await;
-    assert_eq!(product["on_hand"], 30, "stocked for exactly the orders");
+    assert_eq!(product["on_hand"], 31, "stocked for exactly the orders");
     assert_eq!(product["available"], 0, "{product}");
     // Each order writes in several transactions of its own (its placing, its
     // commands' dispatch); other tests writing at the same time only add to these.
