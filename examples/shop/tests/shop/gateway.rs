@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use shop::api_gateway::{Config, Gateway};
 use shop::jwt::Verifier;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
@@ -652,6 +653,114 @@ async fn an_eddsa_key_checks_tokens_signed_with_its_private_half() {
     let hs = token(&claims("carol"));
     let (status, _, _) = front.get("/v1/orders", Some(&hs)).await;
     assert_eq!(status, 401, "another algorithm");
+    front.finish().await;
+}
+
+/// The URL of a service that reads each request's head, answers with the reply of the
+/// first `(prefix, reply)` whose prefix starts the request line (an empty reply: none)
+/// and closes the connection. It stops with the test's runtime.
+async fn broken_service(replies: &'static [(&'static str, &'static [u8])]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            connections.spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = replies.iter().find(|(p, _)| head.starts_with(p.as_bytes()));
+                let _ = stream.write_all(reply.map_or(&b""[..], |r| r.1)).await;
+            });
+            while connections.try_join_next().is_some() {}
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_answering_garbage_or_nothing_is_a_gateway_problem() {
+    let order = "3f1c0c52-8c1b-4a43-9d1e-000000000001";
+    let broken = broken_service(&[
+        // Not HTTP at all.
+        ("GET /v1/payments/", b"SSH-2.0-OpenSSH_9.6\r\n"),
+        // Nothing: the connection closed once the request is read.
+        ("GET /v1/reservations/", b""),
+        // A head, then the body cut short.
+        (
+            "GET /v1/products/",
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"sku\"",
+        ),
+        // A whole answer that is no order.
+        (
+            "GET /v1/orders/",
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 8\r\nconnection: close\r\n\r\nnot json",
+        ),
+    ])
+    .await;
+    let front = Front::start(|c| {
+        c.ordering.clone_from(&broken);
+        c.inventory.clone_from(&broken);
+        c.payment.clone_from(&broken);
+    })
+    .await;
+    // What reqwest fails to send (refused, cut, or no HTTP answer at all) is 503
+    // upstream-unavailable; an answer whose body cannot be read, or that is not what
+    // was asked for, 502 bad-upstream-answer.
+    let unavailable = |service: &str| {
+        (
+            503,
+            "upstream-unavailable",
+            "A service is unavailable",
+            format!(
+                "the {service} service did not answer; retry later (the gateway's log has the \
+                 details under this instance)"
+            ),
+        )
+    };
+    let unreadable = |service: &str| {
+        (
+            502,
+            "bad-upstream-answer",
+            "A service answered badly",
+            format!(
+                "the {service} service's answer could not be read (the gateway's log has the \
+                 details under this instance)"
+            ),
+        )
+    };
+    for (path, (status, kind, title, detail)) in [
+        (format!("/v1/payments/{order}"), unavailable("payment")),
+        (
+            format!("/v1/reservations/{order}"),
+            unavailable("inventory"),
+        ),
+        ("/v1/products/tea".to_owned(), unreadable("inventory")),
+        (format!("/v1/orders/{order}"), unreadable("ordering")),
+    ] {
+        let correlation = uuid::Uuid::new_v4();
+        let id = correlation.to_string();
+        let (got, headers, body) = front
+            .send(Method::GET, &path, None, &[("x-correlation-id", &id)])
+            .await;
+        let want = json!({
+            "type": format!("{PROBLEMS}{kind}"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": format!("urn:uuid:{correlation}"),
+        });
+        assert_eq!((got, &body), (status, &want), "{path}");
+        assert_eq!(headers[CONTENT_TYPE], "application/problem+json", "{path}");
+        assert_eq!(headers["x-correlation-id"], id.as_str(), "{path}");
+        let retry = headers.get(RETRY_AFTER).map(|v| v.to_str().expect("ascii"));
+        assert_eq!(retry, (status == 503).then_some("1"), "{path}");
+    }
     front.finish().await;
 }
 
