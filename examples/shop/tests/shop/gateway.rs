@@ -5,12 +5,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::{Args, FromArgMatches};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::Method;
 use serde_json::{json, Value};
 use shop::api_gateway::{Config, Gateway};
-use shop::jwt::Verifier;
+use shop::jwt::{JwtArgs, Verifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -193,6 +194,84 @@ impl Front {
         self.shop.stop().await;
     }
 }
+
+/// An RSA key for the RS256 tests only (2048 bits, PKCS #8, made with `openssl genpkey
+/// -algorithm RSA`: rcgen, on ring, cannot make RSA keys).
+const RSA_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC1Ia5GxFijxcn7
+JF8E23o2wkjopLhNBN1xz6ukc/drW+4pJOCiyTT99TsAmmgMcytV/vd5PzhD1OT8
+T40jRiIxgU5hubkAcWRurokbn45yGWvnA14wZI91zwHOwiXTuTLvRAPy4cvAMqHK
+cMxq6U2feCGEvqKx9gT0gqPtorkF/hEaCjrutT1xjhSpNKDU6HZa/Gpy0WjCq9j/
+z2Y5pS33mByhaYHBXlRacGhECT8wFp+QzYX4hrqM6l+G1JdvA9gCsEXbvJ6JpSqS
++kZWpCFthTZRTrutgAfngso3O4CQa5l63spJqnUaPbUTeGRSsA2hl02GuMmXHiT4
+M73b1sbzAgMBAAECggEAM8ls6/PAShbHQGQuPJPJtfVHZiiOPwsIiz0uXGcBkvLm
+PWI7TZ+MZJ2kIHCFFiYpej1bIRHXsuEgFRljh3XKWfAX6m3wvHUvG0wQjFLKpcmp
+5ZM7b0eZErw8TpKIwSd+rhT6sgsnt4xiYKBueZS5qkHtB2h/2LS3xvbBCrTPBKyb
+I8carRKgGBQF2J/056hB1SAJmMjwt+IRy9k5443WJ/c/95S2wwcXMf3AzUUDcYY0
+CKi0C6LzvpECqIpIZXmgLKMMLZeMLoX04v2KPVJCwouwK7+JIhPcU+7tXPN8CAYU
+9RYYewzbJDASdxq/cC5XqPcuThkRKa6mV9Z7l0ISbQKBgQDsxIRZJUEFBgKG4g81
+ZuKOtH5hhCC38AS8SoQA+3/HS2ovnsoXgZThn3AhoNlEvm02gJyimDKmBfP36fQz
+XU4KUxEN123CYKdkLKtst0fZZHpvEhUulKSp1fk617nhgN5YRMiNN5XIlghZWp47
+HV7LkYxwQ/x6k3IX8kOmkTeI/QKBgQDD2DwseiHvoXLd5/dO+edc1bDlqkuma9wG
+Ok4OcQIfLEJdoc7k6EKvhTg2eXb/5RD/jNLHS5pAil4pPHmi9DExmkq2Wf0s4/k9
+hDBTNpqL/rUJZQFmcAs6cI5fPDDlpAwcWsNR/h9F+O46wk9+UcW/B2Az+q5+Czye
+oX50YJNKrwKBgQDKCde2Cmg1VS+K0hSQST9C7xp5NDqHOzWPRzblb7dV5TCzehiR
+fm4BKgCRcaR1WNnxDEadKKrvqVzKTMWpnxEdFk0TNqXenIO6o7OUjcGt7GPdq9yP
+ZyAsHP8UC0n+9+zD/c31U11pUT3GoeEsKJ/frk/c7Obh4jgV3xGDbZ+qMQKBgA48
+fcNN7YGZ3tu6rQOUrvjUn9NSGcWzOX9KZbovBNR3Ryu/Q2boa1CPApMTKU9Yu2+Y
+MQpDuKbQaB/fQYhS7/CHIr82s2y79bY/EbQ61+ktTsOsD/n+UxKgc/kASx2mWysE
+fgZLzsIrYkXrMhQgpZtJUfj1VBHdhz6Qxrx2+L4JAoGAWwu7nOS9jbYXvKk8hd2e
+kJx1Suyit1jmAZp/KYH7zzTKo6QPs2P09VYrx94QQ5m4RkyDVamP/3v/vaflY8YI
+IamF5wGS7i5NJAT/CNyhYy2lqJJktxwiITfm3m66+FsR8UfHPlz5IVu3GoAw+Elm
+JwGA8HYyZ4+b18d56F4yVU8=
+-----END PRIVATE KEY-----
+";
+
+/// [`RSA_KEY`]'s public half (`openssl pkey -pubout`).
+const RSA_PUBLIC_KEY: &str = "\
+-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtSGuRsRYo8XJ+yRfBNt6
+NsJI6KS4TQTdcc+rpHP3a1vuKSTgosk0/fU7AJpoDHMrVf73eT84Q9Tk/E+NI0Yi
+MYFOYbm5AHFkbq6JG5+Ochlr5wNeMGSPdc8BzsIl07ky70QD8uHLwDKhynDMaulN
+n3ghhL6isfYE9IKj7aK5Bf4RGgo67rU9cY4UqTSg1Oh2WvxqctFowqvY/89mOaUt
+95gcoWmBwV5UWnBoRAk/MBafkM2F+Ia6jOpfhtSXbwPYArBF27yeiaUqkvpGVqQh
+bYU2UU67rYAH54LKNzuAkGuZet7KSap1Gj21E3hkUrANoZdNhrjJlx4k+DO929bG
+8wIDAQAB
+-----END PUBLIC KEY-----
+";
+
+/// Another RSA key, for tokens the verifier must refuse.
+const OTHER_RSA_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDFGYPSWdyVFjQN
+maUYnaj9oKnUk8laGprbVfPUZhCyu7YnHTOC5mm9TkGdwfDCRLCE9+thYib2AgLy
+EP9hTIAx8q40Yog8Uj84dkQqTOtyzJlrM7qfgr7hOT4KCzfeWdfu23Fb6vA5B1zP
+8GVApTCWgdsHUC8ySmoAny9/W15ogoZ292W3lFgwp3h/g7YdQ1JsuOuD+T0vVuK9
+6re7KQwZesZFnmnwHmjN3zDnr9jk4IrVbA34qd48B4vm51MpLOfJ2OZNdPvfYQvR
+1h8RxUT9y+OWqJq8gShhkEulAwfn2M6EEWtc8XmZ8ycQ1efe27Noiwl25YOao1WI
+V7BOD1dxAgMBAAECggEAXZCiMk40V5XFuhsQ86GMYnJNjLtnX123251u9YpKLP7N
+Fr5XALHuyk4G+iPh7eb7wPOMCpu0kR4dVdpZ0U+mn49rwTRxJemJV31VGJuRPdsA
+jZJt6mD/yh0JZW0z5VrTFfGYW6Eoznm/RnsBJfIFIb2dQ1h+PypyLb9jpdqy83sF
+Hwdfn6OZL5tssxg/D4WzLdOzmK5cqd1Go8mobu0w/BoFBxxs74I6IYDgn7mCxn/P
+q2ovy+4Ruhxl+Q9QO7pdJpYHs4KvEsc5NTwoySKGASiZB161pp0RtR/Rl6tQnxZu
+TcjNuQYB2LDod0bYLd1iqk9i+/3NUIssk8d0KeCNfQKBgQDw0gz8KnXa+gUNrxvN
+vsraO+eEfDNg35+MNGrcNBVaGjKJTqRT4AZT5DSmi+UJOzhFC/pk05/RhdvtVANq
+Hl+rhsP+86V3tF3bCtfQdo56Qbql8ejI73VEgUPof9ZIj+5cAHjcso54vO08xWcF
+aB+ZrieqiDc2W4nQPwd4nnp8lwKBgQDRhfjZH2v6sqi7+gsFn6Sgan5D8t1GvxlY
+QaDebXKrqKSpJSTTPStD+W6eZgLTz1Kxmrkh8qPi3AVbEiB0NlFfC3RvdsFy5HMk
+CSHBdWz+GaVx0CphNu8z3WOtMtfgELR/VRp7k57TjQsKU7u2GPtO6XriwF0j+ioo
+azTqXgFlNwKBgQCLB/nPK4RXI7j/KXVX1yqty5/h8QKIjxJBk5GOB9O77Rv4AZsF
+gXSlwj5TWLimF7Zoxn2M8FB4WluaLMK75UU+ddN5wZhp/4ugBiaKh6fCFWh4nazT
+NMvy/N4DwKopwk7OdsdQQxXVxt0AFMdha7eytcTYw0N88mQiAgGCNZxpiQKBgDPk
+EUB81rpNGxsLD0XCRvxvw3vCn2jRFU7VWikcRCUdbEJz743dfWSlVu8l5pdcpmdU
+IXu14z7hLPZkI+OEPFzksl6Us85no9iN5m1KTscTxPTOEGDpQQ7AStpvWCWnHXzX
+r+phIhnUuaJCIKA1ya++hW+5IpgxcdV2z7EnvQK7AoGBAL4QiTYGD9li/NV04p8g
+HxADhTLx1PzGRiLanlam6HaxDXkUJZxDiERz1XU4HYfpVkj59qgv3/IhGZkgtRPk
+ealeJPrPXLruL1CenSWjHXXCsJrEapKE11V1AEkc0JGJVH1Ex+09Fvue7bO9SOaF
+g9QNNAiXlvg3tLjY9PiOVGDR
+-----END PRIVATE KEY-----
+";
 
 /// A token with `claims`, HS256 with [`SECRET`].
 fn token(claims: &Value) -> String {
@@ -760,6 +839,44 @@ async fn a_service_answering_garbage_or_nothing_is_a_gateway_problem() {
         assert_eq!(headers["x-correlation-id"], id.as_str(), "{path}");
         let retry = headers.get(RETRY_AFTER).map(|v| v.to_str().expect("ascii"));
         assert_eq!(retry, (status == 503).then_some("1"), "{path}");
+    }
+    front.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_file_checks_rs256_tokens() {
+    let file = std::env::temp_dir().join(format!("shop-jwt-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&file, RSA_PUBLIC_KEY).expect("write the key");
+    let path = file.to_str().expect("a UTF-8 path");
+    let flags = JwtArgs::augment_args(clap::Command::new("gateway"))
+        .try_get_matches_from(["gateway", "--jwt-public-key", path])
+        .and_then(|m| JwtArgs::from_arg_matches(&m))
+        .expect("the flag");
+    let verifier = flags.verifier();
+    std::fs::remove_file(&file).expect("remove the key");
+    let verifier = verifier.expect("a usable key").expect("a verifier");
+    assert_eq!(verifier.algorithm(), Algorithm::RS256);
+    let front = Front::start(|c| c.jwt = Some(verifier)).await;
+    let rs256 = |pem: &str| {
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("key");
+        encode(&Header::new(Algorithm::RS256), &claims("frank"), &key).expect("token")
+    };
+    let (status, _, body) = front.get("/v1/orders", Some(&rs256(RSA_KEY))).await;
+    assert_eq!(status, 200, "{body}");
+    let confused = EncodingKey::from_secret(RSA_PUBLIC_KEY.as_bytes());
+    for (what, token) in [
+        ("signed with another key", rs256(OTHER_RSA_KEY)),
+        (
+            "HS256 with the public key as the secret",
+            encode(&Header::default(), &claims("frank"), &confused).expect("token"),
+        ),
+    ] {
+        let (status, headers, body) = front.get("/v1/orders", Some(&token)).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(problem_type(&body), "unauthorized", "{what}");
+        assert_eq!(headers[CONTENT_TYPE], "application/problem+json", "{what}");
+        let challenge = headers[WWW_AUTHENTICATE].to_str().expect("ascii");
+        assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
     }
     front.finish().await;
 }
