@@ -19,7 +19,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::{EventStore, SnapshotStore};
 use tracing::Instrument;
-use uuid::Uuid;
 
 use crate::app::App;
 
@@ -127,12 +126,7 @@ async fn observe<S: EventStore + SnapshotStore>(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let correlation = req
-        .headers()
-        .get(&CORRELATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Uuid::parse_str(v).ok())
-        .unwrap_or_else(Uuid::new_v4);
+    let Correlation(correlation) = Correlation::from_headers(req.headers());
     req.extensions_mut().insert(Correlation(correlation));
     let route = req
         .extensions()

@@ -15,30 +15,8 @@ use uuid::Uuid;
 
 use crate::api::{Problem, CORRELATION};
 
-/// A service behind the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Service {
-    /// Orders and the fulfilment saga.
-    Ordering,
-    /// Products, stock and reservations.
-    Inventory,
-    /// Payments.
-    Payment,
-}
-
-impl Service {
-    /// All three, in the order they are reported.
-    pub const ALL: [Service; 3] = [Service::Ordering, Service::Inventory, Service::Payment];
-
-    /// Lower-case name: `ordering`, `inventory`, `payment`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Ordering => "ordering",
-            Service::Inventory => "inventory",
-            Service::Payment => "payment",
-        }
-    }
-}
+/// A service behind the gateway: one of the split shop's.
+pub use crate::service::Service;
 
 /// Request headers passed on to a service; the correlation id is set by the gateway.
 const FORWARDED: [HeaderName; 5] = [

@@ -551,6 +551,18 @@ async fn survives_a_killed_service(victim: Service) {
     topology.kill(victim).await;
     // Orders keep coming while it is down: ordering takes them, the saga waits.
     let during = place_many(&shop, "tea", 30).await;
+    // The gateway shows an order without the part of the service that is down.
+    let part = if victim == Service::Payment {
+        "payment"
+    } else {
+        "reservation"
+    };
+    let order = shop
+        .order_until(&during[0], "shown without the part that is down", |o| {
+            o["degraded"] == json!([part])
+        })
+        .await;
+    assert!(order[part].is_null(), "{order}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     topology.start_service(victim);
     topology.ready().await;
