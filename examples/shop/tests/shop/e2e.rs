@@ -297,7 +297,7 @@ fn silent_gateway() -> shop::settings::Settings {
     s
 }
 
-async fn unanswered_payment_times_out(shop: &TestShop) {
+pub(crate) async fn unanswered_payment_times_out(shop: &TestShop) {
     shop.product("clock", "Clock", 700, 2).await;
     let (id, _) = shop.order("gina", &[("clock", 1)]).await;
     let order = shop.settled(&id).await;

@@ -730,3 +730,20 @@ async fn shop_up_runs_the_topology_and_stops_it_whole() {
         admin.batch_execute(&drop).await.expect("drop");
     }
 }
+
+/// A payment the payment service cannot get answered (its gateway always fails) is
+/// timed out by the saga in ordering, declined by payment, and the stock released, as
+/// all-in-one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_payment_times_out_across_services() {
+    let mut topology = Topology::new(Broker::Nats).await;
+    let flags = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect();
+    topology
+        .flags
+        .insert(Service::Payment, flags(&["--payment-failure-rate", "1"]));
+    topology
+        .flags
+        .insert(Service::Ordering, flags(&["--payment-timeout-s", "1"]));
+    topology.launch().await;
+    crate::e2e::unanswered_payment_times_out(&topology.shop()).await;
+}
