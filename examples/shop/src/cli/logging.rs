@@ -1,4 +1,7 @@
-//! Logs through `tracing`: human by default, JSON with `--log-format json`.
+//! Logs through `tracing`: human by default, JSON with `--log-format json`. Human logs
+//! are coloured only when stderr is a terminal (a pipe or a file gets plain text).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -19,6 +22,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_span_events(FmtSpan::NONE),
             )
             .try_init(),

@@ -140,6 +140,47 @@ fn json_logs_are_json_from_the_first_line() {
     }
 }
 
+/// Human logs written to a pipe (`2>&1 | tail`, a file) carry no colour codes.
+#[test]
+fn human_logs_to_a_pipe_are_plain_text() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Process, Stdio};
+
+    let mut child = Process::new(env!("CARGO_BIN_EXE_shop"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("SHOP_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the shop binary starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("utf-8 line");
+        let listening = line.contains("listening on");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    // Stopping logs through tracing (`shutting down`, `draining`...).
+    let term = Process::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    seen.extend(lines.map(|l| l.expect("utf-8 line")));
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("shutting down")),
+        "a tracing line: {seen:?}"
+    );
+    for line in &seen {
+        assert!(!line.contains('\u{1b}'), "a colour code in {line:?}");
+    }
+}
+
 /// Kind, checkpoint, head and lag of each runner, by name.
 type Rows = BTreeMap<String, [String; 5]>;
 
