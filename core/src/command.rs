@@ -11,6 +11,7 @@ mod error;
 mod handler;
 mod lanes;
 mod load;
+mod metered;
 mod options;
 mod outcome;
 mod replay;

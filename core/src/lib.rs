@@ -13,6 +13,9 @@
 //!   the order readers receive events; [`Position::START`] is before the first event;
 //! - event types are stable names (the serde variant name of a [`DomainEvent`]).
 //!
+//! Appends and command handling emit metrics through the [`metrics`] facade (see
+//! [`telemetry`]): install any recorder to collect them; without one they cost nothing.
+//!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use serde::{Deserialize, Serialize};
@@ -71,6 +74,7 @@ mod snapshot;
 mod store;
 mod stream_id;
 mod subscription;
+pub mod telemetry;
 pub mod testkit;
 mod upcast;
 mod version;

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use crate::telemetry::AppendMetrics;
 use crate::{
     AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
     Position, ReadAll, ReadStream, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamId,
@@ -42,6 +43,7 @@ struct Shared {
     state: Mutex<State>,
     appended: watch::Sender<u64>,
     snapshots: Mutex<HashMap<StreamId, Snapshot>>,
+    metrics: AppendMetrics,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +85,7 @@ impl MemoryStore {
                 state: Mutex::new(State::default()),
                 appended: watch::channel(0).0,
                 snapshots: Mutex::new(HashMap::new()),
+                metrics: AppendMetrics::new("memory"),
             }),
             config,
         }
@@ -121,10 +124,13 @@ impl EventAppender for MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         crate::check_batch(stream, &events)?;
+        let (started, n) = (Instant::now(), events.len());
         let outcome = {
             let mut state = self.lock();
-            append::append_locked(&mut state, stream, expected, events, SystemTime::now())?
+            append::append_locked(&mut state, stream, expected, events, SystemTime::now())
         };
+        self.shared.metrics.observe(started, n, &outcome);
+        let outcome = outcome?;
         self.shared.appended.send_modify(|n| *n = n.wrapping_add(1));
         Ok(outcome)
     }

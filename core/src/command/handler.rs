@@ -7,6 +7,7 @@ use tracing::Instrument;
 use super::cache::{Cached, StateCache};
 use super::lanes::WriterLanes;
 use super::load::load;
+use super::metered::CommandMetrics;
 use super::replay::{KeyScan, KeyedRuns};
 use super::run::Run;
 use super::snapshots::Snapshotting;
@@ -49,6 +50,7 @@ pub struct CommandHandler<A: Aggregate, S> {
     pub(super) snapshots: Option<Snapshotting>,
     pub(super) cache: Option<Arc<StateCache<A>>>,
     lanes: Option<Arc<WriterLanes>>,
+    pub(super) metrics: Arc<CommandMetrics>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
@@ -61,6 +63,7 @@ impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
             snapshots: self.snapshots.clone(),
             cache: self.cache.clone(),
             lanes: self.lanes.clone(),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -76,6 +79,7 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             snapshots: None,
             cache: None,
             lanes: Some(Arc::new(WriterLanes::new(WriterLanes::DEFAULT))),
+            metrics: Arc::new(CommandMetrics::new(A::CATEGORY)),
         }
     }
 
@@ -229,9 +233,11 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
                 Some(lanes) => Some(lanes.enter(&stream).await),
                 None => None,
             };
-            Run::new(self, stream.clone(), options)
+            let outcome = Run::new(self, stream.clone(), options)
                 .handle(command)
-                .await
+                .await;
+            self.metrics.handled(&outcome);
+            outcome
         };
         run.instrument(span).await
     }
@@ -243,7 +249,11 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         scan: Option<&mut KeyScan<'_>>,
     ) -> Result<(Loaded<A>, bool), CommandError<A::Error>> {
         let snapshots = self.snapshots.as_ref();
-        load(&self.store, &self.upcasters, snapshots, stream, scan).await
+        let loaded = load(&self.store, &self.upcasters, snapshots, stream, scan).await?;
+        if snapshots.is_some() {
+            self.metrics.snapshot(!loaded.1);
+        }
+        Ok(loaded)
     }
 
     /// Puts a state that is current as of its version back into the cache, if any, with

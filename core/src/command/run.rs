@@ -96,8 +96,11 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
             match written {
                 Ok(written) => return Ok(self.wrote(loaded, remembered, &events, written).await),
                 Err(e) => match attempts.after(e, stream, key.is_some(), from_cache, &h.retry) {
-                    Next::Reload(wait) if wait.is_zero() => {}
-                    Next::Reload(wait) => tokio::time::sleep(wait).await,
+                    Next::Reload(wait) if wait.is_zero() => h.metrics.retried(),
+                    Next::Reload(wait) => {
+                        h.metrics.retried();
+                        tokio::time::sleep(wait).await;
+                    }
                     Next::Fail(e) => return Err(e),
                 },
             }
@@ -113,7 +116,11 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
     /// store that checks ids only against a stale expected version takes them).
     async fn begin(&self, key: Option<&str>) -> Result<Start<A>, CommandError<A::Error>> {
         let (h, stream) = (self.handler, &self.stream);
-        if let Some(Cached { loaded, runs }) = h.cache.as_ref().and_then(|c| c.take(stream)) {
+        let cached = h.cache.as_ref().map(|c| c.take(stream));
+        if let Some(hit) = cached.as_ref().map(Option::is_some) {
+            h.metrics.cache(hit);
+        }
+        if let Some(Cached { loaded, runs }) = cached.flatten() {
             let first = match key {
                 Some(key) => match runs.of(key) {
                     Some(remembered) => Some(remembered),

@@ -8,6 +8,7 @@ mod command;
 mod doubles;
 mod fingerprint;
 mod idempotency;
+mod metrics;
 mod process;
 mod retry;
 mod snapshot;
