@@ -1,8 +1,10 @@
 //! The store handle and its event-store contract.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Instant;
 
 use deadpool_postgres::Pool;
+use tessera_core::telemetry::AppendMetrics;
 use tessera_core::{
     AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
     Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, StoreError, StreamId, Subscription,
@@ -135,6 +137,9 @@ impl PostgresStore {
     }
 }
 
+/// The append metrics of every PostgreSQL store (`store` = `postgres`).
+static APPEND_METRICS: LazyLock<AppendMetrics> = LazyLock::new(|| AppendMetrics::new("postgres"));
+
 impl EventAppender for PostgresStore {
     async fn append(
         &self,
@@ -145,12 +150,16 @@ impl EventAppender for PostgresStore {
         let span = tracing::info_span!("append", stream = %stream, expected = %expected, events = events.len());
         async {
             tessera_core::check_batch(stream, &events)?;
+            let (started, n) = (Instant::now(), events.len());
             let append = Append::new(stream.clone(), expected, events)?;
             let (reply, outcome) = oneshot::channel();
-            self.inner
+            let outcome = self
+                .inner
                 .committer
                 .append(Job::new(append, reply), outcome)
-                .await
+                .await;
+            APPEND_METRICS.observe(started, n, &outcome);
+            outcome
         }
         .instrument(span)
         .await

@@ -177,6 +177,8 @@ impl Committer {
         let mut jobs = self.gather(slot, &mut lease.streams).await;
         if !jobs.is_empty() {
             slot.last = jobs.len();
+            metrics::histogram!("tessera_append_group_size")
+                .record(tessera_core::telemetry::value(jobs.len() as u64));
             // One lock order for stream rows across connections.
             jobs.sort_by(|a, b| a.append.stream.cmp(&b.append.stream));
             let again = self.writer.run_group(&mut slot.connection, jobs).await;

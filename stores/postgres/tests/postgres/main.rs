@@ -10,6 +10,7 @@ mod common;
 mod conformance;
 mod group;
 mod load;
+mod metrics;
 mod migrate;
 mod ordering;
 mod read;
