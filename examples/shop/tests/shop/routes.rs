@@ -155,7 +155,13 @@ impl Log {
             .with_ansi(false)
             .with_writer(move || log.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first hit by another test's thread while this subscriber was being
+        // registered can keep the interest it computed without it (the request span then
+        // goes unrecorded here, and the log line loses its correlation id); computing
+        // every callsite's interest again now that it is registered closes that window.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     fn lines(&self) -> Vec<String> {
