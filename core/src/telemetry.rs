@@ -43,6 +43,11 @@ pub fn set(key: &Key, value: f64) {
     metrics::with_recorder(|r| r.register_gauge(key, &METADATA).set(value));
 }
 
+/// Adds `delta` (negative to take away) to the gauge `key`.
+pub fn add(key: &Key, delta: f64) {
+    metrics::with_recorder(|r| r.register_gauge(key, &METADATA).increment(delta));
+}
+
 /// Converts a count to a metric value (exact below 2^53, which counts stay under).
 #[allow(clippy::cast_precision_loss)]
 pub fn value(n: u64) -> f64 {

@@ -39,6 +39,10 @@
 //! - Calls outside the log: [`resilience::Resilience`] guards them with a timeout,
 //!   retries with exponential backoff and jitter on transient errors, a circuit breaker
 //!   whose state is observable, and a bulkhead.
+//! - Metrics: runners, inboxes, relays, process workers, named guards and rebuilds emit
+//!   through the `metrics` facade (see `tessera_core::telemetry`), labelled by the names
+//!   they are configured with; install any recorder to collect them, or none for no
+//!   cost. The repository README lists every metric.
 //!
 //! Features: `postgres` (default) adds the PostgreSQL parts (`PgProjection`,
 //! `PgProcess`, `PgCheckpoints`, the PostgreSQL side of [`ViewStore`]); without it the

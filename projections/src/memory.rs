@@ -113,7 +113,9 @@ impl<H: MemoryHandler> MemoryProjection<H> {
         let filter = self.handler.filter();
         let mut fresh = H::Model::default();
         let mut cp = Position::START;
-        let mut meter = ProgressMeter::start(store, cp, &filter).await?;
+        let mut meter = ProgressMeter::start(store, cp, &filter)
+            .await?
+            .named(self.handler.name());
         loop {
             let batch = store
                 .read_all(ReadAll::after(cp, batch_size).filter(filter.clone()))

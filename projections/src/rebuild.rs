@@ -36,6 +36,9 @@ pub struct ProgressMeter {
     /// Whether the store counted the events to apply (else they are estimated).
     counted: bool,
     progress: Progress,
+    /// `tessera_rebuild_events_done{projection}` and
+    /// `tessera_rebuild_events_total{projection}`, when named.
+    gauges: Option<[metrics::Key; 2]>,
 }
 
 impl ProgressMeter {
@@ -66,7 +69,31 @@ impl ProgressMeter {
                 eta: None,
                 finished: false,
             },
+            gauges: None,
         })
+    }
+
+    /// Names the projection rebuilt: its progress is then the gauges
+    /// `tessera_rebuild_events_done{projection}` and
+    /// `tessera_rebuild_events_total{projection}` (the estimate of events to apply), set
+    /// at every advance.
+    #[must_use]
+    pub fn named(mut self, projection: &str) -> Self {
+        let labels = [("projection", projection)];
+        self.gauges = Some([
+            tessera_core::telemetry::key("tessera_rebuild_events_done", &labels),
+            tessera_core::telemetry::key("tessera_rebuild_events_total", &labels),
+        ]);
+        self.publish();
+        self
+    }
+
+    fn publish(&self) {
+        use tessera_core::telemetry::{set, value};
+        if let Some([done, total]) = &self.gauges {
+            set(done, value(self.progress.done));
+            set(total, value(self.progress.total_estimate));
+        }
     }
 
     /// Records `n` more events applied, up to `position`.
@@ -93,6 +120,7 @@ impl ProgressMeter {
         };
         p.eta =
             (p.events_per_s > 0.0).then(|| Duration::from_secs_f64(left as f64 / p.events_per_s));
+        self.publish();
         &self.progress
     }
 

@@ -18,10 +18,12 @@ use tessera_core::{EventReader, Position, RecordedEvent, StoreError};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use self::metered::RunnerMetrics;
 use crate::{ApplyError, Failure, Lag, State, Status, Subscriber};
 
 mod config;
 mod handle;
+mod metered;
 
 pub use config::RunnerConfig;
 pub use handle::{RunnerHandle, WaitError};
@@ -69,7 +71,8 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     ) {
         let name = self.subscriber.name().to_owned();
         let span = tracing::info_span!("runner", subscriber = %name);
-        let inner = self.run_inner(&status, &mut stop, &refresh);
+        let metrics = RunnerMetrics::new(&name);
+        let inner = self.run_inner(&status, &mut stop, &refresh, &metrics);
         let _ = tracing::Instrument::instrument(inner, span).await;
         status.send_modify(|s| {
             if s.state != State::Failed {
@@ -85,6 +88,7 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
         status: &watch::Sender<Status>,
         stop: &mut watch::Receiver<bool>,
         refresh: &Notify,
+        metrics: &RunnerMetrics,
     ) {
         let mut failures = 0u32;
         // Reads in a row that failed on an undecodable stored event.
@@ -125,13 +129,13 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                             return;
                         }
                         last_head = Instant::now();
-                        self.refresh_status(cp, status).await;
+                        self.refresh_status(cp, status, metrics).await;
                         continue;
                     }
                     () = tokio::time::sleep(self.config.idle_refresh) => {
                         // Idle: the head may have moved with events this subscriber
                         // does not want; keep status and lag true.
-                        self.refresh_status(cp, status).await;
+                        self.refresh_status(cp, status, metrics).await;
                         continue;
                     }
                 };
@@ -174,9 +178,10 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                         unreadable = 0;
                         cp = next;
                         publish_applied(status, cp, batch.len());
+                        metrics.applied(batch.len());
                         if last_head.elapsed() >= self.config.head_refresh {
                             last_head = Instant::now();
-                            self.refresh_status(cp, status).await;
+                            self.refresh_status(cp, status, metrics).await;
                         }
                     }
                     Outcome::Fenced => break,
@@ -278,7 +283,12 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     /// far readers trail the writers. Caught up: the subscriber is live (every wanted
     /// event up to the head is applied; unwanted ones do not count as lag). Else it is
     /// behind by that event's age.
-    async fn refresh_status(&self, cp: Position, status: &watch::Sender<Status>) {
+    async fn refresh_status(
+        &self,
+        cp: Position,
+        status: &watch::Sender<Status>,
+        metrics: &RunnerMetrics,
+    ) {
         // One after another (the lag's two reads, then the reader lag), not at once: at
         // once they would take three pooled connections per runner (the latency bench
         // showed no gain from it).
@@ -286,6 +296,7 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
             return;
         };
         let held_back = self.store.reader_lag().await;
+        metrics.lag(&lag);
         status.send_modify(|s| {
             s.head = lag.head.or(s.head);
             if let Ok(held_back) = held_back {

@@ -9,10 +9,12 @@ use tessera_core::BoxError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use self::metered::InboxMetrics;
 use super::{Bus, ConsumerSpec, Message};
 use crate::checkpoint::CheckpointStore;
 
 mod deliver;
+mod metered;
 mod run;
 
 /// What an inbox does with each message: write to the local store (with ids or
@@ -156,6 +158,7 @@ struct Shared<H, C> {
     positions: C,
     config: InboxConfig,
     status: Arc<Mutex<InboxStatus>>,
+    metrics: InboxMetrics,
     /// Positions as this inbox last stored or read them, by key.
     known: Mutex<std::collections::HashMap<String, tessera_core::Position>>,
 }
@@ -222,6 +225,7 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
         }));
         Self {
             shared: Arc::new(Shared {
+                metrics: InboxMetrics::new(&config.consumer.name),
                 bus,
                 handler,
                 positions,

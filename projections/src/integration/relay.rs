@@ -75,6 +75,8 @@ pub struct Relay<S, C> {
     /// The bus's last confirmation was known when its send returned (nothing to
     /// pipeline, so no look-up of what follows).
     confirms_on_send: AtomicBool,
+    /// `tessera_relay_published_total{relay}`.
+    published: metrics::Key,
 }
 
 impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
@@ -89,6 +91,10 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
     ) -> Self {
         let name = name.into();
         Self {
+            published: tessera_core::telemetry::key(
+                "tessera_relay_published_total",
+                &[("relay", &name)],
+            ),
             pipeline: Pipeline::new(&name, checkpoints),
             name,
             public,
@@ -216,6 +222,7 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
             Err(e) => return Err(turn.not_sent(e).await),
         };
         if !messages.is_empty() {
+            tessera_core::telemetry::increment(&self.published, messages.len() as u64);
             // A broker that confirms as it publishes needs no look-up.
             self.confirms_on_send
                 .store(confirmation.is_settled(), Ordering::Relaxed);

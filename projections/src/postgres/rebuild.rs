@@ -32,7 +32,9 @@ pub(super) async fn run<H: PgHandler, S: EventReader>(
     let (version, start) = rebuild_target(this).await?;
     let schema = schema_of(&name, version)?.quoted();
     let filter = this.handler.filter();
-    let mut meter = ProgressMeter::start(store, start, &filter).await?;
+    let mut meter = ProgressMeter::start(store, start, &filter)
+        .await?
+        .named(&name);
     let mut cp = start;
     let page = |after: Position| ReadAll::after(after, batch_size.max(1)).filter(filter.clone());
     let mut batch = store.read_all(page(cp)).await?;

@@ -4,11 +4,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tessera_core::process::{InstanceId, ProcessManager};
-use tessera_core::BoxError;
+use tessera_core::{telemetry, BoxError};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{Dispatcher, ProcessConfig, ProcessStore, Pruned};
+use super::{Backlog, Dispatcher, ProcessConfig, ProcessStore, Pruned};
 
 mod flights;
 mod handle;
@@ -101,9 +101,14 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
         let span = tracing::info_span!("process_worker", process = P::NAME);
         let pruning = prune::serve::<P, S>(self.store.clone(), self.config, stop.clone());
         let store = self.store.clone();
+        let gauges = Arc::new(Backlogged::new(P::NAME));
         let measure: handle::Measure = Arc::new(move || {
-            let store = store.clone();
-            Box::pin(async move { store.backlog().await })
+            let (store, gauges) = (store.clone(), Arc::clone(&gauges));
+            Box::pin(async move {
+                let backlog = store.backlog().await?;
+                gauges.set(&backlog);
+                Ok(backlog)
+            })
         });
         let both = async move {
             tokio::join!(serve::serve(self, stop), pruning);
@@ -133,6 +138,7 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
             fired: self.store.fire_due(clock.now(), self.config.batch).await?,
             ..Round::default()
         };
+        fired::<P>(round.fired);
         let mut flights = self.flights();
         let mut held: Vec<InstanceId> = Vec::new();
         let mut error = None;
@@ -160,5 +166,35 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
             }
         }
         error.map_or(Ok(round), Err)
+    }
+}
+
+/// Counts `n` deadlines of process `P` fired (`tessera_process_deadlines_fired_total`).
+fn fired<P: ProcessManager>(n: usize) {
+    if n > 0 {
+        metrics::counter!("tessera_process_deadlines_fired_total", "process" => P::NAME)
+            .increment(n as u64);
+    }
+}
+
+/// The gauges of a process store's outbox, set whenever its backlog is measured:
+/// `tessera_process_commands_waiting` and `tessera_process_commands_retrying`.
+struct Backlogged {
+    waiting: metrics::Key,
+    retrying: metrics::Key,
+}
+
+impl Backlogged {
+    fn new(process: &'static str) -> Self {
+        let labels = [("process", process)];
+        Self {
+            waiting: telemetry::key("tessera_process_commands_waiting", &labels),
+            retrying: telemetry::key("tessera_process_commands_retrying", &labels),
+        }
+    }
+
+    fn set(&self, backlog: &Backlog) {
+        telemetry::set(&self.waiting, telemetry::value(backlog.waiting));
+        telemetry::set(&self.retrying, telemetry::value(backlog.retrying));
     }
 }

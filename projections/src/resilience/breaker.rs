@@ -24,6 +24,8 @@ struct Inner {
 pub struct CircuitBreaker {
     config: BreakerConfig,
     inner: Arc<Mutex<Inner>>,
+    /// `tessera_breaker_state{route}`, when named.
+    state_gauge: Option<Arc<metrics::Key>>,
 }
 
 /// The breaker refused a call.
@@ -59,6 +61,29 @@ impl CircuitBreaker {
         Self {
             config,
             inner: Arc::new(Mutex::new(inner)),
+            state_gauge: None,
+        }
+    }
+
+    /// Names it after the route it guards: its state is then the gauge
+    /// `tessera_breaker_state{route}` (0 closed, 1 half-open, 2 open), set whenever it
+    /// is asked for a call or told an outcome. An unnamed breaker records no metrics.
+    #[must_use]
+    pub fn with_name(mut self, route: &str) -> Self {
+        let key = tessera_core::telemetry::key("tessera_breaker_state", &[("route", route)]);
+        self.state_gauge = Some(Arc::new(key));
+        self.publish(self.lock().snapshot.state);
+        self
+    }
+
+    fn publish(&self, state: BreakerState) {
+        if let Some(key) = &self.state_gauge {
+            let value = match state {
+                BreakerState::Closed => 0.0,
+                BreakerState::HalfOpen => 1.0,
+                BreakerState::Open => 2.0,
+            };
+            tessera_core::telemetry::set(key, value);
         }
     }
 
@@ -88,10 +113,12 @@ impl CircuitBreaker {
             }
             BreakerState::Open | BreakerState::HalfOpen => {
                 inner.snapshot.rejected += 1;
+                self.publish(inner.snapshot.state);
                 return Err(Open);
             }
         };
         inner.snapshot.calls += 1;
+        self.publish(inner.snapshot.state);
         Ok(Permit {
             breaker: self.clone(),
             trial,
@@ -150,6 +177,7 @@ impl CircuitBreaker {
             // Outcomes of calls let through before the breaker opened.
             _ => {}
         }
+        self.publish(inner.snapshot.state);
     }
 }
 

@@ -92,6 +92,16 @@ impl Resilience {
         &self.breaker
     }
 
+    /// Names the guard after the route it protects, for metrics: its breaker's state
+    /// and its bulkhead's calls in flight and refusals are recorded labelled
+    /// `route` ([`CircuitBreaker::with_name`], [`Bulkhead::with_name`]).
+    #[must_use]
+    pub fn with_name(mut self, route: &str) -> Self {
+        self.breaker = self.breaker.with_name(route);
+        self.bulkhead = self.bulkhead.with_name(route);
+        self
+    }
+
     /// The bulkhead, to observe.
     pub fn bulkhead(&self) -> &Bulkhead {
         &self.bulkhead
@@ -122,7 +132,8 @@ impl Resilience {
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let _slot = self.bulkhead.acquire().await.map_err(|_| CallError::Full)?;
+        // Frees the slot when the attempt ends, and updates the in-flight gauge.
+        let _slot = self.bulkhead.slot().await.map_err(|_| CallError::Full)?;
         let permit = self.breaker.try_acquire().map_err(|_| CallError::Open)?;
         match tokio::time::timeout(self.config.timeout, op()).await {
             Err(_) => {

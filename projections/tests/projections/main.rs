@@ -6,6 +6,7 @@
 mod checkpoints;
 mod leader;
 mod memory;
+mod metrics;
 mod pg_support;
 mod postgres;
 mod process_burst;

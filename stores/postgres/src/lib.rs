@@ -4,6 +4,8 @@
 //! the [`EventStore`](tessera_core::EventStore) and
 //! [`SnapshotStore`](tessera_core::SnapshotStore) contracts of `tessera-core`, with the
 //! same semantics as the in-memory store (the shared conformance suite checks it).
+//! Appends emit metrics through the `metrics` facade (`store` = `postgres`, see
+//! `tessera_core::telemetry`): install any recorder to collect them.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

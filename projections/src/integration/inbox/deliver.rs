@@ -2,7 +2,7 @@
 
 use tessera_core::Position;
 
-use super::{InboxHandler, InboxStatus, Poison, Shared};
+use super::{InboxHandler, InboxMetrics, InboxStatus, Poison, Shared};
 use crate::checkpoint::CheckpointStore;
 use crate::integration::{Delivery, MessageKind};
 
@@ -54,6 +54,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
             let handled = position_to_handled(stored);
             if handled >= Some(message.version) {
                 self.update(|s| s.duplicates += 1);
+                InboxMetrics::count(&self.metrics.duplicates);
                 let _ = d.ack().await;
                 return Next::Continue;
             }
@@ -62,6 +63,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 // the stored position again next time.
                 self.forget(&key);
                 self.update(|s| s.held_back += 1);
+                InboxMetrics::count(&self.metrics.held_back);
                 // Longer each time it comes back early, so a predecessor that takes a
                 // broker's redelivery timeout to return does not use up the message's
                 // deliveries.
@@ -107,6 +109,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
         }
         let _ = d.ack().await;
         self.update(|s: &mut InboxStatus| s.handled += 1);
+        InboxMetrics::count(&self.metrics.handled);
         Next::Continue
     }
 
@@ -182,6 +185,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
         let reason = poison.error.clone();
         match d.dead_letter(&reason).await {
             Ok(()) => {
+                InboxMetrics::count(&self.metrics.dead_lettered);
                 self.update(|s| {
                     s.dead_lettered += 1;
                     s.last_error = Some(reason);

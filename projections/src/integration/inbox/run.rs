@@ -123,6 +123,9 @@ async fn read<H: InboxHandler, C: CheckpointStore>(
         if measured.is_none_or(|at| at.elapsed() >= LAG_REFRESH) {
             measured = Some(Instant::now());
             if let Ok(lag) = consumer.lag().await {
+                if let Some(lag) = lag {
+                    shared.metrics.lag(lag);
+                }
                 shared.update(|s| s.lag = lag);
             }
         }

@@ -29,8 +29,11 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
                 .fire_due(clock.now(), worker.config.batch)
                 .await
             {
-                Ok(fired) if fired >= worker.config.batch => tick = now,
-                Ok(_) => {}
+                Ok(fired) if fired >= worker.config.batch => {
+                    super::fired::<P>(fired);
+                    tick = now;
+                }
+                Ok(fired) => super::fired::<P>(fired),
                 Err(e) => tracing::warn!(error = %e, "firing deadlines failed; retrying"),
             }
         }
