@@ -471,3 +471,82 @@ async fn pg_two_workers_and_a_runner_on_one_store() {
     })
     .await;
 }
+
+/// The events of `store` after `from`, and the position of the last.
+async fn after(store: &MemoryStore, from: Position) -> (Vec<RecordedEvent>, Position) {
+    use tessera_core::EventReader;
+    let batch = store
+        .read_all(tessera_core::ReadAll::after(from, usize::MAX))
+        .await
+        .expect("read the log");
+    let last = batch.last().map_or(from, |e| e.position);
+    (batch, last)
+}
+
+/// A runner's batch and a worker's mark take the same instances at the same moment, the
+/// batch's events naming them in the reverse order of their ids: both lock in id order,
+/// so neither waits for the other while holding what the other needs. Taking a batch's
+/// instances in the order of its events instead deadlocks here (PostgreSQL aborts one
+/// transaction after `deadlock_timeout`, and this test sees its error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_batch_and_a_mark_over_the_same_instances_never_deadlock() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, Fulfil).await;
+        let store = MemoryStore::new();
+        let mut at = Position::START;
+        for round in 0..6 {
+            let orders: Vec<String> = (0..40).map(|i| format!("r{round}-o{i:03}")).collect();
+            for order in &orders {
+                emit(
+                    &store,
+                    Ev::Placed {
+                        order: order.clone(),
+                    },
+                )
+                .await;
+            }
+            let (placed, placed_at) = after(&store, at).await;
+            process
+                .apply(at, &placed)
+                .await
+                .expect("placements applied");
+            at = placed_at;
+            let reserves: Vec<Issued<Cmd>> = process
+                .pending(1_000)
+                .await
+                .expect("the outbox")
+                .into_iter()
+                .map(|entry| entry.issued)
+                .filter(|issued| matches!(issued.command, Cmd::Reserve(_)))
+                .collect();
+            assert_eq!(reserves.len(), 40, "round {round}: one Reserve per order");
+            for order in orders.iter().rev() {
+                emit(
+                    &store,
+                    Ev::Reserved {
+                        order: order.clone(),
+                    },
+                )
+                .await;
+            }
+            let (reserved, reserved_at) = after(&store, at).await;
+            let (applied, marked) = tokio::join!(
+                process.apply(at, &reserved),
+                process.mark_all_dispatched(&reserves),
+            );
+            applied.unwrap_or_else(|e| panic!("round {round}: the batch: {e}"));
+            marked.unwrap_or_else(|e| panic!("round {round}: the mark: {e}"));
+            at = reserved_at;
+        }
+        let charges = process.pending(1_000).await.expect("the outbox");
+        assert_eq!(
+            charges.len(),
+            240,
+            "a Charge per order, every Reserve marked"
+        );
+        assert!(charges
+            .iter()
+            .all(|e| matches!(e.issued.command, Cmd::Charge(_))));
+    })
+    .await;
+}
