@@ -113,7 +113,9 @@ impl<S: EventStore + SnapshotStore> App<S> {
             .with_snapshots(stores.inventory.clone(), SnapshotPolicy::EveryNEvents(100));
         let products = cached(products, cache);
         let payments = cached(CommandHandler::new(stores.payment.clone(), ()), cache);
-        let route = Resilience::new(settings.resilience);
+        // Before anything records: the guard below sets its breaker gauge when named.
+        crate::metrics::install();
+        let route = Resilience::new(settings.resilience).with_name("payment_gateway");
         let app = Arc::new(Self {
             settings,
             backend,

@@ -109,7 +109,8 @@ pub async fn ready<S: EventStore + SnapshotStore>(
 }
 
 /// Prometheus text: HTTP counters, orders placed, runner checkpoints and lag, inbox
-/// lag and counts.
+/// lag and counts, then what the libraries and the shop record through the `metrics`
+/// facade ([`crate::metrics::render_recorded`]).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics<S: EventStore + SnapshotStore>(
     State(app): State<Arc<App<S>>>,
@@ -180,5 +181,6 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
         app.route.breaker().state() == tessera_projections::resilience::BreakerState::Open,
     );
     let _ = writeln!(out, "# HELP shop_payment_breaker_open 1 while the payment breaker is open.\n# TYPE shop_payment_breaker_open gauge\nshop_payment_breaker_open {open}");
+    crate::metrics::render_recorded(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -10,6 +10,7 @@ mod eventstoredb;
 mod flaky;
 mod gateway;
 mod limits;
+mod metrics;
 mod raw;
 mod rebuild;
 mod restart;

@@ -51,6 +51,19 @@ pub fn memory_app(settings: Settings) -> Arc<App<MemoryStore>> {
     App::start(settings, memory_parts("", saga))
 }
 
+/// Adds the product `tea` (5 in stock) and places an order of one; the answer.
+pub async fn place_tea_order(r: &Router) -> Value {
+    let body = r#"{"sku":"tea","name":"Tea","price_cents":450,"initial_stock":5}"#;
+    assert_eq!(
+        call(r, "POST", "/v1/products", Some(body), &[]).await.0,
+        201
+    );
+    let order = r#"{"customer_id":"c1","lines":[{"sku":"tea","quantity":1}]}"#;
+    let (status, placed, _) = call(r, "POST", "/v1/orders", Some(order), &[]).await;
+    assert_eq!(status, 201, "{placed}");
+    placed
+}
+
 pub async fn call(
     router: &Router,
     method: &str,
@@ -559,14 +572,7 @@ async fn relays_and_inboxes_report_and_a_poison_message_stops_its_inbox() {
     parts.bus = Arc::new(bus.clone());
     let app = App::start(settings(), parts);
     let r = shop::api::router(app.clone());
-    let body = r#"{"sku":"tea","name":"Tea","price_cents":450,"initial_stock":5}"#;
-    assert_eq!(
-        call(&r, "POST", "/v1/products", Some(body), &[]).await.0,
-        201
-    );
-    let order = r#"{"customer_id":"c1","lines":[{"sku":"tea","quantity":1}]}"#;
-    let (status, placed, _) = call(&r, "POST", "/v1/orders", Some(order), &[]).await;
-    assert_eq!(status, 201, "{placed}");
+    let placed = place_tea_order(&r).await;
     let id = placed["order_id"].as_str().expect("order id").to_owned();
     let confirmed = crate::support::eventually("the order is confirmed", || async {
         let (_, o, _) = call(&r, "GET", &format!("/v1/orders/{id}"), None, &[]).await;
