@@ -70,6 +70,8 @@ impl GatewayArgs {
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub async fn run(args: GatewayArgs, format: LogFormat) -> Result<(), BoxError> {
+    // Before anything says the gateway is up (see `server::signal`).
+    let stop = crate::server::signal();
     let config = args.config()?;
     let customers = match &config.jwt {
         Some(v) => format!("customer routes need a bearer JWT ({:?})", v.algorithm()),
@@ -88,7 +90,7 @@ pub async fn run(args: GatewayArgs, format: LogFormat) -> Result<(), BoxError> {
         LogFormat::Human => eprintln!("shop: {message}"),
         LogFormat::Json => tracing::info!(target: "shop", "{message}"),
     }
-    api_gateway::serve(gateway, listener, crate::server::signal()).await?;
+    api_gateway::serve(gateway, listener, stop).await?;
     Ok(())
 }
 

@@ -82,6 +82,8 @@ fn notice(format: LogFormat, message: &str) {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
+    // Before anything says the server is up (see `server::signal`).
+    let stop = server::signal();
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -116,7 +118,7 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
                  listening on http://{addr}"
             ),
         );
-        server::serve(app, listener, server::signal()).await?;
+        server::serve(app, listener, stop).await?;
         return Ok(());
     }
     if let Some(esdb) = &args.eventstoredb_url {
@@ -132,7 +134,7 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
             format,
             &format!("events in EventStoreDB, read models and saga state in {models}; listening on http://{addr}"),
         );
-        server::serve(app, listener, server::signal()).await?;
+        server::serve(app, listener, stop).await?;
         return Ok(());
     }
     match &args.database.database_url {
@@ -147,7 +149,7 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
                 format,
                 &format!("listening on http://{addr} (try: curl http://{addr}/health/ready)"),
             );
-            server::serve(app, listener, server::signal()).await?;
+            server::serve(app, listener, stop).await?;
         }
         Some(url) => {
             let parts = postgres_parts(url, &settings.prefix, saga(&settings)).await?;
@@ -156,7 +158,7 @@ pub async fn run(args: ServeArgs, format: LogFormat) -> Result<(), BoxError> {
                 format,
                 &format!("on PostgreSQL; listening on http://{addr}"),
             );
-            server::serve(app, listener, server::signal()).await?;
+            server::serve(app, listener, stop).await?;
         }
     }
     Ok(())

@@ -69,6 +69,10 @@ struct Running {
 
 /// Runs the topology until Ctrl-C, SIGTERM or a child's unexpected end.
 pub async fn run(args: UpArgs) -> Result<(), BoxError> {
+    // First: a SIGTERM while the children start must stop them, not kill this process
+    // and leave them running (see `server::signal`).
+    let signal = crate::server::signal();
+    tokio::pin!(signal);
     let mut urls = Vec::new();
     for service in Service::ALL {
         let name = format!("{}_{service}", args.database_prefix);
@@ -99,33 +103,36 @@ pub async fn run(args: UpArgs) -> Result<(), BoxError> {
         .iter()
         .map(|(s, a)| format!("{s} http://{a}"))
         .collect();
-    let outcome = tokio::select! {
-        ready = ready(args.listen) => match ready {
-            Ok(()) => {
-                eprintln!(
-                    "shop up: gateway at http://{} ({}); databases {}_*; Ctrl-C stops them all",
-                    args.listen,
-                    services.join(", "),
-                    args.database_prefix,
-                );
-                wait(&mut ended).await
+    let first = tokio::select! {
+        ready = ready(args.listen) => ready.map(|()| true),
+        () = &mut signal => Ok(false),
+        end = ended.recv() => Err(ended_early(end)),
+    };
+    let outcome = match first {
+        Ok(true) => {
+            eprintln!(
+                "shop up: gateway at http://{} ({}); databases {}_*; Ctrl-C stops them all",
+                args.listen,
+                services.join(", "),
+                args.database_prefix,
+            );
+            tokio::select! {
+                () = &mut signal => Ok(()),
+                end = ended.recv() => Err(ended_early(end)),
             }
-            Err(e) => Err(e),
-        },
-        end = wait(&mut ended) => end,
+        }
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
     };
     stop(&children, &mut ended).await;
     outcome
 }
 
-/// Waits for Ctrl-C or SIGTERM (`Ok`) or a child's end (an error naming it).
-async fn wait(ended: &mut mpsc::UnboundedReceiver<(&'static str, String)>) -> Result<(), BoxError> {
-    tokio::select! {
-        () = crate::server::signal() => Ok(()),
-        end = ended.recv() => match end {
-            Some((name, status)) => Err(format!("{name} ended ({status}); stopped the others").into()),
-            None => Err("every process ended".into()),
-        },
+/// The error for a child that ended (`None`: every child ended) before it was asked to.
+fn ended_early(end: Option<(&'static str, String)>) -> BoxError {
+    match end {
+        Some((name, status)) => format!("{name} ended ({status}); stopped the others").into(),
+        None => "every process ended".into(),
     }
 }
 
