@@ -15,6 +15,8 @@ async fn an_order_shows_in_the_recorded_metrics() {
         "tessera_runner_lag_seconds{runner=\"ordering_orders\"}",
         "tessera_commands_total{category=\"order\",outcome=\"ok\"}",
         "tessera_breaker_state{route=\"payment_gateway\"} ",
+        "tessera_runner_events_applied_total{runner=\"ordering_orders\"}",
+        "tessera_relay_published_total{relay=\"inventory_relay\"}",
         "shop_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/orders\",status_class=\"2xx\",le=",
     ];
     let text = eventually("/metrics shows the recorded series", || async {
