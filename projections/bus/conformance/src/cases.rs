@@ -17,7 +17,7 @@ pub use order::{
     two_relays_on_one_checkpoint_publish_each_event_once_in_effect,
 };
 pub use poison::{
-    an_inbox_reports_its_lag, poison_is_dead_lettered_when_configured,
-    poison_stops_the_inbox_naming_the_message,
+    a_foreign_message_stops_the_inbox_counted_once, an_inbox_reports_its_lag,
+    poison_is_dead_lettered_when_configured, poison_stops_the_inbox_naming_the_message,
 };
 pub use wire::{foreign_and_undecodable_messages_are_typed_errors, round_trip_with_every_header};

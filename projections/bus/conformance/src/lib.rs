@@ -95,6 +95,7 @@ macro_rules! bus_conformance_suite {
                 a_slow_stream_does_not_hold_back_the_others,
                 poison_stops_the_inbox_naming_the_message,
                 poison_is_dead_lettered_when_configured,
+                a_foreign_message_stops_the_inbox_counted_once,
                 an_inbox_reports_its_lag,
             );
         }

@@ -13,7 +13,11 @@ const REMEMBERED_STREAMS: usize = 100_000;
 /// What to do after a delivery.
 pub(super) enum Next {
     Continue,
-    Stop(Poison),
+    /// Stop the inbox on `Poison`. The poisonous delivery, unsettled, comes with it: it
+    /// is dropped (for the broker to deliver again after a restart) only once the inbox
+    /// has stopped reading, so that a broker redelivering it at once does not hand it
+    /// to another lane meanwhile, to be counted and stopped on twice.
+    Stop(Poison, Option<Delivery>),
 }
 
 /// "Handled up to version v" as the position kept in the checkpoint store.
@@ -179,8 +183,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
     async fn poisoned(&self, d: Delivery, poison: Poison) -> Next {
         if !self.config.dead_letter {
             // Left unacknowledged: after a restart the broker delivers it again.
-            drop(d);
-            return Next::Stop(poison);
+            return Next::Stop(poison, Some(d));
         }
         let reason = poison.error.clone();
         match d.dead_letter(&reason).await {
@@ -193,10 +196,13 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 });
                 Next::Continue
             }
-            Err(e) => Next::Stop(Poison {
-                error: format!("{reason}; parking it failed: {e}"),
-                ..poison
-            }),
+            Err(e) => Next::Stop(
+                Poison {
+                    error: format!("{reason}; parking it failed: {e}"),
+                    ..poison
+                },
+                None,
+            ),
         }
     }
 }

@@ -90,13 +90,17 @@ async fn consume<H: InboxHandler, C: CheckpointStore>(
     let (tx, mut rx) = mpsc::channel(1);
     let reader = AbortOnDrop(tokio::spawn(read(Arc::clone(shared), consumer, tx)));
     let mut lanes = Lanes::new(shared.config.concurrency.max(1));
+    let mut unsettled = None;
     let ended = loop {
         tokio::select! {
             () = stop_requested(stopped) => break Ended::Stopped,
             Some(done) = lanes.tasks.join_next_with_id(), if !lanes.tasks.is_empty() => {
                 match lanes.finished(shared, done) {
                     Next::Continue => {}
-                    Next::Stop(poison) => break Ended::Poisoned(poison),
+                    Next::Stop(poison, delivery) => {
+                        unsettled = delivery;
+                        break Ended::Poisoned(poison);
+                    }
                 }
             }
             received = rx.recv(), if lanes.has_room() => match received {
@@ -108,6 +112,7 @@ async fn consume<H: InboxHandler, C: CheckpointStore>(
     };
     drop(reader);
     lanes.drain().await;
+    drop(unsettled); // for the broker to deliver again, to whoever reads next
     ended
 }
 
@@ -234,13 +239,16 @@ impl Lanes {
             Ok((id, next)) => (id, next),
             Err(e) => {
                 let stream = self.lane_of.remove(&e.id()).unwrap_or_default();
-                return Next::Stop(Poison {
-                    stream,
-                    version: 0,
-                    name: String::new(),
-                    id: None,
-                    error: format!("the handler panicked: {e}"),
-                });
+                return Next::Stop(
+                    Poison {
+                        stream,
+                        version: 0,
+                        name: String::new(),
+                        id: None,
+                        error: format!("the handler panicked: {e}"),
+                    },
+                    None,
+                );
             }
         };
         let lane = self.lane_of.remove(&id).unwrap_or_default();

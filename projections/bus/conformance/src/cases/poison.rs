@@ -67,6 +67,44 @@ pub async fn poison_stops_the_inbox_naming_the_message(factory: &impl BusFactory
     factory.cleanup(vec![context]).await;
 }
 
+/// A message that is not an integration event stops the inbox, counted once as
+/// rejected: the delivery the inbox stops on is not handed back to the broker while
+/// the inbox still reads (a broker that redelivers it at once would have it counted,
+/// and stopped on, again). Twenty times, each with an inbox that handles several
+/// deliveries at once.
+pub async fn a_foreign_message_stops_the_inbox_counted_once(factory: &impl BusFactory) {
+    for round in 0..20 {
+        let context = unique("fo");
+        let bus = factory.connect().await;
+        factory
+            .publish_raw(
+                &context,
+                &format!("{context}.acct.Deposited"),
+                vec![("content-type".into(), "text/plain".into())],
+                b"not an integration event".to_vec(),
+            )
+            .await;
+        let config = InboxConfig {
+            concurrency: 8,
+            ..config(&context, &unique("c"))
+        };
+        let inbox = Inbox::new(bus, Recorder::default(), MemoryCheckpoints::new(), config).spawn();
+        wait_until("the inbox to stop on the foreign message", || {
+            inbox.status().state == InboxState::Failed
+        })
+        .await;
+        let status = inbox.status();
+        let poison = status.poison.clone().expect("the status names it");
+        assert!(
+            poison.error.contains("not an integration message"),
+            "round {round}: {poison:?}"
+        );
+        assert_eq!(status.rejected, 1, "round {round}: {status:?}");
+        inbox.stop().await;
+        factory.cleanup(vec![context]).await;
+    }
+}
+
 /// With dead-lettering on, the poison message and a foreign one are parked and
 /// counted, and the inbox goes on with the rest of the stream.
 pub async fn poison_is_dead_lettered_when_configured(factory: &impl BusFactory) {
