@@ -17,7 +17,7 @@ pub(super) enum Next {
     /// is dropped (for the broker to deliver again after a restart) only once the inbox
     /// has stopped reading, so that a broker redelivering it at once does not hand it
     /// to another lane meanwhile, to be counted and stopped on twice.
-    Stop(Poison, Option<Delivery>),
+    Stop(Poison, Option<Box<Delivery>>),
 }
 
 /// "Handled up to version v" as the position kept in the checkpoint store.
@@ -183,7 +183,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
     async fn poisoned(&self, d: Delivery, poison: Poison) -> Next {
         if !self.config.dead_letter {
             // Left unacknowledged: after a restart the broker delivers it again.
-            return Next::Stop(poison, Some(d));
+            return Next::Stop(poison, Some(Box::new(d)));
         }
         let reason = poison.error.clone();
         match d.dead_letter(&reason).await {
