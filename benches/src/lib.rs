@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod broker;
 pub mod order;
 pub mod pg;
+pub mod recorder;
 pub mod stats;
 pub mod target;
 pub mod workload;

@@ -28,6 +28,11 @@ struct Cli {
     /// Which store the workload uses.
     #[arg(long, value_enum, default_value_t = StoreKind::Postgres, global = true)]
     store: StoreKind,
+    /// Install a Prometheus `metrics` recorder (as the shop does) before the run, so
+    /// that the libraries' metrics are recorded: run with and without to measure what
+    /// recording costs. Without it the libraries' metric calls find no recorder.
+    #[arg(long, global = true)]
+    metrics: bool,
     #[command(subcommand)]
     workload: Workload,
 }
@@ -159,6 +164,27 @@ enum Positions {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let recorder = if cli.metrics {
+        match tessera_benches::recorder::install() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                eprintln!("tessera-bench: cannot install the metrics recorder: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let code = run_workload(cli).await;
+    if let Some(handle) = recorder {
+        let rendered = handle.render();
+        let series = rendered.lines().filter(|l| !l.starts_with('#')).count();
+        eprintln!("tessera-bench: the metrics recorder holds {series} series");
+    }
+    code
+}
+
+async fn run_workload(cli: Cli) -> ExitCode {
     let run_id = format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     if let Workload::Rebuild {
         events,
