@@ -199,3 +199,60 @@ async fn an_undecodable_event_is_reported_to_the_live_subscription() {
         other => panic!("expected the bad row reported, got {other:?}"),
     }
 }
+
+/// The shared reader's task runs on the runtime of the subscription that started it.
+/// When that runtime is dropped while the store lives on (a service's runtime shutting
+/// down, a test's), the next subscription starts another reader: new events reach it at
+/// once, not at its next poll (30 s here), because the dropped task marked the reader
+/// stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_reader_dropped_with_its_runtime_is_started_again() {
+    let db = TestDb::new("shared_reader_restart").await;
+    let store = db
+        .builder()
+        .subscription_config(tessera_core::SubscriptionConfig {
+            batch_size: 100,
+            buffer: 256,
+            poll_interval: Duration::from_secs(30),
+            retry_delay: Duration::from_millis(20),
+        })
+        .build()
+        .await
+        .unwrap();
+    let stream = StreamId::new("order-1").unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event("First")])
+        .await
+        .unwrap();
+    // A runtime of its own starts the shared reader, receives, and is dropped.
+    let other = store.clone();
+    let first = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = runtime.block_on(async {
+            let mut sub = other.subscribe(Position::START, EventFilter::category("order"));
+            take(&mut sub, 1, Duration::from_secs(5)).await
+        });
+        drop(runtime);
+        got
+    })
+    .join()
+    .unwrap();
+    assert_eq!(first[0].event_type, "First");
+    // On this runtime: a new subscription, live, gets a new event promptly.
+    let mut sub = store.subscribe(first[0].position, EventFilter::category("order"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(tessera_core::Version(0)),
+            vec![event("Second")],
+        )
+        .await
+        .unwrap();
+    let got = take(&mut sub, 1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].event_type, "Second");
+}
