@@ -75,14 +75,7 @@ impl PublicEvents {
         schema_version: u32,
         convert: impl Fn(&RecordedEvent) -> Result<serde_json::Value, BoxError> + Send + Sync + 'static,
     ) -> Self {
-        self.insert(
-            category,
-            event_type,
-            category,
-            name,
-            schema_version,
-            move |e| Ok(serde_json::to_vec(&convert(e)?)?),
-        )
+        self.map_under(category, event_type, category, name, schema_version, convert)
     }
 
     /// Declares `event_type` of streams in `category` public as [`map`](Self::map)
