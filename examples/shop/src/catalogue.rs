@@ -14,10 +14,10 @@
 //! would publish those events on the same relay, and per-stream order (decision 11)
 //! keeps the copy's versions in the source's order.
 
-use tessera_core::{Aggregate, StreamId};
-use tessera_core::{BoxError, EventAppender, EventData, ExpectedVersion, Metadata, NewEvent};
+use tessera_core::{Aggregate, BoxError, EventAppender, ExpectedVersion, StreamId};
 use tessera_projections::integration::{ConsumerSpec, InboxHandler, Message, PublicEvents};
 
+use crate::fulfilment::inbox::copied;
 use crate::inventory::Product;
 
 /// The relay of inventory's `ProductAdded` events (runs in the inventory service).
@@ -69,18 +69,69 @@ impl<S: EventAppender + Send + Sync + 'static> InboxHandler for CatalogueInbox<S
             .decode()
             .map_err(|e| format!("{ADDED} without a sku: {e}"))?;
         let stream = StreamId::from_parts(Product::CATEGORY, &sku)?;
-        let mut metadata = Metadata::default().caused_by(message.id);
-        metadata.correlation_id = message.correlation_id;
-        let event = NewEvent {
-            id: message.derived_event_id(0),
-            event_type: ADDED.to_owned(),
-            schema_version: message.schema_version,
-            data: EventData::from_json_bytes(message.payload.clone())?,
-            metadata,
-        };
+        let event = copied(message, message.derived_event_id(0))?;
         self.catalogue
             .append(&stream, ExpectedVersion::Any, vec![event])
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tessera_core::{CommandHandler, EventReader, MemoryStore, Position, ReadAll};
+    use tessera_projections::integration::{InboxHandler, Message, MessageKind, JSON};
+
+    use super::CatalogueInbox;
+    use crate::inventory::Product;
+
+    fn added(sku: &str, price_cents: i64) -> Message {
+        let payload = serde_json::json!({
+            "sku": sku, "name": "Tea", "price_cents": price_cents, "initial_stock": 7
+        });
+        Message {
+            id: uuid::Uuid::new_v4(),
+            kind: MessageKind::Event,
+            name: "ProductAdded".into(),
+            schema_version: 1,
+            source: "inventory".into(),
+            subject: "inventory.catalogue.ProductAdded".into(),
+            stream: format!("product-{sku}"),
+            version: 0,
+            previous: None,
+            position: Position::START,
+            correlation_id: None,
+            causation_id: None,
+            idempotency_key: None,
+            headers: BTreeMap::new(),
+            content_type: JSON.into(),
+            payload: serde_json::to_vec(&payload).expect("json").into(),
+        }
+    }
+
+    /// A product copied into the catalogue is priceable by ordering's product handler;
+    /// the same message delivered again is stored once; another message is refused.
+    #[tokio::test]
+    async fn a_copied_product_is_priceable_and_stored_once() {
+        let catalogue = MemoryStore::new();
+        let inbox = CatalogueInbox::new(catalogue.clone());
+        let tea = added("tea", 450);
+        inbox.handle(&tea).await.expect("copied");
+        inbox.handle(&tea).await.expect("a redelivery is absorbed");
+        let all = catalogue
+            .read_all(ReadAll::after(Position::START, 10))
+            .await
+            .expect("read");
+        assert_eq!(all.len(), 1, "stored once: {all:?}");
+        assert_eq!(all[0].metadata.causation_id, Some(tea.id));
+        let products = CommandHandler::<Product, _>::new(catalogue, ());
+        let product = products.load("tea").await.expect("load").state;
+        assert!(product.exists);
+        assert_eq!(product.price_cents, 450);
+        let mut other = added("cup", 100);
+        other.name = "StockReserved".into();
+        assert!(inbox.handle(&other).await.is_err(), "only ProductAdded");
     }
 }

@@ -97,6 +97,22 @@ impl<S> FulfilmentInbox<S> {
     }
 }
 
+/// `message` as an event of this context's log under `id`: its name, schema version
+/// and payload, caused by the message, with its correlation id and headers. What an
+/// inbox that copies another context's events appends.
+pub(crate) fn copied(message: &Message, id: EventId) -> Result<NewEvent, BoxError> {
+    let mut metadata = Metadata::default().caused_by(message.id);
+    metadata.correlation_id = message.correlation_id;
+    metadata.headers.extend(message.headers.clone());
+    Ok(NewEvent {
+        id,
+        event_type: message.name.clone(),
+        schema_version: message.schema_version,
+        data: EventData::from_json_bytes(message.payload.clone())?,
+        metadata,
+    })
+}
+
 /// The id of the inbox event for `message`: the same for every delivery of it, and the
 /// id the log-to-log relays of earlier releases gave the same event (so a log they
 /// filled is not written twice).
@@ -116,16 +132,7 @@ impl<S: EventAppender + Send + Sync + 'static> InboxHandler for FulfilmentInbox<
             .decode()
             .map_err(|e| format!("{} without an order_id: {e}", message.name))?;
         let stream = StreamId::from_parts(INBOX, &order_id)?;
-        let mut metadata = Metadata::default().caused_by(message.id);
-        metadata.correlation_id = message.correlation_id;
-        metadata.headers.extend(message.headers.clone());
-        let event = NewEvent {
-            id: inbox_event_id(message),
-            event_type: message.name.clone(),
-            schema_version: message.schema_version,
-            data: EventData::from_json_bytes(message.payload.clone())?,
-            metadata,
-        };
+        let event = copied(message, inbox_event_id(message))?;
         self.ordering
             .append(&stream, ExpectedVersion::Any, vec![event])
             .await?;

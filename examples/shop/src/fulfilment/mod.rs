@@ -17,7 +17,7 @@
 //! [`crate::commands`]), and an owner's refusal of one comes back as an event.
 
 mod dispatch;
-mod inbox;
+pub(crate) mod inbox;
 mod messages;
 mod process;
 
