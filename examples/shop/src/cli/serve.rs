@@ -240,6 +240,32 @@ mod tests {
     }
 
     #[test]
+    fn a_service_needs_the_bus_and_the_bus_needs_a_service() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(["shop", "serve"].iter().chain(args)).map(|_| ());
+        let db = ["--database-url", "postgres://h/shop_payment"];
+        let bus = ["--bus", "nats://127.0.0.1:4222"];
+        let service = ["--service", "payment"];
+        // (Without `--database-url`, DATABASE_URL counts, as for every command: the
+        // test scripts set it, so that case is not asserted here.)
+        for args in [[&service[..], &db[..]].concat(), bus.to_vec()] {
+            let error = parse(&args).expect_err("refused");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{args:?}"
+            );
+        }
+        let error = parse(&["--service", "shipping"]).expect_err("no such service");
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+        let all = [&service[..], &db[..], &bus[..]].concat();
+        let args = serve(&all);
+        assert_eq!(args.service, Some(crate::service::Service::Payment));
+        let s = settings(&args, "127.0.0.1:8080".parse().expect("addr"), None);
+        assert!(!s.expect("settings").runs("ordering"), "payment only");
+    }
+
+    #[test]
     fn debug_output_shows_no_secret() {
         let args = serve(&[
             "--database-url",
