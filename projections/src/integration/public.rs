@@ -75,7 +75,14 @@ impl PublicEvents {
         schema_version: u32,
         convert: impl Fn(&RecordedEvent) -> Result<serde_json::Value, BoxError> + Send + Sync + 'static,
     ) -> Self {
-        self.map_under(category, event_type, category, name, schema_version, convert)
+        self.map_under(
+            category,
+            event_type,
+            category,
+            name,
+            schema_version,
+            convert,
+        )
     }
 
     /// Declares `event_type` of streams in `category` public as [`map`](Self::map)
