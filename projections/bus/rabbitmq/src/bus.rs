@@ -29,6 +29,9 @@ struct Inner {
     publishing: Arc<Slot>,
     consuming: Arc<Slot>,
     publisher: Mutex<Option<Publisher>>,
+    /// Held by a claim of this bus: the broker's claim lock is per connection, and the
+    /// consumers of one bus share one.
+    claiming: Mutex<()>,
 }
 
 impl std::fmt::Debug for RabbitBus {
@@ -67,6 +70,7 @@ impl RabbitBus {
                 described,
                 config,
                 publisher: Mutex::new(None),
+                claiming: Mutex::new(()),
             }),
         };
         bus.inner.publishing.get(&bus.inner.config).await?;

@@ -67,6 +67,12 @@ impl RabbitConfig {
     pub fn unrouted_queue(&self, context: &str) -> String {
         format!("{}{context}.unrouted", self.prefix)
     }
+
+    /// The exclusive queue a connection declares while it claims `context`'s held
+    /// messages: one claim at a time per context, across processes.
+    pub fn claim_lock(&self, context: &str) -> String {
+        format!("{}{context}.claiming", self.prefix)
+    }
 }
 
 /// The AMQP binding key for a subject filter: `*` matches one token in both; a final
@@ -132,5 +138,6 @@ mod tests {
         assert_eq!(c.exchange("ordering"), "t1.ordering");
         assert_eq!(c.dead_letter_queue("ordering"), "t1.ordering.dead");
         assert_eq!(c.unrouted_queue("ordering"), "t1.ordering.unrouted");
+        assert_eq!(c.claim_lock("ordering"), "t1.ordering.claiming");
     }
 }

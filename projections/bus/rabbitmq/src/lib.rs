@@ -59,7 +59,10 @@
 //!   Opening or declaring a consumer ([`RabbitBus::declare_consumer`]) first moves the
 //!   held messages its filter matches into its queue (each copied with a confirmation
 //!   before it leaves the hold), then binds the queue, then moves what came in
-//!   between. A held message goes to the first consumer that wants it; consumers
+//!   between. Claims of one context take turns, across processes, under an exclusive
+//!   queue `{prefix}{context}.claiming` (a claim takes every held message while it
+//!   looks), and copy what they want in the source log's order. A held message goes
+//!   to the first consumer that wants it; consumers
 //!   declared later see only what is published after them (RabbitMQ keeps no log to
 //!   replay). A context nobody consumes keeps its messages in the hold: limit it with
 //!   a RabbitMQ policy (`max-length`, `message-ttl`) on `.*\.unrouted$` if needed.

@@ -64,6 +64,9 @@ impl RabbitBus {
         queue: &ShortString,
     ) -> Result<(), BusError> {
         let config = &self.inner.config;
+        // One claim at a time on this bus's connection; the broker's lock (in `claim`)
+        // keeps other connections out.
+        let _turn = self.inner.claiming.lock().await;
         let claiming = crate::claim::claim(connection, config, spec, queue);
         let slot = &self.inner.consuming;
         let moved = self

@@ -49,3 +49,44 @@ async fn messages_published_before_their_consumer_go_to_the_first_that_wants_the
     bus.publish(std::slice::from_ref(&after)).await.unwrap();
     assert_eq!(drain(&mut late).await, vec![after]);
 }
+
+/// Consumers of one context opened at the same moment, in one process (one connection)
+/// and in two (two connections), each get every held message they want: a claim never
+/// hides another's messages from it while it looks (the fulfilment and catalogue
+/// inboxes of the shop's ordering service open together on the inventory context).
+#[tokio::test]
+async fn consumers_opened_together_each_claim_all_they_want() {
+    let broker = Broker::new("hold-together").await;
+    let one = broker.bus().await;
+    let other = broker.bus().await;
+    for round in 0..6 {
+        let stock: Vec<_> = (0..20)
+            .map(|v| event(&format!("ordering.stock{round}.Reserved"), "product-1", v))
+            .collect();
+        let catalogue: Vec<_> = (0..20)
+            .map(|v| event(&format!("ordering.catalogue{round}.Added"), "product-2", v))
+            .collect();
+        let interleaved: Vec<_> = stock
+            .iter()
+            .zip(&catalogue)
+            .flat_map(|(a, b)| [a.clone(), b.clone()])
+            .collect();
+        one.publish(&interleaved).await.unwrap();
+        let stock_spec = broker.spec(
+            &format!("stock{round}"),
+            "ordering",
+            &format!("ordering.stock{round}.>"),
+        );
+        let catalogue_spec = broker.spec(
+            &format!("catalogue{round}"),
+            "ordering",
+            &format!("ordering.catalogue{round}.>"),
+        );
+        // Even rounds share a connection, odd rounds use two.
+        let second = if round % 2 == 0 { &one } else { &other };
+        let (a, b) = tokio::join!(one.consume(&stock_spec), second.consume(&catalogue_spec));
+        let (mut a, mut b) = (a.unwrap(), b.unwrap());
+        assert_eq!(drain(&mut a).await, stock, "round {round}: stock");
+        assert_eq!(drain(&mut b).await, catalogue, "round {round}: catalogue");
+    }
+}
