@@ -76,6 +76,7 @@ mod stream_id;
 mod subscription;
 pub mod telemetry;
 pub mod testkit;
+pub mod trace;
 mod upcast;
 mod version;
 

@@ -65,6 +65,7 @@ mod runner;
 mod sql;
 mod status;
 mod subscriber;
+mod traced;
 pub mod view;
 
 #[cfg(feature = "postgres")]

@@ -162,6 +162,10 @@
 
 mod config;
 mod dispatch;
+
+/// A trace context to record on a reaction's effects, and whether it is linked (a
+/// deadline that fired) rather than continued.
+pub(crate) type Traced = (tessera_core::trace::TraceContext, bool);
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

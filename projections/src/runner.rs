@@ -224,7 +224,10 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                 start + 1
             };
             let slice = &batch[start..end];
-            match self.subscriber.apply(cp, slice).await {
+            let traced = crate::traced::applying(self.subscriber.name(), slice);
+            let applied = self.subscriber.apply(cp, slice).await;
+            drop(traced);
+            match applied {
                 Ok(()) => {
                     cp = slice[slice.len() - 1].position;
                     start = end;

@@ -222,21 +222,29 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         options: CommandOptions,
     ) -> Result<CommandOutcome, CommandError<A::Error>> {
         let stream = Self::stream_id(id)?;
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "command",
+            otel.name = %format_args!("command {}", A::CATEGORY),
+            tessera.aggregate.category = A::CATEGORY,
             stream = %stream,
             correlation_id = tracing::field::debug(options.metadata.correlation_id),
             causation_id = tracing::field::debug(options.metadata.causation_id),
+            tessera.command.outcome = tracing::field::Empty,
         );
         let run = async {
             let _turn = match &self.lanes {
                 Some(lanes) => Some(lanes.enter(&stream).await),
                 None => None,
             };
+            // The events it appends continue this span's trace.
+            let mut options = options;
+            crate::trace::inject(&mut options.metadata);
             let outcome = Run::new(self, stream.clone(), options)
                 .handle(command)
                 .await;
             self.metrics.handled(&outcome);
+            tracing::Span::current()
+                .record("tessera.command.outcome", super::metered::outcome(&outcome));
             outcome
         };
         run.instrument(span).await

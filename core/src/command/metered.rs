@@ -47,11 +47,11 @@ impl CommandMetrics {
         &self,
         result: &Result<T, CommandError<E>>,
     ) {
-        let key = match result {
-            Ok(_) => &self.ok,
-            Err(CommandError::Rejected(_) | CommandError::KeyReused { .. }) => &self.rejected,
-            Err(CommandError::Conflict { .. }) => &self.conflict,
-            Err(_) => &self.error,
+        let key = match outcome(result) {
+            "ok" => &self.ok,
+            "rejected" => &self.rejected,
+            "conflict" => &self.conflict,
+            _ => &self.error,
         };
         increment(key, 1);
     }
@@ -81,5 +81,18 @@ impl CommandMetrics {
             &self.snapshot_misses
         };
         increment(key, 1);
+    }
+}
+
+/// How a command ended, as the `outcome` label and span field: `ok`, `rejected`,
+/// `conflict` or `error`.
+pub(super) fn outcome<T, E: std::error::Error + Send + Sync + 'static>(
+    result: &Result<T, CommandError<E>>,
+) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(CommandError::Rejected(_) | CommandError::KeyReused { .. }) => "rejected",
+        Err(CommandError::Conflict { .. }) => "conflict",
+        Err(_) => "error",
     }
 }

@@ -160,6 +160,7 @@ impl<P: ProcessManager> Instance<P> {
                 key,
                 after,
                 timeout,
+                trace: None,
             });
         }
         effects.cancel = reaction.cancel;
@@ -213,6 +214,8 @@ impl<P: ProcessManager> Instance<P> {
             index,
             kind,
             command,
+            trace: None,
+            trace_linked: false,
         });
     }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{InstanceId, ProcessManager};
+use crate::trace::TraceContext;
 use crate::{CommandOptions, EventId, Metadata};
 
 /// The id of the input that triggered a reaction: an event id, a deadline id, or the id
@@ -65,6 +66,14 @@ pub struct Issued<C> {
     pub kind: CommandKind,
     /// The command.
     pub command: C,
+    /// The trace context of the event it reacted to: its dispatch continues that trace
+    /// (see [`trace`](crate::trace)). Not part of its identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
+    /// `trace` is that of a deadline's scheduling, which fired later: the dispatch
+    /// starts a trace of its own with a link to it rather than continuing it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace_linked: bool,
 }
 
 impl<C> Issued<C> {
@@ -81,6 +90,10 @@ impl<C> Issued<C> {
             .caused_by(self.trigger.0)
             .with_header("process", self.process.clone())
             .with_header("instance", self.instance.to_string());
+        let mut metadata = metadata;
+        if let Some(trace) = &self.trace {
+            trace.write_to(&mut metadata.headers);
+        }
         CommandOptions::idempotent(self.idempotency_key()).with_metadata(metadata)
     }
 }
@@ -97,6 +110,10 @@ pub struct DeadlineRequest<T> {
     pub after: Duration,
     /// What it delivers.
     pub timeout: T,
+    /// The trace context of the input that scheduled it: the commands its firing
+    /// issues link to that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// What the runtime must record and do after a reaction, besides storing the instance.
@@ -112,6 +129,21 @@ pub struct Effects<P: ProcessManager> {
     pub cancel_all: bool,
     /// The instance failed: discard its commands not yet dispatched.
     pub discard_pending: bool,
+}
+
+impl<P: ProcessManager> Effects<P> {
+    /// Records `trace`, the trace context of the input reacted to, on its commands and
+    /// deadlines; `linked`: the input is a deadline that fired (its commands link to
+    /// the trace instead of continuing it).
+    pub fn traced(&mut self, trace: Option<&TraceContext>, linked: bool) {
+        for issued in &mut self.commands {
+            issued.trace = trace.cloned();
+            issued.trace_linked = linked;
+        }
+        for deadline in &mut self.schedule {
+            deadline.trace = trace.cloned();
+        }
+    }
 }
 
 impl<P: ProcessManager> Default for Effects<P> {

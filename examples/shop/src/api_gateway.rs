@@ -347,10 +347,11 @@ async fn observe(State(gateway): State<Arc<Gateway>>, mut req: Request, next: Ne
         _ => "unmatched",
     };
     let method = req.method().clone();
-    let span = tracing::info_span!("request", %method, route, correlation_id = %correlation);
+    let span = crate::traces::server_span(&method, route, correlation, req.headers());
     let started = Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     let status = response.status();
+    crate::traces::answered(&span, status.as_u16(), true);
     if let Some(problem) = response.extensions_mut().remove::<Problem>() {
         if status.is_server_error() {
             let cause = problem.cause.as_deref();

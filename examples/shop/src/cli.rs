@@ -299,10 +299,34 @@ pub struct SeedArgs {
     pub database: Database,
 }
 
+/// The service name spans are exported under: `shop-{service}` for one service of the
+/// split shop, `shop-gateway`, else `shop`.
+fn service_name(command: &Command) -> String {
+    match command {
+        Command::Serve(ServeArgs {
+            service: Some(s), ..
+        }) => format!("shop-{s}"),
+        Command::Gateway(_) => "shop-gateway".to_owned(),
+        _ => "shop".to_owned(),
+    }
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = logging::init(cli.log_format, &cli.log) {
+    // Built before the runtime: the exporter's blocking HTTP client has a runtime of its
+    // own, on the batch processor's thread.
+    let export = match crate::traces::wanted() {
+        true => match crate::traces::Export::start(&service_name(&cli.command)) {
+            Ok(export) => Some(export),
+            Err(e) => {
+                eprintln!("shop: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        false => None,
+    };
+    if let Err(e) = logging::init(cli.log_format, &cli.log, export.as_ref()) {
         eprintln!("shop: {e}");
         return ExitCode::FAILURE;
     }
@@ -328,6 +352,9 @@ pub fn main() -> ExitCode {
             Command::Up(args) => up::run(args).await,
         }
     });
+    if let Some(export) = export {
+        export.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

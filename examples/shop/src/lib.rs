@@ -57,3 +57,4 @@ pub mod secret;
 pub mod server;
 pub mod service;
 pub mod settings;
+pub mod traces;

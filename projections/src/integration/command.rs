@@ -12,7 +12,9 @@ use super::{Message, MessageKind, JSON};
 /// `idempotency_key`: its id derives from the target and the key, so sending it again
 /// (after a crash before the send was recorded) is the same message, dropped by the
 /// broker's de-duplication or handled once by the owner's keyed command handler. It
-/// goes to subject `{target}.commands.{name}`, in the target's durable queue.
+/// goes to subject `{target}.commands.{name}`, in the target's durable queue. It
+/// carries the current span's trace context, if traced, so the owner's handling
+/// continues the sender's trace.
 ///
 /// ```
 /// use tessera_projections::integration::command_message;
@@ -33,6 +35,10 @@ pub fn command_message<T: Serialize + ?Sized>(
         &tessera_core::idempotency::NAMESPACE,
         format!("command\0{target}\0{idempotency_key}").as_bytes(),
     );
+    let mut headers = BTreeMap::new();
+    if let Some(trace) = tessera_core::trace::TraceContext::current() {
+        trace.write_to(&mut headers);
+    }
     Ok(Message {
         id,
         kind: MessageKind::Command,
@@ -47,7 +53,7 @@ pub fn command_message<T: Serialize + ?Sized>(
         correlation_id,
         causation_id: None,
         idempotency_key: Some(idempotency_key.to_owned()),
-        headers: BTreeMap::new(),
+        headers,
         content_type: JSON.to_owned(),
         payload: serde_json::to_vec(payload)?.into(),
     })

@@ -161,6 +161,8 @@ struct Shared<H, C> {
     metrics: InboxMetrics,
     /// Positions as this inbox last stored or read them, by key.
     known: Mutex<std::collections::HashMap<String, tessera_core::Position>>,
+    /// The bus's `messaging.system`, for the spans continuing a message's trace.
+    system: &'static str,
 }
 
 impl<H, C> Shared<H, C> {
@@ -226,6 +228,7 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
         Self {
             shared: Arc::new(Shared {
                 metrics: InboxMetrics::new(&config.consumer.name),
+                system: crate::traced::messaging_system(&bus.describe()),
                 bus,
                 handler,
                 positions,

@@ -206,7 +206,9 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
         // Fenced before publishing: a second relay that lost the race publishes nothing.
         let (stored, built) = tokio::join!(turn.load(), self.messages(batch, &mut last_in_batch));
         turn.fence(stored.map_err(failed)?).await?;
-        let messages = built.map_err(failed)?;
+        let mut messages = built.map_err(failed)?;
+        let system = crate::traced::messaging_system(&self.bus.describe());
+        let publishing = crate::traced::publishing(system, &mut messages);
         let to = batch.last().map_or(from, |e| e.position);
         let (sent, more) = if messages.is_empty() {
             (Ok(Confirmation::confirmed()), false)
@@ -217,6 +219,7 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
             // log: looked up while the batch goes out.
             tokio::join!(self.bus.send(&messages), self.more_after(to))
         };
+        drop(publishing);
         let confirmation = match sent {
             Ok(confirmation) => confirmation,
             Err(e) => return Err(turn.not_sent(e).await),

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use tessera_core::process::{Input, Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
+use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
@@ -96,7 +97,8 @@ impl<P: ProcessManager> Subscriber for MemoryProcess<P> {
                     Err(error) => return Err(ApplyError::Failed { applied, error }),
                     Ok(Some((id, start, event))) => {
                         let input = Input::Event(&event);
-                        let trigger = Trigger::event(e.id);
+                        let trace = TraceContext::of(&e.metadata).map(|t| (t, false));
+                        let trigger = (Trigger::event(e.id), trace.as_ref());
                         tables.react(&self.process, (&id, start), input, trigger, now);
                     }
                     Ok(None) => {}
@@ -183,10 +185,11 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
         let mut fired = 0;
         for id in tables.deadlines.due(now, limit) {
             // Fired before its timeout is handled, under the same lock: exactly once.
-            let Some((instance, timeout)) = tables.deadlines.fire(id, recorded_at) else {
+            let Some((instance, (timeout, trace))) = tables.deadlines.fire(id, recorded_at) else {
                 continue;
             };
-            let (input, trigger) = (Input::Timeout(&timeout), Trigger(id));
+            let trace = trace.map(|t| (t, true));
+            let (input, trigger) = (Input::Timeout(&timeout), (Trigger(id), trace.as_ref()));
             tables.react(
                 &self.process,
                 (&instance, false),

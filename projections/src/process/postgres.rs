@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
 use tessera_core::process::{Input, Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
+use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
@@ -32,6 +33,11 @@ const MIGRATIONS: &[crate::migrate::Migration] = &[
         version: 2,
         name: "retention: settled times and prune indexes",
         sql: include_str!("postgres/sql/retention.sql"),
+    },
+    crate::migrate::Migration {
+        version: 3,
+        name: "deadlines: the trace context of their scheduling",
+        sql: include_str!("postgres/sql/trace.sql"),
     },
 ];
 
@@ -117,26 +123,27 @@ impl<P: ProcessManager> PgProcess<P> {
             }
             at = e.position;
             if let Some(r) = route(self.process.as_ref(), &self.upcasters, e)? {
-                routed.push((e.id, r));
+                let trace = TraceContext::of(&e.metadata).map(|t| (t, false));
+                routed.push((e.id, trace, r));
             }
         }
         // The batch's instances locked first, in the order of their ids, as the
         // worker's marks lock theirs: neither deadlocks the other.
-        let mut ids: Vec<&str> = routed.iter().map(|(_, (id, ..))| id.as_str()).collect();
+        let mut ids: Vec<&str> = routed.iter().map(|(_, _, (id, ..))| id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
         if ids.len() > 1 {
             // (One instance is locked by its reaction's load, first thing.)
             tx::lock_all::<P>(&tx, sql, &ids).await?;
         }
-        for (event_id, (id, start, event)) in &routed {
+        for (event_id, trace, (id, start, event)) in &routed {
             tx::react(
                 &tx,
                 sql,
                 self.process.as_ref(),
                 (id, *start),
                 Input::Event(event),
-                Trigger::event(*event_id),
+                (Trigger::event(*event_id), trace.as_ref()),
                 now,
             )
             .await?;

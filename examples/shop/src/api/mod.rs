@@ -133,11 +133,11 @@ async fn observe<S: EventStore + SnapshotStore>(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().clone();
-    let span =
-        tracing::info_span!("request", %method, route = %route, correlation_id = %correlation);
+    let span = crate::traces::server_span(&method, &route, correlation, req.headers());
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
+    crate::traces::answered(&span, status.as_u16(), true);
     let problem = response.extensions_mut().remove::<Problem>();
     let cause = problem.as_ref().and_then(|p| p.cause.as_deref());
     if status.is_server_error() && (cause.is_some() || problem.is_none()) {

@@ -155,21 +155,31 @@ impl Upstream {
     pub async fn send(&self, call: &Call) -> Result<Answer, Problem> {
         let url = format!("{}{}", self.base, call.target);
         let attempt = || async {
-            let response = self
-                .client
-                .request(call.method.clone(), &url)
-                .headers(call.headers.clone())
-                .body(call.body.clone())
-                .send()
-                .await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(Answer {
-                status,
-                headers,
-                body,
-            })
+            let span = crate::traces::client_span(&call.method, self.service.as_str(), &url);
+            let mut headers = call.headers.clone();
+            crate::traces::inject(&span, &mut headers);
+            let answer = async {
+                let response = self
+                    .client
+                    .request(call.method.clone(), &url)
+                    .headers(headers)
+                    .body(call.body.clone())
+                    .send()
+                    .await?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>(Answer {
+                    status,
+                    headers,
+                    body,
+                })
+            };
+            let answer = tracing::Instrument::instrument(answer, span.clone()).await;
+            if let Ok(a) = &answer {
+                crate::traces::answered(&span, a.status.as_u16(), false);
+            }
+            answer
         };
         self.guard
             .call(|_: &reqwest::Error| true, attempt)

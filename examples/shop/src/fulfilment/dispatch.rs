@@ -119,7 +119,10 @@ impl<S: EventStore> ShopDispatcher<S> {
             .message(key, metadata.correlation_id)
             .map_err(DispatchError::rejected)?;
         message.causation_id = metadata.causation_id;
-        message.headers = metadata.headers;
+        // The message's own trace context (this dispatch's span) wins over the
+        // reacted-to event's, which the metadata carries.
+        let traced = std::mem::replace(&mut message.headers, metadata.headers);
+        message.headers.extend(traced);
         let wait = self.handled.as_ref().map(|h| h.expect(message.id));
         self.bus
             .publish(std::slice::from_ref(&message))

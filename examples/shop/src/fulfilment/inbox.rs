@@ -104,6 +104,8 @@ pub(crate) fn copied(message: &Message, id: EventId) -> Result<NewEvent, BoxErro
     let mut metadata = Metadata::default().caused_by(message.id);
     metadata.correlation_id = message.correlation_id;
     metadata.headers.extend(message.headers.clone());
+    // Its events continue the trace of the inbox's handling, when traced.
+    tessera_core::trace::inject(&mut metadata);
     Ok(NewEvent {
         id,
         event_type: message.name.clone(),

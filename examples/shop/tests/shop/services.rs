@@ -16,14 +16,14 @@ use crate::support::{database_url, eventually, TestShop};
 
 /// Which broker the services talk through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Broker {
+pub(crate) enum Broker {
     Nats,
     Rabbit,
 }
 
 /// Three services and a gateway, running as child processes (killed when dropped),
 /// their databases and broker namespace removed when dropped.
-struct Topology {
+pub(crate) struct Topology {
     tag: String,
     broker: Broker,
     bus: String,
@@ -33,7 +33,9 @@ struct Topology {
     children: BTreeMap<&'static str, Child>,
     logs: std::path::PathBuf,
     /// Extra `serve` flags per service.
-    flags: BTreeMap<Service, Vec<String>>,
+    pub(crate) flags: BTreeMap<Service, Vec<String>>,
+    /// Extra environment of every process.
+    pub(crate) env: BTreeMap<&'static str, String>,
 }
 
 fn free_address() -> SocketAddr {
@@ -152,7 +154,7 @@ impl Drop for PrivateNats {
 
 impl Topology {
     /// Databases, a broker namespace and addresses of its own; nothing started yet.
-    async fn new(broker: Broker) -> Topology {
+    pub(crate) async fn new(broker: Broker) -> Topology {
         let tag = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let admin = admin_client(&database_url()).await;
         let mut databases = BTreeMap::new();
@@ -186,6 +188,7 @@ impl Topology {
             children: BTreeMap::new(),
             logs,
             flags: BTreeMap::new(),
+            env: BTreeMap::new(),
         }
     }
 
@@ -197,7 +200,7 @@ impl Topology {
         topology
     }
 
-    async fn launch(&mut self) {
+    pub(crate) async fn launch(&mut self) {
         for service in Service::ALL {
             self.start_service(service);
         }
@@ -221,12 +224,13 @@ impl Topology {
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .env("SHOP_LOG", "warn")
+            .envs(&self.env)
             .kill_on_drop(true);
         let child = command.spawn().expect("the shop binary starts");
         self.children.insert(name, child);
     }
 
-    fn start_service(&mut self, service: Service) {
+    pub(crate) fn start_service(&mut self, service: Service) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
         command
             .args(["serve", "--service", service.as_str(), "--admin-open"])
@@ -239,14 +243,14 @@ impl Topology {
     }
 
     /// SIGKILLs `service`'s process, as a crash would.
-    async fn kill(&mut self, service: Service) {
+    pub(crate) async fn kill(&mut self, service: Service) {
         let mut child = self.children.remove(service.as_str()).expect("running");
         child.start_kill().expect("SIGKILL");
         child.wait().await.expect("it ends");
     }
 
     /// Waits until the gateway answers ready for every service.
-    async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         let url = format!("{}/health/ready", self.base());
         let client = reqwest::Client::new();
         eventually(
@@ -265,7 +269,7 @@ impl Topology {
     }
 
     /// A client of the gateway, waiting for ordering's catalogue after each product.
-    fn shop(&self) -> TestShop {
+    pub(crate) fn shop(&self) -> TestShop {
         let ordering = format!("http://{}", self.addresses[&Service::Ordering]);
         TestShop::remote(self.base(), ordering)
     }

@@ -80,7 +80,13 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 return Next::Continue;
             }
         }
-        if let Err(e) = self.handler.handle(&message).await {
+        let handling = self.handler.handle(&message);
+        let handled =
+            match crate::traced::processing(self.system, &self.config.consumer.name, &message) {
+                Some(span) => tracing::Instrument::instrument(handling, span).await,
+                None => handling.await,
+            };
+        if let Err(e) = handled {
             let error = e.to_string();
             if d.attempt >= self.config.max_attempts {
                 let poison = Poison {

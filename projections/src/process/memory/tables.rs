@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use tessera_core::process::{
     Effects, Input, Instance, InstanceId, Issued, ProcessManager, Trigger,
 };
+use tessera_core::trace::TraceContext;
 use tessera_core::Position;
 
 use super::deadlines::Deadlines;
@@ -27,7 +28,8 @@ pub(super) struct Tables<P: ProcessManager> {
     ended: BTreeSet<(SystemTime, InstanceId)>,
     handled: HashMap<InstanceId, HashSet<Trigger>>,
     pub(super) outbox: Outbox<P::Command>,
-    pub(super) deadlines: Deadlines<P::Timeout>,
+    /// Each deadline's timeout and the trace context of its scheduling.
+    pub(super) deadlines: Deadlines<(P::Timeout, Option<TraceContext>)>,
 }
 
 impl<P: ProcessManager> Default for Tables<P> {
@@ -60,7 +62,7 @@ impl<P: ProcessManager> Tables<P> {
         process: &P,
         (id, start): (&InstanceId, bool),
         input: Input<'_, P>,
-        trigger: Trigger,
+        (trigger, trace): (Trigger, Option<&crate::process::Traced>),
         now: SystemTime,
     ) {
         if self.handled.get(id).is_some_and(|h| h.contains(&trigger)) {
@@ -71,7 +73,8 @@ impl<P: ProcessManager> Tables<P> {
             None if start => Instance::new(id.clone()),
             None => return,
         };
-        let effects = instance.handle(process, input, trigger);
+        let mut effects = instance.handle(process, input, trigger);
+        effects.traced(trace.map(|t| &t.0), trace.is_some_and(|t| t.1));
         self.handled.entry(id.clone()).or_default().insert(trigger);
         self.record(instance, effects, now);
     }
@@ -107,7 +110,8 @@ impl<P: ProcessManager> Tables<P> {
         for request in effects.schedule {
             let due_at = crate::process::due_at(now, request.after);
             let what = (request.id, &id, request.key);
-            self.deadlines.schedule(what, due_at, request.timeout, now);
+            let stored = (request.timeout, request.trace);
+            self.deadlines.schedule(what, due_at, stored, now);
         }
         self.store(instance, now);
     }

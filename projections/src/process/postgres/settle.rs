@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use tessera_core::process::{CommandKind, Input, InstanceId, Issued, ProcessManager, Trigger};
+use tessera_core::trace::TraceContext;
 use tessera_core::BoxError;
 use tokio_postgres::types::Json;
 
@@ -110,6 +111,8 @@ pub(super) async fn fire_one<P: ProcessManager>(
         .await?;
     let Some(row) = claimed else { return Ok(false) };
     let timeout: Json<P::Timeout> = row.try_get("timeout")?;
+    let trace: Option<Json<TraceContext>> = row.try_get("trace")?;
+    let trace = trace.map(|t| (t.0, true));
     let input = Input::Timeout(&timeout.0);
     tx::react(
         &tx,
@@ -117,7 +120,7 @@ pub(super) async fn fire_one<P: ProcessManager>(
         this.process.as_ref(),
         (instance, false),
         input,
-        Trigger(id),
+        (Trigger(id), trace.as_ref()),
         now,
     )
     .await?;

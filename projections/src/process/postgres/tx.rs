@@ -57,7 +57,7 @@ pub(super) async fn react<P: ProcessManager>(
     process: &P,
     (id, start): (&InstanceId, bool),
     input: Input<'_, P>,
-    trigger: Trigger,
+    (trigger, trace): (Trigger, Option<&crate::process::Traced>),
     now: SystemTime,
 ) -> Result<(), BoxError> {
     let loaded = load::<P>(tx, sql, id).await?;
@@ -76,7 +76,8 @@ pub(super) async fn react<P: ProcessManager>(
         None if start => Instance::new(id.clone()),
         None => return Ok(()),
     };
-    let effects = instance.handle(process, input, trigger);
+    let mut effects = instance.handle(process, input, trigger);
+    effects.traced(trace.map(|t| &t.0), trace.is_some_and(|t| t.1));
     tx.execute(
         &tx.prepare_cached(&sql.mark_handled).await?,
         &[&P::NAME, &id.as_str(), &trigger.0, &now],
@@ -130,6 +131,7 @@ pub(super) async fn record<P: ProcessManager>(
                 &d.key,
                 &crate::process::due_at(now, d.after),
                 &Json(&d.timeout),
+                &d.trace.as_ref().map(Json),
             ],
         )
         .await?;

@@ -159,6 +159,22 @@ fn marked(instances: Vec<InstanceId>, outcome: Result<(), BoxError>, all: &mut V
     }
 }
 
+/// The span of one dispatch of `issued` by process `name`, under `parent` (`None`: a
+/// root).
+macro_rules! dispatch_span {
+    ($parent:expr, $name:expr, $issued:expr, $attempt:expr) => {
+        tracing::info_span!(
+            parent: $parent,
+            "dispatch",
+            otel.name = %format_args!("dispatch {}", $name),
+            tessera.process = $name,
+            tessera.instance = %$issued.instance,
+            tessera.command_id = %$issued.id,
+            tessera.attempt = $attempt,
+        )
+    };
+}
+
 /// Dispatches one command (cut off at the dispatch timeout); marks a failed attempt,
 /// and hands a dispatched command back to be marked with others.
 async fn attempt<P: ProcessManager, S: ProcessStore<P>>(
@@ -169,13 +185,34 @@ async fn attempt<P: ProcessManager, S: ProcessStore<P>>(
 ) -> Result<Attempted<P::Command>, BoxError> {
     let issued = &entry.issued;
     let limit = config.dispatch_timeout;
-    let outcome = tokio::time::timeout(limit, dispatcher.dispatch(issued))
-        .await
-        .unwrap_or_else(|_| {
-            Err(DispatchError::transient(format!(
-                "no answer within {limit:?}"
-            )))
-        });
+    let dispatching = tokio::time::timeout(limit, dispatcher.dispatch(issued));
+    let outcome = match &issued.trace {
+        // The dispatch continues the trace of the event the instance reacted to.
+        Some(trace) if !issued.trace_linked => {
+            let span = dispatch_span!(
+                tracing::Span::current(),
+                P::NAME,
+                issued,
+                entry.attempts + 1
+            );
+            trace.parent(&span);
+            dispatching.instrument(span).await
+        }
+        // A deadline that fired, perhaps hours after the trace that set it: a trace of
+        // its own, linked to that one, rather than a child span that would stretch the
+        // first trace over the wait.
+        Some(trace) => {
+            let span = dispatch_span!(None, P::NAME, issued, entry.attempts + 1);
+            trace.link(&span);
+            dispatching.instrument(span).await
+        }
+        None => dispatching.await,
+    };
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(DispatchError::transient(format!(
+            "no answer within {limit:?}"
+        )))
+    });
     let error = match outcome {
         Ok(()) => return Ok(Attempted::Dispatched(entry.issued)),
         Err(e) => e,

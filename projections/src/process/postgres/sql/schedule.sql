@@ -1,1 +1,1 @@
-INSERT INTO {schema}.deadlines (id, process, instance_id, key, due_at, timeout) VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO {schema}.deadlines (id, process, instance_id, key, due_at, timeout, trace) VALUES ($1, $2, $3, $4, $5, $6, $7)
