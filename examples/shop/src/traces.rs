@@ -84,9 +84,19 @@ pub fn server_span(
         %method,
         route = %route,
         correlation_id = %correlation,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     if let Some(context) = incoming(headers) {
         context.parent(&span);
+    }
+    // Logs inside the request name its trace and span beside the correlation id.
+    if let Some(context) = TraceContext::of_span(&span) {
+        let mut parts = context.traceparent.split('-').skip(1);
+        if let (Some(trace), Some(id)) = (parts.next(), parts.next()) {
+            span.record("trace_id", trace);
+            span.record("span_id", id);
+        }
     }
     span
 }
@@ -141,4 +151,70 @@ fn incoming(headers: &HeaderMap) -> Option<TraceContext> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::Method;
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// With an OpenTelemetry layer, a JSON log line inside a request carries the
+    /// request span's `trace_id` and `span_id` beside its correlation id, and a request
+    /// with a `traceparent` is continued in the caller's trace.
+    #[test]
+    fn json_logs_name_the_trace_and_span_of_the_request() {
+        let provider = SdkTracerProvider::builder().build();
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(move || writer.clone()),
+            );
+        let caller = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            TRACEPARENT,
+            HeaderValue::from_str(&format!("00-{caller}-00f067aa0ba902b7-01")).unwrap(),
+        );
+        let correlation = uuid::Uuid::new_v4();
+        let context = tracing::subscriber::with_default(subscriber, || {
+            let span = server_span(&Method::POST, "/v1/orders", correlation, &headers);
+            span.in_scope(|| tracing::warn!("inside"));
+            TraceContext::of_span(&span).expect("traced")
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        let span = &line["span"];
+        assert_eq!(span["trace_id"], caller, "{line}");
+        assert_eq!(span["correlation_id"], correlation.to_string());
+        let own = context.traceparent.split('-').nth(2).unwrap();
+        assert_eq!(span["span_id"], own);
+        assert_ne!(
+            own, "00f067aa0ba902b7",
+            "a span of its own, child of the caller's"
+        );
+    }
 }
