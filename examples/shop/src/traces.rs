@@ -21,7 +21,7 @@ pub fn wanted() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-/// The exporting tracer provider: keep it, and [`shutdown`] it at exit so the last
+/// The exporting tracer provider: keep it, and [`shutdown`](Self::shutdown) it at exit so the last
 /// spans are sent.
 pub struct Export {
     provider: SdkTracerProvider,
