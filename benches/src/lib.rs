@@ -13,4 +13,5 @@ pub mod pg;
 pub mod recorder;
 pub mod stats;
 pub mod target;
+pub mod traces;
 pub mod workload;

@@ -33,6 +33,11 @@ struct Cli {
     /// recording costs. Without it the libraries' metric calls find no recorder.
     #[arg(long, global = true)]
     metrics: bool,
+    /// Export spans over OTLP/HTTP (as the shop does when `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// is set): to that endpoint if set, else to a sink in this process. Run with and
+    /// without to measure what tracing costs.
+    #[arg(long, global = true)]
+    trace_export: bool,
     #[command(subcommand)]
     workload: Workload,
 }
@@ -161,9 +166,39 @@ enum Positions {
     Memory,
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Outside the workload's runtime: the exporter's blocking client has its own.
+    let export = if cli.trace_export {
+        match tessera_benches::traces::install() {
+            Ok(export) => Some(export),
+            Err(e) => {
+                eprintln!("tessera-bench: cannot start the trace exporter: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tessera-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run_recorded(cli));
+    drop(runtime);
+    if let Some(export) = export {
+        export.finish();
+    }
+    code
+}
+
+async fn run_recorded(cli: Cli) -> ExitCode {
     let recorder = if cli.metrics {
         match tessera_benches::recorder::install() {
             Ok(handle) => Some(handle),
