@@ -179,7 +179,7 @@ pub use memory::MemoryProcess;
 #[cfg(feature = "postgres")]
 pub use postgres::PgProcess;
 pub use retention::Pruned;
-pub use store::{Backlog, Deadline, DeadlineState, OutboxEntry, ProcessStore};
+pub use store::{Backlog, Deadline, DeadlineState, InstanceCounts, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};
 
 /// The longest a deadline is kept waiting: a request further out is due after this

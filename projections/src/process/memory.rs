@@ -125,7 +125,8 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
     }
 
     async fn backlog(&self) -> Result<Backlog, BoxError> {
-        Ok(self.lock().outbox.backlog())
+        let now = self.clock.now();
+        Ok(self.lock().backlog(now))
     }
 
     async fn due(

@@ -194,7 +194,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
     }
 
     async fn backlog(&self) -> Result<Backlog, BoxError> {
-        read::backlog::<P>(&self.pool, &self.sql).await
+        read::backlog::<P>(&self.pool, &self.sql, self.clock.now()).await
     }
 
     async fn due(

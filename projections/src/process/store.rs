@@ -30,9 +30,11 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
     ) -> impl Future<Output = Result<Vec<OutboxEntry<P::Command>>, BoxError>> + Send;
 
     /// What waits in the outbox: how many commands, how many of them failed at least
-    /// once and wait for a retry, and when the oldest was issued. What an operator
-    /// needs beside the runner's lag: a process manager can be caught up with the log
-    /// while its commands queue (one query on PostgreSQL).
+    /// once and wait for a retry, and when the oldest was issued; its instances by
+    /// status and its deadlines scheduled and due (as of the store's clock). What an
+    /// operator needs beside the runner's lag: a process manager can be caught up with
+    /// the log while its commands queue (one query on PostgreSQL, counting from the
+    /// status and deadline indexes).
     fn backlog(&self) -> impl Future<Output = Result<Backlog, BoxError>> + Send;
 
     /// The commands that may go at `now`, oldest first, at most `limit`: the oldest
@@ -128,6 +130,48 @@ pub struct Backlog {
     pub retrying: u64,
     /// When the oldest of them was issued (`None` when none waits).
     pub oldest: Option<SystemTime>,
+    /// Instances by status (ended ones until retention prunes them).
+    pub instances: InstanceCounts,
+    /// Deadlines scheduled and not fired or cancelled yet.
+    pub deadlines_scheduled: u64,
+    /// Of those, the ones due (their time has come; a worker fires them next round).
+    pub deadlines_due: u64,
+}
+
+/// How many instances of a process manager are in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceCounts {
+    /// Running.
+    pub pending: u64,
+    /// Dispatching compensations.
+    pub compensating: u64,
+    /// Ended, done.
+    pub completed: u64,
+    /// Ended, failed.
+    pub failed: u64,
+}
+
+impl InstanceCounts {
+    /// Counts one more instance in `status`.
+    pub fn add(&mut self, status: tessera_core::process::Status) {
+        use tessera_core::process::Status;
+        match status {
+            Status::Pending => self.pending += 1,
+            Status::Compensating => self.compensating += 1,
+            Status::Completed => self.completed += 1,
+            Status::Failed => self.failed += 1,
+        }
+    }
+
+    /// (status name, count) for each status.
+    pub fn by_status(&self) -> [(&'static str, u64); 4] {
+        [
+            ("pending", self.pending),
+            ("compensating", self.compensating),
+            ("completed", self.completed),
+            ("failed", self.failed),
+        ]
+    }
 }
 
 impl Backlog {

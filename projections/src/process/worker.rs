@@ -8,7 +8,7 @@ use tessera_core::{telemetry, BoxError};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{Backlog, Dispatcher, ProcessConfig, ProcessStore, Pruned};
+use super::{Backlog, Dispatcher, InstanceCounts, ProcessConfig, ProcessStore, Pruned};
 
 mod flights;
 mod handle;
@@ -178,10 +178,15 @@ fn fired<P: ProcessManager>(n: usize) {
 }
 
 /// The gauges of a process store's outbox, set whenever its backlog is measured:
-/// `tessera_process_commands_waiting` and `tessera_process_commands_retrying`.
+/// `tessera_process_commands_waiting`, `tessera_process_commands_retrying`,
+/// `tessera_process_instances{status}`, `tessera_process_deadlines_scheduled` and
+/// `tessera_process_deadlines_due`.
 struct Backlogged {
     waiting: metrics::Key,
     retrying: metrics::Key,
+    instances: [metrics::Key; 4],
+    deadlines_scheduled: metrics::Key,
+    deadlines_due: metrics::Key,
 }
 
 impl Backlogged {
@@ -190,11 +195,25 @@ impl Backlogged {
         Self {
             waiting: telemetry::key("tessera_process_commands_waiting", &labels),
             retrying: telemetry::key("tessera_process_commands_retrying", &labels),
+            instances: InstanceCounts::default().by_status().map(|(status, _)| {
+                telemetry::key(
+                    "tessera_process_instances",
+                    &[("process", process), ("status", status)],
+                )
+            }),
+            deadlines_scheduled: telemetry::key("tessera_process_deadlines_scheduled", &labels),
+            deadlines_due: telemetry::key("tessera_process_deadlines_due", &labels),
         }
     }
 
     fn set(&self, backlog: &Backlog) {
         telemetry::set(&self.waiting, telemetry::value(backlog.waiting));
         telemetry::set(&self.retrying, telemetry::value(backlog.retrying));
+        for (key, (_, n)) in self.instances.iter().zip(backlog.instances.by_status()) {
+            telemetry::set(key, telemetry::value(n));
+        }
+        let (scheduled, due) = (backlog.deadlines_scheduled, backlog.deadlines_due);
+        telemetry::set(&self.deadlines_scheduled, telemetry::value(scheduled));
+        telemetry::set(&self.deadlines_due, telemetry::value(due));
     }
 }

@@ -370,6 +370,8 @@ pub async fn backlog_counts_waiting_and_retrying_commands<S: ProcessStore<Fulfil
     runner.stop().await;
     let backlog = process.backlog().await.expect("backlog");
     assert_eq!((backlog.waiting, backlog.retrying), (2, 0), "{backlog:?}");
+    assert_eq!(backlog.instances.pending, 2, "{backlog:?}");
+    assert_eq!(backlog.deadlines_scheduled, 0, "{backlog:?}");
     let oldest = backlog.oldest.expect("an oldest command");
     assert!(
         oldest >= before && oldest <= std::time::SystemTime::now(),
@@ -389,8 +391,30 @@ pub async fn backlog_counts_waiting_and_retrying_commands<S: ProcessStore<Fulfil
         process.backlog().await.expect("backlog").waiting == 0
     })
     .await;
+    let backlog = process.backlog().await.expect("backlog");
     assert_eq!(
-        process.backlog().await.expect("backlog"),
-        Backlog::default()
+        (backlog.waiting, backlog.retrying, backlog.oldest),
+        (0, 0, None)
+    );
+    // A reservation schedules the payment deadline (not due for a while); a charge
+    // completes the instance and cancels it.
+    let at = emit(&store, Ev::Reserved { order: "o1".into() }).await;
+    let runner = Runner::new(store.clone(), process.clone(), runner_config()).spawn();
+    runner.wait_for(at, WAIT).await.expect("recorded");
+    let backlog = process.backlog().await.expect("backlog");
+    assert_eq!(
+        (backlog.deadlines_scheduled, backlog.deadlines_due),
+        (1, 0),
+        "{backlog:?}"
+    );
+    let at = emit(&store, Ev::Charged { order: "o1".into() }).await;
+    runner.wait_for(at, WAIT).await.expect("recorded");
+    runner.stop().await;
+    let backlog = process.backlog().await.expect("backlog");
+    assert_eq!(backlog.deadlines_scheduled, 0, "{backlog:?}");
+    assert_eq!(
+        (backlog.instances.pending, backlog.instances.completed),
+        (1, 1),
+        "{backlog:?}"
     );
 }

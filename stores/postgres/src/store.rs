@@ -147,7 +147,18 @@ impl EventAppender for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        let span = tracing::info_span!("append", stream = %stream, expected = %expected, events = events.len());
+        let span = tracing::info_span!(
+            "append",
+            otel.name = "append",
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            db.operation.name = "append",
+            db.namespace = %self.inner.schema,
+            stream = %stream,
+            expected = %expected,
+            events = events.len(),
+            tessera.append.group_size = tracing::field::Empty,
+        );
         async {
             tessera_core::check_batch(stream, &events)?;
             let (started, n) = (Instant::now(), events.len());

@@ -176,6 +176,23 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
              tessera_process_backlog_oldest_seconds{{process=\"fulfilment\"}} {age:.3}",
             b.waiting, b.retrying
         );
+        out.push_str("# HELP tessera_process_instances Instances of a process manager by status.\n# TYPE tessera_process_instances gauge\n");
+        for (status, n) in b.instances.by_status() {
+            let _ = writeln!(
+                out,
+                "tessera_process_instances{{process=\"fulfilment\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_process_deadlines_scheduled Deadlines scheduled, not fired or cancelled yet.\n\
+             # TYPE tessera_process_deadlines_scheduled gauge\n\
+             tessera_process_deadlines_scheduled{{process=\"fulfilment\"}} {}\n\
+             # HELP tessera_process_deadlines_due Scheduled deadlines whose time has come.\n\
+             # TYPE tessera_process_deadlines_due gauge\n\
+             tessera_process_deadlines_due{{process=\"fulfilment\"}} {}",
+            b.deadlines_scheduled, b.deadlines_due
+        );
     }
     let open = u8::from(
         app.route.breaker().state() == tessera_projections::resilience::BreakerState::Open,

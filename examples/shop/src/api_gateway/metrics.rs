@@ -92,6 +92,9 @@ impl Metrics {
             }
         }
         render_breakers(&mut out, upstreams);
+        // The libraries' metrics: the guards' `tessera_breaker_state{route="gateway_…"}`
+        // and bulkhead series among them.
+        crate::metrics::render_recorded(&mut out);
         out
     }
 }

@@ -135,7 +135,9 @@ impl Upstream {
             service,
             base: base.trim_end_matches('/').to_owned(),
             client,
-            guard: Resilience::new(config),
+            // `tessera_breaker_state{route="gateway_ordering"}`, ... on the gateway's
+            // /metrics beside its own breaker series.
+            guard: Resilience::new(config).with_name(&format!("gateway_{}", service.as_str())),
         })
     }
 

@@ -532,6 +532,12 @@ async fn a_service_down_degrades_the_order_and_opens_then_closes_its_breaker() {
         "{metrics}"
     );
     assert!(metrics.contains("shop_gateway_breaker_state{service=\"ordering\",state=\"closed\"} 1"));
+    // The libraries' gauges of the named guards are served too (their values are
+    // process-wide, shared with the other tests' gateways, so only their presence).
+    assert!(
+        metrics.contains("tessera_breaker_state{route=\"gateway_payment\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("shop_gateway_breaker_opened_total{service=\"payment\"} 1"));
     assert!(
         metrics.contains(

@@ -717,6 +717,9 @@ async fn the_sagas_backlog_shows_beside_its_lag() {
     for line in [
         "tessera_process_backlog_commands{process=\"fulfilment\"} 1",
         "tessera_process_backlog_retrying{process=\"fulfilment\"} 1",
+        "tessera_process_instances{process=\"fulfilment\",status=\"pending\"} 1",
+        "tessera_process_instances{process=\"fulfilment\",status=\"failed\"} 0",
+        "tessera_process_deadlines_scheduled{process=\"fulfilment\"} 0",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }

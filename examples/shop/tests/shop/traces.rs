@@ -10,10 +10,11 @@ use crate::services::{Broker, Topology};
 use crate::support::eventually;
 
 /// What the trace of the order must hold: (service, span name prefix).
-const EXPECTED: [(&str, &str); 10] = [
+const EXPECTED: [(&str, &str); 11] = [
     ("shop-gateway", "POST /v1/orders"),
     ("shop-ordering", "POST /v1/orders"),
     ("shop-ordering", "command "),
+    ("shop-ordering", "append"),
     ("shop-ordering", "apply "),
     ("shop-ordering", "dispatch "),
     ("shop-inventory", "process "),
@@ -114,6 +115,17 @@ async fn one_order_is_one_trace_across_the_services_and_a_restart() {
     assert_eq!(call.service, "shop-gateway");
     assert_eq!(call.attribute("tessera.service"), Some("ordering"));
     assert_eq!(call.parent, root.span_id);
+    // The PostgreSQL store's append is a database span, with its group commit's size.
+    let append = trace
+        .iter()
+        .find(|s| s.service == "shop-ordering" && s.name == "append")
+        .expect("ordering's append");
+    assert_eq!(append.attribute("db.system.name"), Some("postgresql"));
+    let group: u64 = append
+        .attribute("tessera.append.group_size")
+        .and_then(|g| g.parse().ok())
+        .expect("the group size");
+    assert!(group >= 1, "{append:?}");
     // Payment's handling of the charge is a consumer span under ordering's dispatch.
     let charge = trace
         .iter()

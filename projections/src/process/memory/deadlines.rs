@@ -98,6 +98,12 @@ impl<T: Clone> Deadlines<T> {
         due.take(limit).map(|&(_, id)| id).collect()
     }
 
+    /// How many are scheduled, and how many of those are due at `now`.
+    pub(super) fn counts(&self, now: SystemTime) -> (u64, u64) {
+        let due = self.due.range(..=(now, Uuid::from_u128(u128::MAX))).count();
+        (self.due.len() as u64, due as u64)
+    }
+
     /// Fires deadline `id` at `now`, if it is still scheduled: its instance and timeout.
     pub(super) fn fire(&mut self, id: Uuid, now: SystemTime) -> Option<(InstanceId, T)> {
         let d = self.all.get(&id)?;

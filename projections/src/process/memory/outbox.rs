@@ -98,6 +98,7 @@ impl<C: Clone> Outbox<C> {
             waiting: self.pending.len() as u64,
             retrying: self.views().filter(|e| e.attempts > 0).count() as u64,
             oldest,
+            ..Backlog::default()
         }
     }
 

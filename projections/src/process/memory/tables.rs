@@ -46,6 +46,17 @@ impl<P: ProcessManager> Default for Tables<P> {
 }
 
 impl<P: ProcessManager> Tables<P> {
+    /// The outbox's backlog, the instances by status and the deadlines scheduled and
+    /// due at `now`.
+    pub(super) fn backlog(&self, now: SystemTime) -> crate::process::Backlog {
+        let mut backlog = self.outbox.backlog();
+        for kept in self.instances.values() {
+            backlog.instances.add(kept.instance.status);
+        }
+        (backlog.deadlines_scheduled, backlog.deadlines_due) = self.deadlines.counts(now);
+        backlog
+    }
+
     /// Instance `id`.
     pub(super) fn instance(&self, id: &InstanceId) -> Option<&Instance<P>> {
         self.instances.get(id).map(|k| &k.instance)

@@ -9,6 +9,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
 use super::sql::Sql;
+use crate::process::InstanceCounts;
 use crate::process::{Backlog, Deadline, DeadlineState, OutboxEntry};
 
 pub(super) async fn pending<P: ProcessManager>(
@@ -29,15 +30,28 @@ pub(super) async fn pending<P: ProcessManager>(
 pub(super) async fn backlog<P: ProcessManager>(
     pool: &Pool,
     sql: &Sql,
+    now: SystemTime,
 ) -> Result<Backlog, BoxError> {
     let client = pool.get().await?;
     let row = client
-        .query_one(&client.prepare_cached(&sql.backlog).await?, &[&P::NAME])
+        .query_one(
+            &client.prepare_cached(&sql.backlog).await?,
+            &[&P::NAME, &now],
+        )
         .await?;
+    let n = |i: usize| u64::try_from(row.get::<_, i64>(i));
     Ok(Backlog {
-        waiting: u64::try_from(row.get::<_, i64>(0))?,
-        retrying: u64::try_from(row.get::<_, i64>(1))?,
+        waiting: n(0)?,
+        retrying: n(1)?,
         oldest: row.get(2),
+        instances: InstanceCounts {
+            pending: n(3)?,
+            compensating: n(4)?,
+            completed: n(5)?,
+            failed: n(6)?,
+        },
+        deadlines_scheduled: n(7)?,
+        deadlines_due: n(8)?,
     })
 }
 

@@ -40,6 +40,7 @@ impl Job {
     }
 
     pub(super) fn finish(self, result: Result<AppendOutcome, StoreError>, group: usize) {
+        self.span.record("tessera.append.group_size", group);
         match &result {
             Ok(o) => {
                 tracing::debug!(parent: &self.span, group, version = o.version.0, position = %o.position, "appended")
