@@ -52,6 +52,14 @@ enum StoreKind {
 
 #[derive(Subcommand, Debug)]
 enum Workload {
+    /// Not a workload: an OTLP/HTTP trace sink on `--listen` that reads every export
+    /// and answers 200, for a process under test (the shop) to export to. Runs until
+    /// killed.
+    OtlpSink {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:4318")]
+        listen: String,
+    },
     /// Single-event commands (load, decide, append) through the command handler.
     Append {
         /// Concurrent tasks.
@@ -168,6 +176,15 @@ enum Positions {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Workload::OtlpSink { listen } = &cli.workload {
+        return match tessera_benches::traces::serve_sink(listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tessera-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Outside the workload's runtime: the exporter's blocking client has its own.
     let export = if cli.trace_export {
         match tessera_benches::traces::install() {
@@ -682,6 +699,7 @@ async fn run<S: EventStore + SnapshotStore>(
             }
             s.judge(target::batch(kind, size));
         }
+        Workload::OtlpSink { .. } => return Err("not a workload".into()),
         Workload::Rebuild { .. }
         | Workload::Latency { .. }
         | Workload::Relay { .. }

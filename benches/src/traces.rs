@@ -62,6 +62,15 @@ pub fn install() -> Result<Export, String> {
     Ok(Export { provider })
 }
 
+/// `tessera-bench otlp-sink`: the sink on `listen`, in this thread, until killed.
+pub fn serve_sink(listen: &str) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("{listen}: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    eprintln!("tessera-bench: OTLP/HTTP sink on http://{listen}");
+    sink(listener);
+    Ok(())
+}
+
 /// Answers every OTLP/HTTP request on `listener` with 200 and an empty body.
 fn sink(listener: std::net::TcpListener) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
