@@ -224,8 +224,14 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
                 start + 1
             };
             let slice = &batch[start..end];
-            let traced = crate::traced::applying(self.subscriber.name(), slice);
-            let applied = self.subscriber.apply(cp, slice).await;
+            let name = self.subscriber.name();
+            let traced = crate::traced::applying(name, slice);
+            let applying = self.subscriber.apply(cp, slice);
+            let lag = status.borrow().lag_events;
+            let applied = match crate::traced::batch(name, slice, lag) {
+                Some(span) => tracing::Instrument::instrument(applying, span).await,
+                None => applying.await,
+            };
             drop(traced);
             match applied {
                 Ok(()) => {

@@ -27,6 +27,49 @@ pub(crate) fn applying(subscriber: &str, events: &[RecordedEvent]) -> Vec<tracin
         .collect()
 }
 
+/// Most links a batch span carries.
+const BATCH_LINKS: usize = 32;
+
+/// The span of one batch `subscriber` applies, when any of its events carries a trace
+/// context (`None` otherwise: tracing off): a root, with the batch's size, the runner's
+/// lag in events (as of its last status refresh) and in seconds (the age of the batch's
+/// first event), and links to the traces of its first events, as the messaging
+/// conventions have batch processing link to what it processes.
+pub(crate) fn batch(
+    subscriber: &str,
+    events: &[RecordedEvent],
+    lag_events: u64,
+) -> Option<tracing::Span> {
+    let first = events.first()?;
+    if !events
+        .iter()
+        .any(|e| TraceContext::of(&e.metadata).is_some())
+    {
+        return None;
+    }
+    let lag = std::time::SystemTime::now()
+        .duration_since(first.recorded_at)
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        parent: None,
+        "batch",
+        otel.name = %format_args!("batch {subscriber}"),
+        tessera.subscriber = subscriber,
+        tessera.batch_size = events.len(),
+        tessera.lag_events = lag_events,
+        tessera.lag_seconds = lag.as_secs_f64(),
+        tessera.from = %first.position,
+    );
+    for trace in events
+        .iter()
+        .filter_map(|e| TraceContext::of(&e.metadata))
+        .take(BATCH_LINKS)
+    {
+        trace.link(&span);
+    }
+    Some(span)
+}
+
 /// The `messaging.system` of the bus `described` names (its URL or description).
 pub(crate) fn messaging_system(described: &str) -> &'static str {
     if described.starts_with("nats") {

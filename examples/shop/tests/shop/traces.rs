@@ -126,6 +126,20 @@ async fn one_order_is_one_trace_across_the_services_and_a_restart() {
         .and_then(|g| g.parse().ok())
         .expect("the group size");
     assert!(group >= 1, "{append:?}");
+    // A runner's batch that applied one of the order's events is a root linked to the
+    // event's trace, with its size and lag.
+    let batch = eventually("a batch span linked to the order's trace", || async {
+        receiver.spans().into_iter().find(|s| {
+            s.name.starts_with("batch ") && s.links.iter().any(|(t, _)| *t == root.trace_id)
+        })
+    })
+    .await;
+    assert!(batch.parent.is_empty(), "{batch:?}");
+    assert!(batch.attribute("tessera.batch_size").is_some(), "{batch:?}");
+    assert!(
+        batch.attribute("tessera.lag_seconds").is_some(),
+        "{batch:?}"
+    );
     // Payment's handling of the charge is a consumer span under ordering's dispatch.
     let charge = trace
         .iter()
