@@ -5,6 +5,8 @@
 //! whose batch processor sends OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` when set,
 //! else to a sink in this process that reads each export request and answers 200 (a
 //! collector's receive path without its processing). Every command's span is sampled.
+//! The layer leaves out the source location, thread and busy/idle attributes, as the
+//! shop's does; `TESSERA_BENCH_OTEL_DEFAULTS=1` keeps the layer's defaults, to compare.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -52,8 +54,14 @@ pub fn install() -> Result<Export, String> {
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build();
+    // As the shop's (examples/shop/src/traces.rs): no location, thread or busy/idle
+    // attributes.
+    let lean = std::env::var_os("TESSERA_BENCH_OTEL_DEFAULTS").is_none();
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("tessera-bench"))
+        .with_location(!lean)
+        .with_threads(!lean)
+        .with_tracked_inactivity(!lean)
         .with_filter(LevelFilter::INFO);
     tracing_subscriber::registry()
         .with(layer)

@@ -130,7 +130,7 @@ mod otel {
         if !sc.is_valid() {
             return None;
         }
-        let state = sc.trace_state().header();
+        let state = sc.trace_state();
         Some(TraceContext {
             traceparent: format!(
                 "00-{}-{}-{:02x}",
@@ -138,7 +138,9 @@ mod otel {
                 sc.span_id(),
                 sc.trace_flags().to_u8()
             ),
-            tracestate: (!state.is_empty()).then_some(state),
+            tracestate: (*state != TraceState::NONE)
+                .then(|| state.header())
+                .filter(|h| !h.is_empty()),
         })
     }
 

@@ -227,10 +227,16 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             otel.name = %format_args!("command {}", A::CATEGORY),
             tessera.aggregate.category = A::CATEGORY,
             stream = %stream,
-            correlation_id = tracing::field::debug(options.metadata.correlation_id),
-            causation_id = tracing::field::debug(options.metadata.causation_id),
+            correlation_id = tracing::field::Empty,
+            causation_id = tracing::field::Empty,
             tessera.command.outcome = tracing::field::Empty,
         );
+        if let Some(id) = options.metadata.correlation_id {
+            span.record("correlation_id", tracing::field::display(id));
+        }
+        if let Some(id) = options.metadata.causation_id {
+            span.record("causation_id", tracing::field::display(id));
+        }
         let run = async {
             let _turn = match &self.lanes {
                 Some(lanes) => Some(lanes.enter(&stream).await),

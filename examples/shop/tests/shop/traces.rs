@@ -44,6 +44,19 @@ fn missing(trace: &[Span]) -> (Vec<(&'static str, &'static str)>, Vec<String>) {
     (lacking, orphans)
 }
 
+/// [`eventually`], saying on a time-out what `last` held (the probe's last finding).
+async fn eventually_or<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    last: &std::sync::Mutex<String>,
+    probe: impl FnMut() -> F,
+) -> T {
+    let waiting = std::panic::AssertUnwindSafe(eventually(what, probe));
+    match futures_util::FutureExt::catch_unwind(waiting).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: {}", last.lock().unwrap()),
+    }
+}
+
 /// A receiver, and a topology on NATS (not started) exporting its spans to it.
 async fn traced() -> (Receiver, Topology) {
     let receiver = Receiver::start().await;
@@ -87,9 +100,11 @@ async fn one_order_is_one_trace_across_the_services_and_a_restart() {
 
     let root = gateway_post(&receiver).await;
     assert!(root.parent.is_empty(), "the gateway's request is the root");
-    let trace = eventually("the whole trace of the order", || async {
+    let last = std::sync::Mutex::new(String::new());
+    let trace = eventually_or("the whole trace of the order", &last, || async {
         let trace = receiver.trace(&root.trace_id);
         let (lacking, orphans) = missing(&trace);
+        *last.lock().unwrap() = format!("lacking {lacking:?}, orphans {orphans:?}");
         (lacking.is_empty() && orphans.is_empty()).then_some(trace)
     })
     .await;
