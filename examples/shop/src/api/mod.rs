@@ -140,11 +140,13 @@ async fn observe<S: EventStore + SnapshotStore>(
     crate::traces::answered(&span, status.as_u16(), true);
     let problem = response.extensions_mut().remove::<Problem>();
     let cause = problem.as_ref().and_then(|p| p.cause.as_deref());
+    // The correlation id is a field of the line itself too, not only of its span: the
+    // line names it even where the span is not recorded.
     if status.is_server_error() && (cause.is_some() || problem.is_none()) {
-        span.in_scope(|| tracing::error!(status = status.as_u16(), cause, "request failed"));
+        span.in_scope(|| tracing::error!(status = status.as_u16(), cause, correlation_id = %correlation, "request failed"));
     } else if status.is_server_error() {
         // A refusal under load (shedding, the request timeout): nothing broke.
-        span.in_scope(|| tracing::warn!(status = status.as_u16(), "request refused"));
+        span.in_scope(|| tracing::warn!(status = status.as_u16(), correlation_id = %correlation, "request refused"));
     } else {
         span.in_scope(|| tracing::debug!(status = status.as_u16(), "request answered"));
     }
