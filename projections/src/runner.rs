@@ -227,7 +227,7 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
             let name = self.subscriber.name();
             let traced = crate::traced::applying(name, slice);
             let applying = self.subscriber.apply(cp, slice);
-            let lag = status.borrow().lag_events;
+            let lag = || status.borrow().lag_events;
             let applied = match crate::traced::batch(name, slice, lag) {
                 Some(span) => tracing::Instrument::instrument(applying, span).await,
                 None => applying.await,

@@ -1,6 +1,6 @@
 //! Spans that continue the trace an event carries (see [`tessera_core::trace`]).
 
-use tessera_core::trace::TraceContext;
+use tessera_core::trace::{TraceContext, TRACEPARENT};
 use tessera_core::RecordedEvent;
 
 /// One span per event of `events` that carries a trace context, each a child of that
@@ -38,15 +38,17 @@ const BATCH_LINKS: usize = 32;
 pub(crate) fn batch(
     subscriber: &str,
     events: &[RecordedEvent],
-    lag_events: u64,
+    lag_events: impl FnOnce() -> u64,
 ) -> Option<tracing::Span> {
     let first = events.first()?;
+    // A header lookup, no copy: the usual answer, with tracing off, is no.
     if !events
         .iter()
-        .any(|e| TraceContext::of(&e.metadata).is_some())
+        .any(|e| e.metadata.headers.contains_key(TRACEPARENT))
     {
         return None;
     }
+    let lag_events = lag_events();
     let lag = std::time::SystemTime::now()
         .duration_since(first.recorded_at)
         .unwrap_or_default();

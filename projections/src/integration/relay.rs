@@ -77,6 +77,8 @@ pub struct Relay<S, C> {
     confirms_on_send: AtomicBool,
     /// `tessera_relay_published_total{relay}`.
     published: metrics::Key,
+    /// The bus's `messaging.system`, for the publish spans (read once, not per batch).
+    system: &'static str,
 }
 
 impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
@@ -99,6 +101,7 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
             name,
             public,
             store,
+            system: crate::traced::messaging_system(&bus.describe()),
             bus,
             last_public: Arc::default(),
             confirms_on_send: AtomicBool::new(false),
@@ -207,8 +210,7 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
         let (stored, built) = tokio::join!(turn.load(), self.messages(batch, &mut last_in_batch));
         turn.fence(stored.map_err(failed)?).await?;
         let mut messages = built.map_err(failed)?;
-        let system = crate::traced::messaging_system(&self.bus.describe());
-        let publishing = crate::traced::publishing(system, &mut messages);
+        let publishing = crate::traced::publishing(self.system, &mut messages);
         let to = batch.last().map_or(from, |e| e.position);
         let (sent, more) = if messages.is_empty() {
             (Ok(Confirmation::confirmed()), false)
