@@ -48,15 +48,20 @@ pub(crate) async fn happy_path_confirms(shop: &TestShop) -> String {
     assert_eq!(order["status"], "confirmed", "{order}");
     assert_eq!(order["total_cents"], 900);
     assert_eq!(order["lines"][0]["unit_price_cents"], 450);
-    assert_eq!(order["payment"]["status"], "captured");
-    assert_eq!(order["payment"]["captured_cents"], 900);
-    // Each context's view follows the log on its own: the reservation and the saga
-    // may show their outcome a little after the order does.
+    // Each context's view follows the log on its own: the payment, the reservation and
+    // the saga may show their outcome a little after the order does.
     let order = shop
-        .order_until(&id, "reservation reserved, saga completed", |o| {
-            o["reservation"]["status"] == "reserved" && o["saga"]["status"] == "completed"
-        })
+        .order_until(
+            &id,
+            "payment captured, reservation reserved, saga completed",
+            |o| {
+                o["payment"]["status"] == "captured"
+                    && o["reservation"]["status"] == "reserved"
+                    && o["saga"]["status"] == "completed"
+            },
+        )
         .await;
+    assert_eq!(order["payment"]["captured_cents"], 900);
     assert_eq!(
         order["saga"]["steps"],
         json!(["reserve tea: done", "payment: done"])

@@ -29,14 +29,20 @@ async fn seeded_orders_are_served_as_settled() {
     // A server started afterwards on the same schemas shows them as settled.
     let shop = TestShop::postgres_on(&prefix, settings()).await;
     for id in &seeded.ids {
-        let order = eventually(&format!("order {id} is shown confirmed"), || async {
-            let (status, body) = shop.get(&format!("/v1/orders/{id}")).await;
-            (status == 200 && body["status"] == "confirmed").then_some(body)
-        })
+        // Each context's view catches up on its own: wait for all of them.
+        eventually(
+            &format!("order {id} is shown settled in every view"),
+            || async {
+                let (status, body) = shop.get(&format!("/v1/orders/{id}")).await;
+                (status == 200
+                    && body["status"] == "confirmed"
+                    && body["payment"]["status"] == "captured"
+                    && body["reservation"]["status"] == "reserved"
+                    && body["saga"]["status"] == "completed")
+                    .then_some(body)
+            },
+        )
         .await;
-        assert_eq!(order["payment"]["status"], "captured", "{order}");
-        assert_eq!(order["reservation"]["status"], "reserved", "{order}");
-        assert_eq!(order["saga"]["status"], "completed", "{order}");
     }
     let (status, page) = shop.get("/v1/orders?limit=100").await;
     assert_eq!(status, 200, "{page}");
