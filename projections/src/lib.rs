@@ -82,7 +82,7 @@ pub use view::{QueryError, View, ViewStore};
 /// against the same versions: `async_trait` (for [`process::Dispatcher`]) and, with the
 /// `postgres` feature, `deadpool_postgres`, `tokio_postgres` and the store crate.
 pub use async_trait;
-pub use runner::{Runner, RunnerConfig, RunnerHandle, WaitError};
+pub use runner::{RestartError, Runner, RunnerConfig, RunnerHandle, WaitError};
 pub use status::{Failure, Lag, State, Status};
 pub use subscriber::{ApplyError, Subscriber};
 #[cfg(feature = "postgres")]

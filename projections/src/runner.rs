@@ -26,7 +26,7 @@ mod handle;
 mod metered;
 
 pub use config::RunnerConfig;
-pub use handle::{RunnerHandle, WaitError};
+pub use handle::{RestartError, RunnerHandle, WaitError};
 
 /// Drives one subscriber from one store.
 pub struct Runner<S, P> {
@@ -57,23 +57,49 @@ impl<S: EventReader, P: Subscriber> Runner<S, P> {
     /// Starts the runner on the current tokio runtime.
     pub fn spawn(self) -> RunnerHandle<S> {
         let (status_tx, status_rx) = watch::channel(Status::new(self.subscriber.name()));
+        let status_tx = Arc::new(status_tx);
         let (stop_tx, stop_rx) = watch::channel(false);
         let refresh = Arc::new(Notify::new());
-        let task: JoinHandle<()> = tokio::spawn(self.run(status_tx, stop_rx, Arc::clone(&refresh)));
-        RunnerHandle::new(status_rx, stop_tx, refresh, task)
+        let restart = Arc::new(Notify::new());
+        let task: JoinHandle<()> = tokio::spawn(self.run(
+            Arc::clone(&status_tx),
+            stop_rx,
+            Arc::clone(&refresh),
+            Arc::clone(&restart),
+        ));
+        let restart = handle::Restart {
+            status: status_tx,
+            signal: restart,
+        };
+        RunnerHandle::new(status_rx, stop_tx, refresh, restart, task)
     }
 
     async fn run(
         self,
-        status: watch::Sender<Status>,
+        status: Arc<watch::Sender<Status>>,
         mut stop: watch::Receiver<bool>,
         refresh: Arc<Notify>,
+        restart: Arc<Notify>,
     ) {
         let name = self.subscriber.name().to_owned();
         let span = tracing::info_span!("runner", subscriber = %name);
         let metrics = RunnerMetrics::new(&name);
-        let inner = self.run_inner(&status, &mut stop, &refresh, &metrics);
-        let _ = tracing::Instrument::instrument(inner, span).await;
+        loop {
+            let inner = self.run_inner(&status, &mut stop, &refresh, &metrics);
+            let () = tracing::Instrument::instrument(inner, span.clone()).await;
+            // It returns when asked to stop, or when it failed (read from the stop
+            // request, not the status: a restart may already have changed that).
+            if *stop.borrow() {
+                break;
+            }
+            // Failed: wait, keeping the failure on show, for a restart or a stop.
+            tokio::select! {
+                _ = stop.changed() => break,
+                () = restart.notified() => {}
+            }
+            // The handle already showed it starting again (see `RunnerHandle::restart`).
+            tracing::info!(subscriber = %name, "restarting a failed subscriber");
+        }
         status.send_modify(|s| {
             if s.state != State::Failed {
                 s.state = State::Stopped;

@@ -39,12 +39,34 @@ pub enum WaitError {
     },
 }
 
+/// Why [`RunnerHandle::restart`] did nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RestartError {
+    /// Only a failed runner restarts; this one is running or stopped.
+    #[error("subscriber {name} is {state}, not failed: only a failed runner restarts")]
+    NotFailed {
+        /// The subscriber.
+        name: String,
+        /// Its state.
+        state: &'static str,
+    },
+}
+
+/// What restarts a failed runner: its status, changed at once, and the signal its task
+/// waits for.
+#[derive(Debug)]
+pub(crate) struct Restart {
+    pub(crate) status: Arc<watch::Sender<Status>>,
+    pub(crate) signal: Arc<Notify>,
+}
+
 /// A running runner. Dropping the handle stops the runner after its current batch.
 #[derive(Debug)]
 pub struct RunnerHandle<S> {
     status: watch::Receiver<Status>,
     stop: watch::Sender<bool>,
     refresh: Arc<Notify>,
+    restart: Restart,
     task: Option<JoinHandle<()>>,
     store: PhantomData<fn() -> S>,
 }
@@ -54,12 +76,14 @@ impl<S: EventReader> RunnerHandle<S> {
         status: watch::Receiver<Status>,
         stop: watch::Sender<bool>,
         refresh: Arc<Notify>,
+        restart: Restart,
         task: JoinHandle<()>,
     ) -> Self {
         Self {
             status,
             stop,
             refresh,
+            restart,
             task: Some(task),
             store: PhantomData,
         }
@@ -123,6 +147,40 @@ impl<S: EventReader> RunnerHandle<S> {
     fn live_past(&self, position: Position) -> bool {
         let s = self.status.borrow();
         s.state == State::Live && s.head.is_some_and(|head| head >= position)
+    }
+
+    /// Starts a [failed](State::Failed) runner again from its stored checkpoint, after
+    /// whatever stopped it was repaired (a read model's table fixed, a handler's bug
+    /// deployed away, an upcaster added): it reads the failing event again and, if it
+    /// fails once more, stops on it again with a fresh [`Failure`](crate::Failure). Its
+    /// failure is cleared and its state goes back to
+    /// [`Starting`](State::Starting). Nothing is skipped: a restart never moves the
+    /// checkpoint.
+    pub fn restart(&self) -> Result<(), RestartError> {
+        let mut refused = None;
+        // Checked and changed in one step, so two restarts at once start it once, and a
+        // wait that follows never sees the old failure.
+        self.restart.status.send_if_modified(|s| {
+            if s.state != State::Failed {
+                refused = Some(RestartError::NotFailed {
+                    name: s.name.clone(),
+                    state: s.state.as_str(),
+                });
+                return false;
+            }
+            s.state = State::Starting;
+            s.failure = None;
+            s.last_error = None;
+            s.updated_at = std::time::SystemTime::now();
+            true
+        });
+        match refused {
+            Some(e) => Err(e),
+            None => {
+                self.restart.signal.notify_one();
+                Ok(())
+            }
+        }
     }
 
     /// Stops the runner after its current batch and returns its final status.

@@ -93,6 +93,68 @@ async fn poison_event_stops_the_runner_and_a_fixed_handler_resumes_at_it() {
     assert!(projection.read(|m| m.applied.values().all(|n| *n == 1)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_runner_restarts_in_place_and_fails_again_until_repaired() {
+    let store = MemoryStore::new();
+    deposit(&store, "acct-a", 10).await;
+    let poison = deposit(&store, "acct-a", -1).await;
+    let after = deposit(&store, "acct-a", 7).await;
+    let handler = SumHandler::new("sums");
+    let strict = handler.strict.clone();
+    let projection = MemoryProjection::new(handler);
+    let runner = Runner::new(store.clone(), projection.clone(), fast()).spawn();
+    let watch = runner.watch();
+    // Failed, with a failure recorded after `since`.
+    let failed = |since: std::time::SystemTime| {
+        let mut watch = watch.clone();
+        async move {
+            tokio::time::timeout(
+                WAIT,
+                watch.wait_for(|s| s.state == State::Failed && s.updated_at > since),
+            )
+            .await
+            .expect("failed in time")
+            .expect("status channel open")
+            .clone()
+        }
+    };
+    let first = failed(std::time::SystemTime::UNIX_EPOCH).await;
+    assert_eq!(first.failure.as_ref().map(|f| f.position), Some(poison));
+    // Only a failed runner restarts.
+    let lenient = SumHandler::new("other");
+    lenient.strict.store(false, Ordering::SeqCst);
+    let live = Runner::new(store.clone(), MemoryProjection::new(lenient), fast()).spawn();
+    live.wait_for(after, WAIT)
+        .await
+        .expect("the other runner is live");
+    assert!(matches!(
+        live.restart(),
+        Err(tessera_projections::RestartError::NotFailed { .. })
+    ));
+
+    // Not repaired: it reads the poison event again and stops on it again.
+    runner.restart().expect("failed, so it restarts");
+    let again = failed(first.updated_at).await;
+    assert_eq!(again.failure.as_ref().map(|f| f.position), Some(poison));
+    assert_eq!(projection.read(|m| m.sums["acct-a"]), 10);
+
+    // Repaired: the same handle, restarted, applies the poison event and what follows once.
+    strict.store(false, Ordering::SeqCst);
+    runner.restart().expect("failed, so it restarts");
+    runner
+        .wait_for(after, WAIT)
+        .await
+        .expect("resumed in place");
+    assert_eq!(projection.read(|m| m.sums["acct-a"]), 16);
+    assert!(projection.read(|m| m.applied.values().all(|n| *n == 1)));
+    let status = runner.status();
+    assert!(
+        status.failure.is_none() && status.last_error.is_none(),
+        "{status:?}"
+    );
+    assert_eq!(runner.stop().await.state, State::Stopped);
+}
+
 /// A store over `inner` that cannot decode the event at `bad` (as a stored row with
 /// malformed JSON reads on PostgreSQL) until it is cleared, and reports `held_back` as
 /// its reader lag (as PostgreSQL does while a long transaction is open).
