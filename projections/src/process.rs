@@ -24,6 +24,14 @@
 //! [`WorkerHandle::with_backlog`] fills into that status as
 //! [`Status::backlog`](crate::Status::backlog), so both show side by side.
 //!
+//! Inspection: an operator pages through the instances, all or of one status, in the
+//! byte order of their ids ([`ProcessStore::instance_page`]), and reads what the store
+//! holds of one beside its state ([`ProcessStore::instance_record`]: its commands in
+//! every state with their attempts and last error, its deadlines, and the inputs it
+//! handled with when). Both stores keep the same for that: settled commands, fired and
+//! cancelled deadlines and handled (instance, trigger) records with their time, until
+//! [retention](#retention) prunes them.
+//!
 //! Crash safety: a crash after recording and before dispatching leaves the commands in
 //! the outbox, and the next worker dispatches them; a crash after dispatching and before
 //! marking dispatches again. Either way the command carries the idempotency key
@@ -169,6 +177,7 @@ pub(crate) type Traced = (tessera_core::trace::TraceContext, bool);
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod record;
 mod retention;
 mod store;
 mod worker;
@@ -178,6 +187,7 @@ pub use dispatch::{DispatchError, Dispatcher};
 pub use memory::MemoryProcess;
 #[cfg(feature = "postgres")]
 pub use postgres::PgProcess;
+pub use record::{CommandRecord, CommandState, HandledInput, InstanceRecord};
 pub use retention::Pruned;
 pub use store::{Backlog, Deadline, DeadlineState, InstanceCounts, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};

@@ -9,8 +9,11 @@ use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
+use super::record::page_limit;
 use super::store::route;
-use super::{Backlog, Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
+use super::{
+    Backlog, Clock, CommandState, Deadline, InstanceRecord, OutboxEntry, ProcessStore, Pruned,
+};
 use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
 
@@ -18,7 +21,6 @@ mod deadlines;
 mod outbox;
 mod tables;
 
-use outbox::EntryState;
 use tables::Tables;
 
 /// A process store held in memory, for tests and the embedded mode. Clones share it, so a
@@ -169,7 +171,7 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
             return Ok(());
         }
         let now = self.clock.now();
-        tables.outbox.settle(issued.id, EntryState::Failed, now);
+        tables.outbox.settle(issued.id, CommandState::Failed, now);
         if let Some(mut instance) = tables.instance(&issued.instance).cloned() {
             let effects = instance.failed(&self.process, issued, error);
             tables.record(instance, effects, now);
@@ -216,15 +218,27 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
     }
 
     async fn instances(&self, status: Option<Status>) -> Result<Vec<Instance<P>>, BoxError> {
-        let tables = self.lock();
-        let all = tables.instances();
-        Ok(all
-            .filter(|i| status.is_none_or(|s| i.status == s))
-            .cloned()
-            .collect())
+        Ok(self.lock().page(status, None, usize::MAX))
     }
 
     async fn deadlines(&self) -> Result<Vec<Deadline>, BoxError> {
         Ok(self.lock().deadlines.list())
+    }
+
+    async fn instance_page(
+        &self,
+        status: Option<Status>,
+        after: Option<&InstanceId>,
+        limit: usize,
+    ) -> Result<Vec<Instance<P>>, BoxError> {
+        let limit = page_limit(limit)?;
+        Ok(self.lock().page(status, after, limit))
+    }
+
+    async fn instance_record(
+        &self,
+        id: &InstanceId,
+    ) -> Result<Option<InstanceRecord<P::Command>>, BoxError> {
+        Ok(self.lock().record_of(id))
     }
 }

@@ -10,14 +10,16 @@ use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
 
+use super::record::page_limit;
 use super::store::route;
-use super::{Backlog, Clock, Deadline, OutboxEntry, ProcessStore, Pruned};
+use super::{Backlog, Clock, Deadline, InstanceRecord, OutboxEntry, ProcessStore, Pruned};
 use crate::checkpoint::{expect_at, PgCheckpoints};
 use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
 
 mod prune;
 mod read;
+mod records;
 mod settle;
 mod sql;
 mod tx;
@@ -38,6 +40,11 @@ const MIGRATIONS: &[crate::migrate::Migration] = &[
         version: 3,
         name: "deadlines: the trace context of their scheduling",
         sql: include_str!("postgres/sql/trace.sql"),
+    },
+    crate::migrate::Migration {
+        version: 4,
+        name: "records: instances paged by id, one instance's commands and deadlines",
+        sql: include_str!("postgres/sql/records.sql"),
     },
 ];
 
@@ -260,5 +267,22 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
 
     async fn deadlines(&self) -> Result<Vec<Deadline>, BoxError> {
         read::deadlines::<P>(&self.pool, &self.sql).await
+    }
+
+    async fn instance_page(
+        &self,
+        status: Option<Status>,
+        after: Option<&InstanceId>,
+        limit: usize,
+    ) -> Result<Vec<Instance<P>>, BoxError> {
+        let limit = page_limit(limit)?;
+        records::page::<P>(&self.pool, &self.sql, (status, after), limit).await
+    }
+
+    async fn instance_record(
+        &self,
+        id: &InstanceId,
+    ) -> Result<Option<InstanceRecord<P::Command>>, BoxError> {
+        records::record::<P>(&self.pool, &self.sql, id).await
     }
 }

@@ -9,7 +9,8 @@ use tessera_core::{decode_recorded, BoxError, CodecError, RecordedEvent, Upcaste
 
 use tokio::sync::Notify;
 
-use super::{Clock, Pruned};
+use super::record::page_limit;
+use super::{Clock, InstanceRecord, Pruned};
 use crate::Subscriber;
 
 /// Durable storage of a process manager's instances, handled inputs, outbox and
@@ -119,6 +120,58 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
 
     /// Every deadline stored, scheduled, fired or cancelled, by due time.
     fn deadlines(&self) -> impl Future<Output = Result<Vec<Deadline>, BoxError>> + Send;
+
+    /// One page of [`instances`](Self::instances): those with this status, if given,
+    /// whose ids come strictly after `after` (`None`: from the first), at most `limit`,
+    /// ordered by id in the byte order of the id string (`InstanceId`'s `Ord`; on
+    /// PostgreSQL `COLLATE "C"`, whatever the database's collation), so both stores
+    /// page alike. The next page starts after the last id of this one; a page shorter
+    /// than `limit` is the last. An instance created or changing status between two
+    /// pages shows in a later page if its id comes later. A `limit` of 0 is an error.
+    ///
+    /// Both stores read only the page: PostgreSQL from an index in that order (of the
+    /// status, when given), memory from its ids in order (of the status, when given)
+    /// under its lock. The default reads every instance of the status from
+    /// [`instances`](Self::instances) and keeps the page: correct, but as costly as
+    /// listing them all.
+    fn instance_page(
+        &self,
+        status: Option<Status>,
+        after: Option<&InstanceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Instance<P>>, BoxError>> + Send {
+        async move {
+            let limit = page_limit(limit)?;
+            let mut all = self.instances(status).await?;
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(all
+                .into_iter()
+                .filter(|i| after.is_none_or(|a| i.id > *a))
+                .take(limit)
+                .collect())
+        }
+    }
+
+    /// What the store holds about instance `id` beside its state: every command in its
+    /// outbox (any state, in issue order), its deadlines (by due time) and the inputs it
+    /// handled (trigger ids with when, oldest first), as far as
+    /// [retention](crate::process#retention) kept them. `None` when there is no such
+    /// instance. Read-only: on PostgreSQL one read-only snapshot (so the three lists
+    /// agree with each other), taking no row locks; in memory under the store's lock.
+    ///
+    /// The default is an error: a store has to say what it keeps.
+    fn instance_record(
+        &self,
+        id: &InstanceId,
+    ) -> impl Future<Output = Result<Option<InstanceRecord<P::Command>>, BoxError>> + Send {
+        async move {
+            Err(format!(
+                "this process store keeps no instance records (asked for instance {id} of {})",
+                P::NAME
+            )
+            .into())
+        }
+    }
 }
 
 /// What waits in a process store's outbox ([`ProcessStore::backlog`]).

@@ -15,6 +15,7 @@ mod process_concurrency;
 mod process_marks;
 mod process_memory;
 mod process_postgres;
+mod process_records;
 mod process_retention;
 mod process_retention_pg;
 mod process_status;

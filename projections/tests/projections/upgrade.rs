@@ -49,6 +49,7 @@ async fn a_process_schema_of_the_previous_release_is_upgraded_in_place() {
         ("process".to_owned(), 1),
         ("process".to_owned(), 2),
         ("process".to_owned(), 3),
+        ("process".to_owned(), 4),
     ];
     assert_eq!(recorded(&client, &schema).await, expected);
     // Starting again changes nothing.

@@ -160,6 +160,23 @@ impl<T: Clone> Deadlines<T> {
         (gone, left)
     }
 
+    /// The instance's deadlines, scheduled or settled, by due time.
+    pub(super) fn of_instance(&self, instance: &InstanceId) -> Vec<Deadline> {
+        let scheduled = self
+            .scheduled
+            .get(instance)
+            .into_iter()
+            .flat_map(|of| of.values());
+        let settled = self.settled.get(instance).into_iter().flatten();
+        let mut of: Vec<Deadline> = scheduled
+            .chain(settled)
+            .filter_map(|id| self.all.get(id))
+            .map(|d| d.view.clone())
+            .collect();
+        of.sort_by_key(|d| (d.due_at, d.id));
+        of
+    }
+
     /// Every deadline stored, by due time.
     pub(super) fn list(&self) -> Vec<Deadline> {
         let mut all: Vec<Deadline> = self.all.values().map(|d| d.view.clone()).collect();

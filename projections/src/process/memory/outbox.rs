@@ -8,20 +8,12 @@ use std::time::SystemTime;
 use tessera_core::process::{InstanceId, Issued};
 use tessera_core::EventId;
 
-use crate::process::{Backlog, OutboxEntry};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EntryState {
-    Pending,
-    Dispatched,
-    Failed,
-    Discarded,
-}
+use crate::process::{Backlog, CommandRecord, CommandState, OutboxEntry};
 
 struct Entry<C> {
     view: OutboxEntry<C>,
-    state: EntryState,
-    /// When it left [`EntryState::Pending`].
+    state: CommandState,
+    /// When it left [`CommandState::Pending`].
     settled_at: Option<SystemTime>,
     /// When it was queued.
     issued_at: SystemTime,
@@ -67,7 +59,7 @@ impl<C: Clone> Outbox<C> {
             not_before: now,
             last_error: None,
         };
-        let (state, settled_at) = (EntryState::Pending, None);
+        let (state, settled_at) = (CommandState::Pending, None);
         self.entries.insert(
             seq,
             Entry {
@@ -126,25 +118,36 @@ impl<C: Clone> Outbox<C> {
     /// Command `id`, if it is pending.
     pub(super) fn pending_mut(&mut self, id: EventId) -> Option<&mut OutboxEntry<C>> {
         let entry = self.entries.get_mut(self.ids.get(&id)?)?;
-        (entry.state == EntryState::Pending).then_some(&mut entry.view)
+        (entry.state == CommandState::Pending).then_some(&mut entry.view)
     }
 
     /// Settles pending command `id` as `state` at `now`.
-    pub(super) fn settle(&mut self, id: EventId, state: EntryState, now: SystemTime) {
+    pub(super) fn settle(&mut self, id: EventId, state: CommandState, now: SystemTime) {
         if let Some(&seq) = self.ids.get(&id) {
             self.settle_seq(seq, state, now);
         }
     }
 
-    fn settle_seq(&mut self, seq: u64, state: EntryState, now: SystemTime) {
+    fn settle_seq(&mut self, seq: u64, state: CommandState, now: SystemTime) {
         let Some(entry) = self.entries.get_mut(&seq) else {
             return;
         };
-        if entry.state == EntryState::Pending && state != EntryState::Pending {
+        if entry.state == CommandState::Pending && state != CommandState::Pending {
             entry.state = state;
             entry.settled_at = Some(now);
             self.pending.remove(&seq);
         }
+    }
+
+    /// Every command of the instance, in any state, in issue order.
+    pub(super) fn of_instance(&self, instance: &InstanceId) -> Vec<CommandRecord<C>> {
+        let seqs = self.of_instance.get(instance).into_iter().flatten();
+        seqs.filter_map(|s| self.entries.get(s))
+            .map(|e| CommandRecord {
+                entry: e.view.clone(),
+                state: e.state,
+            })
+            .collect()
     }
 
     /// Discards the instance's pending commands.
@@ -157,7 +160,7 @@ impl<C: Clone> Outbox<C> {
             .copied()
             .collect();
         for seq in seqs {
-            self.settle_seq(seq, EntryState::Discarded, now);
+            self.settle_seq(seq, CommandState::Discarded, now);
         }
     }
 

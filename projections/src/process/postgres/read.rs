@@ -71,7 +71,8 @@ pub(super) async fn due<P: ProcessManager>(
     rows.iter().map(entry::<P>).collect()
 }
 
-fn entry<P: ProcessManager>(r: &Row) -> Result<OutboxEntry<P::Command>, BoxError> {
+/// An outbox row's entry (columns `issued`, `attempts`, `not_before`, `last_error`).
+pub(super) fn entry<P: ProcessManager>(r: &Row) -> Result<OutboxEntry<P::Command>, BoxError> {
     Ok(OutboxEntry {
         issued: r.try_get::<_, Json<Issued<P::Command>>>("issued")?.0,
         attempts: u32::try_from(r.try_get::<_, i32>("attempts")?)?,
@@ -119,15 +120,16 @@ pub(super) async fn deadlines<P: ProcessManager>(
     let rows = client
         .query(&client.prepare_cached(&sql.deadlines).await?, &[&P::NAME])
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Deadline {
-                id: r.try_get("id")?,
-                instance: InstanceId(r.try_get("instance_id")?),
-                key: r.try_get("key")?,
-                due_at: r.try_get("due_at")?,
-                state: DeadlineState::parse(r.try_get("state")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(deadline).collect()
+}
+
+/// A deadline row (columns `id`, `instance_id`, `key`, `due_at`, `state`).
+pub(super) fn deadline(r: &Row) -> Result<Deadline, BoxError> {
+    Ok(Deadline {
+        id: r.try_get("id")?,
+        instance: InstanceId(r.try_get("instance_id")?),
+        key: r.try_get("key")?,
+        due_at: r.try_get("due_at")?,
+        state: DeadlineState::parse(r.try_get("state")?)?,
+    })
 }

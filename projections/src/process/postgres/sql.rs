@@ -47,6 +47,16 @@ pub(super) struct Sql {
     pub(super) instances: String,
     /// Every deadline of the process.
     pub(super) deadlines: String,
+    /// A page of instances, by id in byte order.
+    pub(super) instance_page: String,
+    /// A page of the instances of status `$2`, by id in byte order.
+    pub(super) instance_page_of_status: String,
+    /// Every outbox row of one instance, in issue order.
+    pub(super) instance_commands: String,
+    /// Every deadline of one instance, by due time.
+    pub(super) instance_deadlines: String,
+    /// The triggers one instance handled, oldest first.
+    pub(super) instance_handled: String,
     /// The oldest pending command of each instance not busy, if due.
     pub(super) due: String,
     /// Handled records of instances ended before `$2`, at most `$3`.
@@ -80,6 +90,14 @@ impl Sql {
             instance: in_schema(include_str!("sql/instance.sql"), schema),
             instances: in_schema(include_str!("sql/instances.sql"), schema),
             deadlines: in_schema(include_str!("sql/deadlines.sql"), schema),
+            instance_page: in_schema(include_str!("sql/instance_page.sql"), schema),
+            instance_page_of_status: in_schema(
+                include_str!("sql/instance_page_of_status.sql"),
+                schema,
+            ),
+            instance_commands: in_schema(include_str!("sql/instance_commands.sql"), schema),
+            instance_deadlines: in_schema(include_str!("sql/instance_deadlines.sql"), schema),
+            instance_handled: in_schema(include_str!("sql/instance_handled.sql"), schema),
             due: in_schema(include_str!("sql/due.sql"), schema),
             prune_handled: in_schema(include_str!("sql/prune_handled.sql"), schema),
             prune_outbox: in_schema(include_str!("sql/prune_outbox.sql"), schema),
