@@ -1,11 +1,12 @@
 //! # tessera-core
 //!
 //! The contracts every Tessera crate stands on: stream ids, events and metadata,
-//! expected versions, the [`EventStore`] contract (append, read, subscribe), typed domain
-//! events with upcasting, aggregates and the [`CommandHandler`], snapshots, the embedded
-//! [`MemoryStore`], a given/when/then [`testkit`], and the [`process`]-manager (saga)
-//! contract with its own test kit ([`process::ProcessTest`]); its durable runtime lives
-//! in `tessera-projections`.
+//! expected versions, the [`EventStore`] contract (append, read, subscribe, and browse
+//! for an operator: [`EventReader::categories`], [`EventReader::streams`],
+//! [`EventReader::correlated`]), typed domain events with upcasting, aggregates and the
+//! [`CommandHandler`], snapshots, the embedded [`MemoryStore`], a given/when/then
+//! [`testkit`], and the [`process`]-manager (saga) contract with its own test kit
+//! ([`process::ProcessTest`]); its durable runtime lives in `tessera-projections`.
 //!
 //! Conventions used by every store:
 //! - stream versions start at **0** and have no holes;
@@ -59,6 +60,7 @@
 
 mod aggregate;
 mod backoff;
+mod catalog;
 mod codec;
 mod command;
 mod decode;
@@ -82,6 +84,7 @@ mod version;
 
 pub use aggregate::Aggregate;
 pub use backoff::Backoff;
+pub use catalog::{ListStreams, StreamInfo};
 pub use codec::{CodecError, DomainEvent};
 pub use command::{
     CommandError, CommandHandler, CommandOptions, CommandOutcome, Loaded, RetryPolicy,

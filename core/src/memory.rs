@@ -8,12 +8,13 @@ use tokio::sync::watch;
 
 use crate::telemetry::AppendMetrics;
 use crate::{
-    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
-    Position, ReadAll, ReadStream, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamId,
-    Subscription, SubscriptionConfig, Version,
+    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, ListStreams,
+    NewEvent, Position, ReadAll, ReadStream, RecordedEvent, Snapshot, SnapshotStore, StoreError,
+    StreamId, StreamInfo, Subscription, SubscriptionConfig, Version,
 };
 
 mod append;
+mod catalog;
 mod read;
 
 /// An event store in process memory. Cheap to clone: clones share the same log.
@@ -184,6 +185,34 @@ impl EventReader for MemoryStore {
         filter: &EventFilter,
     ) -> Result<Option<u64>, StoreError> {
         Ok(Some(read::count(&self.lock(), after, up_to, filter)))
+    }
+
+    /// Visits every stream and sorts the categories: O(streams) per page.
+    async fn categories(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        read::check_limit(limit)?;
+        Ok(Some(catalog::categories(&self.lock(), after, limit)))
+    }
+
+    /// Visits every stream and sorts the page: O(streams) per page.
+    async fn streams(&self, list: ListStreams) -> Result<Option<Vec<StreamInfo>>, StoreError> {
+        read::check_limit(list.limit)?;
+        Ok(Some(catalog::streams(&self.lock(), &list)))
+    }
+
+    /// Scans the log from `after` until `limit` events match.
+    async fn correlated(
+        &self,
+        correlation_id: uuid::Uuid,
+        after: Position,
+        limit: usize,
+    ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        read::check_limit(limit)?;
+        let events = catalog::correlated(&self.lock(), correlation_id, after, limit);
+        Ok(Some(events))
     }
 
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription {

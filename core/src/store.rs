@@ -3,8 +3,8 @@
 use std::future::Future;
 
 use crate::{
-    EventFilter, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
-    Subscription, Version,
+    EventFilter, ExpectedVersion, ListStreams, NewEvent, Position, RecordedEvent, StoreError,
+    StreamId, StreamInfo, Subscription, Version,
 };
 
 /// Where an append landed.
@@ -181,6 +181,58 @@ pub trait EventReader: Clone + Send + Sync + 'static {
     /// default, for stores whose readers see every commit at once, is nothing behind.
     fn reader_lag(&self) -> impl Future<Output = Result<ReaderLag, StoreError>> + Send {
         std::future::ready(Ok(ReaderLag::default()))
+    }
+
+    /// The categories holding at least one event (a category is the part of a stream id
+    /// before the first `-`, see [`StreamId::category`]), in byte order, strictly after
+    /// `after` (`None`: from the first), at most `limit`: an operator's browsing, one
+    /// page at a time, without reading the log.
+    ///
+    /// A category whose events readers cannot see yet (on PostgreSQL, committed behind
+    /// an older open transaction) may already be listed. `Ok(None)`, the default: this
+    /// store cannot list categories. A `limit` of 0 is [`StoreError::InvalidInput`].
+    fn categories(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, StoreError>> + Send {
+        let _ = (after, limit);
+        std::future::ready(Ok(None))
+    }
+
+    /// The streams holding at least one event, every one or one category's, in byte
+    /// order of their ids, strictly after `list.after`, at most `list.limit`, each with
+    /// its current version (see [`ListStreams`]).
+    ///
+    /// A stream is listed with the version of its newest committed event, which readers
+    /// of the global log may not see yet (on PostgreSQL, committed behind an older open
+    /// transaction); [`read_stream`](Self::read_stream) returns it. `Ok(None)`, the
+    /// default: this store cannot list streams. A limit of 0 is
+    /// [`StoreError::InvalidInput`].
+    fn streams(
+        &self,
+        list: ListStreams,
+    ) -> impl Future<Output = Result<Option<Vec<StreamInfo>>, StoreError>> + Send {
+        let _ = list;
+        std::future::ready(Ok(None))
+    }
+
+    /// The events whose [metadata](crate::Metadata) correlation id is `correlation_id`,
+    /// in position order, strictly after `after`, at most `limit`: everything one
+    /// request caused, followed page by page (pass the last position returned).
+    ///
+    /// As with [`read_all`](Self::read_all), only events every reader can already see
+    /// are returned. Meant for an operator's occasional lookup: a store may find them by
+    /// scanning the log after `after`. `Ok(None)`, the default: this store cannot
+    /// search by correlation. A `limit` of 0 is [`StoreError::InvalidInput`].
+    fn correlated(
+        &self,
+        correlation_id: uuid::Uuid,
+        after: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<RecordedEvent>>, StoreError>> + Send {
+        let _ = (correlation_id, after, limit);
+        std::future::ready(Ok(None))
     }
 }
 

@@ -10,8 +10,8 @@ use std::future::Future;
 
 use crate::{
     AppendOutcome, EventAppender, EventFilter, EventId, EventReader, EventStore, ExpectedVersion,
-    NewEvent, Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, Snapshot, SnapshotStore,
-    StoreError, StreamId, Subscription, Version,
+    ListStreams, NewEvent, Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, Snapshot,
+    SnapshotStore, StoreError, StreamId, StreamInfo, Subscription, Version,
 };
 
 /// The store method a [`Forward`] wrapper is about to run, as [`Forward::before`] sees it.
@@ -32,6 +32,12 @@ pub enum Call {
     CountEvents,
     /// [`EventReader::reader_lag`].
     ReaderLag,
+    /// [`EventReader::categories`].
+    Categories,
+    /// [`EventReader::streams`].
+    Streams,
+    /// [`EventReader::correlated`].
+    Correlated,
     /// [`EventAppender::append`].
     Append,
     /// [`SnapshotStore::load_snapshot`].
@@ -191,6 +197,42 @@ pub trait Forward: Clone + Send + Sync + 'static {
         }
     }
 
+    /// [`EventReader::categories`].
+    fn categories(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, StoreError>> + Send {
+        async move {
+            self.before(Call::Categories)?;
+            self.inner().categories(after, limit).await
+        }
+    }
+
+    /// [`EventReader::streams`].
+    fn streams(
+        &self,
+        list: ListStreams,
+    ) -> impl Future<Output = Result<Option<Vec<StreamInfo>>, StoreError>> + Send {
+        async move {
+            self.before(Call::Streams)?;
+            self.inner().streams(list).await
+        }
+    }
+
+    /// [`EventReader::correlated`].
+    fn correlated(
+        &self,
+        correlation_id: uuid::Uuid,
+        after: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<RecordedEvent>>, StoreError>> + Send {
+        async move {
+            self.before(Call::Correlated)?;
+            self.inner().correlated(correlation_id, after, limit).await
+        }
+    }
+
     /// [`EventAppender::append`].
     fn append(
         &self,
@@ -277,6 +319,27 @@ impl<W: Forward> EventReader for W {
 
     async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
         Forward::reader_lag(self).await
+    }
+
+    async fn categories(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        Forward::categories(self, after, limit).await
+    }
+
+    async fn streams(&self, list: ListStreams) -> Result<Option<Vec<StreamInfo>>, StoreError> {
+        Forward::streams(self, list).await
+    }
+
+    async fn correlated(
+        &self,
+        correlation_id: uuid::Uuid,
+        after: Position,
+        limit: usize,
+    ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        Forward::correlated(self, correlation_id, after, limit).await
     }
 }
 

@@ -14,9 +14,13 @@
 //! | `lookup` | `stream_version`, `head`, `find_event` |
 //! | `stream_ids` | stream id validation and unusual valid ids |
 //! | `payload` | large, unicode and unusual JSON payloads with every recorded field |
+//! | `catalog` | `categories` and `streams` page by page in byte order, by category, with versions (where the store lists them) |
+//! | `correlated` | `correlated`: one correlation's events in position order, page by page (where the store searches) |
 
 mod batches;
+mod catalog;
 mod concurrency;
+mod correlated;
 mod expected_version;
 mod idempotency;
 mod lookup;
@@ -29,7 +33,9 @@ mod subscription;
 mod subscription_filter;
 
 pub use batches::{large_batch, rejected_batches};
+pub use catalog::{categories_in_byte_order, streams_in_byte_order};
 pub use concurrency::concurrent_writers_one_stream;
+pub use correlated::correlated_events;
 pub use expected_version::{expected_version_on_empty_stream, expected_version_on_existing_stream};
 pub use idempotency::{idempotency_conflicts, idempotent_repeats};
 pub use lookup::stream_version_head_and_find_event;

@@ -2,8 +2,8 @@
 //!
 //! One behavioural suite that every Tessera event store must pass: expected versions,
 //! idempotent appends, concurrent writers, global-log reads, subscriptions, lookups,
-//! stream ids and payload round trips, exactly as documented on
-//! [`EventAppender`](tessera_core::EventAppender) and
+//! stream ids and payload round trips, and the optional browsing reads, exactly as
+//! documented on [`EventAppender`](tessera_core::EventAppender) and
 //! [`EventReader`](tessera_core::EventReader).
 //!
 //! A store plugs in with a [`StoreFactory`] (a fresh, empty, isolated store per test) and
@@ -30,6 +30,12 @@
 //! A store whose idempotency follows EventStoreDB's server rather than the contract's
 //! strict rules says so with [`StoreFactory::idempotency`]; the suite then asserts
 //! that store's exact behaviour where the two differ (see [`Idempotency`]).
+//!
+//! The browsing reads (`categories`, `streams`, `correlated`) are optional in the
+//! contract: a store may answer `Ok(None)`, "cannot". A store that answers them says so
+//! with [`StoreFactory::browsing`] ([`Browsing::Answers`]), so that a `None` fails the
+//! suite (a wrapper that forgets to forward them, say); by default a case the store
+//! declines is skipped, and says so on stderr (see [`Browsing`]).
 //!
 //! The factory expression is evaluated once per test, inside the generated module (which
 //! glob-imports its parent, so names in scope at the call site resolve). A factory that
@@ -74,6 +80,31 @@ pub trait StoreFactory: Send + Sync + 'static {
     fn idempotency(&self) -> Idempotency {
         Idempotency::Strict
     }
+
+    /// Whether the store answers the optional browsing reads.
+    /// [`Browsing::MayDecline`] unless the factory says otherwise.
+    fn browsing(&self) -> Browsing {
+        Browsing::MayDecline
+    }
+}
+
+/// Whether a store answers the contract's optional browsing reads
+/// ([`categories`](tessera_core::EventReader::categories),
+/// [`streams`](tessera_core::EventReader::streams),
+/// [`correlated`](tessera_core::EventReader::correlated)), for the cases of
+/// [`cases::categories_in_byte_order`], [`cases::streams_in_byte_order`] and
+/// [`cases::correlated_events`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Browsing {
+    /// The store may answer `Ok(None)` ("this store cannot"), as the contract's default
+    /// methods do. A case whose read the store declines checks nothing more and is
+    /// skipped, with a `SKIPPED` line naming the case and the method written straight
+    /// to stderr, past the test harness's capture, so it shows in every run. A store
+    /// that answers is checked in full.
+    #[default]
+    MayDecline,
+    /// The store answers every browsing read: `Ok(None)` fails the case.
+    Answers,
 }
 
 /// The idempotency rules a store follows, for the cases where stores may differ
@@ -107,7 +138,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Generates `mod conformance` with one test per case of [`cases`], each run on a
 /// multi-threaded tokio runtime against `$factory.create("<case>")`; the cases that
-/// depend on the store's [`Idempotency`] also get `$factory.idempotency()`.
+/// depend on the store's [`Idempotency`] also get `$factory.idempotency()`, and the
+/// browsing cases `$factory.browsing()` ([`Browsing`]).
 ///
 /// See the crate documentation for an example.
 #[macro_export]
@@ -121,6 +153,7 @@ macro_rules! conformance_suite {
             $crate::__conformance_tests! {
                 ($factory)
                 [idempotency_conflicts]
+                {categories_in_byte_order streams_in_byte_order correlated_events}
                 expected_version_on_empty_stream
                 expected_version_on_existing_stream
                 idempotent_repeats
@@ -150,7 +183,7 @@ macro_rules! conformance_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    (($factory:expr) [$($with_idempotency:ident)*] $($case:ident)*) => {
+    (($factory:expr) [$($with_idempotency:ident)*] {$($with_browsing:ident)*} $($case:ident)*) => {
         $(
             #[$crate::__private::tokio::test(
                 crate = "::tessera_conformance::__private::tokio",
@@ -166,6 +199,23 @@ macro_rules! __conformance_tests {
                 )
                 .await;
                 $crate::cases::$with_idempotency(store, idempotency).await;
+            }
+        )*
+        $(
+            #[$crate::__private::tokio::test(
+                crate = "::tessera_conformance::__private::tokio",
+                flavor = "multi_thread",
+                worker_threads = 4
+            )]
+            async fn $with_browsing() {
+                let factory = $factory;
+                let browsing = $crate::StoreFactory::browsing(&factory);
+                let store = $crate::StoreFactory::create(
+                    &factory,
+                    ::core::stringify!($with_browsing),
+                )
+                .await;
+                $crate::cases::$with_browsing(store, browsing).await;
             }
         )*
         $(

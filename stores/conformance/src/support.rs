@@ -2,6 +2,7 @@
 
 mod check;
 mod ops;
+mod optional;
 mod sub;
 
 use serde_json::json;
@@ -15,6 +16,7 @@ pub(crate) use ops::{
     append_ok, assert_empty_store, join, ok, read_all, read_all_pages, read_stream, version_of,
     wait_visible, within,
 };
+pub(crate) use optional::{answer, first_answer};
 pub(crate) use sub::{assert_quiet, collect, next_event};
 
 /// A valid stream id (panics on a typo in a case).

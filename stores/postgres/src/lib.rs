@@ -118,11 +118,19 @@
 //!   not decode are `StoreError::Corrupt` naming stream and version (a log read
 //!   returns the events before the first such row; the next read reports it).
 //!   A connection whose transaction failed is rolled back or dropped, never pooled.
+//! - **Browsing** (`categories`, `streams`, `correlated` of
+//!   [`EventReader`](tessera_core::EventReader), for an operator's console): pages in
+//!   byte order (`COLLATE "C"`) whatever the database's collation, without reading the
+//!   log: a loose index scan of the category index, a scan of the `streams` table, and
+//!   a walk of the log index that stops at the limit, under the same visibility rule as
+//!   `read_all` (each statement in `sql/catalog_*.sql` says what it costs).
 //! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
-//!   `read_all` and `subscribe` spans.
+//!   `read_all` and `subscribe` spans; `categories`, `streams` and `correlated` spans
+//!   carry the limit, never the caller's ids.
 
 mod append;
 mod builder;
+mod catalog;
 mod codec;
 mod connect;
 mod error;

@@ -272,7 +272,7 @@ impl Inner {
 }
 
 /// A read limit as a SQL `LIMIT`.
-fn limit(limit: usize) -> Result<i64, StoreError> {
+pub(crate) fn limit(limit: usize) -> Result<i64, StoreError> {
     if limit == 0 {
         return Err(StoreError::InvalidInput(
             "read limit must be at least 1".into(),

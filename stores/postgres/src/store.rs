@@ -6,9 +6,9 @@ use std::time::Instant;
 use deadpool_postgres::Pool;
 use tessera_core::telemetry::AppendMetrics;
 use tessera_core::{
-    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, NewEvent,
-    Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, StoreError, StreamId, Subscription,
-    SubscriptionConfig, Version,
+    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, ListStreams,
+    NewEvent, Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, StoreError, StreamId,
+    StreamInfo, Subscription, SubscriptionConfig, Version,
 };
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -238,5 +238,46 @@ impl EventReader for PostgresStore {
 
     async fn reader_lag(&self) -> Result<ReaderLag, StoreError> {
         PostgresStore::reader_lag(self).await
+    }
+
+    /// A loose index scan of the category index that visits every category once, then
+    /// sorts them in byte order: one index probe per category of the store, whatever
+    /// the limit, and no event read (`sql/catalog_categories.sql` says why the walk
+    /// cannot stop at the limit: the index is in the database's collation).
+    async fn categories(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        // The statement's name only: `after` is the caller's data.
+        let span = tracing::debug_span!("categories", limit);
+        self.inner
+            .categories(after, limit)
+            .instrument(span)
+            .await
+            .map(Some)
+    }
+
+    /// Reads the `streams` table, one row per stream: a scan of it keeping the
+    /// `limit` lowest ids in byte order (the primary key's index, in the database's
+    /// collation, cannot give byte order), with the category computed from each id.
+    async fn streams(&self, list: ListStreams) -> Result<Option<Vec<StreamInfo>>, StoreError> {
+        let span = tracing::debug_span!("streams", limit = list.limit);
+        self.inner.streams(&list).instrument(span).await.map(Some)
+    }
+
+    /// Walks the log in order from `after`, with no index on the correlation id (one
+    /// would cost every append), and stops at the `limit`-th match: a correlation with
+    /// fewer events than that after `after` costs a scan of the rest of the log. Meant
+    /// for an operator's occasional lookup.
+    async fn correlated(
+        &self,
+        correlation_id: uuid::Uuid,
+        after: Position,
+        limit: usize,
+    ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        let span = tracing::debug_span!("correlated", limit);
+        let events = self.inner.correlated(correlation_id, after, limit);
+        events.instrument(span).await.map(Some)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tessera_conformance::StoreFactory;
+use tessera_conformance::{Browsing, StoreFactory};
 use tessera_core::testkit::Forward;
 use tessera_core::{AppendOutcome, EventAppender, ExpectedVersion, NewEvent, StoreError, StreamId};
 use tessera_postgres::PostgresStore;
@@ -28,6 +28,10 @@ impl StoreFactory for Postgres {
             store,
             _db: Arc::new(db),
         }
+    }
+
+    fn browsing(&self) -> Browsing {
+        Browsing::Answers
     }
 }
 

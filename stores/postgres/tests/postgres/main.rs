@@ -5,6 +5,7 @@
 mod append;
 mod bad_input;
 mod cancel;
+mod catalog;
 mod chaos;
 mod common;
 mod conformance;
