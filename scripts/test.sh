@@ -6,7 +6,8 @@
 # installs it from Debian's packages, starts it, and creates the database. Likewise for the
 # brokers of the integration-event tests: NATS with JetStream on 127.0.0.1:4222 and RabbitMQ
 # on 127.0.0.1:5672 (guest/guest) are used when answering, else started, else installed
-# from Debian's packages and started. Says what it did.
+# from Debian's packages and started. Installs Debian's chromium and chromium-driver when
+# missing (the operator console's browser tests). Says what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,6 +89,27 @@ else
     for _ in $(seq 1 90); do listening 5672 && break; sleep 1; done
     listening 5672 || { say "ERROR: RabbitMQ did not come up on 127.0.0.1:5672." >&2; exit 1; }
     say "RabbitMQ is up at 127.0.0.1:5672 (guest/guest)."
+fi
+
+# The headless browser of the operator console's tests (examples/shop/tests/shop/browser.rs):
+# Debian's chromium and its chromedriver, driven over WebDriver.
+browser_installed() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }
+if browser_installed; then
+    say "chromium and chromedriver are installed: the console's browser tests use them."
+else
+    install_hint="apt-get install -y chromium chromium-driver (as root, or with sudo)"
+    if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
+        say "ERROR: the console's browser tests need chromium and chromedriver, which are not installed, and this user is not root and has no sudo: install them with $install_hint, then run this again." >&2
+        exit 1
+    fi
+    say "chromium or chromedriver is missing: installing them from Debian's packages (apt-get install chromium chromium-driver)." >&2
+    if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+            && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+        || ! browser_installed; then
+        say "ERROR: could not install chromium and chromedriver (see apt-get's messages above); install them with $install_hint, then run this again." >&2
+        exit 1
+    fi
+    say "Installed chromium ($(command -v chromium)) and chromedriver ($(command -v chromedriver))." >&2
 fi
 
 say "Running: cargo test --workspace (DATABASE_URL=$(printf '%s' "$DATABASE_URL" | sed -E 's|(://[^:/@]*):[^/?#]*@|\1:***@|; s|(password=)[^& ]*|\1***|g'), user $user)"

@@ -1,6 +1,7 @@
 //! Integration tests of the shop: one binary, submodules per concern.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod commands;
 mod concurrency;
