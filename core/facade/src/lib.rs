@@ -116,6 +116,12 @@ pub use tessera_nats as nats;
 #[cfg(feature = "rabbitmq")]
 pub use tessera_rabbitmq as rabbitmq;
 
+/// The operator console (`tessera-console`): an axum router that shows a service's log,
+/// runners, process managers and guards in a browser, and rebuilds or restarts runners.
+/// One line mounts it: `router.nest_service("/admin", Console::new("Orders").store("orders", store).router())`.
+#[cfg(feature = "console")]
+pub use tessera_console as console;
+
 /// `#[async_trait]`, for the traits the runtime keeps as `dyn` (a process manager's
 /// `Dispatcher`).
 pub use async_trait;

@@ -40,7 +40,9 @@ pub use parts::{
 };
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 use runners::Running;
-pub use runners::{stored_inboxes, stored_statuses, Kind, StoredInbox, StoredStatus};
+pub use runners::{
+    stored_inboxes, stored_statuses, Kind, RestartRunner, StoredInbox, StoredStatus,
+};
 pub use split::service_parts;
 
 /// A running shop.

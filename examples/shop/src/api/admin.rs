@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -96,7 +96,7 @@ pub async fn guard<S: EventStore + SnapshotStore>(
     req: Request,
     next: Next,
 ) -> Response {
-    match admit(&app.settings, &req) {
+    match admit(&app.settings, req.method(), req.headers()) {
         Ok(()) => next.run(req).await,
         Err(problem) => problem.into_response(),
     }
@@ -108,9 +108,13 @@ pub async fn guard<S: EventStore + SnapshotStore>(
 /// must match when one is set (401 otherwise); without one, the routes are open only
 /// when the server was started with `--admin-open` (403 otherwise). Where the request
 /// comes from (loopback or not) plays no part: behind a proxy every request does.
-fn admit(settings: &Settings, req: &Request) -> Result<(), Problem> {
-    if !req.method().is_safe() {
-        let foreign = req.headers().get_all(header::ORIGIN).iter().any(|origin| {
+pub(super) fn admit(
+    settings: &Settings,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(), Problem> {
+    if !method.is_safe() {
+        let foreign = headers.get_all(header::ORIGIN).iter().any(|origin| {
             !origin.to_str().is_ok_and(|o| {
                 settings
                     .origins
@@ -125,7 +129,7 @@ fn admit(settings: &Settings, req: &Request) -> Result<(), Problem> {
         }
     }
     match &settings.admin_token {
-        Some(token) if token.matches_bearer(req.headers()) => Ok(()),
+        Some(token) if token.matches_bearer(headers) => Ok(()),
         Some(_) => Err(Problem::unauthorized(
             "admin routes need `Authorization: Bearer <SHOP_ADMIN_TOKEN>`",
         )),

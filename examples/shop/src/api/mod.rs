@@ -23,6 +23,7 @@ use tracing::Instrument;
 use crate::app::App;
 
 mod admin;
+pub mod console;
 pub mod customer;
 mod extract;
 mod health;
@@ -73,6 +74,7 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
         .route("/health/ready", get(health::ready::<S>))
         .route("/metrics", get(health::metrics::<S>))
         .route("/openapi.json", get(openapi::serve))
+        .nest_service("/admin", console::router(&app))
         .merge(api)
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })

@@ -16,6 +16,9 @@ use tessera_projections::View;
 pub struct RebuildState {
     /// Events applied so far.
     pub done: u64,
+    /// Events it expects to apply in all: an estimate while it runs, counted from the
+    /// log when the store can count (see `tessera_projections::Progress`).
+    pub total: u64,
     /// Events per second.
     pub events_per_s: f64,
     /// Seconds left (estimate).
@@ -109,6 +112,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
                         name.to_owned(),
                         RebuildState {
                             done: p.done,
+                            total: p.total_estimate,
                             events_per_s: p.events_per_s,
                             eta_s: p.eta.map(|d| d.as_secs_f64()),
                             finished: p.finished,

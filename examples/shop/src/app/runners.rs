@@ -18,6 +18,17 @@ use tessera_projections::process::Backlog;
 use tessera_projections::Checkpoints;
 use tessera_projections::{CheckpointStore, View, ViewStore};
 
+/// Why [`App::restart`] did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartRunner {
+    /// No runner has this name.
+    #[error("no runner named {0:?}")]
+    Unknown(String),
+    /// It is not failed.
+    #[error(transparent)]
+    NotFailed(tessera_projections::RestartError),
+}
+
 /// What a runner drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -238,6 +249,15 @@ impl<S: EventStore + SnapshotStore> App<S> {
 
     fn runner(&self, name: &str) -> Option<Arc<RunnerHandle<S>>> {
         self.lock_runners().get(name).map(|r| r.handle.clone())
+    }
+
+    /// Starts the failed runner `name` again from its checkpoint
+    /// ([`RunnerHandle::restart`]).
+    pub fn restart(&self, name: &str) -> Result<(), RestartRunner> {
+        let handle = self
+            .runner(name)
+            .ok_or_else(|| RestartRunner::Unknown(name.chars().take(100).collect()))?;
+        handle.restart().map_err(RestartRunner::NotFailed)
     }
 
     /// Status of every runner: (kind, context, status).

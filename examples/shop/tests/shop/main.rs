@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod commands;
 mod concurrency;
+mod console;
 mod crash;
 mod e2e;
 mod eventstoredb;

@@ -57,6 +57,16 @@ async fn serve<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
+    serve_on(app, listener, prefix).await
+}
+
+/// Serves `app` on `listener` (bound first when the settings must name the address,
+/// as the admin routes' allowed origins do).
+pub async fn serve_on<S: tessera_core::EventStore + tessera_core::SnapshotStore>(
+    app: Arc<App<S>>,
+    listener: TcpListener,
+    prefix: Option<String>,
+) -> TestShop {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let gateway = app.gateway.clone();
     let (tx, rx) = oneshot::channel();
