@@ -125,7 +125,12 @@ async fn claim_locked(
             .basic_publish(
                 "".into(),
                 queue.clone(),
-                BasicPublishOptions::default(),
+                // Returned, not dropped, if the queue is gone (a late claim may run after
+                // its consumer's queue was deleted): then nothing is taken off the hold.
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
                 &d.data,
                 d.properties.clone(),
             )
@@ -134,7 +139,7 @@ async fn claim_locked(
     }
     let mut copied = true;
     for confirm in confirms {
-        copied &= matches!(confirm.await?, Confirmation::Ack(_));
+        copied &= matches!(confirm.await?, Confirmation::Ack(None));
     }
     if copied {
         for d in &wanted {

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
+use std::time::Duration;
 
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::{FieldTable, ShortString};
@@ -11,6 +12,14 @@ use tessera_projections::integration::{BusError, Consumer, ConsumerSpec};
 use super::RabbitBus;
 use crate::consumer::{Link, RabbitConsumer};
 use crate::topology;
+
+/// How long after a consumer's queue opened it looks at the hold again
+/// ([`RabbitBus::claim_late`]).
+const LATE_CLAIMS: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(4),
+];
 
 impl RabbitBus {
     /// Declares the durable queue of `spec` and binds it, without consuming: RabbitMQ
@@ -79,6 +88,32 @@ impl RabbitBus {
         Ok(())
     }
 
+    /// Claims again a few times after the queue opened, in the background: a message
+    /// the broker routed to the hold just before the bind can show there only after the
+    /// claim that followed the bind looked (the hold is a quorum queue: a message is
+    /// visible once its log entry commits, which under load takes milliseconds), and
+    /// would otherwise wait there until the next consumer of its context opens. It
+    /// arrives after messages routed to the queue directly; the inbox holds those back
+    /// until it (per-stream order). A claim finds an empty hold cheaply.
+    fn claim_late(
+        &self,
+        connection: &Arc<lapin::Connection>,
+        spec: &ConsumerSpec,
+        queue: &ShortString,
+    ) {
+        let bus = self.clone();
+        let (connection, spec, queue) = (Arc::clone(connection), spec.clone(), queue.clone());
+        tokio::spawn(async move {
+            for wait in LATE_CLAIMS {
+                tokio::time::sleep(wait).await;
+                if let Err(e) = bus.claim(&connection, &spec, &queue).await {
+                    tracing::debug!(consumer = %spec.name, error = %e, "a late claim of held messages failed");
+                    return;
+                }
+            }
+        });
+    }
+
     /// Opens `spec`'s queue ([`Self::open_queue`]) and consumes it.
     pub(super) async fn open_consumer(
         &self,
@@ -89,6 +124,7 @@ impl RabbitBus {
         let connection = self.inner.consuming.get(config).await?;
         let prefetch = u16::try_from(spec.max_in_flight.max(1)).unwrap_or(u16::MAX);
         let (channel, queue) = self.open_queue(&connection, spec).await?;
+        self.claim_late(&connection, spec, &queue);
         let subscribing = async {
             channel
                 .basic_qos(prefetch, BasicQosOptions::default())

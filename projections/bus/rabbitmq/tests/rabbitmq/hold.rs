@@ -90,3 +90,64 @@ async fn consumers_opened_together_each_claim_all_they_want() {
         assert_eq!(drain(&mut b).await, catalogue, "round {round}: catalogue");
     }
 }
+
+/// A message the broker routed to the hold just before a consumer's bind can show there
+/// only after the consumer's claims looked (the hold is a quorum queue: a message is
+/// visible once its log entry commits). It still reaches the consumer, because the
+/// consumer looks at the hold again after it opened. Made here by taking a held message
+/// off the hold before the consumer opens and putting it back after.
+#[tokio::test]
+async fn a_message_reaching_the_hold_after_the_claims_still_arrives() {
+    use lapin::options::{BasicGetOptions, BasicPublishOptions};
+    use lapin::{Connection, ConnectionProperties};
+
+    let broker = Broker::new("hold-late").await;
+    let bus = broker.bus().await;
+    let early = event("ordering.order.OrderPlaced", "order-1", 0);
+    bus.publish(std::slice::from_ref(&early)).await.unwrap();
+    let connection = Connection::connect(&broker.url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    let hold = broker.config().unrouted_queue("ordering");
+    let held = channel
+        .basic_get(hold.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("get")
+        .expect("the early message is held");
+    let spec = broker.spec("late-hold", "ordering", "ordering.order.>");
+    let mut consumer = bus.consume(&spec).await.unwrap();
+    // It reaches the hold only now, after the consumer's claims; the next message goes
+    // to the consumer's queue directly.
+    // Through the hold's fanout exchange with the subject as routing key, as the topic
+    // exchange's alternate exchange delivers it.
+    channel
+        .basic_publish(
+            hold.as_str().into(),
+            held.delivery.routing_key.clone(),
+            BasicPublishOptions::default(),
+            &held.delivery.data,
+            held.delivery.properties.clone(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    let next = event("ordering.order.OrderPlaced", "order-1", 1);
+    bus.publish(std::slice::from_ref(&next)).await.unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 2 && std::time::Instant::now() < deadline {
+        if let Some(d) = consumer.next(Duration::from_millis(500)).await.unwrap() {
+            seen.push(d.message.clone().unwrap());
+            d.ack().await.unwrap();
+        }
+    }
+    seen.sort_by_key(|m| m.version);
+    assert_eq!(
+        seen,
+        vec![early, next],
+        "both arrive, the late one included"
+    );
+    let _ = connection.close(200, "OK".into()).await;
+}
