@@ -395,24 +395,51 @@
     }
   }
 
+  // Process managers: counts by status, updated in place every second.
   async function processesPage() {
-    const body = await api("processes");
-    if (!body.processes.length) return page("Process managers", h("p", {}, "No process manager is mounted in this console."));
     const statuses = ["pending", "compensating", "completed", "failed"];
-    page("Process managers",
+    const tbody = h("tbody", {});
+    const alert = h("div", {});
+    const rows = new Map();
+    page("Process managers", alert,
       h("table", { class: "processes" },
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Process manager"),
           statuses.map((s) => h("th", { scope: "col", class: "num" }, s)),
           h("th", { scope: "col", class: "num" }, "Commands waiting"),
           h("th", { scope: "col", class: "num" }, "Deadlines scheduled (due)"))),
-        h("tbody", {}, body.processes.map((p) => h("tr", { "data-process": p.name },
-          h("th", { scope: "row" }, h("a", { href: "#/processes/" + enc(p.name) }, p.name)),
-          p.error ? h("td", { colspan: 6, class: "error" }, p.error) : [
-            statuses.map((s) => h("td", { class: "num count-" + s },
-              h("a", { href: "#/processes/" + enc(p.name) + qs({ status: s }), "aria-label": p.instances[s] + " " + s + " instances of " + p.name }, p.instances[s]))),
-            h("td", { class: "num" }, p.commands_waiting + (p.commands_retrying ? " (" + p.commands_retrying + " retrying)" : "")),
-            h("td", { class: "num" }, p.deadlines_scheduled + " (" + p.deadlines_due + ")"),
-          ])))));
+        tbody));
+    poll(async () => {
+      let body;
+      try { body = await api("processes"); alert.replaceChildren(); } catch (err) { alert.replaceChildren(failure(err)); return; }
+      if (!body.processes.length) { alert.replaceChildren(h("p", {}, "No process manager is mounted in this console.")); return; }
+      for (const p of body.processes) {
+        let row = rows.get(p.name);
+        if (!row) {
+          row = {
+            links: statuses.map((s) => h("a", { href: "#/processes/" + enc(p.name) + qs({ status: s }) })),
+            waiting: h("td", { class: "num waiting" }),
+            deadlines: h("td", { class: "num deadlines" }),
+            error: h("td", { class: "error", colspan: 6, hidden: true }),
+          };
+          row.cells = statuses.map((s, i) => h("td", { class: "num count-" + s }, row.links[i]));
+          tbody.append(h("tr", { "data-process": p.name },
+            h("th", { scope: "row" }, h("a", { href: "#/processes/" + enc(p.name) }, p.name)),
+            row.cells, row.waiting, row.deadlines, row.error));
+          rows.set(p.name, row);
+        }
+        const failed = Boolean(p.error);
+        row.error.hidden = !failed;
+        row.error.textContent = p.error || "";
+        for (const c of [...row.cells, row.waiting, row.deadlines]) c.hidden = failed;
+        if (failed) continue;
+        statuses.forEach((s, i) => {
+          row.links[i].textContent = p.instances[s];
+          row.links[i].setAttribute("aria-label", p.instances[s] + " " + s + " instances of " + p.name);
+        });
+        row.waiting.textContent = p.commands_waiting + (p.commands_retrying ? " (" + p.commands_retrying + " retrying)" : "");
+        row.deadlines.textContent = p.deadlines_scheduled + " (" + p.deadlines_due + ")";
+      }
+    });
   }
 
   async function instancesPage(parts) {

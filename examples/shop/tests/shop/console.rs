@@ -91,11 +91,16 @@ async fn accessible(b: &Browser, page: &str) {
     );
 }
 
+/// One browser test at a time: each runs Chromium and a burst of orders, and two at
+/// once would starve the other tests of this binary on a two-core machine.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn scenario<S: EventStore + SnapshotStore>(
     backend: &str,
     shop: &TestShop,
     app: &Arc<App<S>>,
 ) {
+    let _turn = ONE_BROWSER.lock().await;
     let console = format!("{}/admin", shop.base);
     shop.product("tea", "Green tea", 450, 100_000).await;
     let (id, _) = shop.order("alice", &[("tea", 2)]).await;
@@ -164,7 +169,7 @@ async fn scenario<S: EventStore + SnapshotStore>(
             for worker in 0..8 {
                 let (client, base) = (client.clone(), base.clone());
                 tasks.spawn(async move {
-                    for i in 0..60 {
+                    for i in 0..30 {
                         let body = serde_json::json!({
                             "customer_id": format!("load-{worker}-{i}"),
                             "lines": [{ "sku": "tea", "quantity": 1 }],

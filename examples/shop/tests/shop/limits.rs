@@ -87,11 +87,24 @@ async fn a_flood_over_the_concurrency_limit_is_shed_and_health_still_answers() {
             && r.headers().get("retry-after").and_then(|v| v.to_str().ok()) == Some("1")
     };
     let url = format!("{}/v1/products/tea", shop.base);
-    eventually("both slots are taken", || async {
-        let r = shop.client.get(&url).send().await.expect("request");
-        shed(&r).then_some(())
+    let last = std::sync::Mutex::new(String::new());
+    let started = std::time::Instant::now();
+    let taken = tokio::time::timeout(crate::support::WAIT, async {
+        loop {
+            let r = shop.client.get(&url).send().await.expect("request");
+            if shed(&r) {
+                return;
+            }
+            *last.lock().unwrap() = format!("{:?} after {:?}", r.status(), started.elapsed());
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     })
     .await;
+    assert!(
+        taken.is_ok(),
+        "both slots never seemed taken; the last probe got {}",
+        last.lock().unwrap()
+    );
     let flood = join_all((0..30).map(|_| shop.client.get(&url).send())).await;
     for r in flood {
         let r = r.expect("an answer");
