@@ -74,8 +74,14 @@
     const what = err instanceof ApiError ? "The console's API answered " + err.status + ": " : "Could not reach the console's API: ";
     return h("div", { class: "alert", role: "alert" }, what, err.message);
   }
-  function page(title, ...content) {
+  function draw(title, ...content) {
     main.replaceChildren(h("h2", { id: "page-title" }, title), ...content);
+  }
+  // A page function's `page`: draws only while the page is still the one asked for, so
+  // a slow answer for a page the operator has left does not replace the new one.
+  function pager() {
+    const mine = generation;
+    return (...args) => { if (mine === generation) draw(...args); };
   }
   function query() {
     const hash = location.hash || "#/";
@@ -85,7 +91,9 @@
   function route() {
     const hash = location.hash || "#/";
     const path = hash.slice(1).split("?")[0];
-    return path.split("/").filter(Boolean).map(decodeURIComponent);
+    return path.split("/").filter(Boolean).map((p) => {
+      try { return decodeURIComponent(p); } catch (_) { return p; }
+    });
   }
   function qs(params) {
     const p = new URLSearchParams();
@@ -93,6 +101,13 @@
     const s = p.toString();
     return s ? "?" + s : "";
   }
+  // Shows `err` in `box` unless it already says the same (a poll failing every second
+  // would otherwise announce it every second).
+  function show(box, err) {
+    const next = failure(err);
+    if (box.textContent !== next.textContent) box.replaceChildren(next);
+  }
+  function clear(box) { if (box.childNodes.length) box.replaceChildren(); }
   function poll(fn) {
     const mine = generation;
     const tick = async () => {
@@ -152,6 +167,7 @@
 
   // ---------- pages ----------
   async function streamsPage(parts) {
+    const page = pager();
     const ov = await overview();
     if (!ov.stores.length) return page("Streams", h("p", {}, "No store is mounted in this console."));
     const store = parts[1] || ov.stores[0].name;
@@ -176,7 +192,7 @@
         body.categories.length
           ? h("ul", { class: "categories" }, body.categories.map((c) =>
             h("li", {}, h("a", { href: "#/streams/" + enc(store) + "/" + enc(c) }, c))))
-          : h("p", {}, "No events yet."),
+          : h("p", {}, q.get("after") ? "No more categories." : "No events yet."),
         body.next_after ? h("div", { class: "pager" }, h("a", { href: "#/streams/" + enc(store) + qs({ after: body.next_after }) }, "More categories")) : null);
       return;
     }
@@ -195,6 +211,7 @@
   }
 
   async function streamPage(parts) {
+    const page = pager();
     const [, store, stream] = parts;
     const q = query();
     const dir = q.get("direction") || "forward";
@@ -220,6 +237,7 @@
   }
 
   async function logPage(parts) {
+    const page = pager();
     const ov = await overview();
     if (!ov.stores.length) return page("Log", h("p", {}, "No store is mounted in this console."));
     const store = parts[1] || ov.stores[0].name;
@@ -253,6 +271,7 @@
   }
 
   async function correlationPage(parts) {
+    const page = pager();
     const id = parts[1];
     let body;
     try { body = await api("correlated/" + enc(id) + qs({ limit: 200 })); } catch (err) {
@@ -274,10 +293,14 @@
         h("td", {}, when(e.recorded_at_ms)),
         h("td", {}, cause));
     });
-    const unsupported = body.stores.filter((s) => !s.supported).map((s) => s.store);
+    const unsupported = body.stores.filter((s) => !s.supported && !s.error).map((s) => s.store);
+    const failed = body.stores.filter((s) => s.error);
+    const cut = body.stores.filter((s) => s.next_after).map((s) => s.store);
     page("Correlation " + id,
       h("p", {}, "Every event of this correlation id in every store, oldest first, with what caused each."),
       unsupported.length ? h("p", { class: "muted" }, "Stores that cannot search by correlation: " + unsupported.join(", ")) : null,
+      failed.map((s) => h("div", { class: "alert", role: "alert" }, s.store + ": " + s.error)),
+      cut.length ? h("p", { class: "muted" }, "Only the first 200 events of each store are shown; there are more in " + cut.join(", ") + ".") : null,
       h("table", { class: "chain" },
         h("thead", {}, h("tr", {}, ["Store", "Event", "Type", "Recorded", "Caused by"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, rows)));
@@ -290,6 +313,7 @@
   // Projections: the table is built once per visit and updated in place every second,
   // so focus and a pending confirmation survive the refresh.
   async function projectionsPage() {
+    const page = pager();
     const rows = new Map();
     const tbody = h("tbody", {});
     const rebuildsBox = h("div", { id: "rebuilds" });
@@ -303,7 +327,7 @@
       h("h3", {}, "Rebuilds"), rebuildsBox);
     poll(async () => {
       let body;
-      try { body = await api("runners"); alert.replaceChildren(); } catch (err) { alert.replaceChildren(failure(err)); return; }
+      try { body = await api("runners"); clear(alert); } catch (err) { show(alert, err); return; }
       if (!body.supported) { alert.replaceChildren(h("p", {}, "This service shows no runners here.")); return; }
       sampled.textContent = "Updated " + when(body.sampled_at_ms) + ", every second.";
       for (const r of body.runners) {
@@ -364,6 +388,21 @@
     const top = Math.max(1, ...hist);
     row.line.setAttribute("points", hist.map((v, i) => (i + HISTORY - hist.length) + "," + (29 - (v / top) * 28).toFixed(1)).join(" "));
     row.chart.setAttribute("aria-label", "Lag of " + r.name + " over the last minute: now " + r.lag_events + ", at most " + Math.max(...hist) + " events");
+    const errKey = JSON.stringify([r.failed_event, r.last_error, r.backlog]);
+    if (row.errKey !== errKey) { row.errKey = errKey; row.cells.error.replaceChildren(...lastError(r)); }
+    row.restart.hidden = !(r.state === "failed" && r.restartable);
+    row.rebuild.hidden = !r.rebuildable;
+    if (rb) {
+      const pct = rb.finished ? 100 : (rb.total > 0 ? Math.min(99, Math.floor((rb.done / rb.total) * 100)) : 0);
+      row.progress.hidden = false;
+      row.progress.value = pct;
+      row.percent.textContent = rb.error ? "failed" : pct + " %";
+      row.rebuild.disabled = !rb.finished && !rb.error;
+    }
+  }
+  // What the last-error cell shows: the event a runner failed on, its last error, and a
+  // process manager's backlog.
+  function lastError(r) {
     const err = [];
     if (r.failed_event) {
       const f = r.failed_event;
@@ -374,16 +413,7 @@
       err.push(h("span", { class: "muted" }, r.last_error));
     }
     if (r.backlog) err.push(h("div", { class: "muted" }, r.backlog.waiting + " commands waiting (" + r.backlog.retrying + " retrying), oldest " + age(r.backlog.oldest_ms)));
-    row.cells.error.replaceChildren(...err);
-    row.restart.hidden = !(r.state === "failed" && r.restartable);
-    row.rebuild.hidden = !r.rebuildable;
-    if (rb) {
-      const pct = rb.finished ? 100 : (rb.total > 0 ? Math.min(99, Math.floor((rb.done / rb.total) * 100)) : 0);
-      row.progress.hidden = false;
-      row.progress.value = pct;
-      row.percent.textContent = rb.error ? "failed" : pct + " %";
-      row.rebuild.disabled = !rb.finished && !rb.error;
-    }
+    return err;
   }
   async function act(name, what, question) {
     if (!window.confirm(question)) return;
@@ -397,6 +427,7 @@
 
   // Process managers: counts by status, updated in place every second.
   async function processesPage() {
+    const page = pager();
     const statuses = ["pending", "compensating", "completed", "failed"];
     const tbody = h("tbody", {});
     const alert = h("div", {});
@@ -410,7 +441,7 @@
         tbody));
     poll(async () => {
       let body;
-      try { body = await api("processes"); alert.replaceChildren(); } catch (err) { alert.replaceChildren(failure(err)); return; }
+      try { body = await api("processes"); clear(alert); } catch (err) { show(alert, err); return; }
       if (!body.processes.length) { alert.replaceChildren(h("p", {}, "No process manager is mounted in this console.")); return; }
       for (const p of body.processes) {
         let row = rows.get(p.name);
@@ -443,6 +474,7 @@
   }
 
   async function instancesPage(parts) {
+    const page = pager();
     const name = parts[1];
     const q = query();
     const status = q.get("status") || "";
@@ -457,11 +489,12 @@
           h("td", {}, h("a", { href: "#/process/" + enc(name) + "/" + enc(i.id) }, i.id)),
           h("td", {}, badge(i.status)), h("td", { class: "num" }, i.steps), h("td", { class: "num" }, i.version),
           h("td", {}, i.reason || "—")))))
-        : h("p", {}, "No instance" + (status ? " is " + status : "") + "."),
+        : h("p", {}, q.get("after") ? "No more instances." : "No instance" + (status ? " is " + status : "") + "."),
       body.next_after ? h("div", { class: "pager" }, h("a", { href: "#/processes/" + enc(name) + qs({ status, after: body.next_after }), id: "next-page" }, "Next instances")) : null);
   }
 
   async function instancePage(parts) {
+    const page = pager();
     const [, name, id] = parts;
     let i;
     try { i = await api("processes/" + enc(name) + "/instances/" + enc(id)); } catch (err) {
@@ -480,6 +513,8 @@
       table("steps", ["Step", "State", "Compensation"], i.steps.map((s) => h("tr", {},
         h("td", {}, s.name), h("td", {}, typeof s.state === "string" ? s.state : JSON.stringify(s.state)),
         h("td", {}, h("code", {}, JSON.stringify(s.compensation)))))),
+      i.records_error ? h("div", { class: "alert", role: "alert" }, "Commands, deadlines and inputs handled: " + i.records_error) : null,
+      i.truncated ? h("p", { class: "muted" }, "Long lists are cut to their first 200 items.") : null,
       h("h3", {}, "Commands"),
       table("commands", ["State", "Kind", "Command", "Attempts", "Not before", "Last error"], i.commands.map((c) => h("tr", { "data-command": c.id },
         h("td", {}, badge(c.state)), h("td", {}, c.kind), h("td", {}, h("code", {}, JSON.stringify(c.command))),
@@ -494,6 +529,7 @@
   }
 
   async function resiliencePage() {
+    const page = pager();
     const tbody = h("tbody", {});
     const alert = h("div", {});
     const rows = new Map();
@@ -504,7 +540,7 @@
         tbody));
     poll(async () => {
       let body;
-      try { body = await api("resilience"); alert.replaceChildren(); } catch (err) { alert.replaceChildren(failure(err)); return; }
+      try { body = await api("resilience"); clear(alert); } catch (err) { show(alert, err); return; }
       if (!body.guards.length) { alert.replaceChildren(h("p", {}, "No guard is mounted in this console.")); return; }
       for (const g of body.guards) {
         let row = rows.get(g.name);
@@ -539,7 +575,7 @@
     generation += 1;
     if (timer) { clearTimeout(timer); timer = null; }
     const parts = route();
-    const name = parts[0] && pages[parts[0]] ? parts[0] : "streams";
+    const name = parts[0] && Object.prototype.hasOwnProperty.call(pages, parts[0]) ? parts[0] : "streams";
     for (const a of document.querySelectorAll("nav a[data-nav]")) {
       const current = a.dataset.nav === name || (a.dataset.nav === "streams" && name === "stream")
         || (a.dataset.nav === "processes" && name === "process");
@@ -549,7 +585,7 @@
     try {
       await pages[name](parts);
     } catch (err) {
-      if (mine === generation) page("Something went wrong", failure(err));
+      if (mine === generation) draw("Something went wrong", failure(err));
     }
     if (mine === generation) {
       const title = document.getElementById("page-title");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -50,14 +50,21 @@ pub(crate) fn routes(parts: Arc<Parts>) -> Router {
                         return denied.into_response();
                     }
                 }
-                let mut res = next.run(req).await;
-                res.headers_mut().insert(
-                    axum::http::header::CACHE_CONTROL,
-                    axum::http::HeaderValue::from_static("no-store"),
-                );
-                res
+                next.run(req).await
             }
         }))
+        // Every answer, refusals and unknown routes included: never cached, never sniffed.
+        .layer(middleware::map_response(
+            |mut res: axum::response::Response| async move {
+                let headers = res.headers_mut();
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                res
+            },
+        ))
         .with_state(parts)
 }
 
@@ -107,6 +114,9 @@ fn store_error(e: StoreError) -> Denied {
         StoreError::InvalidInput(_) | StoreError::InvalidStreamId(_) => {
             Denied::bad_request(e.to_string())
         }
+        // Not an outage: what is stored there cannot be read (a runner stopped on it
+        // links here).
+        StoreError::Corrupt { .. } => Denied::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         other => Denied::unavailable(format!("the store did not answer: {other}")),
     }
 }
@@ -315,10 +325,16 @@ async fn correlated(
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let found = log
-            .correlated(id, after, limit)
-            .await
-            .map_err(store_error)?;
+        // One store failing does not hide the others' part of the chain.
+        let found = match log.correlated(id, after, limit).await {
+            Ok(found) => found,
+            Err(e) => {
+                out.push(json!({
+                    "store": name, "supported": true, "events": [], "error": e.to_string(),
+                }));
+                continue;
+            }
+        };
         let next = found
             .as_ref()
             .filter(|f| f.len() == limit)

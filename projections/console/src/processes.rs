@@ -10,6 +10,7 @@ use tessera_core::BoxError;
 use tessera_projections::process::{Backlog, InstanceRecord, ProcessStore};
 
 use crate::operate::millis;
+use crate::MAX_PAGE;
 
 /// What the console reads from a process store.
 #[async_trait]
@@ -84,15 +85,24 @@ where
         let Some(instance) = self.store.instance(&id).await? else {
             return Ok(None);
         };
-        let record = self
-            .store
-            .instance_record(&id)
-            .await?
-            .unwrap_or(InstanceRecord {
-                commands: Vec::new(),
-                deadlines: Vec::new(),
-                handled: Vec::new(),
-            });
+        // A store that keeps no records (or fails to read them) still shows the
+        // instance, saying why the lists are missing.
+        let (record, records_error) = match self.store.instance_record(&id).await {
+            Ok(record) => (record, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let mut record = record.unwrap_or(InstanceRecord {
+            commands: Vec::new(),
+            deadlines: Vec::new(),
+            handled: Vec::new(),
+        });
+        // A long-lived instance's lists are cut to a page each.
+        let truncated = record.commands.len() > MAX_PAGE
+            || record.deadlines.len() > MAX_PAGE
+            || record.handled.len() > MAX_PAGE;
+        record.commands.truncate(MAX_PAGE);
+        record.deadlines.truncate(MAX_PAGE);
+        record.handled.truncate(MAX_PAGE);
         let steps: Vec<Value> = instance
             .steps
             .iter()
@@ -151,6 +161,8 @@ where
             "commands": commands,
             "deadlines": deadlines,
             "handled": handled,
+            "records_error": records_error,
+            "truncated": truncated,
         })))
     }
 }

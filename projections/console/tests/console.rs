@@ -165,6 +165,9 @@ async fn the_api_refuses_without_the_check_passing_as_problem_json() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
     assert_eq!(body["detail"], "token needed");
+    // A refusal is no more cacheable than an answer.
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     let (status, _, _) = call(
         &app,
         Method::POST,

@@ -64,6 +64,9 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
             customer::guard::<S>,
         ))
         .merge(admin)
+        // The console's pages and API under the same rate limit, load shedding and
+        // request timeout as the rest of the API (its API also passes the admin check).
+        .nest_service("/admin", console::router(&app))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             limit::Guards::new(limits),
@@ -74,7 +77,6 @@ pub fn router<S: EventStore + SnapshotStore>(app: Arc<App<S>>) -> Router {
         .route("/health/ready", get(health::ready::<S>))
         .route("/metrics", get(health::metrics::<S>))
         .route("/openapi.json", get(openapi::serve))
-        .nest_service("/admin", console::router(&app))
         .merge(api)
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
