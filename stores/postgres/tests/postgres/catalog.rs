@@ -57,16 +57,8 @@ async fn correlated_does_not_return_events_behind_an_open_transaction() {
     let raw = raw_client().await;
     // A: open, holding the lower global position, writing an event of the correlation
     // the way the store does (stream row first, then the event).
-    raw.batch_execute(&format!(
-        "BEGIN;
-         INSERT INTO {streams} (stream_id, version) VALUES ('trip-a', 0);
-         INSERT INTO {events} (stream_id, version, event_id, event_type, schema_version, data, metadata)
-         VALUES ('trip-a', 0, gen_random_uuid(), 'Late', 1, '{{}}', '{{\"correlation_id\": \"{correlation}\"}}');",
-        streams = db.table("streams"),
-        events = db.table("events"),
-    ))
-    .await
-    .unwrap();
+    let metadata = format!(r#"{{"correlation_id": "{correlation}"}}"#);
+    crate::ordering::open_writer(&raw, &db, "trip-a", &metadata).await;
     // B: committed through the store after A began.
     let b_stream = StreamId::new("trip-b").unwrap();
     let b_event = event("B").with_metadata(Metadata::correlated(correlation));

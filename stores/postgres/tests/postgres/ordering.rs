@@ -12,19 +12,20 @@ use tokio_postgres::Client;
 
 use crate::common::{event, quiet, raw_client, take, TestDb};
 
-/// Opens transaction A on `raw` and writes one event of stream `stream` in it.
-async fn open_writer(raw: &Client, db: &TestDb, stream: &str) {
+/// Opens transaction A on `raw` and writes one event of stream `stream` in it, with
+/// `metadata` (a JSON object).
+pub(crate) async fn open_writer(raw: &Client, db: &TestDb, stream: &str, metadata: &str) {
     raw.batch_execute("BEGIN").await.unwrap();
-    write_raw(raw, db, stream).await;
+    write_raw(raw, db, stream, metadata).await;
 }
 
 /// Writes one event of stream `stream` on `raw` the way the store does (stream row
 /// first, then the event, with `tx_id` from the default).
-async fn write_raw(raw: &Client, db: &TestDb, stream: &str) {
+async fn write_raw(raw: &Client, db: &TestDb, stream: &str, metadata: &str) {
     raw.batch_execute(&format!(
         "INSERT INTO {streams} (stream_id, version) VALUES ('{stream}', 0);
          INSERT INTO {events} (stream_id, version, event_id, event_type, schema_version, data, metadata)
-         VALUES ('{stream}', 0, gen_random_uuid(), 'Late', 1, '{{}}', '{{}}');",
+         VALUES ('{stream}', 0, gen_random_uuid(), 'Late', 1, '{{}}', '{metadata}');",
         streams = db.table("streams"),
         events = db.table("events"),
     ))
@@ -50,7 +51,7 @@ async fn a_late_commit_is_delivered_before_later_positions() {
     let store = db.store().await;
     let mut sub = store.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
-    open_writer(&raw, &db, "order-a").await; // A: the lower global position, still open
+    open_writer(&raw, &db, "order-a", "{}").await; // A: the lower global position, still open
     let b = append_b(&store).await;
     // B committed with a higher position, but A can still commit below it.
     if let Err(e) = quiet(&mut sub, Duration::from_millis(600)).await {
@@ -99,7 +100,7 @@ async fn an_older_transaction_writing_later_still_comes_first() {
         .await
         .unwrap();
     let b = append_b(&store).await;
-    write_raw(&raw, &db, "order-a").await;
+    write_raw(&raw, &db, "order-a", "{}").await;
     assert!(quiet(&mut sub, Duration::from_millis(500)).await.is_ok());
     raw.batch_execute("COMMIT").await.unwrap();
     let got = take(&mut sub, 2, Duration::from_secs(5)).await;
@@ -118,7 +119,7 @@ async fn a_rolled_back_transaction_leaves_nothing_and_stalls_nobody() {
     let store = db.store().await;
     let mut sub = store.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
-    open_writer(&raw, &db, "order-a").await;
+    open_writer(&raw, &db, "order-a", "{}").await;
     append_b(&store).await;
     assert!(quiet(&mut sub, Duration::from_millis(400)).await.is_ok());
     raw.batch_execute("ROLLBACK").await.unwrap();

@@ -151,3 +151,53 @@ async fn a_message_reaching_the_hold_after_the_claims_still_arrives() {
     );
     let _ = connection.close(200, "OK".into()).await;
 }
+
+/// A late claim that runs after its consumer's queue was deleted takes nothing off the
+/// hold: its copy to the missing queue comes back unroutable, so the held message stays
+/// held for a consumer that exists.
+#[tokio::test]
+async fn a_late_claim_for_a_deleted_queue_leaves_the_hold_alone() {
+    use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+    let broker = Broker::new("hold-deleted").await;
+    let bus = broker.bus().await;
+    let spec = broker.spec("gone", "ordering", "ordering.order.>");
+    let consumer = bus.consume(&spec).await.unwrap();
+    drop(consumer);
+    let connection = Connection::connect(&broker.url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .queue_delete(spec.name.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete the consumer's queue");
+    // A message the late claims want, in the hold (through its fanout exchange, as the
+    // topic exchange's alternate exchange delivers it), before the last late claim.
+    let hold = broker.config().unrouted_queue("ordering");
+    channel
+        .basic_publish(
+            hold.as_str().into(),
+            "ordering.order.OrderPlaced".into(),
+            BasicPublishOptions::default(),
+            b"held",
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    // After every late claim (0.25 s, 1 s and 4 s after the queue opened) it is still held.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let still = channel
+        .basic_get(hold.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("get");
+    assert_eq!(
+        still.map(|m| m.delivery.data),
+        Some(b"held".to_vec()),
+        "the held message stays in the hold"
+    );
+    let _ = connection.close(200, "OK".into()).await;
+}
