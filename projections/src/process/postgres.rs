@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
-use tessera_core::process::{Input, Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
+use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
 use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
 use tokio::sync::Notify;
@@ -17,6 +17,7 @@ use crate::checkpoint::{expect_at, PgCheckpoints};
 use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
 
+mod batch;
 mod prune;
 mod read;
 mod records;
@@ -134,27 +135,19 @@ impl<P: ProcessManager> PgProcess<P> {
                 routed.push((e.id, trace, r));
             }
         }
-        // The batch's instances locked first, in the order of their ids, as the
+        // The batch's instances are locked first, in the order of their ids, as the
         // worker's marks lock theirs: neither deadlocks the other.
-        let mut ids: Vec<&str> = routed.iter().map(|(_, _, (id, ..))| id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.len() > 1 {
-            // (One instance is locked by its reaction's load, first thing.)
-            tx::lock_all::<P>(&tx, sql, &ids).await?;
-        }
-        for (event_id, trace, (id, start, event)) in &routed {
-            tx::react(
-                &tx,
-                sql,
-                self.process.as_ref(),
-                (id, *start),
-                Input::Event(event),
-                (Trigger::event(*event_id), trace.as_ref()),
-                now,
-            )
-            .await?;
-        }
+        let reactions: Vec<batch::Reaction<'_, P>> = routed
+            .iter()
+            .map(|(event_id, trace, (id, start, event))| batch::Reaction {
+                id,
+                start: *start,
+                event,
+                trigger: Trigger::event(*event_id),
+                trace: trace.as_ref(),
+            })
+            .collect();
+        batch::react_all(&tx, sql, self.process.as_ref(), &reactions, now).await?;
         self.checkpoints.write(&tx, P::NAME, at).await?;
         tx.commit().await?;
         Ok(true)

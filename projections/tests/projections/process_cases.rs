@@ -11,7 +11,7 @@ use tessera_projections::process::{Backlog, DeadlineState, ProcessConfig, Proces
 use tessera_projections::{Runner, RunnerConfig};
 
 use crate::process_support::{
-    emit, eventually, ledger, Ev, Fulfil, LedgerDispatcher, PAYMENT_WINDOW,
+    emit, eventually, ledger, Cmd, Ev, Fulfil, LedgerDispatcher, PAYMENT_WINDOW,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -416,5 +416,122 @@ pub async fn backlog_counts_waiting_and_retrying_commands<S: ProcessStore<Fulfil
         (backlog.instances.pending, backlog.instances.completed),
         (1, 1),
         "{backlog:?}"
+    );
+}
+
+/// What a process store holds, comparable across stores: each instance's pending
+/// commands in order (the order guaranteed: per instance, not across instances),
+/// instances by id, deadlines by instance and key.
+type Snapshot = (
+    std::collections::BTreeMap<String, Vec<(uuid::Uuid, Cmd)>>,
+    Vec<(String, u64, Status, Option<String>)>,
+    Vec<(uuid::Uuid, String, String, DeadlineState)>,
+);
+
+async fn snapshot<S: ProcessStore<Fulfil>>(process: &S) -> Snapshot {
+    let pending = process.pending(100).await.expect("pending");
+    let mut by_instance = std::collections::BTreeMap::<String, Vec<_>>::new();
+    for e in pending {
+        by_instance
+            .entry(e.issued.command.order().to_owned())
+            .or_default()
+            .push((e.issued.id.0, e.issued.command));
+    }
+    let mut instances: Vec<_> = process
+        .instances(None)
+        .await
+        .expect("instances")
+        .into_iter()
+        .map(|i| (i.id.to_string(), i.version, i.status, i.reason))
+        .collect();
+    instances.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut deadlines: Vec<_> = process
+        .deadlines()
+        .await
+        .expect("deadlines")
+        .into_iter()
+        .map(|d| (d.id, d.instance.to_string(), d.key, d.state))
+        .collect();
+    deadlines.sort_by(|a, b| (&a.1, &a.2, a.0).cmp(&(&b.1, &b.2, b.0)));
+    (by_instance, instances, deadlines)
+}
+
+/// One batch in which several instances react several times each (a deadline scheduled
+/// and cancelled, a compensation, an event for no instance) leaves `batched` exactly as
+/// `single` is left by the same events one batch each: each instance's commands pending
+/// in the same order, the same instances, the same deadlines in the same states.
+pub async fn one_batch_leaves_what_one_event_at_a_time_leaves<A, B>(batched: A, single: B)
+where
+    A: ProcessStore<Fulfil>,
+    B: ProcessStore<Fulfil>,
+{
+    let store = MemoryStore::new();
+    let o = |n: &str| n.to_owned();
+    for e in [
+        Ev::Placed { order: o("o1") },
+        Ev::Placed { order: o("o2") },
+        Ev::Reserved { order: o("o1") },
+        Ev::Placed { order: o("o3") },
+        Ev::Reserved { order: o("o2") },
+        Ev::Charged { order: o("o1") },
+        Ev::Reserved { order: o("o4") },
+        Ev::Declined { order: o("o2") },
+        Ev::Reserved { order: o("o3") },
+    ] {
+        emit(&store, e).await;
+    }
+    let events = store
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .expect("read");
+    batched
+        .apply(Position::START, &events)
+        .await
+        .expect("one batch");
+    let mut at = Position::START;
+    for e in &events {
+        single
+            .apply(at, std::slice::from_ref(e))
+            .await
+            .expect("one event");
+        at = e.position;
+    }
+    let (a, b) = (snapshot(&batched).await, snapshot(&single).await);
+    assert_eq!(a, b);
+    // And what they hold is what the saga says: o1 completed with its deadline
+    // cancelled, o2 compensating (its release queued after its charge), o3 waiting for
+    // payment, no o4.
+    let (pending, instances, deadlines) = a;
+    let statuses: Vec<(&str, Status)> = instances.iter().map(|i| (i.0.as_str(), i.2)).collect();
+    assert_eq!(statuses.len(), 3, "{instances:?}");
+    assert_eq!(statuses[0], ("o1", Status::Completed));
+    assert_eq!(statuses[1], ("o2", Status::Compensating));
+    assert_eq!(statuses[2], ("o3", Status::Pending));
+    let deadline_states: Vec<(&str, DeadlineState)> =
+        deadlines.iter().map(|d| (d.1.as_str(), d.3)).collect();
+    assert_eq!(
+        deadline_states,
+        [
+            ("o1", DeadlineState::Cancelled),
+            ("o2", DeadlineState::Scheduled),
+            ("o3", DeadlineState::Scheduled)
+        ]
+    );
+    let commands = |n: &str| -> Vec<Cmd> { pending[n].iter().map(|p| p.1.clone()).collect() };
+    assert_eq!(
+        commands("o1"),
+        [
+            Cmd::Reserve(o("o1")),
+            Cmd::Charge(o("o1")),
+            Cmd::Confirm(o("o1"))
+        ]
+    );
+    assert_eq!(
+        commands("o2"),
+        [
+            Cmd::Reserve(o("o2")),
+            Cmd::Charge(o("o2")),
+            Cmd::Release(o("o2"))
+        ]
     );
 }

@@ -151,3 +151,12 @@ async fn a_dispatch_that_never_answers_times_out() {
         Some("transient dispatch failure: no answer within 1s")
     );
 }
+
+#[tokio::test]
+async fn one_batch_leaves_what_one_event_at_a_time_leaves() {
+    cases::one_batch_leaves_what_one_event_at_a_time_leaves(
+        MemoryProcess::new(Fulfil),
+        MemoryProcess::new(Fulfil),
+    )
+    .await;
+}

@@ -106,3 +106,16 @@ async fn pg_rejects_a_schema_name_that_is_not_an_identifier() {
     let pool = pool().await;
     assert!(PgProcess::new(pool, Fulfil, "bad; DROP").await.is_err());
 }
+
+/// The set-based batch against the memory store, one event at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_one_batch_leaves_what_one_event_at_a_time_leaves() {
+    in_schema(|pool, schema| async move {
+        cases::one_batch_leaves_what_one_event_at_a_time_leaves(
+            open(&pool, &schema).await,
+            tessera_projections::process::MemoryProcess::new(Fulfil),
+        )
+        .await;
+    })
+    .await;
+}

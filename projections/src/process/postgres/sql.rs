@@ -29,6 +29,24 @@ pub(super) struct Sql {
     pub(super) insert_instance: String,
     /// An instance's new state, if its version is still `$7`.
     pub(super) update_instance: String,
+    /// Several instances with their state, locked in the order of their ids.
+    pub(super) load_instances: String,
+    /// Which of several (instance, trigger) pairs were handled.
+    pub(super) handled_any: String,
+    /// Records that several instances handled their triggers.
+    pub(super) mark_handled_all: String,
+    /// Discards the pending commands of several instances.
+    pub(super) discard_pending_all: String,
+    /// Queues several commands, in order.
+    pub(super) enqueue_all: String,
+    /// Cancels scheduled deadlines of several instances by key (or all).
+    pub(super) cancel_deadlines_all: String,
+    /// Schedules several deadlines.
+    pub(super) schedule_all: String,
+    /// Several new instances.
+    pub(super) insert_instances: String,
+    /// Several instances' new states, each a compare-and-set on its version.
+    pub(super) update_instances: String,
     /// Scheduled deadlines due by `$2`, oldest first.
     pub(super) due_deadlines: String,
     /// Settles a pending command's outbox row.
@@ -81,6 +99,15 @@ impl Sql {
             schedule: in_schema(include_str!("sql/schedule.sql"), schema),
             insert_instance: in_schema(include_str!("sql/insert_instance.sql"), schema),
             update_instance: in_schema(include_str!("sql/update_instance.sql"), schema),
+            load_instances: in_schema(include_str!("sql/load_instances.sql"), schema),
+            handled_any: in_schema(include_str!("sql/handled_any.sql"), schema),
+            mark_handled_all: in_schema(include_str!("sql/mark_handled_all.sql"), schema),
+            discard_pending_all: in_schema(include_str!("sql/discard_pending_all.sql"), schema),
+            enqueue_all: in_schema(include_str!("sql/enqueue_all.sql"), schema),
+            cancel_deadlines_all: in_schema(include_str!("sql/cancel_deadlines_all.sql"), schema),
+            schedule_all: in_schema(include_str!("sql/schedule_all.sql"), schema),
+            insert_instances: in_schema(include_str!("sql/insert_instances.sql"), schema),
+            update_instances: in_schema(include_str!("sql/update_instances.sql"), schema),
             due_deadlines: in_schema(include_str!("sql/due_deadlines.sql"), schema),
             settle_outbox: in_schema(include_str!("sql/settle_outbox.sql"), schema),
             mark_dispatched: in_schema(include_str!("sql/mark_dispatched.sql"), schema),

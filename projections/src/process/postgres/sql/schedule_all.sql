@@ -1,0 +1,3 @@
+-- Schedules deadlines; one replaced by a later one of its key in the same reaction is
+-- stored cancelled ($9 true), as scheduling it and then its replacement would leave it.
+INSERT INTO {schema}.deadlines (id, process, instance_id, key, due_at, timeout, trace, state, settled_at) SELECT u.id, $1, u.instance_id, u.key, u.due_at, u.timeout, u.trace, CASE WHEN u.replaced THEN 'cancelled' ELSE 'scheduled' END, CASE WHEN u.replaced THEN $8::timestamptz END FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::jsonb[], $9::bool[]) AS u(id, instance_id, key, due_at, timeout, trace, replaced)

@@ -1,0 +1,2 @@
+-- Instances' new states, each if its stored version is still the one given in $7.
+UPDATE {schema}.instances i SET version = u.version, status = u.status, reason = u.reason, data = u.data, updated_at = $8 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[]) AS u(instance_id, version, status, reason, data, previous) WHERE i.process = $1 AND i.instance_id = u.instance_id AND i.version = u.previous
