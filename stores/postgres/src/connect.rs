@@ -88,9 +88,10 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
     let endpoint: Arc<str> = endpoint.into();
     let (appended, _) = watch::channel(0);
     let (committed, notified) = watch::channel(0);
+    let token = crate::notify::token();
     tokio::spawn(crate::notify::run(
         pool.clone(),
-        sql.notify.clone(),
+        (sql.notify.clone(), token.clone()),
         notified,
     ));
     let writer = Writer {
@@ -111,6 +112,7 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
         committer,
         appended,
         listen,
+        token,
         listener: OnceLock::new(),
         subscription: builder.subscription,
         recheck: Arc::default(),

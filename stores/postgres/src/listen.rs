@@ -19,17 +19,18 @@ use crate::tls::Connector;
 const FIRST_DELAY: Duration = Duration::from_millis(50);
 const MAX_DELAY: Duration = Duration::from_secs(5);
 
-/// Listens on `channel` until aborted, bumping `appended` on each notification.
+/// Listens on `channel` until aborted, bumping `appended` on each notification whose
+/// payload is not `own` (a store's own hints: its writers woke its subscribers already).
 pub(crate) async fn run(
     config: Config,
     tls: Connector,
-    channel: String,
+    (channel, own): (String, String),
     appended: watch::Sender<u64>,
 ) {
     let mut delay = FIRST_DELAY;
     loop {
         let started = Instant::now();
-        match listen_once(&config, &tls, &channel, &appended).await {
+        match listen_once(&config, &tls, (&channel, &own), &appended).await {
             Ok(()) => tracing::warn!(channel, "LISTEN connection closed; reconnecting"),
             Err(e) => {
                 tracing::warn!(channel, error = %describe(&e), "LISTEN connection failed; reconnecting")
@@ -47,11 +48,11 @@ pub(crate) async fn run(
 async fn listen_once(
     config: &Config,
     tls: &Connector,
-    channel: &str,
+    (channel, own): (&str, &str),
     appended: &watch::Sender<u64>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(tls.clone()).await?;
-    let mut messages = pin!(forward(&mut connection, appended));
+    let mut messages = pin!(forward(&mut connection, own, appended));
     let listen = format!("LISTEN \"{channel}\"");
     tokio::select! {
         r = client.batch_execute(&listen) => r?,
@@ -68,10 +69,12 @@ async fn listen_once(
 /// Drives the connection, turning notifications into wake-ups, until it ends.
 async fn forward<T: AsyncRead + AsyncWrite + Unpin>(
     connection: &mut Connection<Socket, T>,
+    own: &str,
     appended: &watch::Sender<u64>,
 ) -> Result<(), tokio_postgres::Error> {
     poll_fn(|cx| loop {
         match connection.poll_message(cx) {
+            Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) if n.payload() == own => {}
             Poll::Ready(Some(Ok(AsyncMessage::Notification(_)))) => bump(appended),
             Poll::Ready(Some(Ok(_))) => {}
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),

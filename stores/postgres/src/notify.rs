@@ -8,8 +8,10 @@
 //! is sent per [`MIN_INTERVAL`]: under load every `NOTIFY` is a transaction the server
 //! runs beside the appends, and a hint does not need to come more often. The last
 //! commit is always followed by a notification (unless the database is unreachable:
-//! polling covers that). Subscribers in the same process do not wait for it: the
-//! writers wake them directly.
+//! polling covers that). Subscribers of the same store object do not wait for it: the
+//! writers wake them directly, and its payload is the store's token (a random id per
+//! [`PostgresStore`](crate::PostgresStore) built), so its own listener ignores it
+//! instead of waking them a second time for the same commits.
 
 use std::time::Duration;
 
@@ -22,15 +24,29 @@ use crate::error::describe;
 /// waits beyond the commit for its wake-up.
 pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Sends `notify` after each change of `committed` until every sender is gone.
-pub(crate) async fn run(pool: Pool, notify: String, mut committed: watch::Receiver<u64>) {
+/// A random token naming one store object in `NOTIFY` payloads.
+pub(crate) fn token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Sends `notify` (with `token` as its payload) after each change of `committed` until
+/// every sender is gone.
+pub(crate) async fn run(
+    pool: Pool,
+    (notify, token): (String, String),
+    mut committed: watch::Receiver<u64>,
+) {
     while committed.changed().await.is_ok() {
         committed.borrow_and_update();
         let sent = match pool.get().await {
-            Ok(client) => client
-                .batch_execute(&notify)
-                .await
-                .map_err(|e| describe(&e)),
+            Ok(client) => match client.prepare_cached(&notify).await {
+                Ok(statement) => client
+                    .execute(&statement, &[&token])
+                    .await
+                    .map(drop)
+                    .map_err(|e| describe(&e)),
+                Err(e) => Err(describe(&e)),
+            },
             Err(e) => Err(e.to_string()),
         };
         match sent {

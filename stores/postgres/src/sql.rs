@@ -72,9 +72,9 @@ impl Sql {
             count: s(include_str!("sql/count.sql")),
             count_filtered: s(include_str!("sql/count_filtered.sql")),
             // Committed asynchronously: NOTIFY needs a transaction id, and a hint is not worth
-            // waiting for a WAL flush.
+            // waiting for a WAL flush. `$1`: the sending store's token (see `notify`).
             notify: format!(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_notify('{}', '')",
+                "SELECT set_config('synchronous_commit', 'off', true), pg_notify('{}', $1)",
                 schema.channel()
             ),
             read_all: s(include_str!("sql/read_all.sql")),

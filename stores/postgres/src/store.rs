@@ -38,6 +38,9 @@ pub(crate) struct Inner {
     pub(crate) appended: watch::Sender<u64>,
     /// Connection settings and TLS for LISTEN (none: subscriptions only poll).
     pub(crate) listen: Option<(tokio_postgres::Config, Connector)>,
+    /// This store object's `NOTIFY` payload: its listener ignores its own hints (its
+    /// writers wake its subscribers directly).
+    pub(crate) token: String,
     pub(crate) listener: OnceLock<JoinHandle<()>>,
     pub(crate) subscription: SubscriptionConfig,
     /// The re-check of events hidden behind an open transaction, shared by every
@@ -103,6 +106,14 @@ impl PostgresStore {
         &self.inner.pool
     }
 
+    /// How many times this store's subscriptions have been woken so far (by its own
+    /// commits, other stores' notifications, re-checks and reconnects): for tests that
+    /// count wake-ups.
+    #[doc(hidden)]
+    pub fn wakeups(&self) -> u64 {
+        *self.inner.appended.borrow()
+    }
+
     fn wakeup(&self) -> watch::Receiver<u64> {
         let inner = &self.inner;
         if let Some((config, tls)) = &inner.listen {
@@ -110,7 +121,7 @@ impl PostgresStore {
                 let task = listen::run(
                     config.clone(),
                     tls.clone(),
-                    inner.schema.channel(),
+                    (inner.schema.channel(), inner.token.clone()),
                     inner.appended.clone(),
                 );
                 tokio::spawn(task)

@@ -213,6 +213,53 @@ async fn notifications_wake_subscribers_and_reconnect() {
     assert_eq!(got[0].event_type, "B");
 }
 
+/// A store's own `NOTIFY`s do not wake its subscriptions a second time (its writers woke
+/// them at the commit): ten appends, each its own commit and notification, wake the
+/// reader ten times, not twenty; another store's appends still wake it through LISTEN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_own_notifications_do_not_wake_it_twice() {
+    let db = TestDb::new("own_notify").await;
+    let slow = tessera_core::SubscriptionConfig {
+        poll_interval: Duration::from_secs(30),
+        ..tessera_core::SubscriptionConfig::default()
+    };
+    let store = db
+        .builder()
+        .subscription_config(slow)
+        .build()
+        .await
+        .unwrap();
+    let mut sub = store.subscribe(Position::START, EventFilter::all());
+    let raw = raw_client().await;
+    wait_for_listener(&raw, &db.app).await;
+    let stream = StreamId::new("order-1").unwrap();
+    let before = store.wakeups();
+    for _ in 0..10 {
+        store
+            .append(&stream, ExpectedVersion::Any, vec![event("A")])
+            .await
+            .unwrap();
+        // Past the notifier's 10 ms interval: every commit gets a NOTIFY of its own.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    take(&mut sub, 10, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let own = store.wakeups() - before;
+    assert!(
+        (10..=12).contains(&own),
+        "10 commits woke the store's subscriptions {own} times (20: its own NOTIFYs woke them again)"
+    );
+    let writer = db.writer_store().await;
+    let before = store.wakeups();
+    writer
+        .append(&stream, ExpectedVersion::Any, vec![event("B")])
+        .await
+        .unwrap();
+    let got = take(&mut sub, 1, Duration::from_secs(15)).await;
+    assert_eq!(got[0].event_type, "B");
+    assert!(store.wakeups() > before, "another store's NOTIFY woke it");
+}
+
 /// Polling is the correctness path: a subscriber whose store has no LISTEN connection
 /// at all (built on a pool without [`tessera_postgres::Builder::listen_config`]), fed by
 /// another store instance (whose appends cannot wake it in-process), still gets every
