@@ -25,6 +25,7 @@ pub struct Builder {
     pub(crate) max_group: usize,
     pub(crate) writers: usize,
     pub(crate) migrate: bool,
+    pub(crate) shared_listener: Option<std::sync::Arc<crate::listen::Listener>>,
 }
 
 pub(crate) enum Source {
@@ -94,6 +95,7 @@ impl Builder {
             max_group: 64,
             writers: 2,
             migrate: true,
+            shared_listener: None,
         }
     }
 
@@ -201,6 +203,34 @@ impl Builder {
         if let Source::Pool { listen, .. } = &mut self.source {
             *listen = Some(Box::new((config, tls)));
         }
+        self
+    }
+
+    /// Listens for appends on `other`'s LISTEN connection instead of opening one: for
+    /// several stores of one process in one database (a schema each). The server
+    /// signals every listening connection of a database on every `NOTIFY` in it,
+    /// whatever the channel, and each signalled connection spends a transaction reading
+    /// the queue, so three stores listening on one connection cost the server a third
+    /// of what three connections cost. `other` must be on the same database: its
+    /// connection settings are used. If `other` has no LISTEN connection (a pool store
+    /// without [`listen_config`](Builder::listen_config)), this store's own settings
+    /// apply.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), tessera_core::StoreError> {
+    /// use tessera_postgres::PostgresStore;
+    /// let url = "postgres://app@db/shop";
+    /// let schema = |s: &str| tessera_postgres::SchemaName::new(s).expect("a schema name");
+    /// let orders = PostgresStore::builder(url).schema(schema("ordering")).build().await?;
+    /// let stock = PostgresStore::builder(url)
+    ///     .schema(schema("inventory"))
+    ///     .listen_with(&orders)
+    ///     .build()
+    ///     .await?;
+    /// # drop(stock); Ok(()) }
+    /// ```
+    pub fn listen_with(mut self, other: &PostgresStore) -> Self {
+        self.shared_listener = other.inner().listen.clone();
         self
     }
 

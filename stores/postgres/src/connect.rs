@@ -111,7 +111,9 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
         endpoint,
         committer,
         appended,
-        listen,
+        listen: builder
+            .shared_listener
+            .or_else(|| listen.map(|(config, tls)| crate::listen::Listener::new(config, tls))),
         token,
         listener: OnceLock::new(),
         subscription: builder.subscription,

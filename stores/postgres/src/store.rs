@@ -11,13 +11,11 @@ use tessera_core::{
     StreamInfo, Subscription, SubscriptionConfig, Version,
 };
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::append::{Append, Committer, Job};
 use crate::builder::{Builder, Source};
 use crate::sql::Sql;
-use crate::tls::Connector;
 use crate::{listen, SchemaName};
 
 /// A PostgreSQL event store. Cheap to clone: clones share the pool, the group-commit
@@ -36,12 +34,13 @@ pub(crate) struct Inner {
     pub(crate) endpoint: Arc<str>,
     pub(crate) committer: Arc<Committer>,
     pub(crate) appended: watch::Sender<u64>,
-    /// Connection settings and TLS for LISTEN (none: subscriptions only poll).
-    pub(crate) listen: Option<(tokio_postgres::Config, Connector)>,
+    /// The LISTEN connection, its own or shared (none: subscriptions only poll).
+    pub(crate) listen: Option<Arc<listen::Listener>>,
     /// This store object's `NOTIFY` payload: its listener ignores its own hints (its
     /// writers wake its subscribers directly).
     pub(crate) token: String,
-    pub(crate) listener: OnceLock<JoinHandle<()>>,
+    /// This store's place on it, from its first subscription on.
+    pub(crate) listener: OnceLock<listen::Registration>,
     pub(crate) subscription: SubscriptionConfig,
     /// The re-check of events hidden behind an open transaction, shared by every
     /// subscription of this store.
@@ -61,9 +60,6 @@ impl std::fmt::Debug for Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(listener) = self.listener.get() {
-            listener.abort();
-        }
         self.tail.abort();
     }
 }
@@ -116,15 +112,12 @@ impl PostgresStore {
 
     fn wakeup(&self) -> watch::Receiver<u64> {
         let inner = &self.inner;
-        if let Some((config, tls)) = &inner.listen {
+        if let Some(listener) = &inner.listen {
             inner.listener.get_or_init(|| {
-                let task = listen::run(
-                    config.clone(),
-                    tls.clone(),
+                listener.register(
                     (inner.schema.channel(), inner.token.clone()),
                     inner.appended.clone(),
-                );
-                tokio::spawn(task)
+                )
             });
         }
         inner.appended.subscribe()

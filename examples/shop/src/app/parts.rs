@@ -187,19 +187,24 @@ pub async fn eventstoredb_parts(
     })
 }
 
-/// The store of `context` in schema `{prefix}{context}`.
+/// The store of `context` in schema `{prefix}{context}`, listening for other processes'
+/// appends on `listen_with`'s connection if given (one LISTEN connection for the
+/// process's stores: the server spends a transaction per `NOTIFY` on each).
 pub(super) async fn store(
     url: &str,
     prefix: &str,
     context: &str,
+    listen_with: Option<&PostgresStore>,
 ) -> Result<PostgresStore, BoxError> {
     let schema = SchemaName::new(format!("{prefix}{context}"))?;
-    Ok(PostgresStore::builder(url)
+    let mut builder = PostgresStore::builder(url)
         .schema(schema)
         .pool_size(8)
-        .application_name(format!("shop-{context}"))
-        .build()
-        .await?)
+        .application_name(format!("shop-{context}"));
+    if let Some(other) = listen_with {
+        builder = builder.listen_with(other);
+    }
+    Ok(builder.build().await?)
 }
 
 /// The PostgreSQL mode: each context's events in schema `{prefix}{context}`, its read
@@ -212,9 +217,9 @@ pub async fn postgres_parts(
     prefix: &str,
     saga: Fulfilment,
 ) -> Result<Parts<PostgresStore>, BoxError> {
-    let ordering = store(url, prefix, "ordering").await?;
-    let inventory = store(url, prefix, "inventory").await?;
-    let payment = store(url, prefix, "payment").await?;
+    let ordering = store(url, prefix, "ordering", None).await?;
+    let inventory = store(url, prefix, "inventory", Some(&ordering)).await?;
+    let payment = store(url, prefix, "payment", Some(&ordering)).await?;
     let control = |c: &str| format!("{prefix}{c}_projections");
     let views = Views {
         orders: ViewStore::postgres(ordering.pool().clone(), prefix, &control("ordering")).await?,

@@ -37,7 +37,7 @@ pub async fn service_parts(
     saga: Fulfilment,
 ) -> Result<Parts<PostgresStore>, BoxError> {
     let name = service.as_str();
-    let own = store(url, prefix, name).await?;
+    let own = store(url, prefix, name, None).await?;
     let pool = own.pool().clone();
     let control = format!("{prefix}{name}_projections");
     let views = Views {
@@ -48,7 +48,7 @@ pub async fn service_parts(
     };
     let stores = match service {
         Service::Ordering => Contexts {
-            inventory: store(url, prefix, "catalogue").await?,
+            inventory: store(url, prefix, "catalogue", Some(&own)).await?,
             payment: own.clone(),
             ordering: own,
         },

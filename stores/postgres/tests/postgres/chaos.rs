@@ -260,6 +260,89 @@ async fn a_stores_own_notifications_do_not_wake_it_twice() {
     assert!(store.wakeups() > before, "another store's NOTIFY woke it");
 }
 
+/// Stores built with `listen_with` share one LISTEN connection, each still woken by its
+/// own channel's notifications (and only those), including after the store whose
+/// connection it was is dropped and after the shared connection is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_listening_together_share_one_connection() {
+    let (a_db, b_db) = (TestDb::new("shared_a").await, TestDb::new("shared_b").await);
+    let slow = tessera_core::SubscriptionConfig {
+        poll_interval: Duration::from_secs(30),
+        ..tessera_core::SubscriptionConfig::default()
+    };
+    let a = a_db
+        .builder()
+        .subscription_config(slow)
+        .build()
+        .await
+        .unwrap();
+    let b = b_db
+        .builder()
+        .subscription_config(slow)
+        .listen_with(&a)
+        .build()
+        .await
+        .unwrap();
+    let mut a_sub = a.subscribe(Position::START, EventFilter::all());
+    let mut b_sub = b.subscribe(Position::START, EventFilter::all());
+    let raw = raw_client().await;
+    wait_for_listener(&raw, &a_db.app).await;
+    let listening = |app: String| {
+        let raw = &raw;
+        async move {
+            let row = raw
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+                    &[&app],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    assert_eq!(
+        listening(b_db.app.clone()).await,
+        0,
+        "b opened a LISTEN connection of its own"
+    );
+    assert_eq!(listening(a_db.app.clone()).await, 1);
+    let (a_writer, b_writer) = (a_db.writer_store().await, b_db.writer_store().await);
+    let stream = StreamId::new("order-1").unwrap();
+    let a_wakeups = a.wakeups();
+    b_writer
+        .append(&stream, ExpectedVersion::Any, vec![event("B1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        take(&mut b_sub, 1, Duration::from_secs(15)).await[0].event_type,
+        "B1"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.wakeups(), a_wakeups, "b's notification woke a");
+    a_writer
+        .append(&stream, ExpectedVersion::Any, vec![event("A1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        take(&mut a_sub, 1, Duration::from_secs(15)).await[0].event_type,
+        "A1"
+    );
+    // The connection outlives the store that opened it, and comes back when killed.
+    drop(a_sub);
+    drop(a);
+    a_db.terminate_connections(&raw).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_listener(&raw, &a_db.app).await;
+    b_writer
+        .append(&stream, ExpectedVersion::Any, vec![event("B2")])
+        .await
+        .unwrap();
+    assert_eq!(
+        take(&mut b_sub, 1, Duration::from_secs(15)).await[0].event_type,
+        "B2"
+    );
+}
+
 /// Polling is the correctness path: a subscriber whose store has no LISTEN connection
 /// at all (built on a pool without [`tessera_postgres::Builder::listen_config`]), fed by
 /// another store instance (whose appends cannot wake it in-process), still gets every
