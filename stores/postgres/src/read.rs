@@ -140,7 +140,28 @@ impl Inner {
                 vec![&tx, &position, &limit, c, t],
             )
         };
-        let (rows, hidden) = if check_hidden {
+        let (rows, hidden) = if check_hidden && read.filter.is_all() {
+            let sql = &self.sql.read_all_checked;
+            let rows = self.query("reading the log", sql, &params).await?;
+            let hidden = match rows.first() {
+                Some(row) => get::<bool>(row, "hidden").ok(),
+                None => None,
+            };
+            // The row of nulls that carries the check when no event is returned.
+            let rows = match rows.first() {
+                Some(row)
+                    if row
+                        .try_get::<_, Option<i64>>("global_position")
+                        .ok()
+                        .flatten()
+                        .is_none() =>
+                {
+                    Vec::new()
+                }
+                _ => rows,
+            };
+            (rows, hidden)
+        } else if check_hidden {
             self.query_checked(begin, sql, &params).await?
         } else if begin == INDEX_ORDER {
             let rows = self.query_with("reading the log", begin, sql, &params);

@@ -22,6 +22,8 @@ pub(crate) struct Sql {
     pub(crate) count_filtered: String,
     pub(crate) notify: String,
     pub(crate) read_all: String,
+    /// The log after a position and the hidden-events check, in one statement.
+    pub(crate) read_all_checked: String,
     pub(crate) read_all_filtered: String,
     pub(crate) read_all_types: String,
     pub(crate) read_stream_forward: String,
@@ -78,6 +80,7 @@ impl Sql {
                 schema.channel()
             ),
             read_all: s(include_str!("sql/read_all.sql")),
+            read_all_checked: s(include_str!("sql/read_all_checked.sql")),
             read_all_filtered: s(include_str!("sql/read_all_filtered.sql")),
             read_all_types: s(include_str!("sql/read_all_types.sql")),
             read_stream_forward: s(include_str!("sql/read_stream_forward.sql")),
