@@ -39,7 +39,9 @@ for SHOP in "$@"; do
   "$SHOP" load --target "http://$LISTEN" --reads 0 --settle-s 300 --orders "$ORDERS" \
     --rate "$RATE" $HOTARG --database-url "$URL" 2> /dev/null | tail -1
   psql -q -A -F ' | ' "$URL" -c "SELECT calls, round(calls::numeric / $ORDERS, 2) AS per_order,
-      round(total_exec_time::numeric) AS ms, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+      round(total_exec_time::numeric) AS ms,
+      left(regexp_replace(regexp_replace(query, '--[^\n]*', '', 'g'), '\s+', ' ', 'g'), 70)
+      || coalesce(' … ' || substring(regexp_replace(query, '\s+', ' ', 'g') from 'FROM \S+ WHERE .{0,50}'), '') AS query
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'
     ORDER BY calls DESC LIMIT $TOP"
   psql -q -A -t "$URL" -c "SELECT 'statements per order: ' || round(sum(calls)::numeric / $ORDERS, 1)

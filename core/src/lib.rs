@@ -100,8 +100,8 @@ pub use position::{InvalidPosition, Position};
 pub use process::ProcessManager;
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
-    check_batch, AppendOutcome, Direction, EventAppender, EventReader, EventStore, ReadAll,
-    ReadStream, ReaderLag,
+    check_batch, AppendOutcome, Direction, EventAppender, EventReader, EventStore, Landing,
+    ReadAll, ReadStream, ReaderLag,
 };
 pub use stream_id::{category_of, InvalidStreamId, StreamId, MAX_STREAM_ID_LEN};
 pub use subscription::{Subscription, SubscriptionConfig, Wakeup};

@@ -118,22 +118,35 @@ fn position_of(index: usize) -> Position {
 }
 
 impl EventAppender for MemoryStore {
+    fn rejects_taken_ids(&self) -> bool {
+        true
+    }
+
     async fn append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
+        Ok(self.append_landing(stream, expected, events).await?.0)
+    }
+
+    async fn append_landing(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<(AppendOutcome, crate::Landing), StoreError> {
         crate::check_batch(stream, &events)?;
         let (started, n) = (Instant::now(), events.len());
-        let outcome = {
+        let landed = {
             let mut state = self.lock();
             append::append_locked(&mut state, stream, expected, events, SystemTime::now())
         };
-        self.shared.metrics.observe(started, n, &outcome);
-        let outcome = outcome?;
+        self.shared.metrics.observe(started, n, &landed);
+        let landed = landed?;
         self.shared.appended.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(outcome)
+        Ok(landed)
     }
 }
 

@@ -256,6 +256,44 @@ pub trait EventAppender: Clone + Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// [`append`](Self::append), also saying whether the events were written or found
+    /// already stored (an idempotent repeat). The default cannot tell
+    /// ([`Landing::Unknown`]).
+    fn append_landing(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<(AppendOutcome, Landing), StoreError>> + Send {
+        async move {
+            let outcome = self.append(stream, expected, events).await?;
+            Ok((outcome, Landing::Unknown))
+        }
+    }
+
+    /// Whether this store answers [`StoreError::DuplicateEventId`] for an id already
+    /// stored anywhere in the stream whatever the expected version, as the rules above
+    /// say, and tells a repeat from a write in [`append_landing`](Self::append_landing)
+    /// (never [`Landing::Unknown`]: a store returning `true` must implement both).
+    /// A command handler then skips looking for an earlier run of a keyed command
+    /// before appending (the append finds it, or lands as a repeat). `false` (the
+    /// default) for a store that checks ids only where the expectation puts them.
+    fn rejects_taken_ids(&self) -> bool {
+        false
+    }
+}
+
+/// How a successful append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    /// Its events were written.
+    Written,
+    /// Its events were already stored where the expectation puts them: nothing was
+    /// written, the original outcome was returned.
+    Repeat,
+    /// The store does not say.
+    Unknown,
 }
 
 /// Rejects what is wrong with a batch whatever the stream holds: no event

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use metrics::{Key, Label, Level, Metadata};
 
-use crate::{AppendOutcome, StoreError};
+use crate::StoreError;
 
 static METADATA: Metadata<'static> = Metadata::new("tessera", Level::INFO, Some(module_path!()));
 
@@ -86,13 +86,8 @@ impl AppendMetrics {
     }
 
     /// Records an append of `events` events that started at `started` and ended with
-    /// `result`.
-    pub fn observe(
-        &self,
-        started: Instant,
-        events: usize,
-        result: &Result<AppendOutcome, StoreError>,
-    ) {
+    /// `result` (an [`AppendOutcome`](crate::AppendOutcome), or one with how it landed).
+    pub fn observe<T>(&self, started: Instant, events: usize, result: &Result<T, StoreError>) {
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(_) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::idempotency::{command_event_id, FINGERPRINT_HEADER};
 use crate::{
     AppendOutcome, CommandError, DomainEvent, EventAppender, EventId, ExpectedVersion, Fingerprint,
-    Metadata, NewEvent, RetryPolicy, StoreError, StreamId,
+    Landing, Metadata, NewEvent, RetryPolicy, StoreError, StreamId,
 };
 
 /// Encodes a command's `events`. Keyed, they get ids derived from the key, and the first
@@ -45,17 +45,17 @@ pub(super) fn encode<E: DomainEvent, X: std::error::Error + Send + Sync + 'stati
 }
 
 /// Appends; when the outcome is unknown (connection lost) sends the very same batch
-/// again, which the store's idempotency rules land exactly once.
+/// again, which the store's idempotency rules land exactly once. Says how it landed.
 pub(super) async fn append_retrying_unknown<S: EventAppender>(
     store: &S,
     retry: &RetryPolicy,
     stream: &StreamId,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
-) -> Result<AppendOutcome, StoreError> {
+) -> Result<(AppendOutcome, Landing), StoreError> {
     let mut tries = 1;
     loop {
-        match store.append(stream, expected, events.clone()).await {
+        match store.append_landing(stream, expected, events.clone()).await {
             Err(e) if e.is_transient() && tries < retry.max_attempts => {
                 tracing::warn!(error = %e, tries, "append outcome unknown; retrying the same events");
                 tokio::time::sleep(retry.delay(tries)).await;
@@ -88,6 +88,12 @@ impl Attempts {
             attempt: 1,
             replays: 0,
         }
+    }
+
+    /// Whether an append found the command's ids taken (an earlier run of its key
+    /// landed): the next attempt looks for that run before deciding.
+    pub(super) fn found_taken_ids(&self) -> bool {
+        self.replays > 0
     }
 
     /// After `error` from an append of a command (`keyed` or not) decided on a state

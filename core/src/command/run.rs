@@ -6,7 +6,7 @@ use super::cache::Cached;
 use super::replay::{self, FirstRun, KeyScan, KeyedRuns};
 use crate::{
     Aggregate, AppendOutcome, CommandError, CommandHandler, CommandOptions, CommandOutcome,
-    EventStore, ExpectedVersion, Loaded, StreamId,
+    EventStore, ExpectedVersion, Landing, Loaded, StreamId,
 };
 
 /// Where an attempt starts: the state to decide on, whether it came from the cache, the
@@ -16,6 +16,9 @@ struct Start<A> {
     from_cache: bool,
     remembered: KeyedRuns,
     first: Option<FirstRun>,
+    /// The key's earlier run was not looked for: an append finds it (the store refuses
+    /// its ids), so only an answer that appends nothing must look first.
+    unchecked: bool,
 }
 
 /// A command on its way through `handler`.
@@ -52,7 +55,8 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 from_cache,
                 remembered,
                 first,
-            } = self.begin(key).await?;
+                unchecked,
+            } = self.begin(key, attempts.found_taken_ids()).await?;
             if let Some((key, first)) = key.zip(first) {
                 h.keep(stream, loaded, remembered.with(key, first.clone()));
                 return first.answer(stream.clone(), self.options.fingerprint);
@@ -68,6 +72,12 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
             {
                 tracing::debug!("cached state was stale; reloading before answering");
                 continue;
+            }
+            if let Some(key) = key.filter(|_| unchecked && answers_without_append) {
+                if let Some(first) = replay::find(&h.store, stream, key).await? {
+                    h.keep(stream, loaded, remembered.with(key, first.clone()));
+                    return first.answer(stream.clone(), self.options.fingerprint);
+                }
             }
             let events = match decision {
                 Ok(events) if !events.is_empty() => events,
@@ -94,7 +104,19 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 append::append_retrying_unknown(&h.store, &h.retry, stream, expected, new_events)
                     .await;
             match written {
-                Ok(written) => return Ok(self.wrote(loaded, remembered, &events, written).await),
+                Ok((written, landing)) => {
+                    if let Some(key) = key.filter(|_| unchecked && landing != Landing::Written) {
+                        // Found stored, not written (or the store cannot tell): an
+                        // earlier run of the key, perhaps another process's, perhaps
+                        // for another request. Its outcome answers, as it would have
+                        // had it been looked for first; the state decided on was
+                        // stale, so it is not kept.
+                        if let Some(first) = replay::find(&h.store, stream, key).await? {
+                            return first.answer(stream.clone(), self.options.fingerprint);
+                        }
+                    }
+                    return Ok(self.wrote(loaded, remembered, &events, written).await);
+                }
                 Err(e) => match attempts.after(e, stream, key.is_some(), from_cache, &h.retry) {
                     Next::Reload(wait) if wait.is_zero() => h.metrics.retried(),
                     Next::Reload(wait) => {
@@ -114,16 +136,32 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
     /// version stale, where the store's idempotency rules answer it. Looked for before
     /// the load, it could land unseen and this run append the same ids again after it (a
     /// store that checks ids only against a stale expected version takes them).
-    async fn begin(&self, key: Option<&str>) -> Result<Start<A>, CommandError<A::Error>> {
+    ///
+    /// Unless `look` (an append found the key's ids taken), a store that refuses taken
+    /// ids is not asked: the append finds the run (see [`Start::unchecked`]).
+    async fn begin(
+        &self,
+        key: Option<&str>,
+        look: bool,
+    ) -> Result<Start<A>, CommandError<A::Error>> {
         let (h, stream) = (self.handler, &self.stream);
+        let skip = !look && h.store.rejects_taken_ids();
         let cached = h.cache.as_ref().map(|c| c.take(stream));
         if let Some(hit) = cached.as_ref().map(Option::is_some) {
             h.metrics.cache(hit);
         }
         if let Some(Cached { loaded, runs }) = cached.flatten() {
+            let mut unchecked = false;
             let first = match key {
                 Some(key) => match runs.of(key) {
                     Some(remembered) => Some(remembered),
+                    // The append refuses the key's ids if a run landed (a
+                    // `DuplicateEventId`, then a reload that finds it): one read fewer
+                    // on the path almost every command takes.
+                    None if skip => {
+                        unchecked = true;
+                        None
+                    }
                     None => replay::find(&h.store, stream, key).await?,
                 },
                 None => None,
@@ -133,13 +171,19 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 from_cache: true,
                 remembered: runs,
                 first,
+                unchecked,
             });
         }
         let mut scan = key.map(|key| KeyScan::new(stream, key));
         let (loaded, from_start) = h.load_stream(stream, scan.as_mut()).await?;
+        let mut unchecked = false;
         let first = match (scan.and_then(KeyScan::found), key) {
             (Some(run), _) => Some(run),
             // The load read every event and none was the key's: nothing to look up.
+            (None, Some(_)) if !from_start && skip => {
+                unchecked = true;
+                None
+            }
             (None, Some(key)) if !from_start => replay::find(&h.store, stream, key).await?,
             _ => None,
         };
@@ -148,6 +192,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
             from_cache: false,
             remembered: KeyedRuns::default(),
             first,
+            unchecked,
         })
     }
 

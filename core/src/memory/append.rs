@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use super::{position_of, State, StreamState};
 use crate::{
-    AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamId, Version,
+    AppendOutcome, ExpectedVersion, Landing, NewEvent, RecordedEvent, StoreError, StreamId, Version,
 };
 
 pub(super) fn append_locked(
@@ -13,12 +13,12 @@ pub(super) fn append_locked(
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
     now: SystemTime,
-) -> Result<AppendOutcome, StoreError> {
+) -> Result<(AppendOutcome, Landing), StoreError> {
     let existing = state.streams.get(stream);
     let current = existing.and_then(StreamState::current);
     if let Some(s) = existing {
         if let Some(outcome) = repeat_of_stored(s, expected, current, &events) {
-            return Ok(outcome);
+            return Ok((outcome, Landing::Repeat));
         }
         if expected.is_met_by(current) {
             if let Some((id, version)) = events
@@ -62,11 +62,14 @@ pub(super) fn append_locked(
             recorded_at: now,
         });
     }
-    Ok(AppendOutcome {
-        first_version,
-        version: Version(first_version.0 + n as u64 - 1),
-        position: position_of(first_index + n - 1),
-    })
+    Ok((
+        AppendOutcome {
+            first_version,
+            version: Version(first_version.0 + n as u64 - 1),
+            position: position_of(first_index + n - 1),
+        },
+        Landing::Written,
+    ))
 }
 
 /// The original outcome when `events` are exactly events already stored where the

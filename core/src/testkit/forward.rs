@@ -343,6 +343,10 @@ impl<W: Forward> EventReader for W {
     }
 }
 
+// `rejects_taken_ids` stays `false` (the default): a wrapper's `append` may do anything
+// before or instead of the inner store's, so it cannot say how an append landed, and
+// command handlers look for an earlier run of a key before appending, as they always
+// did.
 impl<W: Forward> EventAppender for W {
     async fn append(
         &self,

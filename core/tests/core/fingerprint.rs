@@ -235,3 +235,71 @@ async fn a_first_run_behind_a_snapshot_is_looked_up_and_one_in_the_cache_remembe
     );
     assert_eq!(cached.load("f7").await.unwrap().state.total, 31);
 }
+
+/// A key another process ran after this handler cached the stream: the command handler
+/// does not look for the key's earlier run before appending on a store that refuses
+/// taken ids (the memory store), so the append meets it. Landing right after the cached
+/// version, the append is a repeat; landing before it (the cache caught up since), the
+/// ids are taken. Either way the retry answers the first run's outcome (`replayed`, or
+/// `KeyReused` for another request), writes nothing, and a refusal or a no-op decided on
+/// the stale state does not hide the run either.
+#[tokio::test]
+async fn a_key_run_elsewhere_is_answered_through_a_stale_cache() {
+    let store = MemoryStore::new();
+    let here = CommandHandler::<Tally, _>::new(store.clone(), ()).with_state_cache(16);
+    let elsewhere = CommandHandler::<Tally, _>::new(store.clone(), ());
+    here.handle("s", &Cmd::Add(1)).await.unwrap(); // cached at version 0
+
+    // Landed right after the cached version: the append here is a repeat.
+    let first = elsewhere
+        .handle_with("s", &Cmd::Add(2), request("k", 2))
+        .await
+        .unwrap();
+    let again = here
+        .handle_with("s", &Cmd::Add(2), request("k", 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.replayed, again.version, again.position),
+        (true, first.version, first.position)
+    );
+    assert_eq!(events(&store, "s").await.len(), 2, "nothing written again");
+
+    // Another request under the same key, the cache stale again.
+    here.handle("s", &Cmd::Add(1)).await.unwrap(); // cached at version 2
+    let first = elsewhere
+        .handle_with("s", &Cmd::Add(3), request("k2", 3))
+        .await
+        .unwrap();
+    let other = key_reused(here.handle_with("s", &Cmd::Add(4), request("k2", 4)).await);
+    assert_eq!(other.position, first.position);
+    assert_eq!(events(&store, "s").await.len(), 4);
+
+    // Landed before the cached version (here caught up with an unkeyed command): the
+    // key's ids are taken.
+    let first = elsewhere
+        .handle_with("s", &Cmd::Add(5), request("k3", 5))
+        .await
+        .unwrap();
+    here.handle("s", &Cmd::Add(1)).await.unwrap();
+    let again = here
+        .handle_with("s", &Cmd::Add(5), request("k3", 5))
+        .await
+        .unwrap();
+    assert_eq!((again.replayed, again.position), (true, first.position));
+    assert_eq!(events(&store, "s").await.len(), 6);
+
+    // A refusal decided on the cached state: the run is still found and answers.
+    let first = elsewhere
+        .handle_with("s", &Cmd::Add(6), request("k4", 6))
+        .await
+        .unwrap();
+    here.handle("s", &Cmd::Add(1)).await.unwrap();
+    let again = here.handle_with("s", &Cmd::Refuse, request("k4", 6)).await;
+    assert_eq!(again.unwrap().position, first.position);
+    assert_eq!(events(&store, "s").await.len(), 8);
+    assert_eq!(
+        here.load("s").await.unwrap().state.total,
+        1 + 2 + 1 + 3 + 5 + 1 + 6 + 1
+    );
+}

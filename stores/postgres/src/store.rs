@@ -6,9 +6,9 @@ use std::time::Instant;
 use deadpool_postgres::Pool;
 use tessera_core::telemetry::AppendMetrics;
 use tessera_core::{
-    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, ListStreams,
-    NewEvent, Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, StoreError, StreamId,
-    StreamInfo, Subscription, SubscriptionConfig, Version,
+    AppendOutcome, EventAppender, EventFilter, EventId, EventReader, ExpectedVersion, Landing,
+    ListStreams, NewEvent, Position, ReadAll, ReadStream, ReaderLag, RecordedEvent, StoreError,
+    StreamId, StreamInfo, Subscription, SubscriptionConfig, Version,
 };
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
@@ -145,12 +145,26 @@ impl PostgresStore {
 static APPEND_METRICS: LazyLock<AppendMetrics> = LazyLock::new(|| AppendMetrics::new("postgres"));
 
 impl EventAppender for PostgresStore {
+    /// `true`: the events table's unique (stream, event id) refuses a taken id.
+    fn rejects_taken_ids(&self) -> bool {
+        true
+    }
+
     async fn append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
+        Ok(self.append_landing(stream, expected, events).await?.0)
+    }
+
+    async fn append_landing(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<(AppendOutcome, Landing), StoreError> {
         let span = tracing::info_span!(
             "append",
             otel.name = "append",

@@ -2,7 +2,8 @@
 //! where a store following EventStoreDB's server differs ([`Idempotency`]).
 
 use tessera_core::{
-    AppendOutcome, EventId, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, Version,
+    AppendOutcome, EventId, EventStore, ExpectedVersion, Landing, NewEvent, StoreError, StreamId,
+    Version,
 };
 
 use crate::support::{
@@ -75,6 +76,9 @@ impl Fixture {
 /// Repeats of stored events succeed with the original outcome and write nothing: at the
 /// original expectation after the stream moved on, with `Any` and `StreamExists`, as a
 /// sub-batch or a span across batches placed where the expectation puts it.
+/// [`append_landing`](tessera_core::EventAppender::append_landing) never calls a repeat
+/// written, and a store that [refuses taken ids](tessera_core::EventAppender::rejects_taken_ids)
+/// says `Repeat` for each and `Written` for a write.
 pub async fn idempotent_repeats<S: EventStore>(store: S) {
     assert_empty_store(&store).await;
     let f = Fixture::new(&store, "idem-1").await;
@@ -101,15 +105,20 @@ pub async fn idempotent_repeats<S: EventStore>(store: S) {
         ("b2 c3 (two appends) with Any",      Any,          f.batch(&[2, 3]),       span(2, 3)),
         ("the whole stream with NoStream",    NoStream,     f.batch(&[0, 1, 2, 3]), span(0, 3)),
     ];
+    let reports = store.rejects_taken_ids();
     for (what, expected, batch, original) in cases {
-        let got = ok(
+        let (got, landing) = ok(
             what,
-            within(what, store.append(&f.stream, expected, batch)).await,
+            within(what, store.append_landing(&f.stream, expected, batch)).await,
         );
         assert_eq!(
             got, original,
             "{what}: a repeat must return the original outcome"
         );
+        assert_ne!(landing, Landing::Written, "{what}: a repeat wrote nothing");
+        if reports {
+            assert_eq!(landing, Landing::Repeat, "{what}");
+        }
         assert_nothing_written(&store, &f.stream, Some(Version(3)), &[], what).await;
         let now = ok("head", store.head().await);
         assert_eq!(now, head, "{what}: a repeat must not move the head");
@@ -119,7 +128,15 @@ pub async fn idempotent_repeats<S: EventStore>(store: S) {
 
     // Idempotency is per stream: the same ids in another stream are new events.
     let other = sid("idem-2");
-    let out = append_ok(&store, &other, NoStream, f.batch(&[0, 1, 2, 3])).await;
+    let (out, landing) = ok(
+        "a new stream",
+        store
+            .append_landing(&other, NoStream, f.batch(&[0, 1, 2, 3]))
+            .await,
+    );
+    if reports {
+        assert_eq!(landing, Landing::Written, "a write");
+    }
     assert_eq!(
         (out.first_version, out.version),
         (Version(0), Version(3)),

@@ -32,7 +32,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tessera_core::{AppendOutcome, StoreError, StreamId};
+use tessera_core::{AppendOutcome, Landing, StoreError, StreamId};
 use tokio::sync::{oneshot, Notify};
 
 use super::lease::{Detached, Lease, Slot, Waiting};
@@ -99,8 +99,8 @@ impl Committer {
     pub(crate) async fn append(
         self: &Arc<Self>,
         job: Job,
-        mut outcome: oneshot::Receiver<Result<AppendOutcome, StoreError>>,
-    ) -> Result<AppendOutcome, StoreError> {
+        mut outcome: oneshot::Receiver<Result<(AppendOutcome, Landing), StoreError>>,
+    ) -> Result<(AppendOutcome, Landing), StoreError> {
         let mut slot = {
             let mut state = self.lock();
             if state.queue.len() >= self.capacity {

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use tessera_core::{AppendOutcome, StoreError, StreamId};
+use tessera_core::{AppendOutcome, Landing, StoreError, StreamId};
 use tokio::sync::oneshot;
 use tracing::Span;
 
@@ -18,7 +18,7 @@ const MAX_ATTEMPTS: u32 = 8;
 /// An append waiting for its transaction.
 pub(crate) struct Job {
     pub(super) append: Append,
-    pub(super) reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<(AppendOutcome, Landing), StoreError>>,
     pub(super) span: Span,
     pub(super) attempts: u32,
     /// Run in a transaction of its own (after its group failed).
@@ -28,7 +28,7 @@ pub(crate) struct Job {
 impl Job {
     pub(crate) fn new(
         append: Append,
-        reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+        reply: oneshot::Sender<Result<(AppendOutcome, Landing), StoreError>>,
     ) -> Self {
         Self {
             append,
@@ -39,10 +39,10 @@ impl Job {
         }
     }
 
-    pub(super) fn finish(self, result: Result<AppendOutcome, StoreError>, group: usize) {
+    pub(super) fn finish(self, result: Result<(AppendOutcome, Landing), StoreError>, group: usize) {
         self.span.record("tessera.append.group_size", group);
         match &result {
-            Ok(o) => {
+            Ok((o, _)) => {
                 tracing::debug!(parent: &self.span, group, version = o.version.0, position = %o.position, "appended")
             }
             Err(e) => tracing::debug!(parent: &self.span, group, error = %e, "append refused"),

@@ -10,6 +10,8 @@ use deadpool_postgres::Object;
 use postgres_types::ToSql;
 use tokio_postgres::{Error, Row};
 
+use tessera_core::Landing;
+
 use super::conflict::{self, Verdict};
 use super::queue::{copy, Job};
 use crate::error::map_pg;
@@ -53,7 +55,7 @@ pub(super) async fn settle(
     for (job, rows) in jobs.into_iter().zip(results) {
         match rows {
             Ok(rows) => match conflict::verdict(&job.append, &rows) {
-                Verdict::Repeat(outcome) => job.finish(Ok(outcome), n),
+                Verdict::Repeat(outcome) => job.finish(Ok((outcome, Landing::Repeat)), n),
                 Verdict::Refused(e) => job.finish(Err(e), n),
                 Verdict::Retry => again.extend(job.attempt_again(n)),
             },

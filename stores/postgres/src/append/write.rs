@@ -70,7 +70,7 @@ impl Writer {
                         match result {
                             Ok(Applied::Inserted(outcome)) => {
                                 any = true;
-                                job.finish(Ok(outcome), n);
+                                job.finish(Ok((outcome, tessera_core::Landing::Written)), n);
                             }
                             Ok(Applied::Refused) => refused.push(job),
                             Err(e) => {
