@@ -61,6 +61,38 @@ pub trait CheckpointStore: Clone + Send + Sync + 'static {
         from: Position,
         to: Position,
     ) -> impl Future<Output = Result<bool, BoxError>> + Send;
+
+    /// [`load`](Self::load) of each of `names`, in their order. The default loads them
+    /// one by one; a store with a round trip per call answers in one.
+    fn load_all(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Position>, BoxError>> + Send {
+        async move {
+            let mut positions = Vec::with_capacity(names.len());
+            for name in names {
+                positions.push(self.load(name).await?);
+            }
+            Ok(positions)
+        }
+    }
+
+    /// [`advance`](Self::advance) of each `(name, from, to)` of `moves` (distinct
+    /// names), in their order: whether each moved. Not atomic as a whole: each move is
+    /// its own compare-and-set. The default moves them one by one; a store with a round
+    /// trip per call moves them in one.
+    fn advance_all(
+        &self,
+        moves: &[(String, Position, Position)],
+    ) -> impl Future<Output = Result<Vec<bool>, BoxError>> + Send {
+        async move {
+            let mut moved = Vec::with_capacity(moves.len());
+            for (name, from, to) in moves {
+                moved.push(self.advance(name, *from, *to).await?);
+            }
+            Ok(moved)
+        }
+    }
 }
 
 /// Checkpoints in memory or in PostgreSQL, chosen at run time.
@@ -88,6 +120,25 @@ impl CheckpointStore for Checkpoints {
             Checkpoints::Memory(m) => m.advance(name, from, to).await,
             #[cfg(feature = "postgres")]
             Checkpoints::Postgres(p) => p.advance(name, from, to).await,
+        }
+    }
+
+    async fn load_all(&self, names: &[String]) -> Result<Vec<Position>, BoxError> {
+        match self {
+            Checkpoints::Memory(m) => m.load_all(names).await,
+            #[cfg(feature = "postgres")]
+            Checkpoints::Postgres(p) => p.load_all(names).await,
+        }
+    }
+
+    async fn advance_all(
+        &self,
+        moves: &[(String, Position, Position)],
+    ) -> Result<Vec<bool>, BoxError> {
+        match self {
+            Checkpoints::Memory(m) => m.advance_all(moves).await,
+            #[cfg(feature = "postgres")]
+            Checkpoints::Postgres(p) => p.advance_all(moves).await,
         }
     }
 }

@@ -23,6 +23,8 @@ struct Sql {
     lock: String,
     write: String,
     advance: String,
+    load_all: String,
+    advance_all: String,
     register: String,
     remove: String,
     summary: String,
@@ -35,6 +37,8 @@ impl Sql {
             lock: in_schema(include_str!("sql/lock.sql"), schema),
             write: in_schema(include_str!("sql/write.sql"), schema),
             advance: in_schema(include_str!("sql/advance.sql"), schema),
+            load_all: in_schema(include_str!("sql/load_all.sql"), schema),
+            advance_all: in_schema(include_str!("sql/advance_all.sql"), schema),
             register: in_schema(include_str!("sql/register.sql"), schema),
             remove: in_schema(include_str!("sql/remove.sql"), schema),
             summary: in_schema(include_str!("sql/summary.sql"), schema),
@@ -175,5 +179,55 @@ impl CheckpointStore for PgCheckpoints {
             .query(&statement, &[&name, &fc, &fp, &tc, &tp])
             .await?;
         Ok(!moved.is_empty())
+    }
+
+    /// One statement for all of them.
+    async fn load_all(&self, names: &[String]) -> Result<Vec<Position>, BoxError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.sql.load_all).await?;
+        let rows = client.query(&statement, &[&names]).await?;
+        let mut stored = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let name: &str = row.try_get(0)?;
+            stored.insert(name.to_owned(), from_columns(row, 1, name)?);
+        }
+        Ok(names
+            .iter()
+            .map(|n| stored.get(n).copied().unwrap_or_default())
+            .collect())
+    }
+
+    /// One statement for all of them (`sql/advance_all.sql`).
+    async fn advance_all(
+        &self,
+        moves: &[(String, Position, Position)],
+    ) -> Result<Vec<bool>, BoxError> {
+        if moves.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut columns: [Vec<i64>; 4] = Default::default();
+        let mut names = Vec::with_capacity(moves.len());
+        for (name, from, to) in moves {
+            let ((fc, fp), (tc, tp)) = (to_columns(*from)?, to_columns(*to)?);
+            names.push(name.as_str());
+            for (column, value) in columns.iter_mut().zip([fc, fp, tc, tp]) {
+                column.push(value);
+            }
+        }
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.sql.advance_all).await?;
+        let [fc, fp, tc, tp] = &columns;
+        let rows = client.query(&statement, &[&names, fc, fp, tc, tp]).await?;
+        let mut moved = vec![false; moves.len()];
+        for row in &rows {
+            let n: i64 = row.try_get(0)?;
+            if let Some(m) = usize::try_from(n - 1).ok().and_then(|i| moved.get_mut(i)) {
+                *m = true;
+            }
+        }
+        Ok(moved)
     }
 }

@@ -15,6 +15,7 @@ use crate::checkpoint::CheckpointStore;
 
 mod deliver;
 mod metered;
+mod positions;
 mod run;
 
 /// What an inbox does with each message: write to the local store (with ids or
@@ -146,7 +147,8 @@ pub struct InboxStatus {
 /// It handles up to [`InboxConfig::concurrency`] source streams at once, each stream's
 /// messages one after the other: a slow handler on one stream does not hold the others
 /// back, and an inbox keeping its positions in PostgreSQL is not bound to one round
-/// trip at a time.
+/// trip at a time: the lanes' reads and moves of positions go to the store together,
+/// one round trip for whatever queued while the previous one was under way.
 pub struct Inbox<H, C> {
     shared: Arc<Shared<H, C>>,
 }
@@ -155,7 +157,8 @@ pub struct Inbox<H, C> {
 struct Shared<H, C> {
     bus: Arc<dyn Bus>,
     handler: H,
-    positions: C,
+    /// The source streams' positions, read and moved for many lanes at once.
+    positions: Arc<positions::Positions<C>>,
     config: InboxConfig,
     status: Arc<Mutex<InboxStatus>>,
     metrics: InboxMetrics,
@@ -231,7 +234,7 @@ impl<H: InboxHandler, C: CheckpointStore> Inbox<H, C> {
                 system: crate::traced::messaging_system(&bus.describe()),
                 bus,
                 handler,
-                positions,
+                positions: positions::Positions::new(positions),
                 config,
                 status,
                 known: Mutex::default(),

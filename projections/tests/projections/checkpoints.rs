@@ -63,6 +63,33 @@ async fn contract(store: impl CheckpointStore) {
         assert_eq!(won.len(), 1, "{name}: exactly one compare-and-set wins");
         assert_eq!(store.load(name).await.unwrap(), won[0]);
     }
+    // Many at once: each name loaded as one load would, each move its own
+    // compare-and-set (moved from where it is, created from the start, refused from
+    // elsewhere or for a missing row from past the start).
+    let names: Vec<String> = ["r", "s", "none"].map(String::from).to_vec();
+    let loaded = store.load_all(&names).await.unwrap();
+    let one_by_one = [
+        store.load("r").await.unwrap(),
+        store.load("s").await.unwrap(),
+        Position::START,
+    ];
+    assert_eq!(loaded, one_by_one);
+    let moves = vec![
+        ("s".to_owned(), b, c),                 // from where it is: moves
+        ("new".to_owned(), Position::START, a), // no row, from the start: created
+        ("r".to_owned(), Position::START, c),   // from elsewhere: refused
+        ("absent".to_owned(), a, b),            // no row, from past the start: refused
+    ];
+    assert_eq!(
+        store.advance_all(&moves).await.unwrap(),
+        [true, true, false, false]
+    );
+    let after = store
+        .load_all(&["s", "new", "r", "absent"].map(String::from))
+        .await
+        .unwrap();
+    assert_eq!(after, [c, a, one_by_one[0], Position::START]);
+    assert!(store.advance_all(&[]).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
