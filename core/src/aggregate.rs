@@ -64,4 +64,16 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
         command: &Self::Command,
         services: &Self::Services,
     ) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Whether `command` usually starts the aggregate's stream (placing an order,
+    /// opening an account). A command handler then decides it on the empty state without
+    /// reading the stream first and appends expecting no stream; if the stream exists
+    /// after all (a retry, a second request), that append fails or lands as a repeat,
+    /// and the handler loads the stream and decides again (or answers the earlier run
+    /// of its idempotency key), as after any conflict. A refusal or a no-op decided on
+    /// the assumed empty state is decided again on the loaded one before it answers.
+    /// `false` (the default): always load.
+    fn starts_stream(_command: &Self::Command) -> bool {
+        false
+    }
 }

@@ -19,6 +19,8 @@ struct Start<A> {
     /// The key's earlier run was not looked for: an append finds it (the store refuses
     /// its ids), so only an answer that appends nothing must look first.
     unchecked: bool,
+    /// The state is the empty one, assumed without a read ([`Aggregate::starts_stream`]).
+    assumed: bool,
 }
 
 /// A command on its way through `handler`.
@@ -49,6 +51,9 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
         let (h, stream) = (self.handler, &self.stream);
         let key = self.options.idempotency_key.as_deref();
         let mut attempts = Attempts::new();
+        // The first attempt of a command that usually starts its stream assumes there is
+        // none (unless the cache says otherwise); any later one loads.
+        let mut assume_new = A::starts_stream(command);
         loop {
             let Start {
                 loaded,
@@ -56,7 +61,14 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 remembered,
                 first,
                 unchecked,
-            } = self.begin(key, attempts.found_taken_ids()).await?;
+                assumed,
+            } = self
+                .begin(
+                    key,
+                    attempts.found_taken_ids(),
+                    std::mem::take(&mut assume_new),
+                )
+                .await?;
             if let Some((key, first)) = key.zip(first) {
                 h.keep(stream, loaded, remembered.with(key, first.clone()));
                 return first.answer(stream.clone(), self.options.fingerprint);
@@ -66,6 +78,10 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
             // cached state another writer made stale: check the stream's version before
             // answering from it (one cheap read, only on these paths).
             let answers_without_append = decision.as_ref().map_or(true, Vec::is_empty);
+            if assumed && answers_without_append {
+                tracing::debug!("refused or no-op on the assumed empty state; loading");
+                continue;
+            }
             if from_cache
                 && answers_without_append
                 && h.store.stream_version(stream).await? != loaded.version
@@ -117,14 +133,17 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                     }
                     return Ok(self.wrote(loaded, remembered, &events, written).await);
                 }
-                Err(e) => match attempts.after(e, stream, key.is_some(), from_cache, &h.retry) {
-                    Next::Reload(wait) if wait.is_zero() => h.metrics.retried(),
-                    Next::Reload(wait) => {
-                        h.metrics.retried();
-                        tokio::time::sleep(wait).await;
+                Err(e) => {
+                    match attempts.after(e, stream, key.is_some(), from_cache || assumed, &h.retry)
+                    {
+                        Next::Reload(wait) if wait.is_zero() => h.metrics.retried(),
+                        Next::Reload(wait) => {
+                            h.metrics.retried();
+                            tokio::time::sleep(wait).await;
+                        }
+                        Next::Fail(e) => return Err(e),
                     }
-                    Next::Fail(e) => return Err(e),
-                },
+                }
             }
         }
     }
@@ -143,12 +162,29 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
         &self,
         key: Option<&str>,
         look: bool,
+        assume_new: bool,
     ) -> Result<Start<A>, CommandError<A::Error>> {
         let (h, stream) = (self.handler, &self.stream);
         let skip = !look && h.store.rejects_taken_ids();
         let cached = h.cache.as_ref().map(|c| c.take(stream));
         if let Some(hit) = cached.as_ref().map(Option::is_some) {
             h.metrics.cache(hit);
+        }
+        if assume_new && !matches!(cached, Some(Some(_))) {
+            // Appended expecting no stream: an existing one refuses it, or holds this
+            // key's run exactly there (a repeat, answered from the stored run).
+            return Ok(Start {
+                loaded: Loaded {
+                    state: A::default(),
+                    version: None,
+                    events_since_snapshot: 0,
+                },
+                from_cache: false,
+                remembered: KeyedRuns::default(),
+                first: None,
+                unchecked: key.is_some(),
+                assumed: true,
+            });
         }
         if let Some(Cached { loaded, runs }) = cached.flatten() {
             let mut unchecked = false;
@@ -172,6 +208,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
                 remembered: runs,
                 first,
                 unchecked,
+                assumed: false,
             });
         }
         let mut scan = key.map(|key| KeyScan::new(stream, key));
@@ -193,6 +230,7 @@ impl<'h, A: Aggregate, S: EventStore> Run<'h, A, S> {
             remembered: KeyedRuns::default(),
             first,
             unchecked,
+            assumed: false,
         })
     }
 

@@ -136,3 +136,50 @@ async fn a_long_stream_loads_across_pages() {
     assert_eq!(loaded.events_since_snapshot, 4501);
     assert_eq!(store.len(), 4501);
 }
+
+/// A command that usually starts its stream ([`Aggregate::starts_stream`]) is decided on
+/// the empty state with no read first. When the stream exists after all, the handler
+/// loads it and decides again: an idempotent retry answers its first run and writes
+/// nothing, another command lands after what is there, and a refusal decided on the
+/// assumed empty state is not answered before the loaded state has decided.
+#[tokio::test]
+async fn a_command_that_starts_its_stream_reads_nothing_unless_the_stream_exists() {
+    let counted = crate::doubles::Meddler::default();
+    let handler = CommandHandler::<Tally, _>::new(counted.clone(), ());
+    handler.handle("counted", &Cmd::Open(5)).await.unwrap();
+    assert_eq!(
+        (counted.reads(), counted.finds()),
+        (0, 0),
+        "no read for a new stream"
+    );
+
+    let (store, handler) = self::handler();
+    let first = handler
+        .handle_with("new", &Cmd::Open(5), CommandOptions::idempotent("open-1"))
+        .await
+        .unwrap();
+    assert_eq!((first.version, first.events), (Some(Version(0)), 1));
+    // The same request again: the stream exists; answered from its first run.
+    let again = handler
+        .handle_with("new", &Cmd::Open(5), CommandOptions::idempotent("open-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.replayed, again.version, again.position),
+        (true, first.version, first.position)
+    );
+    // Another open of the existing tally: loaded, decided again, appended after it.
+    let other = handler.handle("new", &Cmd::Open(2)).await.unwrap();
+    assert_eq!(other.version, Some(Version(1)));
+    // Refused on the assumed empty state (a negative start), accepted on the loaded one.
+    let negative = handler.handle("new", &Cmd::Open(-1)).await.unwrap();
+    assert_eq!(negative.version, Some(Version(2)));
+    assert_eq!(handler.load("new").await.unwrap().state.total, 6);
+    assert_eq!(events(&store, "new").await.len(), 3);
+    // And refused where the stream really is new.
+    let refused = handler.handle("fresh", &Cmd::Open(-1)).await;
+    assert!(matches!(
+        refused,
+        Err(CommandError::Rejected(TallyError::Refused))
+    ));
+}

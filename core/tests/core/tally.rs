@@ -33,6 +33,9 @@ pub enum Cmd {
     Refuse,
     /// An `Added`, then an event whose data cannot be serialized to JSON.
     Poison,
+    /// Starts a tally at `n` (refused below zero), or adds `n` to one that exists:
+    /// decided without a read first ([`Aggregate::starts_stream`]).
+    Open(i64),
 }
 
 /// Events. `Added` is at schema version 2 (version 1 stored `{"n": ...}`); `Increased`
@@ -73,6 +76,10 @@ impl Aggregate for Tally {
     type Error = TallyError;
     type Services = ();
 
+    fn starts_stream(command: &Cmd) -> bool {
+        matches!(command, Cmd::Open(_))
+    }
+
     fn apply(&mut self, event: &TallyEvent) {
         match event {
             TallyEvent::Added { amount } => {
@@ -100,6 +107,8 @@ impl Aggregate for Tally {
                 label: label.clone(),
             }],
             Cmd::Refuse => return Err(TallyError::Refused),
+            Cmd::Open(n) if self.adds == 0 && *n < 0 => return Err(TallyError::Refused),
+            Cmd::Open(n) => vec![add(*n)?],
             Cmd::Poison => vec![
                 TallyEvent::Added { amount: 1 },
                 TallyEvent::Poisoned {

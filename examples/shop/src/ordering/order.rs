@@ -197,6 +197,11 @@ impl Aggregate for Order {
     type Error = OrderError;
     type Services = ();
 
+    /// Placing starts the order's stream: decided without reading it first.
+    fn starts_stream(command: &OrderCommand) -> bool {
+        matches!(command, OrderCommand::Place { .. })
+    }
+
     fn apply(&mut self, event: &OrderEvent) {
         match event {
             OrderEvent::Placed {

@@ -164,6 +164,11 @@ impl Aggregate for Payment {
     type Error = PaymentError;
     type Services = ();
 
+    /// Asking for a payment starts its stream: decided without reading it first.
+    fn starts_stream(command: &PaymentCommand) -> bool {
+        matches!(command, PaymentCommand::Request { .. })
+    }
+
     fn apply(&mut self, event: &PaymentEvent) {
         self.status = Some(match event {
             PaymentEvent::Requested {

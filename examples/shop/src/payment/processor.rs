@@ -78,7 +78,11 @@ impl<S: EventStore> PaymentProcessor<S> {
         amount_cents: i64,
     ) -> Result<(), BoxError> {
         let id = order_id.to_string();
-        let payment = self.payments.load(&id).await?.state;
+        // The cached state if this process holds it (it asked for the payment, and its
+        // worker is the one that answers): no read on the path every order takes. A
+        // state another process changed since is caught where it matters: a capture the
+        // deadline's decline refuses is refunded below.
+        let payment = self.payments.peek(&id, Payment::clone).await?;
         match payment.status {
             Some(PaymentStatus::Requested) => {}
             // The deadline won. An earlier delivery may have been captured and not refunded
