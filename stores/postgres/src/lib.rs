@@ -88,7 +88,13 @@
 //!   on a connection of their own that reconnects with backoff. Notifications are
 //!   hints: polling is the correctness path. A bounded buffer gives back-pressure.
 //!   While committed events wait behind an open transaction, one store-wide re-check
-//!   wakes the subscriptions again shortly (backing off to half a second).
+//!   wakes the subscriptions again shortly (backing off to half a second). A store's
+//!   writers wake its own subscriptions at the commit, so its own `NOTIFY`s (their
+//!   payload names the store object) do not wake them again; several stores of one
+//!   process in one database can listen on one connection
+//!   ([`Builder::listen_with`]): the server spends a transaction per `NOTIFY` on every
+//!   listening connection of the database. The store's subscriptions share one reader
+//!   of the log, whose read and hidden-events check are one statement.
 //! - **Group commit, without a writer task.** The store keeps a few append
 //!   connections (two by default, [`Builder::writers`]). An append that finds one free
 //!   leads a group on it in its caller's task: the appends at the front of the queue,
