@@ -120,6 +120,33 @@ impl ReadAll {
     }
 }
 
+/// Events read per page by the default [`EventReader::last_of_types`].
+const LOOK_BACK_PAGE: usize = 64;
+
+/// [`EventReader::last_of_types`] of one stream, reading it backwards.
+async fn last_of_types_backwards<R: EventReader>(
+    reader: &R,
+    stream: &StreamId,
+    before: Version,
+    types: &[String],
+) -> Result<Option<Version>, StoreError> {
+    let mut below = before.0;
+    while below > 0 {
+        let read = ReadStream::backward()
+            .from(Version(below - 1))
+            .limit(LOOK_BACK_PAGE);
+        let page = reader.read_stream(stream, read).await?;
+        if let Some(found) = page.iter().find(|e| types.contains(&e.event_type)) {
+            return Ok(Some(found.version));
+        }
+        match page.last() {
+            Some(oldest) if oldest.version.0 < below => below = oldest.version.0,
+            _ => break,
+        }
+    }
+    Ok(None)
+}
+
 /// Reading half of the contract: what projections and other readers need.
 ///
 /// Every reader sees the global log **gap-free**: once it has seen position `p` it
@@ -160,6 +187,25 @@ pub trait EventReader: Clone + Send + Sync + 'static {
     /// Catch-up subscription: every event after `after` that passes `filter`, then new
     /// ones as they are appended, each exactly once and in position order.
     fn subscribe(&self, after: Position, filter: EventFilter) -> Subscription;
+
+    /// For each `(stream, before)` of `queries`: the version of the stream's last event
+    /// below version `before` whose type is one of `types` (`None`: there is none, or no
+    /// stream). An outbox relay asks it for the previous public event of the streams of
+    /// a batch. The default reads each stream backwards, a page at a time; a store with
+    /// a round trip per read answers them all in one.
+    fn last_of_types(
+        &self,
+        queries: &[(StreamId, Version)],
+        types: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<Version>>, StoreError>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(queries.len());
+            for (stream, before) in queries {
+                found.push(last_of_types_backwards(self, stream, *before, types).await?);
+            }
+            Ok(found)
+        }
+    }
 
     /// How many events after `after` and at or before `up_to` pass `filter`, counted
     /// without reading them: as many as pages of [`read_all`](Self::read_all) from

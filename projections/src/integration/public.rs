@@ -181,6 +181,14 @@ impl PublicEvents {
         self.is_public(event.stream_id.category(), &event.event_type)
     }
 
+    /// The public event types of `category`.
+    pub(crate) fn types_of(&self, category: &str) -> Vec<String> {
+        self.maps
+            .get(category)
+            .map(|types| types.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The log filter that reads every public event (and perhaps a few private ones of
     /// the same types in other categories, which [`Self::message`] leaves out).
     pub fn filter(&self) -> EventFilter {

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tessera_core::{
-    BoxError, EventFilter, EventReader, Position, ReadAll, ReadStream, RecordedEvent, Version,
-};
+use tessera_core::{BoxError, EventFilter, EventReader, Position, ReadAll, RecordedEvent, Version};
 
 use super::{Bus, Confirmation, Message, PublicEvents};
 use crate::checkpoint::CheckpointStore;
@@ -20,8 +18,6 @@ use pipeline::Pipeline;
 /// Streams whose last public version a relay remembers before it starts afresh (it then
 /// looks them up in the log again).
 const REMEMBERED_STREAMS: usize = 100_000;
-/// Events read per page when looking back for a stream's previous public event.
-const LOOK_BACK_PAGE: usize = 64;
 
 /// The outbox relay of one context to one broker: run it with a
 /// [`Runner`](crate::Runner), which gives it batches of the log in order, retries a
@@ -29,8 +25,8 @@ const LOOK_BACK_PAGE: usize = 64;
 ///
 /// Each message carries `previous`, the version of the stream's last public event
 /// before it, so that an inbox can tell a gap from a private event. The relay remembers
-/// it per stream and, for a stream it has not seen since it started, reads the stream
-/// backwards to find it.
+/// it per stream and, for the streams of a batch it has not seen since it started, looks
+/// it up in the log, all of them at once ([`EventReader::last_of_types`]).
 ///
 /// # One batch ahead
 ///
@@ -110,40 +106,80 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
 }
 
 impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
-    /// The version of the last public event of `event`'s stream before it.
+    /// The version of the last public event of `event`'s stream before it: from the
+    /// batch so far, what this relay remembers, or `looked` (the batch's look-backs).
     async fn previous(
         &self,
         event: &RecordedEvent,
         batch: &HashMap<String, u64>,
+        looked: &HashMap<(String, u64), Option<u64>>,
     ) -> Result<Option<u64>, BoxError> {
         let stream = event.stream_id.as_str();
         if let Some(v) = batch.get(stream) {
             return Ok(Some(*v));
         }
-        let remembered = self
-            .last_public
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(stream)
-            .copied();
-        if let Some(v) = remembered.filter(|v| *v < event.version.0) {
+        if let Some(v) = self.remembered(event) {
             return Ok(Some(v));
         }
-        let mut before = event.version.0;
-        while before > 0 {
-            let read = ReadStream::backward()
-                .from(Version(before - 1))
-                .limit(LOOK_BACK_PAGE);
-            let page = self.store.read_stream(&event.stream_id, read).await?;
-            if let Some(found) = page.iter().find(|e| self.public.publishes(e)) {
-                return Ok(Some(found.version.0));
+        if event.version.0 == 0 {
+            return Ok(None);
+        }
+        if let Some(found) = looked.get(&(stream.to_owned(), event.version.0)) {
+            return Ok(*found);
+        }
+        // Not looked up with the batch (an event after one that made no message).
+        let types = self.public.types_of(event.stream_id.category());
+        let found = self
+            .store
+            .last_of_types(&[(event.stream_id.clone(), event.version)], &types)
+            .await?;
+        Ok(found.first().copied().flatten().map(|v| v.0))
+    }
+
+    /// What this relay remembers of `event`'s stream's last public version, if it is
+    /// before `event`.
+    fn remembered(&self, event: &RecordedEvent) -> Option<u64> {
+        self.last_public
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(event.stream_id.as_str())
+            .copied()
+            .filter(|v| *v < event.version.0)
+    }
+
+    /// The previous public version of each stream whose first public event in `events`
+    /// neither the relay remembers nor starts its stream: looked up together, one call
+    /// per category ([`EventReader::last_of_types`]: one statement on PostgreSQL).
+    async fn look_back(
+        &self,
+        events: &[RecordedEvent],
+        batch: &HashMap<String, u64>,
+    ) -> Result<HashMap<(String, u64), Option<u64>>, BoxError> {
+        let mut first = std::collections::HashSet::new();
+        let mut wanted: HashMap<&str, Vec<(tessera_core::StreamId, Version)>> = HashMap::new();
+        for event in events.iter().filter(|e| self.public.publishes(e)) {
+            let stream = event.stream_id.as_str();
+            if !first.insert(stream)
+                || batch.contains_key(stream)
+                || event.version.0 == 0
+                || self.remembered(event).is_some()
+            {
+                continue;
             }
-            match page.last() {
-                Some(oldest) => before = oldest.version.0,
-                None => break,
+            wanted
+                .entry(event.stream_id.category())
+                .or_default()
+                .push((event.stream_id.clone(), event.version));
+        }
+        let mut looked = HashMap::new();
+        for (category, queries) in wanted {
+            let types = self.public.types_of(category);
+            let found = self.store.last_of_types(&queries, &types).await?;
+            for ((stream, version), found) in queries.into_iter().zip(found) {
+                looked.insert((stream.as_str().to_owned(), version.0), found.map(|v| v.0));
             }
         }
-        Ok(None)
+        Ok(looked)
     }
 
     /// The messages of `events`' public events; `last_in_batch` holds each stream's last
@@ -153,9 +189,10 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
         events: &[RecordedEvent],
         last_in_batch: &mut HashMap<String, u64>,
     ) -> Result<Vec<Message>, BoxError> {
+        let looked = self.look_back(events, last_in_batch).await?;
         let mut messages = Vec::new();
         for event in events.iter().filter(|e| self.public.publishes(e)) {
-            let previous = self.previous(event, last_in_batch).await?;
+            let previous = self.previous(event, last_in_batch, &looked).await?;
             if let Some(m) = self.public.message(event, previous)? {
                 messages.push(m);
                 last_in_batch.insert(event.stream_id.as_str().to_owned(), event.version.0);

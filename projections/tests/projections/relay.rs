@@ -145,3 +145,71 @@ async fn a_relayed_message_carries_the_events_identity_and_trace_context() {
     );
     runner.stop().await;
 }
+
+/// A relay that did not see a stream's earlier events (it starts from a checkpoint past
+/// them) looks their last public version up, for every stream of a batch at once, and
+/// each message's `previous` is the stream's last public version before it: a public
+/// event before the checkpoint, none (only private ones), or one earlier in the batch.
+#[tokio::test]
+async fn previous_is_looked_up_for_streams_the_relay_has_not_seen() {
+    use tessera_core::{EventAppender, ExpectedVersion, NewEvent, StreamId};
+    use tessera_projections::CheckpointStore as _;
+    let store = tessera_core::MemoryStore::new();
+    let event = |ty: &str| NewEvent::json(ty, &serde_json::json!({})).expect("json");
+    let append = |stream: &str, events: Vec<NewEvent>| {
+        let (store, stream) = (store.clone(), StreamId::new(stream).expect("id"));
+        async move {
+            store
+                .append(&stream, ExpectedVersion::Any, events)
+                .await
+                .expect("append")
+        }
+    };
+    // Before the relay's checkpoint: acct-1 has a public event at 0, acct-2 only private.
+    append("acct-1", vec![event("Deposited"), event("Audited")]).await;
+    let before = append("acct-2", vec![event("Audited"), event("Audited")]).await;
+    // After it: one public event each, and acct-3's first two public events.
+    append("acct-1", vec![event("Audited"), event("Deposited")]).await;
+    append("acct-2", vec![event("Deposited")]).await;
+    let last = append(
+        "acct-3",
+        vec![event("Deposited"), event("Audited"), event("Deposited")],
+    )
+    .await;
+    let checkpoints = MemoryCheckpoints::new();
+    assert!(checkpoints
+        .advance("relay", tessera_core::Position::START, before.position)
+        .await
+        .expect("checkpoint"));
+    let bus = MemoryBus::new();
+    let public = PublicEvents::new("bank").map("acct", "Deposited", "Deposited", 1, |e| {
+        Ok(e.data.to_value()?)
+    });
+    let relay = Relay::new(
+        "relay",
+        public,
+        store.clone(),
+        Arc::new(bus.clone()),
+        checkpoints,
+    );
+    let runner = Runner::new(store.clone(), relay, RunnerConfig::default()).spawn();
+    runner.wait_for(last.position, WAIT).await.expect("relayed");
+    let got: Vec<(String, u64, Option<u64>)> = bus
+        .messages("bank")
+        .iter()
+        .map(|m| {
+            let m = m.as_ref().expect("a message");
+            (m.stream.clone(), m.version, m.previous)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("acct-1".to_owned(), 3, Some(0)),
+            ("acct-2".to_owned(), 2, None),
+            ("acct-3".to_owned(), 0, None),
+            ("acct-3".to_owned(), 2, Some(0)),
+        ]
+    );
+    runner.stop().await;
+}

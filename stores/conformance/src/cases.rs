@@ -38,7 +38,7 @@ pub use concurrency::concurrent_writers_one_stream;
 pub use correlated::correlated_events;
 pub use expected_version::{expected_version_on_empty_stream, expected_version_on_existing_stream};
 pub use idempotency::{idempotency_conflicts, idempotent_repeats};
-pub use lookup::stream_version_head_and_find_event;
+pub use lookup::{last_of_types_looks_back, stream_version_head_and_find_event};
 pub use many_streams::concurrent_writers_many_streams;
 pub use payload::{json_shapes_round_trip, large_payload_round_trip, unicode_payload_round_trip};
 pub use read_all::{category_filter_is_literal, read_all_filters_and_limits};

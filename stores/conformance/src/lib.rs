@@ -168,6 +168,7 @@ macro_rules! conformance_suite {
                 read_all_filters_and_limits
                 category_filter_is_literal
                 stream_version_head_and_find_event
+                last_of_types_looks_back
                 invalid_stream_ids
                 unusual_stream_ids_round_trip
                 large_payload_round_trip

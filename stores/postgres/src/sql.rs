@@ -29,6 +29,8 @@ pub(crate) struct Sql {
     pub(crate) read_stream_forward: String,
     pub(crate) read_stream_backward: String,
     pub(crate) find_event: String,
+    /// The last event of given types below a version, for many streams.
+    pub(crate) last_of_types: String,
     pub(crate) stream_version: String,
     pub(crate) head: String,
     pub(crate) hidden: String,
@@ -86,6 +88,7 @@ impl Sql {
             read_stream_forward: s(include_str!("sql/read_stream_forward.sql")),
             read_stream_backward: s(include_str!("sql/read_stream_backward.sql")),
             find_event: s(include_str!("sql/find_event.sql")),
+            last_of_types: s(include_str!("sql/last_of_types.sql")),
             stream_version: s(include_str!("sql/stream_version.sql")),
             head: s(include_str!("sql/head.sql")),
             hidden: s(include_str!("sql/hidden.sql")),

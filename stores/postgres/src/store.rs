@@ -226,6 +226,47 @@ impl EventReader for PostgresStore {
         self.inner.find_event(stream, id).await
     }
 
+    /// One statement for every stream (`sql/last_of_types.sql`).
+    async fn last_of_types(
+        &self,
+        queries: &[(StreamId, Version)],
+        types: &[String],
+    ) -> Result<Vec<Option<Version>>, StoreError> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let streams: Vec<&str> = queries.iter().map(|(s, _)| s.as_str()).collect();
+        let below: Vec<i64> = queries
+            .iter()
+            .map(|(_, v)| i64::try_from(v.0).unwrap_or(i64::MAX))
+            .collect();
+        let rows = self
+            .inner
+            .query(
+                "looking back in streams",
+                &self.inner.sql.last_of_types,
+                &[&streams, &below, &types],
+            )
+            .await?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            stream: String::new(),
+            version: 0,
+            reason: format!("looking back in streams: {reason}"),
+        };
+        let mut found = vec![None; queries.len()];
+        for row in &rows {
+            let n: i64 = crate::codec::get(row, "n").map_err(corrupt)?;
+            let version: Option<i64> = crate::codec::get(row, "version").map_err(corrupt)?;
+            if let (Some(slot), Some(v)) = (
+                usize::try_from(n - 1).ok().and_then(|i| found.get_mut(i)),
+                version,
+            ) {
+                *slot = Some(Version(u64::try_from(v).unwrap_or_default()));
+            }
+        }
+        Ok(found)
+    }
+
     /// Counts in the database, on a range of the log index, or of the category index per
     /// category for a filter with categories: no event is sent or decoded.
     async fn count_events(

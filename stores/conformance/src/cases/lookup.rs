@@ -3,7 +3,7 @@
 use tessera_core::{EventId, EventStore, ExpectedVersion, Version};
 
 use crate::support::{
-    append_ok, assert_empty_store, evs, ok, read_stream, sid, version_of, wait_visible, within,
+    append_ok, assert_empty_store, ev, evs, ok, read_stream, sid, version_of, wait_visible, within,
 };
 
 /// `stream_version` is `None` for a missing stream and the last version otherwise;
@@ -100,4 +100,48 @@ pub async fn stream_version_head_and_find_event<S: EventStore>(store: S) {
     let in_one = ok("find_event", store.find_event(&one, first[1].id).await)
         .expect("the original is still in look-1");
     assert_eq!(in_one, stored[1], "look-1's event is unchanged");
+}
+
+/// `last_of_types` answers, for each `(stream, below)`, the version of the stream's last
+/// event of one of the types below that version, as reading the stream backwards would:
+/// past other types, across more than a page of them, `None` where there is none, the
+/// stream is missing or `below` is 0, in the order asked.
+pub async fn last_of_types_looks_back<S: EventStore>(store: S) {
+    assert_empty_store(&store).await;
+    let (a, b, missing) = (sid("back-a"), sid("back-b"), sid("back-missing"));
+    // a: Public at 0 and 3, Private elsewhere; b: Public at 1, then 70 Private (more
+    // than a page of a backwards read).
+    let mut a_events = vec![ev("Public", 0), ev("Private", 1), ev("Private", 2)];
+    a_events.extend([ev("Public", 3), ev("Private", 4)]);
+    append_ok(&store, &a, ExpectedVersion::NoStream, a_events).await;
+    let mut b_events = vec![ev("Private", 0), ev("Public", 1)];
+    b_events.extend(evs("Private", 2, 70));
+    let out = append_ok(&store, &b, ExpectedVersion::NoStream, b_events).await;
+    wait_visible(&store, out.position).await;
+    let types = ["Public".to_owned(), "Other".to_owned()];
+    let queries = [
+        (a.clone(), Version(5)),
+        (a.clone(), Version(3)),
+        (a.clone(), Version(1)),
+        (a.clone(), Version(0)),
+        (b.clone(), Version(72)),
+        (b.clone(), Version(1)),
+        (missing, Version(4)),
+    ];
+    let found = ok("last_of_types", store.last_of_types(&queries, &types).await);
+    assert_eq!(
+        found,
+        [
+            Some(Version(3)),
+            Some(Version(0)),
+            Some(Version(0)),
+            None,
+            Some(Version(1)),
+            None,
+            None
+        ],
+        "last_of_types for {queries:?}"
+    );
+    let none = ok("last_of_types", store.last_of_types(&[], &types).await);
+    assert!(none.is_empty());
 }
