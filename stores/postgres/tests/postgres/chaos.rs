@@ -176,21 +176,20 @@ async fn a_subscription_survives_its_connections_being_killed() {
     );
 }
 
+/// `builder` with polling slowed to 30 s: only LISTEN/NOTIFY can deliver promptly.
+fn hints_only(builder: tessera_postgres::Builder) -> tessera_postgres::Builder {
+    builder.subscription_config(tessera_core::SubscriptionConfig {
+        poll_interval: Duration::from_secs(30),
+        ..tessera_core::SubscriptionConfig::default()
+    })
+}
+
 /// With polling slowed to 30 s, only LISTEN/NOTIFY can deliver promptly: it works, and
 /// it comes back after its connection is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_wake_subscribers_and_reconnect() {
     let db = TestDb::new("listen").await;
-    let slow = tessera_core::SubscriptionConfig {
-        poll_interval: Duration::from_secs(30),
-        ..tessera_core::SubscriptionConfig::default()
-    };
-    let reader = db
-        .builder()
-        .subscription_config(slow)
-        .build()
-        .await
-        .unwrap();
+    let reader = hints_only(db.builder()).build().await.unwrap();
     let writer = db.writer_store().await;
     let mut sub = reader.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
@@ -219,16 +218,7 @@ async fn notifications_wake_subscribers_and_reconnect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stores_own_notifications_do_not_wake_it_twice() {
     let db = TestDb::new("own_notify").await;
-    let slow = tessera_core::SubscriptionConfig {
-        poll_interval: Duration::from_secs(30),
-        ..tessera_core::SubscriptionConfig::default()
-    };
-    let store = db
-        .builder()
-        .subscription_config(slow)
-        .build()
-        .await
-        .unwrap();
+    let store = hints_only(db.builder()).build().await.unwrap();
     let mut sub = store.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
     wait_for_listener(&raw, &db.app).await;
@@ -266,19 +256,8 @@ async fn a_stores_own_notifications_do_not_wake_it_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_listening_together_share_one_connection() {
     let (a_db, b_db) = (TestDb::new("shared_a").await, TestDb::new("shared_b").await);
-    let slow = tessera_core::SubscriptionConfig {
-        poll_interval: Duration::from_secs(30),
-        ..tessera_core::SubscriptionConfig::default()
-    };
-    let a = a_db
-        .builder()
-        .subscription_config(slow)
-        .build()
-        .await
-        .unwrap();
-    let b = b_db
-        .builder()
-        .subscription_config(slow)
+    let a = hints_only(a_db.builder()).build().await.unwrap();
+    let b = hints_only(b_db.builder())
         .listen_with(&a)
         .build()
         .await
