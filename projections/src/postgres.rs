@@ -66,6 +66,9 @@ pub struct PgProjection<H> {
     handler: Arc<H>,
     control: Arc<Control>,
     target: Arc<Mutex<Option<Target>>>,
+    /// The active version and its schema (quoted) as last read, shared by clones: a
+    /// document read checks it in its own statement instead of reading it first.
+    seen_active: Arc<Mutex<Option<(i32, String)>>>,
 }
 
 impl<H> Clone for PgProjection<H> {
@@ -75,6 +78,7 @@ impl<H> Clone for PgProjection<H> {
             handler: Arc::clone(&self.handler),
             control: Arc::clone(&self.control),
             target: Arc::new(Mutex::new(None)),
+            seen_active: Arc::clone(&self.seen_active),
         }
     }
 }
@@ -100,14 +104,47 @@ impl<H: PgHandler> PgProjection<H> {
             handler: Arc::new(handler),
             control: Arc::new(control),
             target: Arc::new(Mutex::new(None)),
+            seen_active: Arc::default(),
         })
     }
 
     /// The schema of the active version: where queries read.
     pub async fn active_schema(&self) -> Result<String, PgError> {
         let client = self.pool.get().await?;
-        let (_, schema) = self.control.active(&client, self.handler.name()).await?;
-        Ok(schema.quoted())
+        Ok(self.read_active(&client).await?.1)
+    }
+
+    /// The active version and its schema (quoted), read through `client` and
+    /// remembered for [`Self::seen_active`].
+    pub(crate) async fn read_active(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+    ) -> Result<(i32, String), PgError> {
+        let (version, schema) = self.control.active(client, self.handler.name()).await?;
+        let active = (version, schema.quoted());
+        *self.seen() = Some(active.clone());
+        Ok(active)
+    }
+
+    /// The active version and schema as last read (`None`: not read yet, or forgotten).
+    pub(crate) fn seen_active(&self) -> Option<(i32, String)> {
+        self.seen().clone()
+    }
+
+    /// Forgets the active version last read (a read found another one active).
+    pub(crate) fn forget_active(&self) {
+        *self.seen() = None;
+    }
+
+    /// The control schema (quoted) and the projection's name.
+    pub(crate) fn control_of(&self) -> (String, &str) {
+        (self.control.schema.quoted(), self.handler.name())
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Option<(i32, String)>> {
+        self.seen_active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The active version number.

@@ -115,6 +115,25 @@ pub(super) async fn get<D: serde::de::DeserializeOwned>(
     }
 }
 
+/// The document under `key` in `schema` (quoted) with the active version of projection
+/// `name` (control schema `control`, quoted) in the same statement: the document is
+/// the active version's when that is the version `schema` holds.
+pub(super) async fn get_checked<D: serde::de::DeserializeOwned>(
+    client: &impl GenericClient,
+    (schema, control, name): (&str, &str, &str),
+    key: &str,
+) -> Result<(Option<i32>, Option<D>), BoxError> {
+    let text = fill(include_str!("sql/get_checked.sql"), schema).replace("{control}", control);
+    let select = client.prepare_cached(&text).await?;
+    let row = client.query_one(&select, &[&key, &name]).await?;
+    let active: Option<i32> = row.try_get(0)?;
+    let doc = match row.try_get::<_, Option<serde_json::Value>>(1)? {
+        Some(doc) => Some(serde_json::from_value(doc)?),
+        None => None,
+    };
+    Ok((active, doc))
+}
+
 /// A page of documents of `schema` (quoted) holding the values of `want`, oldest first.
 pub(super) async fn list<D: serde::de::DeserializeOwned>(
     client: &impl GenericClient,

@@ -106,13 +106,28 @@ impl<V: View> ViewStore<V> {
                 let mut tries = 0;
                 loop {
                     let result = async {
-                        let schema = p.active_schema().await?;
                         let client = pool.get().await?;
+                        // The version last seen active, checked in the read's own
+                        // statement: one round trip while it stays active.
+                        if let Some((version, schema)) = p.seen_active() {
+                            let (control, name) = p.control_of();
+                            let (active, doc) =
+                                postgres::get_checked(&client, (&schema, &control, name), key)
+                                    .await?;
+                            if active == Some(version) {
+                                return Ok(doc);
+                            }
+                            p.forget_active();
+                        }
+                        let (_, schema) = p.read_active(&client).await?;
                         postgres::get(&client, &schema, key).await
                     }
                     .await;
                     match result {
-                        Err(e) if switched(&e) && tries < SWITCH_RETRIES => tries += 1,
+                        Err(e) if switched(&e) && tries < SWITCH_RETRIES => {
+                            p.forget_active();
+                            tries += 1;
+                        }
                         other => return other.map_err(|e| self.fail(e)),
                     }
                 }

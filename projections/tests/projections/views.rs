@@ -115,3 +115,49 @@ async fn a_pg_view_answers_gets_and_filtered_pages() {
     exercise(view).await;
     cleanup(&pool, &control, &format!("{prefix}accounts")).await;
 }
+
+/// A document read checks, in its own statement, that the version it last saw active
+/// still is: after another version becomes active (here a third version switched in
+/// by hand beside the second, which is not dropped), the next read answers from the new
+/// one, not from the version it remembered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_view_reads_the_version_active_now() {
+    let pool = pool().await;
+    let (prefix, control) = (format!("v{}_", unique()), format!("vctl_{}", unique()));
+    let view = ViewStore::<Accounts>::postgres(pool.clone(), &prefix, &control)
+        .await
+        .expect("view");
+    let log = MemoryStore::new();
+    let last = deposit(&log, "acct-0", 5).await;
+    let runner = view.spawn(log.clone(), RunnerConfig::default());
+    runner.wait_for(last, WAIT).await.expect("caught up");
+    runner.stop().await;
+    let doc = view.get("acct-0").await.unwrap().expect("document");
+    assert_eq!(doc.total, 5);
+    // Version 2 of the table, with the document changed, made active by hand.
+    let name = format!("{prefix}accounts");
+    let client = pool.get().await.expect("connection");
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{name}_v2\";
+             CREATE TABLE \"{name}_v2\".docs AS SELECT * FROM \"{name}_v1\".docs;
+             UPDATE \"{name}_v2\".docs SET doc = jsonb_set(doc, '{{total}}', '42');
+             UPDATE \"{control}\".active SET version = 2, schema_name = '{name}_v2' WHERE name = '{name}';"
+        ))
+        .await
+        .expect("switch by hand");
+    let doc = view.get("acct-0").await.unwrap().expect("document");
+    assert_eq!(doc.total, 42, "read from the version active now");
+    // And back: the remembered version is checked on every read.
+    client
+        .batch_execute(&format!(
+            "UPDATE \"{control}\".active SET version = 1, schema_name = '{name}_v1' WHERE name = '{name}';"
+        ))
+        .await
+        .expect("switch back");
+    assert_eq!(
+        view.get("acct-0").await.unwrap().expect("document").total,
+        5
+    );
+    cleanup(&pool, &control, &name).await;
+}
