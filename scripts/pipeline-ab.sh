@@ -7,13 +7,15 @@
 #
 #   bash scripts/pipeline-ab.sh SHOP_BINARY...
 #
-# RATES ("200 400"), ORDERS_PER_S (15: orders = rate x this), ROUNDS (2) and DATABASE_URL
+# RATES ("200 400"), ORDERS_PER_S (15: orders = rate x this), ROUNDS (2), HOT=1 (every
+# order on one product: the flash sale) and DATABASE_URL
 # (postgres://postgres@127.0.0.1:5432/test) override. Build each binary first (for an
 # earlier commit: a `git worktree` of it and `cargo build -p shop --release` there).
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 SHOP_BINARY..." >&2; exit 2; }
 URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 RATES=${RATES:-200 400}; ROUNDS=${ROUNDS:-2}; PER=${ORDERS_PER_S:-15}
+HOTARG=""; [ "${HOT:-0}" = 1 ] && HOTARG="--hot"
 ticks() { # utime+stime of pid $1, in clock ticks (0 if gone)
   [ -n "$1" ] && [ -e "/proc/$1/stat" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0
 }
@@ -29,7 +31,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
       S=$!
       sleep 10
       "$SHOP" load --target "http://$LISTEN" --reads 0 --settle-s 300 --orders $((RATE * PER)) \
-        --rate "$RATE" --database-url "$URL" > "/tmp/pipeline-ab-load.log" 2>&1 &
+        --rate "$RATE" $HOTARG --database-url "$URL" > "/tmp/pipeline-ab-load.log" 2>&1 &
       L=$!
       sleep 3
       A=($(ticks $S) $(ticks $L) $(pg_ticks) $(cpu_total)); sleep 10
