@@ -7,6 +7,7 @@
 
 mod append;
 mod cache;
+mod coalesce;
 mod error;
 mod handler;
 mod lanes;

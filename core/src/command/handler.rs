@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::cache::{Cached, StateCache};
+use super::coalesce::{Item, Queues};
 use super::lanes::WriterLanes;
 use super::load::load;
 use super::metered::CommandMetrics;
@@ -49,8 +50,10 @@ pub struct CommandHandler<A: Aggregate, S> {
     pub(super) retry: RetryPolicy,
     pub(super) snapshots: Option<Snapshotting>,
     pub(super) cache: Option<Arc<StateCache<A>>>,
-    lanes: Option<Arc<WriterLanes>>,
+    pub(super) lanes: Option<Arc<WriterLanes>>,
     pub(super) metrics: Arc<CommandMetrics>,
+    /// Commands queued per aggregate ([`Self::with_coalescing`]).
+    queues: Option<Arc<Queues<A>>>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
@@ -64,6 +67,7 @@ impl<A: Aggregate, S: Clone> Clone for CommandHandler<A, S> {
             cache: self.cache.clone(),
             lanes: self.lanes.clone(),
             metrics: Arc::clone(&self.metrics),
+            queues: self.queues.clone(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             cache: None,
             lanes: Some(Arc::new(WriterLanes::new(WriterLanes::DEFAULT))),
             metrics: Arc::new(CommandMetrics::new(A::CATEGORY)),
+            queues: None,
         }
     }
 
@@ -222,21 +227,7 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
         options: CommandOptions,
     ) -> Result<CommandOutcome, CommandError<A::Error>> {
         let stream = Self::stream_id(id)?;
-        let span = tracing::info_span!(
-            "command",
-            otel.name = %format_args!("command {}", A::CATEGORY),
-            tessera.aggregate.category = A::CATEGORY,
-            stream = %stream,
-            correlation_id = tracing::field::Empty,
-            causation_id = tracing::field::Empty,
-            tessera.command.outcome = tracing::field::Empty,
-        );
-        if let Some(id) = options.metadata.correlation_id {
-            span.record("correlation_id", tracing::field::display(id));
-        }
-        if let Some(id) = options.metadata.causation_id {
-            span.record("causation_id", tracing::field::display(id));
-        }
+        let span = command_span::<A>(&stream, &options);
         let run = async {
             let _turn = match &self.lanes {
                 Some(lanes) => Some(lanes.enter(&stream).await),
@@ -257,6 +248,90 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
     }
 
     /// Loads `stream`, showing every event read to `scan`; `true`: no snapshot was used.
+    /// Lets [`handle_queued`](Self::handle_queued) decide the commands queued for one
+    /// aggregate together and append their events at once: one append (one commit) per
+    /// batch instead of one per command, for a hot aggregate many callers write at once.
+    /// Each command still gets its own outcome: its own stream version, the position of
+    /// the batch's last event (at or after its own last one, so a read model waited for
+    /// with it holds its events), `KeyReused` or the first outcome for a repeated key.
+    /// Batches are used on stores that [refuse taken ids](crate::EventAppender::rejects_taken_ids);
+    /// elsewhere, and whenever a batch's append is refused, each command takes the
+    /// one-command path.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tessera_core::{Aggregate, CommandHandler, CommandOptions, DomainEvent, MemoryStore};
+    /// # #[derive(Default, Serialize, Deserialize)] struct Stock { left: u32 }
+    /// # #[derive(Debug, Serialize, Deserialize)] enum StockEvent { #[serde(rename = "Reserved")] Reserved }
+    /// # impl DomainEvent for StockEvent {}
+    /// # #[derive(Debug, thiserror::Error)] #[error("sold out")] struct SoldOut;
+    /// # impl Aggregate for Stock {
+    /// #     const CATEGORY: &'static str = "stock";
+    /// #     type Command = ();
+    /// #     type Event = StockEvent;
+    /// #     type Error = SoldOut;
+    /// #     type Services = ();
+    /// #     fn apply(&mut self, _: &StockEvent) { self.left += 1 }
+    /// #     fn decide(&self, _: &(), _: &()) -> Result<Vec<StockEvent>, SoldOut> { Ok(vec![StockEvent::Reserved]) }
+    /// # }
+    /// let stock = CommandHandler::<Stock, _>::new(MemoryStore::new(), ())
+    ///     .with_state_cache(1000)
+    ///     .with_coalescing();
+    /// let orders: Vec<_> = (0..10)
+    ///     .map(|n| {
+    ///         let stock = stock.clone();
+    ///         let key = CommandOptions::idempotent(format!("order-{n}"));
+    ///         tokio::spawn(async move { stock.handle_queued("sku-1", (), key).await })
+    ///     })
+    ///     .collect();
+    /// for order in orders {
+    ///     assert!(order.await.unwrap().is_ok());
+    /// }
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn with_coalescing(mut self) -> Self {
+        self.queues = Some(Arc::default());
+        self
+    }
+
+    /// [`handle_with`](Self::handle_with) for a command the handler may hold until its
+    /// aggregate's next batch ([`with_coalescing`](Self::with_coalescing)); without
+    /// coalescing, the same as `handle_with`.
+    pub async fn handle_queued(
+        &self,
+        id: &str,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<CommandOutcome, CommandError<A::Error>>
+    where
+        A::Command: 'static,
+        S: 'static,
+    {
+        let Some(queues) = &self.queues else {
+            return self.handle_with(id, &command, options).await;
+        };
+        let stream = Self::stream_id(id)?;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let item = Item {
+            span: command_span::<A>(&stream, &options),
+            command,
+            options,
+            reply,
+        };
+        if queues.push(&stream, item) {
+            // A task of its own: a caller that stops waiting does not strand the others.
+            tokio::spawn(self.clone().lead(stream, Arc::clone(queues)));
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(CommandError::Store(StoreError::Unavailable {
+                message: "the aggregate's command queue ended without an answer".into(),
+                source: None,
+            }))
+        })
+    }
+
     pub(super) async fn load_stream(
         &self,
         stream: &StreamId,
@@ -277,4 +352,27 @@ impl<A: Aggregate, S: EventStore> CommandHandler<A, S> {
             cache.put(stream.clone(), Cached { loaded, runs });
         }
     }
+}
+
+/// The span of one command on `stream` (its trace continues in the events it appends).
+pub(super) fn command_span<A: Aggregate>(
+    stream: &StreamId,
+    options: &CommandOptions,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "command",
+        otel.name = %format_args!("command {}", A::CATEGORY),
+        tessera.aggregate.category = A::CATEGORY,
+        stream = %stream,
+        correlation_id = tracing::field::Empty,
+        causation_id = tracing::field::Empty,
+        tessera.command.outcome = tracing::field::Empty,
+    );
+    if let Some(id) = options.metadata.correlation_id {
+        span.record("correlation_id", tracing::field::display(id));
+    }
+    if let Some(id) = options.metadata.causation_id {
+        span.record("causation_id", tracing::field::display(id));
+    }
+    span
 }

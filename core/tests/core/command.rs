@@ -183,3 +183,100 @@ async fn a_command_that_starts_its_stream_reads_nothing_unless_the_stream_exists
         Err(CommandError::Rejected(TallyError::Refused))
     ));
 }
+
+/// Commands queued for one aggregate are decided together and appended at once: every
+/// caller gets its own version (contiguous, none twice) and a position at or after its
+/// events; a refusal among them is answered as a refusal; a key already used answers
+/// its first run; and what lands is every accepted command's events, once.
+#[tokio::test]
+async fn queued_commands_for_one_aggregate_share_appends() {
+    let store = MemoryStore::new();
+    let handler = CommandHandler::<Tally, _>::new(store.clone(), ())
+        .with_state_cache(100)
+        .with_coalescing();
+    let task = |cmd: Cmd, key: String| {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            handler
+                .handle_queued("hot", cmd, CommandOptions::idempotent(key))
+                .await
+        })
+    };
+    // On one thread, all forty queue before the first batch is written.
+    let mut tasks: Vec<_> = (0..40)
+        .map(|i| task(Cmd::Add(1), format!("k{i}")))
+        .collect();
+    tasks.push(task(Cmd::Refuse, "refused".into()));
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert!(matches!(
+        outcomes.pop().unwrap(),
+        Err(CommandError::Rejected(TallyError::Refused))
+    ));
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    let mut versions: Vec<u64> = outcomes.iter().map(|o| o.version.unwrap().0).collect();
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        (0..40).collect::<Vec<_>>(),
+        "one version each, none twice"
+    );
+    let stored = events(&store, "hot").await;
+    assert_eq!(stored.len(), 40);
+    for o in &outcomes {
+        let own = &stored[usize::try_from(o.version.unwrap().0).unwrap()];
+        assert!(
+            o.position.unwrap() >= own.position,
+            "{o:?} before its event"
+        );
+    }
+    let positions: std::collections::HashSet<_> = outcomes.iter().map(|o| o.position).collect();
+    assert!(
+        positions.len() < 40,
+        "forty commands, {} appends: nothing was coalesced",
+        positions.len()
+    );
+    // A key already used answers its first run; nothing more lands.
+    let again = handler
+        .handle_queued("hot", Cmd::Add(1), CommandOptions::idempotent("k7"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.version, outcomes[7].version);
+    assert_eq!(events(&store, "hot").await.len(), 40);
+    assert_eq!(handler.load("hot").await.unwrap().state.total, 40);
+}
+
+/// Two queued commands under one key in one batch: the batch's append refuses the
+/// repeated ids, every command of it takes the one-command path, and the key lands once:
+/// the second answers the first's outcome.
+#[tokio::test]
+async fn a_key_twice_in_one_batch_lands_once() {
+    let store = MemoryStore::new();
+    let handler = CommandHandler::<Tally, _>::new(store.clone(), ())
+        .with_state_cache(100)
+        .with_coalescing();
+    let tasks: Vec<_> = [("a", 1), ("same", 2), ("same", 2), ("b", 3)]
+        .into_iter()
+        .map(|(key, n)| {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                handler
+                    .handle_queued("dup", Cmd::Add(n), CommandOptions::idempotent(key))
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().unwrap());
+    }
+    assert_eq!(events(&store, "dup").await.len(), 3);
+    assert_eq!(
+        (outcomes[2].replayed, outcomes[2].version),
+        (true, outcomes[1].version)
+    );
+    assert_eq!(handler.load("dup").await.unwrap().state.total, 6);
+}

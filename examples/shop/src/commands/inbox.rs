@@ -112,7 +112,9 @@ impl<A: Owner, S: EventStore> InboxHandler for CommandInbox<A, S> {
             headers: message.headers.clone(),
         };
         let options = CommandOptions::idempotent(key).with_metadata(metadata);
-        match self.handler.handle_with(&id, &routed, options).await {
+        // Queued: on a coalescing handler (the shop's products), the commands waiting for
+        // one aggregate are decided together and appended at once.
+        match self.handler.handle_queued(&id, routed, options).await {
             Ok(_) => {}
             // Refusals for good: the aggregate's, a key already used for another
             // request, an id that cannot name a stream.
