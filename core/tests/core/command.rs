@@ -280,3 +280,42 @@ async fn a_key_twice_in_one_batch_lands_once() {
     );
     assert_eq!(handler.load("dup").await.unwrap().state.total, 6);
 }
+
+/// A batch decided on a cached state another writer made stale: its append is refused,
+/// every command of it takes the one-command path (reload, decide again), and all of
+/// them land after the other writer's event, once each.
+#[tokio::test]
+async fn a_queued_batch_on_a_stale_state_is_decided_again() {
+    let store = MemoryStore::new();
+    let handler = CommandHandler::<Tally, _>::new(store.clone(), ())
+        .with_state_cache(100)
+        .with_coalescing();
+    handler
+        .handle_queued("stale", Cmd::Add(1), CommandOptions::default())
+        .await
+        .unwrap(); // cached at version 0
+    let other = CommandHandler::<Tally, _>::new(store.clone(), ());
+    other.handle("stale", &Cmd::Add(100)).await.unwrap(); // version 1, unseen here
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                handler
+                    .handle_queued(
+                        "stale",
+                        Cmd::Add(2),
+                        CommandOptions::idempotent(format!("s{i}")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for t in tasks {
+        versions.push(t.await.unwrap().unwrap().version.unwrap().0);
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, [2, 3, 4]);
+    assert_eq!(events(&store, "stale").await.len(), 5);
+    assert_eq!(handler.load("stale").await.unwrap().state.total, 107);
+}

@@ -97,17 +97,7 @@ async fn a_relayed_message_carries_the_events_identity_and_trace_context() {
         .await
         .expect("append");
     let bus = MemoryBus::new();
-    let public = PublicEvents::new("bank").map("acct", "Deposited", "Deposited", 2, |e| {
-        Ok(e.data.to_value()?)
-    });
-    let relay = Relay::new(
-        "relay",
-        public,
-        store.clone(),
-        Arc::new(bus.clone()),
-        MemoryCheckpoints::new(),
-    );
-    let runner = Runner::new(store.clone(), relay, RunnerConfig::default()).spawn();
+    let runner = spawn_bank_relay(&store, &bus, MemoryCheckpoints::new());
     runner.wait_for(out.position, WAIT).await.expect("relayed");
     let messages = bus.messages("bank");
     assert_eq!(messages.len(), 1, "the private event stays home");
@@ -182,17 +172,7 @@ async fn previous_is_looked_up_for_streams_the_relay_has_not_seen() {
         .await
         .expect("checkpoint"));
     let bus = MemoryBus::new();
-    let public = PublicEvents::new("bank").map("acct", "Deposited", "Deposited", 1, |e| {
-        Ok(e.data.to_value()?)
-    });
-    let relay = Relay::new(
-        "relay",
-        public,
-        store.clone(),
-        Arc::new(bus.clone()),
-        checkpoints,
-    );
-    let runner = Runner::new(store.clone(), relay, RunnerConfig::default()).spawn();
+    let runner = spawn_bank_relay(&store, &bus, checkpoints);
     runner.wait_for(last.position, WAIT).await.expect("relayed");
     let got: Vec<(String, u64, Option<u64>)> = bus
         .messages("bank")
@@ -212,4 +192,24 @@ async fn previous_is_looked_up_for_streams_the_relay_has_not_seen() {
         ]
     );
     runner.stop().await;
+}
+
+/// A relay named `relay` publishing the `acct` streams' `Deposited` events (schema
+/// version 2) to `bus` as context `bank`, from `checkpoints`, running.
+fn spawn_bank_relay(
+    store: &tessera_core::MemoryStore,
+    bus: &MemoryBus,
+    checkpoints: MemoryCheckpoints,
+) -> tessera_projections::RunnerHandle<tessera_core::MemoryStore> {
+    let public = PublicEvents::new("bank").map("acct", "Deposited", "Deposited", 2, |e| {
+        Ok(e.data.to_value()?)
+    });
+    let relay = Relay::new(
+        "relay",
+        public,
+        store.clone(),
+        Arc::new(bus.clone()),
+        checkpoints,
+    );
+    Runner::new(store.clone(), relay, RunnerConfig::default()).spawn()
 }

@@ -61,7 +61,7 @@ pub(super) async fn react_all<P: ProcessManager>(
     let mut handled_triggers: Vec<Uuid> = Vec::new();
     for r in reactions {
         let id = r.id.as_str();
-        if seen.contains(&(id, r.trigger.0)) {
+        if seen.contains(&r.trigger.0) {
             continue;
         }
         if !instances.contains_key(id) {
@@ -159,12 +159,13 @@ async fn load_all<P: ProcessManager>(
     Ok(loaded)
 }
 
-/// The (instance, trigger) pairs of the batch handled before.
-async fn handled<'a, P: ProcessManager>(
+/// The triggers of the batch its instances handled before (each event of the batch is
+/// routed to one instance, so its trigger names the pair).
+async fn handled<P: ProcessManager>(
     tx: &Transaction<'_>,
     sql: &Sql,
-    reactions: &'a [Reaction<'_, P>],
-) -> Result<HashSet<(&'a str, Uuid)>, BoxError> {
+    reactions: &[Reaction<'_, P>],
+) -> Result<HashSet<Uuid>, BoxError> {
     let ids: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
     let triggers: Vec<Uuid> = reactions.iter().map(|r| r.trigger.0).collect();
     let rows = tx
@@ -173,18 +174,9 @@ async fn handled<'a, P: ProcessManager>(
             &[&P::NAME, &ids, &triggers],
         )
         .await?;
-    let mut seen = HashSet::with_capacity(rows.len());
-    for row in rows {
-        let (id, trigger): (&str, Uuid) = (row.try_get(0)?, row.try_get(1)?);
-        // The batch's own string, so the set borrows nothing of the rows.
-        if let Some(r) = reactions
-            .iter()
-            .find(|r| r.id.as_str() == id && r.trigger.0 == trigger)
-        {
-            seen.insert((r.id.as_str(), trigger));
-        }
-    }
-    Ok(seen)
+    rows.iter()
+        .map(|row| row.try_get(1).map_err(BoxError::from))
+        .collect()
 }
 
 /// The `k`-th reaction of every instance that reacted at least `k` times: what it writes.

@@ -266,25 +266,12 @@ async fn stores_listening_together_share_one_connection() {
     let mut b_sub = b.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
     wait_for_listener(&raw, &a_db.app).await;
-    let listening = |app: String| {
-        let raw = &raw;
-        async move {
-            let row = raw
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
-                    &[&app],
-                )
-                .await
-                .unwrap();
-            row.get::<_, i64>(0)
-        }
-    };
     assert_eq!(
-        listening(b_db.app.clone()).await,
+        listening(&raw, &b_db.app).await,
         0,
         "b opened a LISTEN connection of its own"
     );
-    assert_eq!(listening(a_db.app.clone()).await, 1);
+    assert_eq!(listening(&raw, &a_db.app).await, 1);
     let (a_writer, b_writer) = (a_db.writer_store().await, b_db.writer_store().await);
     let stream = StreamId::new("order-1").unwrap();
     let a_wakeups = a.wakeups();
@@ -435,16 +422,20 @@ async fn polling_alone_delivers_every_event_in_order_once() {
     eprintln!("polling delivered live events after {waits:?}");
 }
 
+/// How many connections named `app` are listening (their last statement a LISTEN).
+async fn listening(raw: &tokio_postgres::Client, app: &str) -> i64 {
+    raw.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+        &[&app],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 async fn wait_for_listener(raw: &tokio_postgres::Client, app: &str) {
     for _ in 0..250 {
-        let row = raw
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
-                &[&app],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) > 0 {
+        if listening(raw, app).await > 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
