@@ -56,7 +56,10 @@ pub async fn ready<S: EventStore + SnapshotStore>(
     let store = match app.stores_reachable().await {
         Ok(()) => "ok",
         Err(e) => {
-            tracing::error!(error = %e, "not ready: a store does not answer");
+            // The correlation id as a field of the line itself, as the API's "request
+            // failed" lines carry it: the reason is found under `instance` whether or
+            // not the request's span is recorded.
+            tracing::error!(error = %e, correlation_id = %correlation, "not ready: a store does not answer");
             "unavailable"
         }
     };
