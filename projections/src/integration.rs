@@ -73,7 +73,9 @@ pub mod wire;
 pub use bus::{subject_matches, Acker, Bus, Confirmation, Consumer, ConsumerSpec, Delivery};
 pub use command::command_message;
 pub use error::{BusError, MessageError};
-pub use inbox::{Inbox, InboxConfig, InboxHandle, InboxHandler, InboxState, InboxStatus, Poison};
+pub use inbox::{
+    BatchFailed, Inbox, InboxConfig, InboxHandle, InboxHandler, InboxState, InboxStatus, Poison,
+};
 pub use memory::MemoryBus;
 pub use message::{Message, MessageKind, JSON};
 pub use public::PublicEvents;

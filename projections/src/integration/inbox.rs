@@ -25,6 +25,62 @@ mod run;
 pub trait InboxHandler: Send + Sync + 'static {
     /// Handles one message; an error has it delivered again after a backoff.
     fn handle(&self, message: &Message) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Handles consecutive messages of one source stream, in version order (at most
+    /// [`InboxConfig::batch`] of them, none carrying a trace context: a traced message
+    /// is handed to [`handle`](Self::handle) alone, under its own span). On an error,
+    /// [`BatchFailed::handled`] says how many messages from the first were handled;
+    /// the inbox records those, treats the next as a failed delivery and hands the
+    /// rest again later. Messages after the failed one may have been handled too: the
+    /// handler is idempotent, so handling them again leaves their effect once.
+    ///
+    /// The default handles them one after the other with [`handle`](Self::handle).
+    /// Override it to write a run at once: the messages of one source stream often go
+    /// to different destinations (one stream per order, say), whose writes need not
+    /// wait for each other; writes to one destination must keep the messages' order.
+    ///
+    /// ```
+    /// use tessera_core::BoxError;
+    /// use tessera_projections::integration::{BatchFailed, InboxHandler, Message};
+    ///
+    /// struct Count(std::sync::atomic::AtomicUsize);
+    ///
+    /// impl InboxHandler for Count {
+    ///     async fn handle(&self, _: &Message) -> Result<(), BoxError> {
+    ///         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    ///
+    ///     // One write for the whole run (here, one counter update).
+    ///     async fn handle_batch(&self, messages: &[Message]) -> Result<(), BatchFailed> {
+    ///         self.0.fetch_add(messages.len(), std::sync::atomic::Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn handle_batch(
+        &self,
+        messages: &[Message],
+    ) -> impl Future<Output = Result<(), BatchFailed>> + Send {
+        async move {
+            for (handled, message) in messages.iter().enumerate() {
+                if let Err(error) = self.handle(message).await {
+                    return Err(BatchFailed { handled, error });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why [`InboxHandler::handle_batch`] stopped: the messages before `handled` are
+/// handled, the one at `handled` failed with `error`.
+#[derive(Debug)]
+pub struct BatchFailed {
+    /// How many messages, from the first, were handled.
+    pub handled: usize,
+    /// Why the next one was not.
+    pub error: BoxError,
 }
 
 /// How an inbox consumes and what it does with failures.
@@ -47,11 +103,17 @@ pub struct InboxConfig {
     /// `max_in_flight` deliveries are held). The messages of one stream are always
     /// handled one after the other, in version order.
     pub concurrency: usize,
+    /// Most consecutive messages of one source stream handed to
+    /// [`InboxHandler::handle_batch`] at once (at least 1). While a stream's messages
+    /// are being handled, the next ones wait; they then go to the handler together and
+    /// the stream's position moves once for them. Up to `concurrency × batch`
+    /// deliveries are held, within the consumer's `max_in_flight`.
+    pub batch: usize,
 }
 
 impl InboxConfig {
     /// Defaults for `consumer`: 5 attempts, 50 ms to 5 s backoff, 20 ms hold-back, stop
-    /// on poison, 16 streams at once.
+    /// on poison, 16 streams at once, up to 64 messages of a stream at once.
     pub fn new(consumer: ConsumerSpec) -> Self {
         Self {
             consumer,
@@ -61,6 +123,7 @@ impl InboxConfig {
             hold_back: Duration::from_millis(20),
             dead_letter: false,
             concurrency: 16,
+            batch: 64,
         }
     }
 

@@ -15,7 +15,9 @@
 use tessera_core::{
     BoxError, EventAppender, EventData, EventId, ExpectedVersion, Metadata, NewEvent, StreamId,
 };
-use tessera_projections::integration::{ConsumerSpec, InboxHandler, Message, PublicEvents};
+use tessera_projections::integration::{
+    BatchFailed, ConsumerSpec, InboxHandler, Message, PublicEvents,
+};
 
 use crate::commands::{REJECTED, REJECTION};
 
@@ -124,20 +126,68 @@ fn inbox_event_id(message: &Message) -> EventId {
     EventId::derived(&name)
 }
 
+/// Where `message` goes: stream `inbox-{order_id}`, as the event [`copied`] from it.
+fn destination(message: &Message) -> Result<(StreamId, NewEvent), BoxError> {
+    #[derive(serde::Deserialize)]
+    struct ForOrder {
+        order_id: String,
+    }
+    let ForOrder { order_id } = message
+        .decode()
+        .map_err(|e| format!("{} without an order_id: {e}", message.name))?;
+    let stream = StreamId::from_parts(INBOX, &order_id)?;
+    Ok((stream, copied(message, inbox_event_id(message))?))
+}
+
 impl<S: EventAppender + Send + Sync + 'static> InboxHandler for FulfilmentInbox<S> {
     async fn handle(&self, message: &Message) -> Result<(), BoxError> {
-        #[derive(serde::Deserialize)]
-        struct ForOrder {
-            order_id: String,
-        }
-        let ForOrder { order_id } = message
-            .decode()
-            .map_err(|e| format!("{} without an order_id: {e}", message.name))?;
-        let stream = StreamId::from_parts(INBOX, &order_id)?;
-        let event = copied(message, inbox_event_id(message))?;
+        let (stream, event) = destination(message)?;
         self.ordering
             .append(&stream, ExpectedVersion::Any, vec![event])
             .await?;
         Ok(())
+    }
+
+    /// A run of one source stream (in a flash sale, every reservation of the one
+    /// product) goes to many orders' inbox streams: their appends go out together (a
+    /// store that commits concurrent appends as a group writes them in one
+    /// transaction), each order's in the run's order.
+    async fn handle_batch(&self, messages: &[Message]) -> Result<(), BatchFailed> {
+        let mut streams: Vec<(StreamId, Vec<(usize, NewEvent)>)> = Vec::new();
+        let mut unreadable = None;
+        for (i, message) in messages.iter().enumerate() {
+            match destination(message) {
+                Ok((stream, event)) => match streams.iter_mut().find(|(s, _)| *s == stream) {
+                    Some((_, events)) => events.push((i, event)),
+                    None => streams.push((stream, vec![(i, event)])),
+                },
+                Err(error) => {
+                    unreadable = Some((i, error));
+                    break;
+                }
+            }
+        }
+        let appends = streams.into_iter().map(|(stream, events)| async move {
+            for (i, event) in events {
+                if let Err(e) = self
+                    .ordering
+                    .append(&stream, ExpectedVersion::Any, vec![event])
+                    .await
+                {
+                    return Some((i, BoxError::from(e)));
+                }
+            }
+            None
+        });
+        let failed = futures_util::future::join_all(appends).await;
+        match failed
+            .into_iter()
+            .flatten()
+            .chain(unreadable)
+            .min_by_key(|(i, _)| *i)
+        {
+            None => Ok(()),
+            Some((handled, error)) => Err(BatchFailed { handled, error }),
+        }
     }
 }

@@ -193,3 +193,79 @@ fn an_owner_refusing_a_command_is_read_as_its_failure() {
         .then_commands([])
         .then_status(Status::Pending);
 }
+
+/// A message of inventory's product stream `product-p`, version `version`, with
+/// `payload`.
+fn from_product(
+    version: u64,
+    payload: serde_json::Value,
+) -> tessera_projections::integration::Message {
+    use tessera_projections::integration::{Message, MessageKind, JSON};
+    Message {
+        id: Uuid::from_u128(1_000 + u128::from(version)),
+        kind: MessageKind::Event,
+        name: "StockReserved".to_owned(),
+        schema_version: 1,
+        source: "inventory".to_owned(),
+        subject: "inventory.product.StockReserved".to_owned(),
+        stream: "product-p".to_owned(),
+        version,
+        previous: version.checked_sub(1),
+        position: tessera_core::Position::new(version + 1, 0),
+        correlation_id: None,
+        causation_id: None,
+        idempotency_key: None,
+        headers: std::collections::BTreeMap::new(),
+        content_type: JSON.to_owned(),
+        payload: serde_json::to_vec(&payload).expect("json").into(),
+    }
+}
+
+/// The event types in stream `inbox-{order}` of `store`.
+async fn inbox_of(store: &tessera_core::MemoryStore, order: &str) -> Vec<String> {
+    use tessera_core::{EventReader, ReadStream, StreamId};
+    let stream = StreamId::from_parts(INBOX, order).expect("stream id");
+    store
+        .read_stream(&stream, ReadStream::forward())
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            e.data.to_value().expect("json")["sku"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A run of one product's reservations goes to its orders' inbox streams, each order's
+/// in the run's order; an unreadable message stops the run there, saying how many
+/// before it were written; the run handed again writes nothing twice.
+#[tokio::test]
+async fn a_run_of_one_products_messages_lands_in_each_orders_inbox_once() {
+    use tessera_projections::integration::{BatchFailed, InboxHandler};
+    let store = tessera_core::MemoryStore::new();
+    let inbox = FulfilmentInbox::new(store.clone());
+    let run = [
+        from_product(0, serde_json::json!({"order_id": "a", "sku": "x"})),
+        from_product(1, serde_json::json!({"order_id": "b", "sku": "x"})),
+        from_product(2, serde_json::json!({"order_id": "a", "sku": "y"})),
+        from_product(3, serde_json::json!({"sku": "x"})),
+        from_product(4, serde_json::json!({"order_id": "c", "sku": "x"})),
+    ];
+    let Err(BatchFailed { handled, error }) = inbox.handle_batch(&run).await else {
+        panic!("a message without an order id fails the run");
+    };
+    assert_eq!(handled, 3, "{error}");
+    assert!(error.to_string().contains("without an order_id"), "{error}");
+    assert_eq!(inbox_of(&store, "a").await, ["x", "y"]);
+    assert_eq!(inbox_of(&store, "b").await, ["x"]);
+    assert!(
+        inbox_of(&store, "c").await.is_empty(),
+        "nothing after the failure"
+    );
+    inbox.handle_batch(&run[..3]).await.expect("the run again");
+    assert_eq!(inbox_of(&store, "a").await, ["x", "y"], "written once");
+    assert_eq!(inbox_of(&store, "b").await, ["x"], "written once");
+}

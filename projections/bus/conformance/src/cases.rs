@@ -1,10 +1,15 @@
 //! The cases, one public function each, run by [`bus_conformance_suite!`](crate::bus_conformance_suite).
 
+mod batch;
 mod effect;
 mod order;
 mod poison;
 mod wire;
 
+pub use batch::{
+    a_streams_waiting_messages_reach_the_handler_together,
+    an_inbox_dying_between_a_runs_writes_and_its_position_has_one_effect_each,
+};
 pub use effect::{
     a_command_sent_twice_is_handled_once_by_its_owner, a_repeated_message_has_one_effect,
     an_inbox_that_dies_before_acking_has_one_effect,

@@ -93,6 +93,8 @@ macro_rules! bus_conformance_suite {
                 two_instances_of_one_inbox_keep_order_and_effect_once,
                 a_message_after_a_gap_is_held_back_until_its_predecessor,
                 a_slow_stream_does_not_hold_back_the_others,
+                a_streams_waiting_messages_reach_the_handler_together,
+                an_inbox_dying_between_a_runs_writes_and_its_position_has_one_effect_each,
                 poison_stops_the_inbox_naming_the_message,
                 poison_is_dead_lettered_when_configured,
                 a_foreign_message_stops_the_inbox_counted_once,

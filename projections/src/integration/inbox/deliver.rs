@@ -1,10 +1,14 @@
-//! One delivery: poison, repeat, held back, or handled and acknowledged.
+//! One delivery, or a lane's run of them: poison, repeat, held back, or handled and
+//! acknowledged.
 
+use std::collections::VecDeque;
+
+use tessera_core::trace::TraceContext;
 use tessera_core::Position;
 
-use super::{InboxHandler, InboxMetrics, InboxStatus, Poison, Shared};
+use super::{BatchFailed, InboxHandler, InboxMetrics, InboxStatus, Poison, Shared};
 use crate::checkpoint::CheckpointStore;
-use crate::integration::{Delivery, MessageKind};
+use crate::integration::{Delivery, Message, MessageKind};
 
 /// Source streams whose position an inbox remembers before it starts afresh (it then
 /// reads them from the store again).
@@ -13,11 +17,19 @@ const REMEMBERED_STREAMS: usize = 100_000;
 /// What to do after a delivery.
 pub(super) enum Next {
     Continue,
-    /// Stop the inbox on `Poison`. The poisonous delivery, unsettled, comes with it: it
-    /// is dropped (for the broker to deliver again after a restart) only once the inbox
-    /// has stopped reading, so that a broker redelivering it at once does not hand it
-    /// to another lane meanwhile, to be counted and stopped on twice.
-    Stop(Poison, Option<Box<Delivery>>),
+    /// Stop the inbox on `Poison`. The poisonous delivery, unsettled, comes with it
+    /// (and those of its lane's run not handled yet): they are dropped (for the broker
+    /// to deliver again after a restart) only once the inbox has stopped reading, so
+    /// that a broker redelivering one at once does not hand it to another lane
+    /// meanwhile, to be counted and stopped on twice.
+    Stop(Poison, Vec<Delivery>),
+}
+
+/// Whether `d` may join a run: a readable event (commands need no order) without a
+/// trace context (a traced message is handled under its own span, so what it leads
+/// to continues its trace).
+fn batchable(d: &Delivery) -> bool {
+    matches!(&d.message, Ok(m) if m.kind == MessageKind::Event && TraceContext::from_headers(&m.headers).is_none())
 }
 
 /// "Handled up to version v" as the position kept in the checkpoint store.
@@ -30,6 +42,110 @@ fn position_to_handled(p: Position) -> Option<u64> {
 }
 
 impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
+    /// Handles a lane's deliveries in order: each run of consecutive messages of the
+    /// source stream goes to the handler at once ([`InboxHandler::handle_batch`]) and
+    /// moves the stream's position once; the others (repeats aside) go one at a time.
+    pub(super) async fn deliver_batch(&self, batch: Vec<Delivery>) -> Next {
+        let mut rest = VecDeque::from(batch);
+        while let Some(d) = rest.pop_front() {
+            let next = if rest.is_empty() || !batchable(&d) {
+                self.deliver(d).await
+            } else {
+                rest.push_front(d);
+                self.deliver_run(&mut rest).await
+            };
+            if let Next::Stop(poison, mut unsettled) = next {
+                unsettled.extend(rest);
+                return Next::Stop(poison, unsettled);
+            }
+        }
+        Next::Continue
+    }
+
+    /// Takes from the front of `rest` the repeats (acknowledged) and the run of
+    /// messages that follow what the stream's position says was handled, and hands
+    /// the run to the handler; a run of one, or what breaks a run, goes back to the
+    /// front of `rest` for [`Self::deliver`].
+    async fn deliver_run(&self, rest: &mut VecDeque<Delivery>) -> Next {
+        let Some(Ok(first)) = rest.front().map(|d| &d.message) else {
+            return Next::Continue;
+        };
+        let stream = first.stream.clone();
+        let key = format!("{}:{stream}", self.config.consumer.name);
+        let stored = match self.stored(&key).await {
+            Ok(p) => p,
+            Err(e) => {
+                let d = rest.pop_front().expect("a first delivery");
+                return self.retry_later(d, &e.to_string()).await;
+            }
+        };
+        let mut last = position_to_handled(stored);
+        let mut run: Vec<(Delivery, Message)> = Vec::new();
+        while let Some(d) = rest.front() {
+            let Ok(m) = &d.message else { break };
+            if !batchable(d) || m.stream != stream {
+                break;
+            }
+            if run.is_empty() && position_to_handled(stored) >= Some(m.version) {
+                self.update(|s| s.duplicates += 1);
+                InboxMetrics::count(&self.metrics.duplicates);
+                let _ = rest.pop_front().expect("a delivery").ack().await;
+                continue;
+            }
+            if last >= Some(m.version) || last < m.previous {
+                break;
+            }
+            last = Some(m.version);
+            let m = m.clone();
+            run.push((rest.pop_front().expect("a delivery"), m));
+        }
+        if run.len() < 2 {
+            for (d, _) in run.into_iter().rev() {
+                rest.push_front(d);
+            }
+            return match rest.pop_front() {
+                Some(d) => self.deliver(d).await,
+                None => Next::Continue,
+            };
+        }
+        let messages: Vec<Message> = run.iter().map(|(_, m)| m.clone()).collect();
+        let failure = self.handler.handle_batch(&messages).await.err();
+        let handled = failure
+            .as_ref()
+            .map_or(run.len(), |f| f.handled.min(run.len() - 1));
+        let mut stored = stored;
+        if handled > 0 {
+            let to = handled_to_position(run[handled - 1].1.version);
+            if let Err(e) = self.advance(&key, stored, to).await {
+                // Handled but not recorded: delivered again, they are repeats to the
+                // (idempotent) handler.
+                let error = e.to_string();
+                for (d, _) in run {
+                    let _ = self.retry_later(d, &error).await;
+                }
+                return Next::Continue;
+            }
+            stored = to;
+        }
+        let mut run = run.into_iter();
+        for (d, _) in run.by_ref().take(handled) {
+            let _ = d.ack().await;
+        }
+        self.update(|s: &mut InboxStatus| s.handled += handled as u64);
+        tessera_core::telemetry::increment(&self.metrics.handled, handled as u64);
+        let Some(BatchFailed { error, .. }) = failure else {
+            return Next::Continue;
+        };
+        let (d, message) = run.next().expect("the failed message is in the run");
+        // The ones after it wait for it: delivered one at a time, they are held back
+        // until it is handled (or parked).
+        for (d, _) in run.rev() {
+            rest.push_front(d);
+        }
+        self.failed(d, &message, Some((&key, stored)), error.to_string())
+            .await
+    }
+
     /// Handles one delivery. The caller never hands two deliveries of one source stream
     /// at once.
     pub(super) async fn deliver(&self, d: Delivery) -> Next {
@@ -87,27 +203,14 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 None => handling.await,
             };
         if let Err(e) = handled {
-            let error = e.to_string();
-            if d.attempt >= self.config.max_attempts {
-                let poison = Poison {
-                    stream: message.stream.clone(),
-                    version: message.version,
-                    name: message.name.clone(),
-                    id: Some(message.id),
-                    error,
-                };
-                let next = self.poisoned(d, poison).await;
-                if ordered && matches!(next, Next::Continue) {
-                    // Parked, not handled: the stream goes on after it (the dead-letter
-                    // destination has it), instead of holding back every later event.
-                    let to = handled_to_position(message.version);
-                    if let Err(e) = self.advance(&key, stored, to).await {
-                        tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot record a parked message");
-                    }
-                }
-                return next;
-            }
-            return self.retry_later(d, &error).await;
+            return self
+                .failed(
+                    d,
+                    &message,
+                    ordered.then_some((&key, stored)),
+                    e.to_string(),
+                )
+                .await;
         }
         if ordered {
             let to = handled_to_position(message.version);
@@ -121,6 +224,37 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
         self.update(|s: &mut InboxStatus| s.handled += 1);
         InboxMetrics::count(&self.metrics.handled);
         Next::Continue
+    }
+
+    /// A handler's failure on `d`: poison once its attempts are used up (parked, the
+    /// stream's position at `ordered` moves past it), else delivered again later.
+    async fn failed(
+        &self,
+        d: Delivery,
+        message: &Message,
+        ordered: Option<(&str, Position)>,
+        error: String,
+    ) -> Next {
+        if d.attempt < self.config.max_attempts {
+            return self.retry_later(d, &error).await;
+        }
+        let poison = Poison {
+            stream: message.stream.clone(),
+            version: message.version,
+            name: message.name.clone(),
+            id: Some(message.id),
+            error,
+        };
+        let next = self.poisoned(d, poison).await;
+        if let (Some((key, stored)), Next::Continue) = (ordered, &next) {
+            // Parked, not handled: the stream goes on after it (the dead-letter
+            // destination has it), instead of holding back every later event.
+            let to = handled_to_position(message.version);
+            if let Err(e) = self.advance(key, stored, to).await {
+                tracing::warn!(inbox = %self.config.consumer.name, error = %e, "cannot record a parked message");
+            }
+        }
+        next
     }
 
     /// The stored position of `key`: as this inbox last stored or read it, else read.
@@ -189,7 +323,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
     async fn poisoned(&self, d: Delivery, poison: Poison) -> Next {
         if !self.config.dead_letter {
             // Left unacknowledged: after a restart the broker delivers it again.
-            return Next::Stop(poison, Some(Box::new(d)));
+            return Next::Stop(poison, vec![d]);
         }
         let reason = poison.error.clone();
         match d.dead_letter(&reason).await {
@@ -207,7 +341,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                     error: format!("{reason}; parking it failed: {e}"),
                     ..poison
                 },
-                None,
+                Vec::new(),
             ),
         }
     }

@@ -1,5 +1,6 @@
 //! The consuming loop: a reader task pulls deliveries from the broker, and lanes hand
-//! them to the handler, each source stream's one after the other and up to
+//! them to the handler, each source stream's one run after the other (up to
+//! [`InboxConfig::batch`](super::InboxConfig::batch) deliveries a run) and up to
 //! [`InboxConfig::concurrency`](super::InboxConfig::concurrency) streams at once.
 
 use std::collections::{HashMap, VecDeque};
@@ -89,16 +90,16 @@ async fn consume<H: InboxHandler, C: CheckpointStore>(
 ) -> Ended {
     let (tx, mut rx) = mpsc::channel(1);
     let reader = AbortOnDrop(tokio::spawn(read(Arc::clone(shared), consumer, tx)));
-    let mut lanes = Lanes::new(shared.config.concurrency.max(1));
-    let mut unsettled = None;
+    let mut lanes = Lanes::new(shared.config.concurrency, shared.config.batch);
+    let mut unsettled = Vec::new();
     let ended = loop {
         tokio::select! {
             () = stop_requested(stopped) => break Ended::Stopped,
             Some(done) = lanes.tasks.join_next_with_id(), if !lanes.tasks.is_empty() => {
                 match lanes.finished(shared, done) {
                     Next::Continue => {}
-                    Next::Stop(poison, delivery) => {
-                        unsettled = delivery;
+                    Next::Stop(poison, deliveries) => {
+                        unsettled = deliveries;
                         break Ended::Poisoned(poison);
                     }
                 }
@@ -158,29 +159,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Deliveries in hand: one task per source stream being handled, and the stream's
-/// later deliveries waiting behind it.
+/// Deliveries in hand: one task per source stream being handled (up to `concurrency`
+/// at once), the stream's later deliveries waiting behind it, and streams waiting for a
+/// task.
 struct Lanes {
     tasks: JoinSet<Next>,
-    /// The lane each task serves.
-    lane_of: HashMap<Id, String>,
-    /// Lanes with a task running, and what waits behind it.
+    /// The lane each task serves, and how many deliveries it took.
+    lane_of: HashMap<Id, (String, usize)>,
+    /// Lanes holding deliveries (running or ready), and what waits in each.
     waiting: HashMap<String, VecDeque<Delivery>>,
+    /// Lanes with deliveries waiting and no task, in the order they became ready.
+    ready: VecDeque<String>,
     /// Deliveries running or waiting.
     held: usize,
+    /// Most deliveries held.
     limit: usize,
+    /// Most tasks at once.
+    concurrency: usize,
+    /// Most deliveries one task takes.
+    batch: usize,
     /// Names lanes of deliveries that need no order (commands, unreadable messages).
     unordered: u64,
 }
 
 impl Lanes {
-    fn new(limit: usize) -> Self {
+    fn new(concurrency: usize, batch: usize) -> Self {
+        let (concurrency, batch) = (concurrency.max(1), batch.max(1));
         Self {
             tasks: JoinSet::new(),
             lane_of: HashMap::new(),
             waiting: HashMap::new(),
+            ready: VecDeque::new(),
             held: 0,
-            limit,
+            limit: concurrency.saturating_mul(batch),
+            concurrency,
+            batch,
             unordered: 0,
         }
     }
@@ -212,58 +225,73 @@ impl Lanes {
             queue.push_back(d);
             return;
         }
-        self.waiting.insert(lane.clone(), VecDeque::new());
-        self.spawn(shared, lane, d);
+        self.waiting.insert(lane.clone(), VecDeque::from([d]));
+        self.ready.push_back(lane);
+        self.run_ready(shared);
     }
 
-    fn spawn<H: InboxHandler, C: CheckpointStore>(
-        &mut self,
-        shared: &Arc<Shared<H, C>>,
-        lane: String,
-        d: Delivery,
-    ) {
-        let shared = Arc::clone(shared);
-        let task = self.tasks.spawn(async move { shared.deliver(d).await });
-        self.lane_of.insert(task.id(), lane);
+    /// Gives ready lanes tasks while fewer than `concurrency` run: each takes up to
+    /// `batch` of its lane's deliveries.
+    fn run_ready<H: InboxHandler, C: CheckpointStore>(&mut self, shared: &Arc<Shared<H, C>>) {
+        while self.tasks.len() < self.concurrency {
+            let Some(lane) = self.ready.pop_front() else {
+                return;
+            };
+            let Some(queue) = self.waiting.get_mut(&lane) else {
+                continue;
+            };
+            let take = queue.len().min(self.batch);
+            let batch: Vec<Delivery> = queue.drain(..take).collect();
+            let shared = Arc::clone(shared);
+            let task = self
+                .tasks
+                .spawn(async move { shared.deliver_batch(batch).await });
+            self.lane_of.insert(task.id(), (lane, take));
+        }
     }
 
-    /// A task ended: starts the next delivery of its lane, and says what it came to
-    /// (a handler that panicked stops the inbox, naming the stream).
+    /// A task ended: its lane waits for a task again if deliveries queued behind it,
+    /// and says what it came to (a handler that panicked stops the inbox, naming the
+    /// stream).
     fn finished<H: InboxHandler, C: CheckpointStore>(
         &mut self,
         shared: &Arc<Shared<H, C>>,
         done: Result<(Id, Next), tokio::task::JoinError>,
     ) -> Next {
-        self.held -= 1;
-        let (id, next) = match done {
-            Ok((id, next)) => (id, next),
+        let id = match &done {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let (lane, took) = self.lane_of.remove(&id).unwrap_or_default();
+        self.held -= took;
+        let next = match done {
+            Ok((_, next)) => next,
             Err(e) => {
-                let stream = self.lane_of.remove(&e.id()).unwrap_or_default();
                 return Next::Stop(
                     Poison {
-                        stream,
+                        stream: lane,
                         version: 0,
                         name: String::new(),
                         id: None,
                         error: format!("the handler panicked: {e}"),
                     },
-                    None,
+                    Vec::new(),
                 );
             }
         };
-        let lane = self.lane_of.remove(&id).unwrap_or_default();
-        match self.waiting.get_mut(&lane).and_then(VecDeque::pop_front) {
-            Some(d) => self.spawn(shared, lane, d),
-            None => {
-                self.waiting.remove(&lane);
-            }
+        if self.waiting.get(&lane).is_some_and(|q| !q.is_empty()) {
+            self.ready.push_back(lane);
+        } else {
+            self.waiting.remove(&lane);
         }
+        self.run_ready(shared);
         next
     }
 
     /// Lets the running deliveries end; drops the waiting ones unsettled.
     async fn drain(mut self) {
         self.waiting.clear();
+        self.ready.clear();
         while self.tasks.join_next().await.is_some() {}
     }
 }
