@@ -28,12 +28,14 @@ use tessera_projections::integration::{
 };
 use tessera_projections::{Checkpoints, Reactor};
 
+mod admission;
 mod parts;
 mod rebuild;
 mod runners;
 mod shutdown;
 mod split;
 
+pub use admission::Admission;
 pub use parts::{
     eventstoredb_parts, memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore,
     Views,
@@ -69,6 +71,8 @@ pub struct App<S> {
     pub route: Resilience,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Whether new orders are taken (see [`Admission`]).
+    pub admission: Admission,
     /// The bus between the contexts.
     pub bus: Arc<dyn Bus>,
     runners: Mutex<BTreeMap<String, Running<S>>>,
@@ -120,6 +124,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         // Before anything records: the guard below sets its breaker gauge when named.
         crate::metrics::install();
         let route = Resilience::new(settings.resilience).with_name("payment_gateway");
+        let max_backlog = settings.max_backlog;
         let app = Arc::new(Self {
             settings,
             backend,
@@ -132,6 +137,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
             gateway,
             route,
             metrics: Metrics::default(),
+            admission: Admission::new(max_backlog),
             bus,
             runners: Mutex::new(BTreeMap::new()),
             inboxes: Mutex::new(BTreeMap::new()),
@@ -165,6 +171,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         }
         app.spawn_command_inboxes(&inbox_positions, handled.as_ref());
         app.spawn_saga(worker_checkpoints, handled);
+        app.spawn_admission();
         app
     }
 

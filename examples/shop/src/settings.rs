@@ -43,6 +43,10 @@ pub struct Settings {
     /// The one service this process runs (`serve --service`); `None`: all three
     /// contexts in one process, the embedded default.
     pub service: Option<crate::service::Service>,
+    /// Backlog (runners' lag and inboxes' waiting messages) over which new orders are
+    /// refused with `503` (`serve --max-backlog`; see [`crate::app::Admission`]); 0
+    /// takes every order.
+    pub max_backlog: u64,
 }
 
 impl Settings {
@@ -68,6 +72,7 @@ impl Default for Settings {
             limits: Limits::default(),
             jwt: None,
             service: None,
+            max_backlog: 0,
         }
     }
 }

@@ -164,6 +164,26 @@ pub async fn metrics<S: EventStore + SnapshotStore>(
         );
     }
     render_metrics(&mut out, &app.inbox_statuses());
+    let a = &app.admission;
+    let _ = writeln!(
+        out,
+        "# HELP shop_admission_backlog The pipeline's backlog as admission control last measured it (runners' lag and inboxes' waiting messages).\n\
+         # TYPE shop_admission_backlog gauge\n\
+         shop_admission_backlog {}\n\
+         # HELP shop_admission_max_backlog The backlog over which new orders are refused (0: never).\n\
+         # TYPE shop_admission_max_backlog gauge\n\
+         shop_admission_max_backlog {}\n\
+         # HELP shop_admission_refusing 1 while new orders are refused for the backlog.\n\
+         # TYPE shop_admission_refusing gauge\n\
+         shop_admission_refusing {}\n\
+         # HELP shop_orders_refused_total Orders refused for the backlog since start.\n\
+         # TYPE shop_orders_refused_total counter\n\
+         shop_orders_refused_total {}",
+        a.backlog(),
+        a.max(),
+        u8::from(a.refusing()),
+        a.refused()
+    );
     if let Ok(b) = app.saga.backlog().await {
         let age = b.oldest_age(std::time::SystemTime::now()).as_secs_f64();
         let _ = writeln!(

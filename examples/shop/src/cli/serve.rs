@@ -61,6 +61,7 @@ fn settings(
         limits,
         jwt: args.jwt.verifier()?,
         service: args.service,
+        max_backlog: args.max_backlog,
         ..Settings::default()
     })
 }

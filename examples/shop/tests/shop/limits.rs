@@ -221,3 +221,70 @@ async fn an_oversized_uri_or_header_gets_its_problem() {
     );
     shop.stop().await;
 }
+
+/// The value of the sample `name` (no labels) in the shop's `/metrics`.
+async fn sample(shop: &TestShop, name: &str) -> u64 {
+    let text = shop
+        .client
+        .get(format!("{}/metrics", shop.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in {text}"))
+}
+
+/// With `max_backlog` 1 and a slow payment gateway, orders placed back to back put the
+/// pipeline behind: new orders are then refused with a 503 `backlogged` problem and
+/// `Retry-After`, nothing of them stored, while every order taken settles; once the
+/// pipeline has caught up, orders are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_refused_while_the_pipeline_is_backlogged_and_taken_again_after() {
+    let mut s = settings();
+    s.gateway.latency = Duration::from_millis(300);
+    s.max_backlog = 1;
+    let shop = TestShop::memory_with(s).await;
+    shop.product("flash", "Flash", 100, 10_000).await;
+    let body = serde_json::json!({"customer_id": "c", "lines": [{"sku": "flash", "quantity": 1}]});
+    let (mut taken, mut refusal) = (Vec::new(), None);
+    for _ in 0..2_000 {
+        let r = shop
+            .client
+            .post(format!("{}/v1/orders", shop.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        if r.status() == 201 {
+            let placed: serde_json::Value = r.json().await.expect("json");
+            taken.push(placed["order_id"].as_str().expect("id").to_owned());
+            continue;
+        }
+        let answer = raw::Answer::of(r).await;
+        refusal = Some(answer);
+        break;
+    }
+    let refusal = refusal.expect("a refusal once the pipeline is behind");
+    assert_problem(&refusal, 503, "backlogged");
+    assert_eq!(refusal.header("retry-after"), Some("1"), "{refusal:?}");
+    assert!(sample(&shop, "shop_orders_refused_total").await >= 1);
+    assert_eq!(
+        sample(&shop, "shop_orders_placed_total").await,
+        taken.len() as u64,
+        "a refused order is not stored"
+    );
+    for id in &taken {
+        let order = shop.settled(id).await;
+        assert_eq!(order["status"], "confirmed", "{order}");
+    }
+    eventually("orders taken again", || async {
+        (shop.post("/v1/orders", &body).await.0 == 201).then_some(())
+    })
+    .await;
+    assert_eq!(sample(&shop, "shop_admission_refusing").await, 0);
+    shop.finish().await;
+}

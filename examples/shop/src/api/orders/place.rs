@@ -99,6 +99,9 @@ pub async fn place<S: EventStore + SnapshotStore>(
 ) -> Result<(StatusCode, Json<Placed>), Problem> {
     let key = idempotency_key(&headers)?;
     validate(&order)?;
+    if !app.admission.admits() {
+        return Err(Problem::backlogged(app.admission.backlog()));
+    }
     let order_id = key
         .as_deref()
         .map_or_else(Uuid::new_v4, |k| Uuid::new_v5(&ORDER_IDS, k.as_bytes()));

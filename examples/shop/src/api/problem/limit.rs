@@ -17,6 +17,22 @@ impl Problem {
         p
     }
 
+    /// 503: the order pipeline has more work in hand than `serve --max-backlog`
+    /// allows (admission control); new orders are taken again once it catches up.
+    pub fn backlogged(backlog: u64) -> Self {
+        let mut p = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backlogged",
+            "Orders paused",
+            format!(
+                "the order pipeline is {backlog} events and messages behind, more than it \
+                 takes new orders at; retry after Retry-After seconds"
+            ),
+        );
+        p.retry_after = Some(1);
+        p
+    }
+
     /// 503: the answer took longer than the request timeout.
     pub fn timed_out() -> Self {
         let mut p = Self::new(
