@@ -7,6 +7,9 @@
 #
 #   bash scripts/pipeline-ab.sh SHOP_BINARY...
 #
+# An argument may carry `serve` flags after the binary, quoted as one word
+# ("/tmp/shop --max-backlog 0"): the same build with and without admission control.
+#
 # RATES ("200 400"), ORDERS_PER_S (15: orders = rate x this), ROUNDS (2), HOT=1 (every
 # order on one product: the flash sale) and DATABASE_URL
 # (postgres://postgres@127.0.0.1:5432/test) override. Build each binary first (for an
@@ -24,9 +27,11 @@ cpu_total() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat; }
 N=0
 for ROUND in $(seq 1 "$ROUNDS"); do
   for RATE in $RATES; do
-    for SHOP in "$@"; do
+    for BUILD in "$@"; do
+      read -r SHOP SERVE_ARGS <<< "$BUILD"
       N=$((N + 1)); P="ab${N}_$$"; LISTEN=127.0.0.1:$((18400 + N % 100))
-      "$SHOP" serve --listen "$LISTEN" --database-url "$URL" --schema-prefix "${P}_" --admin-open \
+      # shellcheck disable=SC2086 # the build's serve flags, split into words
+      "$SHOP" serve --listen "$LISTEN" --database-url "$URL" --schema-prefix "${P}_" --admin-open $SERVE_ARGS \
         > "/tmp/pipeline-ab-serve.log" 2>&1 &
       S=$!
       sleep 10
@@ -38,8 +43,8 @@ for ROUND in $(seq 1 "$ROUNDS"); do
       B=($(ticks $S) $(ticks $L) $(pg_ticks) $(cpu_total))
       wait $L
       kill $S; wait $S 2> /dev/null
-      SUMMARY=$(tail -1 /tmp/pipeline-ab-load.log | tr ' ' '\n' | grep -E "^(settled_per_s|confirm_p50_ms|confirm_p99_ms|tx_per_order|write_tx_per_order)=" | tr '\n' ' ')
-      echo "round=$ROUND rate=$RATE build=$SHOP $SUMMARY cpu_serve=$((B[0]-A[0])) cpu_load=$((B[1]-A[1])) cpu_pg=$((B[2]-A[2])) busy=$(( (B[3]-A[3]) - (B[4]-A[4]) ))/$((B[3]-A[3]))"
+      SUMMARY=$(tail -1 /tmp/pipeline-ab-load.log | tr ' ' '\n' | grep -E "^(place_failed|settled|settled_per_s|confirm_p50_ms|confirm_p99_ms|tx_per_order|write_tx_per_order)=" | tr '\n' ' ')
+      echo "round=$ROUND rate=$RATE build=$BUILD $SUMMARY cpu_serve=$((B[0]-A[0])) cpu_load=$((B[1]-A[1])) cpu_pg=$((B[2]-A[2])) busy=$(( (B[3]-A[3]) - (B[4]-A[4]) ))/$((B[3]-A[3]))"
       PGOPTIONS="-c client_min_messages=warning" psql -q -o /dev/null "$URL" -c "DO \$\$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE '${P}\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(s) || ' CASCADE'; END LOOP; END \$\$"
     done
   done

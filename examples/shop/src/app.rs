@@ -243,6 +243,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         let name = consumer.name.clone();
         let config = InboxConfig {
             max_attempts: 30,
+            concurrency: INBOX_CONCURRENCY,
             ..InboxConfig::new(consumer)
         };
         let inbox = Inbox::new(Arc::clone(&self.bus), handler, positions.clone(), config);
@@ -298,6 +299,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
         });
         let config = ProcessConfig {
             poll_interval: self.settings.deadline_tick,
+            max_concurrent_dispatches: DISPATCHES_IN_FLIGHT,
             ..ProcessConfig::default()
         };
         let (runner, worker) = match &self.saga {
@@ -321,6 +323,15 @@ impl<S: EventStore + SnapshotStore> App<S> {
         self.add(Kind::Worker, "payment", PAYMENT_WORKER.to_owned(), handle);
     }
 }
+
+/// Commands the saga has in flight at once. All-in-one, a dispatch lasts until the
+/// owner here handled the command, so this bounds how many commands the owners' inboxes
+/// are handed at once, and how many a hot product's reservations coalesce.
+const DISPATCHES_IN_FLIGHT: usize = 128;
+
+/// Source streams (or, for commands, messages) each inbox handles at once: as many as
+/// the saga may have in flight.
+const INBOX_CONCURRENCY: usize = DISPATCHES_IN_FLIGHT;
 
 /// The payment worker's name: in the status, and of its checkpoint.
 pub const PAYMENT_WORKER: &str = "payment_worker";

@@ -32,11 +32,15 @@ pub struct CommandRejected {
 /// The durable consumer of `context`'s command queue (`{context}.commands.>`), named
 /// `{context}_commands`.
 pub fn command_consumer(context: &str) -> ConsumerSpec {
-    ConsumerSpec::new(
-        format!("{context}_commands"),
-        context,
-        format!("{context}.commands.>"),
-    )
+    ConsumerSpec {
+        // As many as the saga may have in flight, and more for redeliveries.
+        max_in_flight: 256,
+        ..ConsumerSpec::new(
+            format!("{context}_commands"),
+            context,
+            format!("{context}.commands.>"),
+        )
+    }
 }
 
 /// Runs each command message through the owner's [`CommandHandler`] (its writer lanes
