@@ -144,11 +144,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_parser = at_most(MAX_STATE_CACHE))]
     pub state_cache: usize,
     /// Refuse new orders (503 with Retry-After) while the pipeline's backlog (its
-    /// runners' lag and inboxes' waiting messages, in events and messages) is over this
-    /// many, until it is back under three quarters of it: an offered rate above what
+    /// runners' lag, inboxes' waiting messages and the saga's undispatched commands) is
+    /// over this many, until it is back under three quarters of it: an offered rate above what
     /// the machine settles then does not take the CPU the pipeline needs. 0 takes every
     /// order.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 2_000)]
     pub max_backlog: u64,
     /// Serve the admin routes (`/v1/admin/…`) without a token to anyone who reaches the
     /// listener: only on a machine whose every user may run rebuilds, never behind a

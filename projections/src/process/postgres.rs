@@ -197,6 +197,10 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         read::backlog::<P>(&self.pool, &self.sql, self.clock.now()).await
     }
 
+    async fn waiting(&self) -> Result<u64, BoxError> {
+        read::waiting::<P>(&self.pool, &self.sql).await
+    }
+
     async fn due(
         &self,
         now: SystemTime,

@@ -38,6 +38,14 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
     /// status and deadline indexes).
     fn backlog(&self) -> impl Future<Output = Result<Backlog, BoxError>> + Send;
 
+    /// How many commands wait in the outbox ([`Backlog::waiting`] alone): what admission
+    /// control polls, so a store counts it without the rest of the backlog (PostgreSQL:
+    /// one count from the pending-commands index). The default takes it from
+    /// [`backlog`](Self::backlog).
+    fn waiting(&self) -> impl Future<Output = Result<u64, BoxError>> + Send {
+        async move { Ok(self.backlog().await?.waiting) }
+    }
+
     /// The commands that may go at `now`, oldest first, at most `limit`: the oldest
     /// pending command of each instance not in `busy`, when its retry time has come (an
     /// instance's later commands wait behind it). One query on PostgreSQL.

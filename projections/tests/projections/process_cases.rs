@@ -370,6 +370,11 @@ pub async fn backlog_counts_waiting_and_retrying_commands<S: ProcessStore<Fulfil
     runner.stop().await;
     let backlog = process.backlog().await.expect("backlog");
     assert_eq!((backlog.waiting, backlog.retrying), (2, 0), "{backlog:?}");
+    assert_eq!(
+        process.waiting().await.expect("waiting"),
+        2,
+        "counted alone"
+    );
     assert_eq!(backlog.instances.pending, 2, "{backlog:?}");
     assert_eq!(backlog.deadlines_scheduled, 0, "{backlog:?}");
     let oldest = backlog.oldest.expect("an oldest command");
@@ -395,6 +400,11 @@ pub async fn backlog_counts_waiting_and_retrying_commands<S: ProcessStore<Fulfil
     assert_eq!(
         (backlog.waiting, backlog.retrying, backlog.oldest),
         (0, 0, None)
+    );
+    assert_eq!(
+        process.waiting().await.expect("waiting"),
+        0,
+        "counted alone"
     );
     // A reservation schedules the payment deadline (not due for a while); a charge
     // completes the instance and cancels it.

@@ -91,6 +91,14 @@ impl SagaStore {
         }
     }
 
+    /// How many commands wait in the saga's outbox (without the rest of the backlog).
+    pub async fn waiting(&self) -> Result<u64, BoxError> {
+        match self {
+            SagaStore::Memory(m) => m.waiting().await,
+            SagaStore::Pg(p) => p.waiting().await,
+        }
+    }
+
     /// The events of the ordering log the saga reads.
     pub fn filter(&self) -> tessera_core::EventFilter {
         match self {

@@ -55,6 +55,14 @@ pub(super) async fn backlog<P: ProcessManager>(
     })
 }
 
+pub(super) async fn waiting<P: ProcessManager>(pool: &Pool, sql: &Sql) -> Result<u64, BoxError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(&client.prepare_cached(&sql.waiting).await?, &[&P::NAME])
+        .await?;
+    Ok(u64::try_from(row.get::<_, i64>(0))?)
+}
+
 pub(super) async fn due<P: ProcessManager>(
     pool: &Pool,
     sql: &Sql,

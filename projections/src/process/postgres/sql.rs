@@ -59,6 +59,7 @@ pub(super) struct Sql {
     pub(super) pending: String,
     /// How many commands are pending, how many of them retried, the oldest's age.
     pub(super) backlog: String,
+    pub(super) waiting: String,
     /// One instance.
     pub(super) instance: String,
     /// Instances, all or of status `$2`.
@@ -114,6 +115,7 @@ impl Sql {
             claim_deadline: in_schema(include_str!("sql/claim_deadline.sql"), schema),
             pending: in_schema(include_str!("sql/pending.sql"), schema),
             backlog: in_schema(include_str!("sql/backlog.sql"), schema),
+            waiting: in_schema(include_str!("sql/waiting.sql"), schema),
             instance: in_schema(include_str!("sql/instance.sql"), schema),
             instances: in_schema(include_str!("sql/instances.sql"), schema),
             deadlines: in_schema(include_str!("sql/deadlines.sql"), schema),

@@ -25,8 +25,8 @@ impl Problem {
             "backlogged",
             "Orders paused",
             format!(
-                "the order pipeline is {backlog} events and messages behind, more than it \
-                 takes new orders at; retry after Retry-After seconds"
+                "the order pipeline is {backlog} events, messages and commands behind, more \
+                 than it takes new orders at; retry after Retry-After seconds"
             ),
         );
         p.retry_after = Some(1);
