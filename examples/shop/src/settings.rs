@@ -44,9 +44,8 @@ pub struct Settings {
     /// contexts in one process, the embedded default.
     pub service: Option<crate::service::Service>,
     /// Backlog (runners' lag, inboxes' waiting messages, the saga's undispatched
-    /// commands) over which new orders are
-    /// refused with `503` (`serve --max-backlog`; see [`crate::app::Admission`]); 0
-    /// takes every order.
+    /// commands) over which new orders are refused with `503` (`serve --max-backlog`;
+    /// see [`crate::app::Admission`]); 0 takes every order.
     pub max_backlog: u64,
 }
 
