@@ -30,6 +30,7 @@ use tessera_projections::{Checkpoints, Reactor};
 
 mod admission;
 mod parts;
+mod prices;
 mod rebuild;
 mod runners;
 mod shutdown;
@@ -40,6 +41,7 @@ pub use parts::{
     eventstoredb_parts, memory_parts, postgres_parts, schema_patterns, Contexts, Parts, SagaStore,
     Views,
 };
+pub use prices::Prices;
 pub use rebuild::{rebuild_named, RebuildError, RebuildState, REBUILDABLE};
 use runners::Running;
 pub use runners::{
@@ -73,6 +75,8 @@ pub struct App<S> {
     pub metrics: Metrics,
     /// Whether new orders are taken (see [`Admission`]).
     pub admission: Admission,
+    /// Unit prices of the products seen to exist, by sku (see [`Prices`]).
+    pub prices: Prices,
     /// The bus between the contexts.
     pub bus: Arc<dyn Bus>,
     runners: Mutex<BTreeMap<String, Running<S>>>,
@@ -138,6 +142,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
             route,
             metrics: Metrics::default(),
             admission: Admission::new(max_backlog),
+            prices: Prices::default(),
             bus,
             runners: Mutex::new(BTreeMap::new()),
             inboxes: Mutex::new(BTreeMap::new()),

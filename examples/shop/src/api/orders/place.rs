@@ -144,9 +144,10 @@ pub async fn place<S: EventStore + SnapshotStore>(
 }
 
 /// The order's lines merged to one per sku (in the order each sku first appears), each
-/// priced from the product's state: the handler's state cache, else the store. A
-/// product the cache does not know to exist is read from the store (another process may
-/// have added it), so a product just added is priceable at once.
+/// priced from the prices seen before (a product's price never changes), else the
+/// product's state: the handler's state cache, else the store. A product the cache does
+/// not know to exist is read from the store (another process may have added it), so a
+/// product just added is priceable at once.
 async fn priced<S: EventStore + SnapshotStore>(
     app: &App<S>,
     order: &[NewLine],
@@ -163,10 +164,15 @@ async fn priced<S: EventStore + SnapshotStore>(
     merged.sort_by_key(|(i, _, _)| *i);
     let mut lines = Vec::with_capacity(merged.len());
     for (i, sku, quantity) in merged {
-        let known = app
-            .products
-            .peek(sku, |p| p.exists.then_some(p.price_cents))
-            .await?;
+        // A product's price never changes once it exists (see `Prices`).
+        let known = match app.prices.get(sku) {
+            Some(price) => Some(price),
+            None => {
+                app.products
+                    .peek(sku, |p| p.exists.then_some(p.price_cents))
+                    .await?
+            }
+        };
         let price = match known {
             Some(price) => price,
             None => {
@@ -179,6 +185,7 @@ async fn priced<S: EventStore + SnapshotStore>(
                 product.price_cents
             }
         };
+        app.prices.remember(sku, price);
         lines.push(Line {
             sku: sku.to_owned(),
             quantity,
