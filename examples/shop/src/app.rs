@@ -123,8 +123,10 @@ impl<S: EventStore + SnapshotStore> App<S> {
         // each one; with the state cache a snapshot only serves a cold load, and one
         // every 1,000 events keeps a hot product's batches from writing it nearly every
         // time (each is written in its batch's turn on the product).
-        let products = CommandHandler::new(stores.inventory.clone(), ())
-            .with_snapshots(stores.inventory.clone(), SnapshotPolicy::EveryNEvents(1_000));
+        let products = CommandHandler::new(stores.inventory.clone(), ()).with_snapshots(
+            stores.inventory.clone(),
+            SnapshotPolicy::EveryNEvents(1_000),
+        );
         // A hot product (a flash sale) takes the reservations queued for it in batches:
         // one append per batch instead of one per order.
         let products = cached(products, cache).with_coalescing();

@@ -2,10 +2,12 @@
 //! pipeline's backlog is over a bound, so that an offered rate above what the machine
 //! settles does not take the CPU the pipeline needs to settle what it already took.
 //!
-//! The backlog is the work taken and not done: the events every runner of this process
-//! has yet to handle (its lag) and the messages waiting for its inboxes (the broker's
-//! count), both as their statuses last measured them, and the commands the saga issued
-//! and has not dispatched (one count from an index on PostgreSQL). A task measures it
+//! The backlog is the work taken and not done on the way to settling orders: the events
+//! the saga, the relays and the payment worker have yet to handle (their lag; read
+//! models are left out, an order does not wait for them) and the messages waiting for
+//! the inboxes (the broker's count), as their statuses last measured them, and the
+//! commands the saga issued and has not dispatched (one count from an index on
+//! PostgreSQL). A stopped or failed runner or inbox is left out (readiness reports it). A task measures it
 //! every [`MEASURE_EVERY`]; `POST /v1/orders` reads the verdict, one atomic load.
 //! Refusing starts when the backlog goes over the bound and stops when it is back
 //! under three quarters of it, so the verdict does not flap at the bound.
@@ -15,6 +17,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tessera_core::{EventStore, SnapshotStore};
+use tessera_projections::integration::InboxState;
+use tessera_projections::State as RunnerState;
 
 use super::App;
 
@@ -75,6 +79,12 @@ impl Admission {
         !refusing
     }
 
+    /// Takes back the refusal [`admits`](Self::admits) counted last (the request was
+    /// a repeat of an order already taken, answered as the first time).
+    pub fn readmitted(&self) {
+        self.refused.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// The bound (0: none).
     pub fn max(&self) -> u64 {
         self.max
@@ -97,15 +107,26 @@ impl Admission {
 }
 
 impl<S: EventStore + SnapshotStore> App<S> {
-    /// The work this process has taken and not done: its runners' lag and its inboxes'
-    /// waiting messages, as their statuses last measured them, and the saga's
-    /// undispatched commands where the saga runs here (left out when it cannot be
-    /// counted).
+    /// The work this process has taken and not done on the way to settling orders: the
+    /// lag of its saga, relays and payment worker (not of read models: an order does
+    /// not wait for one) and its inboxes' waiting messages, as their statuses last
+    /// measured them, and the saga's undispatched commands where the saga runs here
+    /// (left out when it cannot be counted). A runner or inbox that stopped or failed
+    /// is left out: its last figure no longer moves, and readiness reports it.
     pub async fn backlog(&self) -> u64 {
-        let runners: u64 = self.statuses().iter().map(|(_, _, s)| s.lag_events).sum();
+        let runners: u64 = self
+            .statuses()
+            .iter()
+            .filter(|(kind, _, s)| {
+                *kind != super::Kind::Projection
+                    && !matches!(s.state, RunnerState::Stopped | RunnerState::Failed)
+            })
+            .map(|(_, _, s)| s.lag_events)
+            .sum();
         let inboxes: u64 = self
             .inbox_statuses()
             .iter()
+            .filter(|(_, s)| !matches!(s.state, InboxState::Stopped | InboxState::Failed))
             .filter_map(|(_, s)| s.lag)
             .sum();
         let commands = if self.runs("ordering") {

@@ -250,6 +250,8 @@ async fn orders_are_refused_while_the_pipeline_is_backlogged_and_taken_again_aft
     let shop = TestShop::memory_with(s).await;
     shop.product("flash", "Flash", 100, 10_000).await;
     let body = serde_json::json!({"customer_id": "c", "lines": [{"sku": "flash", "quantity": 1}]});
+    let (first, _) = shop.post_with_key("/v1/orders", "first", &body).await;
+    assert_eq!(first, 201);
     let (mut taken, mut refusal) = (Vec::new(), None);
     for _ in 0..2_000 {
         let r = shop
@@ -271,10 +273,16 @@ async fn orders_are_refused_while_the_pipeline_is_backlogged_and_taken_again_aft
     let refusal = refusal.expect("a refusal once the pipeline is behind");
     assert_problem(&refusal, 503, "backlogged");
     assert_eq!(refusal.header("retry-after"), Some("1"), "{refusal:?}");
+    // While refusing: a retry of an order already taken is answered as the first time,
+    // a new keyed order is refused.
+    let (status, again) = shop.post_with_key("/v1/orders", "first", &body).await;
+    assert_eq!(status, 201, "a retry is answered: {again}");
+    let (status, new) = shop.post_with_key("/v1/orders", "second", &body).await;
+    assert_eq!(status, 503, "{new}");
     assert!(sample(&shop, "shop_orders_refused_total").await >= 1);
     assert_eq!(
         sample(&shop, "shop_orders_placed_total").await,
-        taken.len() as u64,
+        taken.len() as u64 + 1,
         "a refused order is not stored"
     );
     for id in &taken {

@@ -99,12 +99,22 @@ pub async fn place<S: EventStore + SnapshotStore>(
 ) -> Result<(StatusCode, Json<Placed>), Problem> {
     let key = idempotency_key(&headers)?;
     validate(&order)?;
-    if !app.admission.admits() {
-        return Err(Problem::backlogged(app.admission.backlog()));
-    }
     let order_id = key
         .as_deref()
         .map_or_else(Uuid::new_v4, |k| Uuid::new_v5(&ORDER_IDS, k.as_bytes()));
+    if !app.admission.admits() {
+        // A retry of an order already taken is answered as the first time: it adds no
+        // work to the pipeline.
+        let taken = key.is_some()
+            && app
+                .orders
+                .peek(&order_id.to_string(), |o| o.status.is_some())
+                .await?;
+        if !taken {
+            return Err(Problem::backlogged(app.admission.backlog()));
+        }
+        app.admission.readmitted();
+    }
     let command = OrderCommand::Place {
         order_id,
         customer_id: order.customer_id.trim().to_owned(),

@@ -43,6 +43,10 @@ impl InboxHandler for Runs {
         if m.version == 0 {
             self.gate.clone().wait_for(|open| *open).await?;
         }
+        // Alone too (a broker slow to hand over the rest may deliver it alone).
+        if m.version == self.fail_at && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(format!("refusing {} once", m.version).into());
+        }
         lock(&self.handled).push(m.version);
         Ok(())
     }
@@ -145,10 +149,13 @@ struct RunEffect {
     store: MemoryStore,
     hung: Arc<AtomicUsize>,
     gate: tokio::sync::watch::Receiver<bool>,
+    /// Every version handed to it, in order, across both inboxes.
+    handed: Arc<Mutex<Vec<u64>>>,
 }
 
 impl RunEffect {
     async fn write(&self, m: &Message) -> Result<(), BoxError> {
+        lock(&self.handed).push(m.version);
         let event = NewEvent::json("Applied", &serde_json::json!({ "version": m.version }))?
             .with_id(m.derived_event_id(0));
         self.store
@@ -194,7 +201,9 @@ pub async fn an_inbox_dying_between_a_runs_writes_and_its_position_has_one_effec
         store: store.clone(),
         hung: Arc::clone(&hung),
         gate,
+        handed: Arc::default(),
     };
+    let handed = Arc::clone(&handler.handed);
     let spec = ConsumerSpec::new(unique("c"), &context, format!("{context}.>"));
     let consumer = spec.name.clone();
     let config = |spec: ConsumerSpec| InboxConfig {
@@ -224,9 +233,13 @@ pub async fn an_inbox_dying_between_a_runs_writes_and_its_position_has_one_effec
     first.abort();
     drop(first);
     let moved = position(&positions, &consumer, "acct-1").await;
+    // The first message not recorded as handled: its run was written, not recorded.
+    let unrecorded = moved.commit;
+    let written_before = lock(&handed).len();
     assert!(
-        moved < Position::new(COUNT, 0),
-        "the hung run's position did not move: {moved:?}"
+        lock(&handed).contains(&unrecorded) && unrecorded < COUNT,
+        "the hung run was written past the position {moved:?}: {:?}",
+        lock(&handed)
     );
     let second = Inbox::new(
         factory.connect().await,
@@ -257,6 +270,11 @@ pub async fn an_inbox_dying_between_a_runs_writes_and_its_position_has_one_effec
         versions().await,
         (0..COUNT).collect::<Vec<_>>(),
         "each effect once, in order"
+    );
+    assert!(
+        lock(&handed)[written_before..].contains(&unrecorded),
+        "the next inbox was handed the unrecorded run again: {:?}",
+        lock(&handed)
     );
     second.stop().await;
     factory.cleanup(vec![context]).await;
