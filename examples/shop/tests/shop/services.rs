@@ -674,6 +674,10 @@ async fn shop_up_runs_the_topology_and_stops_it_whole() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    let added = body["position"]
+        .as_str()
+        .expect("the product's position")
+        .to_owned();
     let admin = admin_client(&url_of(&format!("{prefix}_inventory"))).await;
     let rows = admin
         .query("SELECT count(*) FROM inventory.events", &[])
@@ -705,7 +709,12 @@ async fn shop_up_runs_the_topology_and_stops_it_whole() {
     let mut child = up(&prefix, listen);
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
     until_up(&mut lines, &mut seen).await;
-    let (status, body) = shop.get("/v1/products/tea").await;
+    // Read at the product's position: the payment service was killed right after the
+    // product was added, and `shop up` stopped inventory with it, perhaps before its
+    // read model had applied the event; restarted, the read model catches up first.
+    let (status, body) = shop
+        .get(&format!("/v1/products/tea?min_position={added}"))
+        .await;
     assert_eq!((status, &body["on_hand"]), (200, &json!(5)), "{body}");
     let pid = child.id().expect("running").to_string();
     let term = std::process::Command::new("kill")
