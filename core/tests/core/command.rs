@@ -184,6 +184,13 @@ async fn a_command_that_starts_its_stream_reads_nothing_unless_the_stream_exists
     ));
 }
 
+/// A cached handler of `Tally` on `store` that coalesces queued commands.
+fn coalescing(store: &MemoryStore) -> CommandHandler<Tally, MemoryStore> {
+    CommandHandler::new(store.clone(), ())
+        .with_state_cache(100)
+        .with_coalescing()
+}
+
 /// Commands queued for one aggregate are decided together and appended at once: every
 /// caller gets its own version (contiguous, none twice) and a position at or after its
 /// events; a refusal among them is answered as a refusal; a key already used answers
@@ -191,9 +198,7 @@ async fn a_command_that_starts_its_stream_reads_nothing_unless_the_stream_exists
 #[tokio::test]
 async fn queued_commands_for_one_aggregate_share_appends() {
     let store = MemoryStore::new();
-    let handler = CommandHandler::<Tally, _>::new(store.clone(), ())
-        .with_state_cache(100)
-        .with_coalescing();
+    let handler = coalescing(&store);
     let task = |cmd: Cmd, key: String| {
         let handler = handler.clone();
         tokio::spawn(async move {
@@ -255,9 +260,7 @@ async fn queued_commands_for_one_aggregate_share_appends() {
 #[tokio::test]
 async fn a_key_twice_in_one_batch_lands_once() {
     let store = MemoryStore::new();
-    let handler = CommandHandler::<Tally, _>::new(store.clone(), ())
-        .with_state_cache(100)
-        .with_coalescing();
+    let handler = coalescing(&store);
     let tasks: Vec<_> = [("a", 1), ("same", 2), ("same", 2), ("b", 3)]
         .into_iter()
         .map(|(key, n)| {
@@ -287,9 +290,7 @@ async fn a_key_twice_in_one_batch_lands_once() {
 #[tokio::test]
 async fn a_queued_batch_on_a_stale_state_is_decided_again() {
     let store = MemoryStore::new();
-    let handler = CommandHandler::<Tally, _>::new(store.clone(), ())
-        .with_state_cache(100)
-        .with_coalescing();
+    let handler = coalescing(&store);
     handler
         .handle_queued("stale", Cmd::Add(1), CommandOptions::default())
         .await

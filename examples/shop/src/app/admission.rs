@@ -42,12 +42,11 @@ impl Admission {
     /// use shop::app::Admission;
     /// let a = Admission::new(100);
     /// a.observe(101);
-    /// assert!(!a.admits(), "over the bound");
+    /// assert!(a.refusing(), "over the bound");
     /// a.observe(80);
-    /// assert!(!a.admits(), "not yet under three quarters of it");
+    /// assert!(a.refusing(), "not yet under three quarters of it");
     /// a.observe(75);
-    /// assert!(a.admits());
-    /// assert_eq!(a.refused(), 2);
+    /// assert!(!a.refusing());
     /// ```
     pub fn new(max: u64) -> Self {
         Self {
@@ -70,19 +69,9 @@ impl Admission {
         self.refusing.store(refusing, Ordering::Relaxed);
     }
 
-    /// Whether a new order is taken now; a refusal is counted.
-    pub fn admits(&self) -> bool {
-        let refusing = self.refusing.load(Ordering::Relaxed);
-        if refusing {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        !refusing
-    }
-
-    /// Takes back the refusal [`admits`](Self::admits) counted last (the request was
-    /// a repeat of an order already taken, answered as the first time).
-    pub fn readmitted(&self) {
-        self.refused.fetch_sub(1, Ordering::Relaxed);
+    /// Counts an order refused for the backlog.
+    pub fn refuse(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The bound (0: none).

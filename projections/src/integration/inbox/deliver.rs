@@ -80,7 +80,8 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
             }
         };
         let mut last = position_to_handled(stored);
-        let mut run: Vec<(Delivery, Message)> = Vec::new();
+        // The run's deliveries, and their messages as the handler takes them.
+        let (mut run, mut messages): (Vec<Delivery>, Vec<Message>) = (Vec::new(), Vec::new());
         while let Some(d) = rest.front() {
             let Ok(m) = &d.message else { break };
             if !batchable(d) || m.stream != stream {
@@ -96,11 +97,11 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 break;
             }
             last = Some(m.version);
-            let m = m.clone();
-            run.push((rest.pop_front().expect("a delivery"), m));
+            messages.push(m.clone());
+            run.push(rest.pop_front().expect("a delivery"));
         }
         if run.len() < 2 {
-            for (d, _) in run.into_iter().rev() {
+            for d in run.into_iter().rev() {
                 rest.push_front(d);
             }
             return match rest.pop_front() {
@@ -108,19 +109,18 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
                 None => Next::Continue,
             };
         }
-        let messages: Vec<Message> = run.iter().map(|(_, m)| m.clone()).collect();
         let failure = self.handler.handle_batch(&messages).await.err();
         let handled = failure
             .as_ref()
             .map_or(run.len(), |f| f.handled.min(run.len() - 1));
         let mut stored = stored;
         if handled > 0 {
-            let to = handled_to_position(run[handled - 1].1.version);
+            let to = handled_to_position(messages[handled - 1].version);
             if let Err(e) = self.advance(&key, stored, to).await {
                 // Handled but not recorded: delivered again, they are repeats to the
                 // (idempotent) handler.
                 let error = e.to_string();
-                for (d, _) in run {
+                for d in run {
                     let _ = self.retry_later(d, &error).await;
                 }
                 return Next::Continue;
@@ -128,7 +128,7 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
             stored = to;
         }
         let mut run = run.into_iter();
-        for (d, _) in run.by_ref().take(handled) {
+        for d in run.by_ref().take(handled) {
             let _ = d.ack().await;
         }
         self.update(|s: &mut InboxStatus| s.handled += handled as u64);
@@ -136,14 +136,19 @@ impl<H: InboxHandler, C: CheckpointStore> Shared<H, C> {
         let Some(BatchFailed { error, .. }) = failure else {
             return Next::Continue;
         };
-        let (d, message) = run.next().expect("the failed message is in the run");
+        let d = run.next().expect("the failed message is in the run");
         // The ones after it wait for it: delivered one at a time, they are held back
         // until it is handled (or parked).
-        for (d, _) in run.rev() {
+        for d in run.rev() {
             rest.push_front(d);
         }
-        self.failed(d, &message, Some((&key, stored)), error.to_string())
-            .await
+        self.failed(
+            d,
+            &messages[handled],
+            Some((&key, stored)),
+            error.to_string(),
+        )
+        .await
     }
 
     /// Handles one delivery. The caller never hands two deliveries of one source stream

@@ -102,7 +102,7 @@ pub async fn place<S: EventStore + SnapshotStore>(
     let order_id = key
         .as_deref()
         .map_or_else(Uuid::new_v4, |k| Uuid::new_v5(&ORDER_IDS, k.as_bytes()));
-    if !app.admission.admits() {
+    if app.admission.refusing() {
         // A retry of an order already taken is answered as the first time: it adds no
         // work to the pipeline.
         let taken = key.is_some()
@@ -111,9 +111,9 @@ pub async fn place<S: EventStore + SnapshotStore>(
                 .peek(&order_id.to_string(), |o| o.status.is_some())
                 .await?;
         if !taken {
+            app.admission.refuse();
             return Err(Problem::backlogged(app.admission.backlog()));
         }
-        app.admission.readmitted();
     }
     let command = OrderCommand::Place {
         order_id,
