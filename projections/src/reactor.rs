@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::{expect_at, CheckpointStore, Checkpoints};
 use crate::{ApplyError, Subscriber};
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
 
 /// What a reactor does with each event.
@@ -62,8 +62,9 @@ pub struct Reactor<R, C = Checkpoints> {
 
 impl<R: Reaction, C: CheckpointStore> Reactor<R, C> {
     /// A reactor named `name` (its checkpoint's name: unique in `checkpoints`). Events
-    /// of one batch are handled `concurrency` at a time (1: strictly in order); the
-    /// checkpoint only ever moves past a prefix of the batch that succeeded.
+    /// of one batch are handled `concurrency` at a time in a sliding window (the next
+    /// starts as soon as any finishes; 1: strictly in order); the checkpoint only ever
+    /// moves past a prefix of the batch that succeeded.
     pub fn new(name: impl Into<String>, reaction: R, checkpoints: C, concurrency: usize) -> Self {
         Self {
             name: name.into(),
@@ -95,29 +96,38 @@ impl<R: Reaction, C: CheckpointStore> Subscriber for Reactor<R, C> {
             .await
             .map_err(|e| failed(0, e))?;
         expect_at(stored, from)?;
-        // In order of the batch, up to `concurrency` at once; `done` counts the prefix
-        // that succeeded.
-        let mut events = batch.iter();
-        let mut running = FuturesOrdered::new();
-        for event in events.by_ref().take(self.concurrency) {
-            running.push_back(self.reaction.react(event));
+        // A sliding window over the batch: up to `concurrency` reactions at once, the
+        // next one starting as soon as any finishes (a slow reaction holds its slot,
+        // not the others'). `done` counts the prefix that succeeded; after a failure
+        // nothing new starts and what is running finishes.
+        let mut events = batch.iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        let react = |(i, event)| {
+            let reaction = &self.reaction;
+            async move { (i, reaction.react(event).await) }
+        };
+        for next in events.by_ref().take(self.concurrency) {
+            running.push(react(next));
         }
-        let mut done = 0;
-        let mut error = None;
-        while let Some(result) = running.next().await {
+        let mut succeeded = vec![false; batch.len()];
+        let mut failure: Option<(usize, BoxError)> = None;
+        while let Some((i, result)) = running.next().await {
             match result {
-                Ok(()) if error.is_none() => done += 1,
-                Ok(()) => {}
+                Ok(()) => succeeded[i] = true,
                 Err(e) => {
-                    error.get_or_insert(e);
+                    if failure.as_ref().is_none_or(|(at, _)| i < *at) {
+                        failure = Some((i, e));
+                    }
                 }
             }
-            if error.is_none() {
-                if let Some(event) = events.next() {
-                    running.push_back(self.reaction.react(event));
+            if failure.is_none() {
+                if let Some(next) = events.next() {
+                    running.push(react(next));
                 }
             }
         }
+        let done = succeeded.iter().take_while(|ok| **ok).count();
+        let error = failure.map(|(_, e)| e);
         let to = match done {
             0 => from,
             n => batch[n - 1].position,

@@ -248,3 +248,87 @@ async fn a_reactor_moves_its_checkpoint_past_what_succeeded_and_no_further() {
     }
     drop_schema(&pool, &schema).await;
 }
+
+/// Holds the reaction to amount 1 until `release_after` other reactions finished.
+struct Gated {
+    finished: Arc<AtomicUsize>,
+    release_after: usize,
+    gate: Arc<tokio::sync::Notify>,
+    fail_on_amount: i64,
+}
+
+impl Reaction for Gated {
+    fn filter(&self) -> EventFilter {
+        EventFilter::category("acct")
+    }
+
+    async fn react(&self, event: &RecordedEvent) -> Result<(), BoxError> {
+        let amount = event.data.to_value()?["amount"].as_i64().unwrap_or(0);
+        if amount == 1 {
+            self.gate.notified().await;
+            return Ok(());
+        }
+        let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if finished == self.release_after {
+            self.gate.notify_one();
+        }
+        if amount == self.fail_on_amount {
+            return Err(format!("refused amount {amount}").into());
+        }
+        Ok(())
+    }
+}
+
+/// A reactor's window slides: two at once, a reaction still waiting does not stop the
+/// ones behind it from starting (it waits for three of them, so a window held by its
+/// first reaction never finishes), and the checkpoint moves past the whole batch only
+/// once it is done. With a failure behind it, the checkpoint stops before the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reaction_holds_its_slot_and_not_the_reactors_window() {
+    let log = MemoryStore::new();
+    for amount in [1, 2, 3, 4, -1, 6] {
+        deposit(&log, "acct-1", amount).await;
+    }
+    let read = tessera_core::ReadAll::after(Position::START, 10);
+    let batch = tessera_core::EventReader::read_all(&log, read)
+        .await
+        .unwrap();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let reaction = |release_after, fail_on_amount| Gated {
+        finished: Arc::clone(&finished),
+        release_after,
+        gate: Arc::default(),
+        fail_on_amount,
+    };
+    let reactor = Reactor::new("w", reaction(3, 0), MemoryCheckpoints::new(), 2);
+    let applied = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reactor.apply(Position::START, &batch[..4]),
+    )
+    .await
+    .expect("the reactions behind the slow one ran and released it");
+    applied.unwrap();
+    assert_eq!(reactor.checkpoint().await.unwrap(), batch[3].position);
+
+    // The same with amount -1 failing, and the slow first reaction released by the
+    // failure: 2, 3, 4 and -1 ran beside it, nothing starts after the failure (6 is not
+    // reacted to), and the checkpoint covers the prefix before it.
+    finished.store(0, Ordering::SeqCst);
+    let reactor = Reactor::new("w", reaction(4, -1), MemoryCheckpoints::new(), 2);
+    let applied = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reactor.apply(Position::START, &batch),
+    )
+    .await
+    .expect("the slow reaction was released");
+    match applied {
+        Err(ApplyError::Failed { applied: 4, .. }) => {}
+        other => panic!("expected a failure after 4 events, got {other:?}"),
+    }
+    assert_eq!(reactor.checkpoint().await.unwrap(), batch[3].position);
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        4,
+        "nothing started after the failure"
+    );
+}
