@@ -7,11 +7,15 @@
 #
 #   bash scripts/pipeline-profile.sh SHOP_BINARY...
 #
-# ORDERS (3000), RATE (200), PORT (5491), TOP (25 statements) and HOT=1 (every order on
-# one product) override. Needs root (runs initdb/pg_ctl as `postgres`).
+# An argument may carry `serve` flags after the binary, quoted as one word
+# ("/tmp/shop --max-backlog 0"). ORDERS (3000), RATE (200), PORT (5491), TOP (25
+# statements), SORT (calls, or total_exec_time: where the server's time went) and HOT=1
+# (every order on one product) override. Needs root (runs initdb/pg_ctl as `postgres`).
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 SHOP_BINARY..." >&2; exit 2; }
 ORDERS=${ORDERS:-3000}; RATE=${RATE:-200}; PORT=${PORT:-5491}; TOP=${TOP:-25}
+SORT=${SORT:-calls}
+case $SORT in calls|total_exec_time) ;; *) echo "SORT is calls or total_exec_time" >&2; exit 2 ;; esac
 BIN=$(pg_config --bindir)
 DIR=/tmp/pg-profile-$$
 mkdir -p "$DIR"; chown postgres "$DIR"
@@ -27,12 +31,13 @@ URL=postgres://postgres@127.0.0.1:$PORT/postgres
 psql -q "$URL" -c "CREATE EXTENSION pg_stat_statements" > /dev/null
 HOTARG=""; [ "${HOT:-0}" = 1 ] && HOTARG="--hot"
 N=0
-for SHOP in "$@"; do
+for BUILD in "$@"; do
+  read -r SHOP SERVE_ARGS <<< "$BUILD"
   N=$((N + 1))
   LISTEN=127.0.0.1:$((18290 + N))
-  echo "== $SHOP (run $N) $(date -u +%T) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "== $BUILD (run $N) $(date -u +%T) load: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$SHOP" serve --listen "$LISTEN" --database-url "$URL" --schema-prefix "p${N}_" --admin-open \
-    > "$DIR/serve-$N.log" 2>&1 &
+    $SERVE_ARGS > "$DIR/serve-$N.log" 2>&1 &
   SERVE=$!
   sleep 12
   psql -q "$URL" -c "SELECT pg_stat_statements_reset()" > /dev/null
@@ -43,7 +48,7 @@ for SHOP in "$@"; do
       left(regexp_replace(regexp_replace(query, '--[^\n]*', '', 'g'), '\s+', ' ', 'g'), 70)
       || coalesce(' … ' || substring(regexp_replace(query, '\s+', ' ', 'g') from 'FROM \S+ WHERE .{0,50}'), '') AS query
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'
-    ORDER BY calls DESC LIMIT $TOP"
+    ORDER BY $SORT DESC LIMIT $TOP"
   psql -q -A -t "$URL" -c "SELECT 'statements per order: ' || round(sum(calls)::numeric / $ORDERS, 1)
       || ', execution ms per order: ' || round(sum(total_exec_time)::numeric / $ORDERS, 2)
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'"

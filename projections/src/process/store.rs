@@ -48,7 +48,8 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
 
     /// The commands that may go at `now`, oldest first, at most `limit`: the oldest
     /// pending command of each instance not in `busy`, when its retry time has come (an
-    /// instance's later commands wait behind it). One query on PostgreSQL.
+    /// instance's later commands wait behind it). On PostgreSQL, a scan of the pending
+    /// commands in order, a page (usually the only one) at a time.
     fn due(
         &self,
         now: SystemTime,

@@ -41,6 +41,13 @@ async fn place<S: ProcessStore<Burst>>(store: &MemoryStore, process: &S, orders:
     record_up_to(store, process, last).await;
 }
 
+/// Each entry's instance and step.
+fn heads(due: Vec<OutboxEntry<Step>>) -> Vec<(String, u32)> {
+    due.into_iter()
+        .map(|e| (e.issued.instance.to_string(), e.issued.command.n))
+        .collect()
+}
+
 fn orders(range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|i| format!("o{i}")).collect()
 }
@@ -72,11 +79,6 @@ async fn an_instance_keeps_its_order<S: ProcessStore<Burst>>(process: S) {
     let store = MemoryStore::new();
     place(&store, &process, &orders(0..6)).await;
     let now = process.clock().now();
-    let heads = |due: Vec<OutboxEntry<Step>>| -> Vec<(String, u32)> {
-        due.into_iter()
-            .map(|e| (e.issued.instance.to_string(), e.issued.command.n))
-            .collect()
-    };
     let all = heads(process.due(now, 100, &[]).await.expect("due"));
     let first: Vec<(String, u32)> = orders(0..6).into_iter().map(|o| (o, 1)).collect();
     assert_eq!(
@@ -109,6 +111,25 @@ async fn an_instance_keeps_its_order<S: ProcessStore<Burst>>(process: S) {
     assert!(process.pending(100).await.expect("pending").is_empty());
 }
 
+/// Instances with 150 queued commands each: the head of an instance behind two long
+/// busy queues is found (on PostgreSQL the scan reads pages of 64 and crosses five).
+async fn a_long_queue_hides_no_instance<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    place(&store, &process, &orders(0..3)).await;
+    let now = process.clock().now();
+    let all = heads(process.due(now, 10, &[]).await.expect("due"));
+    let first: Vec<(String, u32)> = orders(0..3).into_iter().map(|o| (o, 1)).collect();
+    assert_eq!(all, first, "each instance's oldest command, once");
+    let busy: Vec<InstanceId> = vec!["o0".into(), "o1".into()];
+    let behind = heads(process.due(now, 1, &busy).await.expect("due"));
+    assert_eq!(behind, [("o2".into(), 1)]);
+    let later = process.clock().now() + Duration::from_secs(3600);
+    assert_eq!(
+        heads(process.due(later, 2, &["o1".into()]).await.expect("due")),
+        [("o0".into(), 1), ("o2".into(), 1)]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn instances_are_dispatched_concurrently_within_the_bound() {
     instances_go_concurrently_within_the_bound(MemoryProcess::new(Burst { steps: 1 })).await;
@@ -129,6 +150,19 @@ async fn open(pool: &deadpool_postgres::Pool, schema: &str, steps: u32) -> PgPro
 async fn pg_instances_are_dispatched_concurrently_within_the_bound() {
     in_schema(|pool, schema| async move {
         instances_go_concurrently_within_the_bound(open(&pool, &schema, 1).await).await;
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_queue_hides_no_instance_in_memory() {
+    a_long_queue_hides_no_instance(MemoryProcess::new(Burst { steps: 150 })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_long_queue_hides_no_instance() {
+    in_schema(|pool, schema| async move {
+        a_long_queue_hides_no_instance(open(&pool, &schema, 150).await).await;
     })
     .await;
 }

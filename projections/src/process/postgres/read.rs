@@ -1,5 +1,6 @@
 //! Reading a PostgreSQL process store: outbox, instances and deadlines.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
@@ -69,14 +70,49 @@ pub(super) async fn due<P: ProcessManager>(
     (now, limit): (SystemTime, usize),
     busy: &[InstanceId],
 ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
-    let busy: Vec<&str> = busy.iter().map(InstanceId::as_str).collect();
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let busy: HashSet<&str> = busy.iter().map(InstanceId::as_str).collect();
     let client = pool.get().await?;
     // Run once per free slot: prepared once per connection, not parsed and planned each time.
     let statement = client.prepare_cached(&sql.due).await?;
-    let rows = client
-        .query(&statement, &[&P::NAME, &now, &busy, &i64::try_from(limit)?])
-        .await?;
-    rows.iter().map(entry::<P>).collect()
+    // The pending commands in order, a page at a time: the first one met of each
+    // instance is its oldest pending command (an instance's commands are queued under
+    // its lock, so a later one never commits before an earlier one), taken when its
+    // instance is not busy and its retry time has come; its later ones wait behind it.
+    // A busy instance's command usually leads the queue, so a page holds them and the
+    // `limit` wanted. (Not the anti-join this was: a nested loop over the pending
+    // index whenever statistics lagged a fast-growing outbox, 14 ms a call at 200
+    // pending rows in a flash sale, against 0.1 ms for the page.)
+    let page = limit.saturating_add(busy.len()).max(64);
+    let page_len = i64::try_from(page)?;
+    let mut met: HashSet<String> = HashSet::new();
+    let mut after = 0i64;
+    let mut due = Vec::new();
+    loop {
+        let rows = client
+            .query(&statement, &[&P::NAME, &after, &page_len])
+            .await?;
+        for row in &rows {
+            after = row.try_get("seq")?;
+            let instance: &str = row.try_get("instance_id")?;
+            if busy.contains(instance) || met.contains(instance) {
+                continue;
+            }
+            met.insert(instance.to_owned());
+            if row.try_get::<_, SystemTime>("not_before")? > now {
+                continue;
+            }
+            due.push(entry::<P>(row)?);
+            if due.len() == limit {
+                return Ok(due);
+            }
+        }
+        if rows.len() < page {
+            return Ok(due);
+        }
+    }
 }
 
 /// An outbox row's entry (columns `issued`, `attempts`, `not_before`, `last_error`).

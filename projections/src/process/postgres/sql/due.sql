@@ -1,15 +1,9 @@
--- The oldest pending command of each instance not in $3, if due at $2, oldest first.
-SELECT o.issued, o.attempts, o.not_before, o.last_error
+-- A page of the pending commands after seq $2, oldest first: the worker's scan for the
+-- oldest pending command of each instance (`read::due` picks them).
+SELECT o.seq, o.instance_id, o.issued, o.attempts, o.not_before, o.last_error
 FROM {schema}.outbox o
 WHERE o.process = $1
   AND o.state = 'pending'
-  AND o.not_before <= $2
-  AND o.instance_id <> ALL($3::text[])
-  AND NOT EXISTS (
-      SELECT 1 FROM {schema}.outbox e
-      WHERE e.process = o.process
-        AND e.instance_id = o.instance_id
-        AND e.state = 'pending'
-        AND e.seq < o.seq)
+  AND o.seq > $2
 ORDER BY o.seq
-LIMIT $4
+LIMIT $3
