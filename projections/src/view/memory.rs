@@ -1,7 +1,8 @@
 //! A view held in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
+use std::ops::Bound;
 
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
 
@@ -24,15 +25,18 @@ impl<V: View> MemView<V> {
     }
 }
 
-/// The documents of a memory view.
+/// The documents of a memory view, by key and in the order they were created (so a
+/// page reads from its cursor on, not every document).
 pub struct Docs<D> {
     by_key: HashMap<String, (Position, D)>,
+    by_created: BTreeSet<(Position, String)>,
 }
 
 impl<D> Default for Docs<D> {
     fn default() -> Self {
         Self {
             by_key: HashMap::new(),
+            by_created: BTreeSet::new(),
         }
     }
 }
@@ -52,13 +56,23 @@ impl<D: serde::Serialize + Clone> Docs<D> {
         limit: usize,
     ) -> Page<D> {
         let after = after.unwrap_or(Position::START);
-        let mut hits: Vec<(Position, &D)> = self
-            .by_key
-            .values()
-            .filter(|(p, d)| *p > after && matches(d, want))
-            .map(|(p, d)| (*p, d))
-            .collect();
-        hits.sort_by_key(|(p, _)| *p);
+        // From the cursor on, in creation order, until one past the page.
+        let mut hits: Vec<(Position, &D)> = Vec::new();
+        let from = (Bound::Excluded((after, String::new())), Bound::Unbounded);
+        for (p, key) in self.by_created.range::<(Position, String), _>(from) {
+            if *p <= after {
+                continue; // (after, "") sorts before every key created at `after`
+            }
+            let Some((_, d)) = self.by_key.get(key) else {
+                continue;
+            };
+            if matches(d, want) {
+                hits.push((*p, d));
+                if hits.len() > limit {
+                    break;
+                }
+            }
+        }
         let more = hits.len() > limit;
         hits.truncate(limit);
         let next = if more {
@@ -99,6 +113,9 @@ impl<V: View> MemoryHandler for MemView<V> {
         };
         // Decide first, change after: an error leaves the model as it was.
         let doc = V::apply(doc, event)?;
+        if created == event.position {
+            model.by_created.insert((created, key.clone()));
+        }
         model.by_key.insert(key, (created, doc));
         Ok(())
     }

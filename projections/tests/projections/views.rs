@@ -97,6 +97,19 @@ async fn exercise(view: ViewStore<Accounts>) {
     runner.wait_for(next, WAIT).await.expect("runner continues");
     let doc = view.get("acct-0").await.unwrap().expect("document");
     assert_eq!((doc.total, doc.tier.as_str()), (105, "gold"));
+    // Changed documents keep the place their creation gave them; pages of one walk them
+    // all once, in that order.
+    let mut walked = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = view.list(&Vec::new(), cursor, 1).await.unwrap();
+        walked.extend(page.items.into_iter().map(|a| a.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(walked, ["acct-0", "acct-1", "acct-2", "acct-3", "acct-4"]);
     runner.stop().await;
 }
 
