@@ -43,7 +43,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
       B=($(ticks $S) $(ticks $L) $(pg_ticks) $(cpu_total))
       wait $L
       kill $S; wait $S 2> /dev/null
-      SUMMARY=$(tail -1 /tmp/pipeline-ab-load.log | tr ' ' '\n' | grep -E "^(place_failed|settled|settled_per_s|confirm_p50_ms|confirm_p99_ms|tx_per_order|write_tx_per_order)=" | tr '\n' ' ')
+      SUMMARY=$(tail -1 /tmp/pipeline-ab-load.log | tr ' ' '\n' | grep -E "^(place_failed|place_refused|settled|settled_per_s|confirm_p50_ms|confirm_p99_ms|tx_per_order|write_tx_per_order)=" | tr '\n' ' ')
       echo "round=$ROUND rate=$RATE build=$BUILD $SUMMARY cpu_serve=$((B[0]-A[0])) cpu_load=$((B[1]-A[1])) cpu_pg=$((B[2]-A[2])) busy=$(( (B[3]-A[3]) - (B[4]-A[4]) ))/$((B[3]-A[3]))"
       PGOPTIONS="-c client_min_messages=warning" psql -q -o /dev/null "$URL" -c "DO \$\$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE '${P}\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(s) || ' CASCADE'; END LOOP; END \$\$"
     done

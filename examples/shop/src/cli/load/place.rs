@@ -136,12 +136,13 @@ pub async fn open(
     }
 }
 
-/// The phase and ids of `results`, the first three failures logged.
+/// The phase and ids of `results`, the first three failures logged; failures answered
+/// 503 (the server refusing work: admission control, or draining) also count as refused.
 fn collect(
     results: Vec<Result<(Duration, String), String>>,
     elapsed: Duration,
 ) -> (Phase, Vec<String>) {
-    let (mut latencies, mut ids, mut failures) = (Vec::new(), Vec::new(), 0);
+    let (mut latencies, mut ids, mut failures, mut refused) = (Vec::new(), Vec::new(), 0, 0);
     for r in results {
         match r {
             Ok((d, id)) => {
@@ -150,11 +151,20 @@ fn collect(
             }
             Err(e) => {
                 failures += 1;
+                if e.starts_with(REFUSED) {
+                    refused += 1;
+                }
                 if failures <= 3 {
                     eprintln!("request failed: {e}");
                 }
             }
         }
     }
-    (Phase::new(latencies, failures, elapsed), ids)
+    (
+        Phase::new(latencies, failures, elapsed).with_refused(refused),
+        ids,
+    )
 }
+
+/// How a refused order's error starts: its status.
+const REFUSED: &str = "503";

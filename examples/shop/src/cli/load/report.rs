@@ -14,6 +14,8 @@ pub struct Phase {
     latencies: Vec<Duration>,
     /// Requests that failed.
     pub failures: usize,
+    /// Of the failures, requests the server refused (503: admission control, draining).
+    pub refused: usize,
     /// Wall time of the phase.
     pub elapsed: Duration,
 }
@@ -25,8 +27,16 @@ impl Phase {
         Self {
             latencies,
             failures,
+            refused: 0,
             elapsed,
         }
+    }
+
+    /// The same, `refused` of its failures refused by the server.
+    #[must_use]
+    pub fn with_refused(mut self, refused: usize) -> Self {
+        self.refused = refused.min(self.failures);
+        self
     }
 
     /// Successful requests.
@@ -189,7 +199,7 @@ impl Summary {
         let confirmed_ms = |p| (confirm.count() > 0).then(|| confirm.ms(p));
         format!(
             "workload=shop-load orders={} place_per_s={:.1} place_p50_ms={:.2} place_p99_ms={:.2} \
-             place_failed={} settle_s={:.2} confirmed={} rejected={} pending={} not_yet_visible={} gets={} \
+             place_failed={} place_refused={} settle_s={:.2} confirmed={} rejected={} pending={} not_yet_visible={} gets={} \
              get_per_s={:.1} get_p50_ms={:.2} get_p99_ms={:.2} get_failed={} mode={mode} rate={} \
              offered_per_s={} skus={} hot={} settled={} settled_per_s={:.1} confirm_p50_ms={} \
              confirm_p99_ms={} confirm_max_ms={} watch_requests={} tx={} write_tx={} tx_per_order={} \
@@ -199,6 +209,7 @@ impl Summary {
             self.place.ms(0.5),
             self.place.ms(0.99),
             self.place.failures,
+            self.place.refused,
             self.settle.as_secs_f64(),
             n("confirmed"),
             n("rejected"),
@@ -271,7 +282,7 @@ mod tests {
     #[test]
     fn the_summary_is_one_line_of_keys_and_values() {
         let summary = Summary {
-            place: Phase::new(vec![ms(10); 50], 1, ms(500)),
+            place: Phase::new(vec![ms(10); 50], 3, ms(500)).with_refused(2),
             settle: ms(1500),
             outcomes: BTreeMap::from([
                 ("confirmed".to_owned(), 48),
@@ -291,7 +302,8 @@ mod tests {
         assert_eq!(pairs["orders"], "50");
         assert_eq!(pairs["place_per_s"], "100.0");
         assert_eq!(pairs["place_p50_ms"], "10.00");
-        assert_eq!(pairs["place_failed"], "1");
+        assert_eq!(pairs["place_failed"], "3");
+        assert_eq!(pairs["place_refused"], "2");
         assert_eq!(pairs["settle_s"], "1.50");
         assert_eq!(pairs["confirmed"], "48");
         assert_eq!(pairs["rejected"], "1");
