@@ -64,7 +64,9 @@ impl<R: Reaction, C: CheckpointStore> Reactor<R, C> {
     /// A reactor named `name` (its checkpoint's name: unique in `checkpoints`). Events
     /// of one batch are handled `concurrency` at a time in a sliding window (the next
     /// starts as soon as any finishes; 1: strictly in order); the checkpoint only ever
-    /// moves past a prefix of the batch that succeeded.
+    /// moves past a prefix of the batch that succeeded. After a failure, reactions later
+    /// in the batch may already have run (any that started while a slow earlier one
+    /// ran); they are delivered again with the failed one, so they must be idempotent.
     pub fn new(name: impl Into<String>, reaction: R, checkpoints: C, concurrency: usize) -> Self {
         Self {
             name: name.into(),

@@ -49,7 +49,8 @@ impl Round {
 /// only after the previous one was marked. A command that fails transiently is retried
 /// with backoff (the next attempt's time is stored, so retries survive restarts) and
 /// holds back the instance's later commands, not other instances'. Work is picked with
-/// [`ProcessStore::due`], one query per batch of free slots.
+/// [`ProcessStore::due`], one call per batch of free slots (on PostgreSQL one page of
+/// the pending queue, usually).
 ///
 /// Dispatched commands are marked in batches, group-commit style: a command dispatched
 /// while no mark is in flight is marked at once; those dispatched while one is in flight

@@ -255,6 +255,8 @@ struct Gated {
     release_after: usize,
     gate: Arc<tokio::sync::Notify>,
     fail_on_amount: i64,
+    /// Whether the held reaction fails once released.
+    held_fails: bool,
 }
 
 impl Reaction for Gated {
@@ -266,6 +268,9 @@ impl Reaction for Gated {
         let amount = event.data.to_value()?["amount"].as_i64().unwrap_or(0);
         if amount == 1 {
             self.gate.notified().await;
+            if self.held_fails {
+                return Err("the held reaction failed".into());
+            }
             return Ok(());
         }
         let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
@@ -294,13 +299,14 @@ async fn a_slow_reaction_holds_its_slot_and_not_the_reactors_window() {
         .await
         .unwrap();
     let finished = Arc::new(AtomicUsize::new(0));
-    let reaction = |release_after, fail_on_amount| Gated {
+    let reaction = |release_after, fail_on_amount, held_fails| Gated {
         finished: Arc::clone(&finished),
         release_after,
         gate: Arc::default(),
         fail_on_amount,
+        held_fails,
     };
-    let reactor = Reactor::new("w", reaction(3, 0), MemoryCheckpoints::new(), 2);
+    let reactor = Reactor::new("w", reaction(3, 0, false), MemoryCheckpoints::new(), 2);
     let applied = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         reactor.apply(Position::START, &batch[..4]),
@@ -314,7 +320,7 @@ async fn a_slow_reaction_holds_its_slot_and_not_the_reactors_window() {
     // failure: 2, 3, 4 and -1 ran beside it, nothing starts after the failure (6 is not
     // reacted to), and the checkpoint covers the prefix before it.
     finished.store(0, Ordering::SeqCst);
-    let reactor = Reactor::new("w", reaction(4, -1), MemoryCheckpoints::new(), 2);
+    let reactor = Reactor::new("w", reaction(4, -1, false), MemoryCheckpoints::new(), 2);
     let applied = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         reactor.apply(Position::START, &batch),
@@ -331,4 +337,23 @@ async fn a_slow_reaction_holds_its_slot_and_not_the_reactors_window() {
         4,
         "nothing started after the failure"
     );
+
+    // The held first reaction fails after 2, 3 and 4 succeeded and -1 failed: nothing
+    // is applied (the prefix, not the count of successes), and the failure reported is
+    // the first one in the batch's order, not the first to happen.
+    finished.store(0, Ordering::SeqCst);
+    let reactor = Reactor::new("w", reaction(4, -1, true), MemoryCheckpoints::new(), 2);
+    let applied = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reactor.apply(Position::START, &batch),
+    )
+    .await
+    .expect("the held reaction was released");
+    match applied {
+        Err(ApplyError::Failed { applied: 0, error }) => {
+            assert_eq!(error.to_string(), "the held reaction failed");
+        }
+        other => panic!("expected a failure at the first event, got {other:?}"),
+    }
+    assert_eq!(reactor.checkpoint().await.unwrap(), Position::START);
 }

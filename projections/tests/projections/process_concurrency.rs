@@ -128,6 +128,22 @@ async fn a_long_queue_hides_no_instance<S: ProcessStore<Burst>>(process: S) {
         heads(process.due(later, 2, &["o1".into()]).await.expect("due")),
         [("o0".into(), 1), ("o2".into(), 1)]
     );
+    // o0's head failed and waits an hour for its retry: none of o0's 149 later
+    // commands goes before it.
+    let head = process.due(now, 1, &[]).await.expect("due").remove(0);
+    assert_eq!(head.issued.instance.as_str(), "o0");
+    process
+        .mark_failed(&head.issued, "gateway down", Some(later))
+        .await
+        .expect("mark failed");
+    assert_eq!(
+        heads(process.due(now, 10, &[]).await.expect("due")),
+        [("o1".into(), 1), ("o2".into(), 1)]
+    );
+    assert_eq!(
+        heads(process.due(later, 10, &[]).await.expect("due")),
+        [("o0".into(), 1), ("o1".into(), 1), ("o2".into(), 1)]
+    );
 }
 
 #[tokio::test(start_paused = true)]

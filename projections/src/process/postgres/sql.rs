@@ -76,7 +76,8 @@ pub(super) struct Sql {
     pub(super) instance_deadlines: String,
     /// The triggers one instance handled, oldest first.
     pub(super) instance_handled: String,
-    /// The oldest pending command of each instance not busy, if due.
+    /// A page of the pending commands after a `seq`, in order (`read::due` picks each
+    /// instance's oldest).
     pub(super) due: String,
     /// Handled records of instances ended before `$2`, at most `$3`.
     pub(super) prune_handled: String,

@@ -23,25 +23,45 @@ pub const IN_FLIGHT: usize = 256;
 
 /// `POST /v1/orders` of one unit of `sku`; the id and position of a `201`, which goes
 /// to the watcher as well.
+/// Why an order was not placed.
+enum NotPlaced {
+    /// Refused by admission control (503 `backlogged`): the server asked to come back.
+    Refused(String),
+    /// Any other failure.
+    Failed(String),
+}
+
 async fn post_order(
     client: &reqwest::Client,
     base: &str,
     sku: &str,
     i: usize,
     placed: &UnboundedSender<Placed>,
-) -> Result<String, String> {
+) -> Result<String, NotPlaced> {
     let body = json!({ "customer_id": format!("load-{}", i % 50), "lines": [{ "sku": sku, "quantity": 1 }] });
     let response = client
         .post(format!("{base}/v1/orders"))
         .json(&body)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| NotPlaced::Failed(e.to_string()))?;
     let status = response.status();
-    let value: Value = response.json().await.map_err(|e| e.to_string())?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| NotPlaced::Failed(e.to_string()))?;
     let at = Instant::now();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status.as_u16() != 201 {
-        return Err(format!("{status}: {value}"));
+        let refused = value["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/backlogged"));
+        let error = format!("{status}: {text}");
+        return Err(if refused {
+            NotPlaced::Refused(error)
+        } else {
+            NotPlaced::Failed(error)
+        });
     }
     let id = value["order_id"].as_str().unwrap_or_default().to_owned();
     let position = value["position"]
@@ -67,7 +87,7 @@ pub async fn closed(
     placed: &UnboundedSender<Placed>,
 ) -> (Phase, Vec<String>) {
     let started = Instant::now();
-    let results: Vec<Result<(Duration, String), String>> = stream::iter(0..orders)
+    let results: Vec<Result<(Duration, String), NotPlaced>> = stream::iter(0..orders)
         .map(|i| async move {
             let t = Instant::now();
             let id = post_order(client, base, &skus[i % skus.len()], i, placed).await?;
@@ -136,10 +156,10 @@ pub async fn open(
     }
 }
 
-/// The phase and ids of `results`, the first three failures logged; failures answered
-/// 503 (the server refusing work: admission control, or draining) also count as refused.
+/// The phase and ids of `results`, the first three failures logged; those admission
+/// control refused also count as refused.
 fn collect(
-    results: Vec<Result<(Duration, String), String>>,
+    results: Vec<Result<(Duration, String), NotPlaced>>,
     elapsed: Duration,
 ) -> (Phase, Vec<String>) {
     let (mut latencies, mut ids, mut failures, mut refused) = (Vec::new(), Vec::new(), 0, 0);
@@ -151,9 +171,13 @@ fn collect(
             }
             Err(e) => {
                 failures += 1;
-                if e.starts_with(REFUSED) {
-                    refused += 1;
-                }
+                let e = match e {
+                    NotPlaced::Refused(e) => {
+                        refused += 1;
+                        e
+                    }
+                    NotPlaced::Failed(e) => e,
+                };
                 if failures <= 3 {
                     eprintln!("request failed: {e}");
                 }
@@ -165,6 +189,3 @@ fn collect(
         ids,
     )
 }
-
-/// How a refused order's error starts: its status.
-const REFUSED: &str = "503";

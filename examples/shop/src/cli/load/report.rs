@@ -14,7 +14,7 @@ pub struct Phase {
     latencies: Vec<Duration>,
     /// Requests that failed.
     pub failures: usize,
-    /// Of the failures, requests the server refused (503: admission control, draining).
+    /// Of the failures, requests admission control refused (503 `backlogged`).
     pub refused: usize,
     /// Wall time of the phase.
     pub elapsed: Duration,
