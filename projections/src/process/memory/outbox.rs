@@ -106,6 +106,9 @@ impl<C: Clone> Outbox<C> {
         limit: usize,
         busy: &[InstanceId],
     ) -> Vec<OutboxEntry<C>> {
+        // A set, not the slice: the scan may pass thousands of pending commands, and a
+        // worker has up to its dispatch bound of instances busy.
+        let busy: HashSet<&InstanceId> = busy.iter().collect();
         let mut heads = HashSet::new();
         self.views()
             .filter(|e| heads.insert(&e.issued.instance))
