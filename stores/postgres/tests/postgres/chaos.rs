@@ -235,8 +235,11 @@ async fn a_stores_own_notifications_do_not_wake_it_twice() {
     take(&mut sub, 10, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let own = store.wakeups() - before;
+    // Re-checks of a commit seen out of order also wake the subscriptions; on a busy
+    // machine a few happen (13 in a CI run). Its own NOTIFYs waking them again would
+    // make it 20 or more.
     assert!(
-        (10..=12).contains(&own),
+        (10..=16).contains(&own),
         "10 commits woke the store's subscriptions {own} times (20: its own NOTIFYs woke them again)"
     );
     let writer = db.writer_store().await;
