@@ -110,6 +110,13 @@ impl PostgresStore {
         *self.inner.appended.borrow()
     }
 
+    /// How many of [`wakeups`](Self::wakeups) were re-checks of events hidden behind a
+    /// transaction not yet committed: for tests that count wake-ups by cause.
+    #[doc(hidden)]
+    pub fn recheck_wakeups(&self) -> u64 {
+        self.inner.recheck.sent()
+    }
+
     fn wakeup(&self) -> watch::Receiver<u64> {
         let inner = &self.inner;
         if let Some(listener) = &inner.listen {

@@ -78,6 +78,8 @@ impl Traced {
 pub(crate) struct Recheck {
     pending: AtomicBool,
     delay_ms: AtomicU64,
+    /// Wake-ups sent so far (for tests that count wake-ups by cause).
+    sent: AtomicU64,
 }
 
 impl Default for Recheck {
@@ -85,11 +87,17 @@ impl Default for Recheck {
         Self {
             pending: AtomicBool::new(false),
             delay_ms: AtomicU64::new(FIRST_RECHECK_MS),
+            sent: AtomicU64::new(0),
         }
     }
 }
 
 impl Recheck {
+    /// Wake-ups sent so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
     /// Records a check's answer; when events are hidden and no wake-up is pending,
     /// schedules one that bumps `appended` (waking every subscription).
     pub(crate) fn after_check(
@@ -112,10 +120,12 @@ impl Recheck {
         self.delay_ms
             .store(delay.saturating_mul(2), Ordering::Relaxed);
         let (pending, appended) = (Pending(Arc::clone(self)), appended.clone());
+        let this = Arc::clone(self);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             // Cleared first: the reads this wakes may schedule the next one.
             drop(pending);
+            this.sent.fetch_add(1, Ordering::Relaxed);
             appended.send_modify(|v| *v = v.wrapping_add(1));
         });
     }
