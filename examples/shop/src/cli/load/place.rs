@@ -21,8 +21,6 @@ use super::watch::Placed;
 /// latencies (measured from the schedule) show it.
 pub const IN_FLIGHT: usize = 256;
 
-/// `POST /v1/orders` of one unit of `sku`; the id and position of a `201`, which goes
-/// to the watcher as well.
 /// Why an order was not placed.
 enum NotPlaced {
     /// Refused by admission control (503 `backlogged`): the server asked to come back.
@@ -31,6 +29,8 @@ enum NotPlaced {
     Failed(String),
 }
 
+/// `POST /v1/orders` of one unit of `sku`; the id and position of a `201`, which goes
+/// to the watcher as well.
 async fn post_order(
     client: &reqwest::Client,
     base: &str,
