@@ -289,8 +289,73 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// What a failed test prints to explain itself: each service's projection status
+    /// (lags, a process manager's waiting and retrying commands), the broker's queues,
+    /// and the end of each process's log. Runs before the processes are killed.
+    fn explain_failure(&self) {
+        let services: Vec<(Service, SocketAddr)> =
+            self.addresses.iter().map(|(s, a)| (*s, *a)).collect();
+        let (tag, broker, logs) = (self.tag.clone(), self.broker, self.logs.clone());
+        let report = std::thread::spawn(move || {
+            let mut report = String::new();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the failure report");
+            runtime.block_on(async {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(3))
+                    .build()
+                    .expect("a client");
+                for (service, addr) in services {
+                    let url = format!("http://{addr}/v1/admin/projections");
+                    let status = match client.get(&url).send().await {
+                        Ok(r) => r.text().await.unwrap_or_else(|e| e.to_string()),
+                        Err(e) => e.to_string(),
+                    };
+                    report.push_str(&format!("{service} projections: {status}\n"));
+                }
+            });
+            if broker == Broker::Rabbit {
+                let queues = std::process::Command::new("rabbitmqctl")
+                    .args(["list_queues", "-q", "-p", &tag])
+                    .args([
+                        "name",
+                        "messages_ready",
+                        "messages_unacknowledged",
+                        "consumers",
+                    ])
+                    .output();
+                if let Ok(out) = queues {
+                    report.push_str("RabbitMQ queues (ready, unacked, consumers):\n");
+                    report.push_str(&String::from_utf8_lossy(&out.stdout));
+                }
+            }
+            let mut names: Vec<_> = std::fs::read_dir(&logs)
+                .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            names.sort();
+            for path in names {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                report.push_str(&format!("--- the end of {path:?}:\n{}\n", tail.join("\n")));
+            }
+            report
+        })
+        .join();
+        if let Ok(report) = report {
+            eprintln!("{report}");
+        }
+    }
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.explain_failure();
+        }
         for child in self.children.values_mut() {
             let _ = child.start_kill();
         }
