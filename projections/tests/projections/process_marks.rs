@@ -550,3 +550,115 @@ async fn pg_a_batch_and_a_mark_over_the_same_instances_never_deadlock() {
     })
     .await;
 }
+
+/// Three orders placed in `process`: their `Reserve` commands, pending.
+async fn three_reserves(process: &PgProcess<Fulfil>) -> Vec<Issued<Cmd>> {
+    let store = MemoryStore::new();
+    for order in ["m-a", "m-b", "m-c"] {
+        let order = order.to_owned();
+        emit(&store, Ev::Placed { order }).await;
+    }
+    let (placed, _) = after(&store, Position::START).await;
+    process
+        .apply(Position::START, &placed)
+        .await
+        .expect("placements applied");
+    let reserves: Vec<Issued<Cmd>> = process
+        .pending(100)
+        .await
+        .expect("the outbox")
+        .into_iter()
+        .map(|entry| entry.issued)
+        .collect();
+    assert_eq!(reserves.len(), 3, "one Reserve per order");
+    reserves
+}
+
+/// The state of each outbox row, by command id.
+async fn states(pool: &deadpool_postgres::Pool, schema: &str) -> HashMap<uuid::Uuid, String> {
+    let client = pool.get().await.expect("connection");
+    let sql = format!("SELECT command_id, state FROM \"{schema}\".outbox");
+    let rows = client.query(&sql, &[]).await.expect("outbox");
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// A worker's mark of forward commands does not wait for their instances: with another
+/// transaction holding every instance's row (as a runner's batch over them does), the
+/// mark lands at once. Marking under the instances' locks made marks and batches queue
+/// behind each other in a sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_forward_mark_does_not_wait_for_its_instances() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, Fulfil).await;
+        let reserves = three_reserves(&process).await;
+        let mut holder = pool.get().await.expect("connection");
+        let batch = holder.transaction().await.expect("a transaction");
+        let sql = format!("SELECT instance_id FROM \"{schema}\".instances FOR UPDATE");
+        let locked = batch.query(&sql, &[]).await.expect("lock the instances");
+        assert_eq!(locked.len(), 3, "every instance locked");
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            process.mark_all_dispatched(&reserves),
+        )
+        .await
+        .expect("the mark waits for no instance lock")
+        .expect("the mark");
+        batch.rollback().await.expect("rollback");
+        let states = states(&pool, &schema).await;
+        for r in &reserves {
+            assert_eq!(states[&r.id.0], "dispatched", "{:?}", r.instance);
+        }
+    })
+    .await;
+}
+
+/// A row another transaction holds is not skipped for good: the mark waits for that
+/// transaction alone and then marks the row, or leaves it as that transaction left it
+/// (a runner that discarded the command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_mark_of_a_held_row_waits_for_its_holder_and_then_decides() {
+    for commits in [false, true] {
+        in_schema(|pool, schema| async move {
+            let process = open(&pool, &schema, Fulfil).await;
+            let reserves = three_reserves(&process).await;
+            let id = reserves[0].id.0;
+            let mut holder = pool.get().await.expect("connection");
+            let other = holder.transaction().await.expect("a transaction");
+            let sql =
+                format!("UPDATE \"{schema}\".outbox SET state = 'discarded' WHERE command_id = $1");
+            assert_eq!(other.execute(&sql, &[&id]).await.expect("hold the row"), 1);
+            let marking = tokio::spawn({
+                let (process, reserves) = (process.clone(), reserves.clone());
+                async move { process.mark_all_dispatched(&reserves).await }
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if marking.is_finished() {
+                panic!("the mark waits for the row's holder: {:?}", marking.await);
+            }
+            let free = states(&pool, &schema).await;
+            for r in &reserves[1..] {
+                assert_eq!(
+                    free[&r.id.0], "dispatched",
+                    "rows nobody holds are marked first"
+                );
+            }
+            if commits {
+                other.commit().await.expect("commit");
+            } else {
+                other.rollback().await.expect("rollback");
+            }
+            tokio::time::timeout(Duration::from_secs(10), marking)
+                .await
+                .expect("the mark lands once the holder ends")
+                .expect("the mark task")
+                .expect("the mark");
+            let expected = if commits { "discarded" } else { "dispatched" };
+            assert_eq!(
+                states(&pool, &schema).await[&id],
+                expected,
+                "holder committed: {commits}"
+            );
+        })
+        .await;
+    }
+}

@@ -51,15 +51,22 @@ pub(super) async fn settle<P: ProcessManager>(
     Ok(())
 }
 
-/// Marks `issued` dispatched in one transaction: their instances locked in the order of
-/// their ids, then one statement for every outbox row, then what a dispatched
-/// compensation does to its instance (nothing, for a forward command).
+/// Marks `issued` dispatched. Forward commands alone ([`forward_dispatched`]): one
+/// statement, no instance locked. With a compensation among them, in one transaction:
+/// their instances locked in the order of their ids, then one statement for every
+/// outbox row, then what a dispatched compensation does to its instance.
 pub(super) async fn dispatched_all<P: ProcessManager>(
     this: &PgProcess<P>,
     issued: &[Issued<P::Command>],
 ) -> Result<(), BoxError> {
     if issued.is_empty() {
         return Ok(());
+    }
+    if issued
+        .iter()
+        .all(|i| !matches!(i.kind, CommandKind::Compensation { .. }))
+    {
+        return forward_dispatched(this, issued).await;
     }
     let mut client = this.pool.get().await?;
     let tx = client.transaction().await?;
@@ -92,6 +99,43 @@ pub(super) async fn dispatched_all<P: ProcessManager>(
         }
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Marks forward commands dispatched without locking their instances: a forward
+/// command's mark changes its outbox row and nothing else, and waiting for the
+/// instances' locks made the worker's marks queue behind the runner's batches (and the
+/// runner's batches behind the marks) during a sale.
+///
+/// The first statement marks every row no other transaction holds, and waits for none.
+/// A row it skipped is marked afterwards on its own, in a statement of its own: it then
+/// waits for the transaction holding it (a runner discarding the instance's commands,
+/// after which the row is no longer pending and stays as that transaction left it)
+/// while holding no lock itself, so the worker's marks are never part of a deadlock.
+async fn forward_dispatched<P: ProcessManager>(
+    this: &PgProcess<P>,
+    issued: &[Issued<P::Command>],
+) -> Result<(), BoxError> {
+    let client = this.pool.get().await?;
+    let sql = &*this.sql;
+    let ids: Vec<uuid::Uuid> = issued.iter().map(|i| i.id.0).collect();
+    let now = this.clock.now();
+    let marked: HashSet<uuid::Uuid> = client
+        .query(
+            &client.prepare_cached(&sql.mark_dispatched_free).await?,
+            &[&ids, &now],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get("command_id"))
+        .collect::<Result<_, _>>()?;
+    if marked.len() == ids.len() {
+        return Ok(());
+    }
+    let one = client.prepare_cached(&sql.mark_dispatched).await?;
+    for id in ids.iter().filter(|id| !marked.contains(id)) {
+        client.query(&one, &[&[*id].as_slice(), &now]).await?;
+    }
     Ok(())
 }
 

@@ -53,6 +53,9 @@ pub(super) struct Sql {
     pub(super) settle_outbox: String,
     /// Marks pending commands dispatched, returning those it marked.
     pub(super) mark_dispatched: String,
+    /// Marks pending forward commands dispatched, skipping rows another transaction
+    /// holds, returning those it marked.
+    pub(super) mark_dispatched_free: String,
     /// Claims a scheduled deadline (compare-and-set), returning its timeout.
     pub(super) claim_deadline: String,
     /// Pending commands, oldest first.
@@ -113,6 +116,7 @@ impl Sql {
             due_deadlines: in_schema(include_str!("sql/due_deadlines.sql"), schema),
             settle_outbox: in_schema(include_str!("sql/settle_outbox.sql"), schema),
             mark_dispatched: in_schema(include_str!("sql/mark_dispatched.sql"), schema),
+            mark_dispatched_free: in_schema(include_str!("sql/mark_dispatched_free.sql"), schema),
             claim_deadline: in_schema(include_str!("sql/claim_deadline.sql"), schema),
             pending: in_schema(include_str!("sql/pending.sql"), schema),
             backlog: in_schema(include_str!("sql/backlog.sql"), schema),
