@@ -94,6 +94,16 @@ fn reactor_config() -> RunnerConfig {
     }
 }
 
+/// The saga's runner takes up to 500 events a batch: its batches are set-based (a
+/// statement per kind of row, not per event), so behind a backlog a larger batch
+/// spreads each transaction's fixed statements over more orders.
+fn saga_config() -> RunnerConfig {
+    RunnerConfig {
+        batch_size: 500,
+        ..reactor_config()
+    }
+}
+
 impl<S: EventStore + SnapshotStore> App<S> {
     /// Starts every runner and worker on the current runtime, with a simulated gateway
     /// behaving as `settings.gateway` says.
@@ -385,7 +395,7 @@ fn run_saga<S: EventStore, P: ProcessStore<Fulfilment>>(
     dispatcher: Arc<ShopDispatcher<S>>,
     config: ProcessConfig,
 ) -> (RunnerHandle<S>, WorkerHandle) {
-    let runner = Runner::new(ordering, process.clone(), reactor_config()).spawn();
+    let runner = Runner::new(ordering, process.clone(), saga_config()).spawn();
     let worker = Worker::new(process, dispatcher, config).spawn();
     (runner, worker)
 }
