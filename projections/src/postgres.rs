@@ -14,7 +14,6 @@ use deadpool_postgres::{Pool, Transaction};
 use tessera_core::{BoxError, EventFilter, EventReader, Position, RecordedEvent};
 use tessera_postgres::SchemaName;
 
-use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
 
 mod control;
@@ -220,26 +219,22 @@ impl<H: PgHandler> Subscriber for PgProjection<H> {
         };
         let mut client = self.pool.get().await.map_err(|e| failed(e.into()))?;
         let tx = client.transaction().await.map_err(|e| failed(e.into()))?;
-        // Locks the active row and this version's checkpoint: a second runner waits here,
-        // then finds the checkpoint moved and is fenced.
-        let locked = self
+        // Moves the checkpoint first, in one statement that also locks the active row
+        // and the checkpoint: a second runner waits here, then finds the checkpoint
+        // moved and is fenced. A batch that fails after it rolls the move back.
+        let last = batch.last().map_or(from, |e| e.position);
+        let moved = self
             .control
-            .lock_active(&tx, self.name())
+            .advance_active(&tx, self.name(), target.version, (from, last))
             .await
             .map_err(|e| failed(e.into()))?;
-        match locked {
-            Some((version, stored)) if version == target.version => expect_at(stored, from)?,
-            _ => return Err(ApplyError::Fenced { expected: from }),
+        if !moved {
+            return Err(ApplyError::Fenced { expected: from });
         }
         self.handler
             .handle(&tx, &target.schema, batch)
             .await
             .map_err(failed)?;
-        let last = batch.last().map_or(from, |e| e.position);
-        self.control
-            .write_checkpoint(&tx, self.name(), target.version, last)
-            .await
-            .map_err(|e| failed(e.into()))?;
         tx.commit().await.map_err(|e| failed(e.into()))?;
         Ok(())
     }

@@ -24,6 +24,7 @@ pub(super) struct Control {
     activate: String,
     switch: String,
     lock_active: String,
+    advance_active: String,
 }
 
 /// The schema of `version` of projection `name`, which also names its checkpoint.
@@ -45,6 +46,7 @@ impl Control {
             activate: in_schema(include_str!("sql/activate.sql"), &schema),
             switch: in_schema(include_str!("sql/switch.sql"), &schema),
             lock_active: in_schema(include_str!("sql/lock_active.sql"), &schema),
+            advance_active: in_schema(include_str!("sql/advance_active.sql"), &schema),
             schema,
         };
         let mut client = pool.get().await?;
@@ -149,6 +151,31 @@ impl Control {
         let row = tx.query_opt(&statement, &[&name]).await?;
         row.map(|r| Ok((r.try_get(0)?, from_columns(&r, 1, name)?)))
             .transpose()
+    }
+
+    /// Moves the checkpoint of `name`'s active version from `from` to `to` inside `tx`,
+    /// if `version` is still active and its checkpoint still at `from`, and keeps the
+    /// active row and the checkpoint locked: whether it moved. (A live batch's one
+    /// statement of control: fenced when it answers `false`.)
+    pub(super) async fn advance_active(
+        &self,
+        tx: &Transaction<'_>,
+        name: &str,
+        version: i32,
+        (from, to): (Position, Position),
+    ) -> Result<bool, PgError> {
+        let (from_commit, from_prepare) = crate::sql::to_columns(from)?;
+        let (to_commit, to_prepare) = crate::sql::to_columns(to)?;
+        let statement = tx.prepare_cached(&self.advance_active).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &name,
+            &version,
+            &from_commit,
+            &from_prepare,
+            &to_commit,
+            &to_prepare,
+        ];
+        Ok(tx.query_opt(&statement, &params).await?.is_some())
     }
 
     /// Locks one version's checkpoint (for a rebuild); returns it.

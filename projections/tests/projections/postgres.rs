@@ -485,3 +485,59 @@ async fn pg_a_replaced_version_leaves_no_prepared_statement_behind() {
     drop((a, b));
     cleanup(&pool, &control, &name).await;
 }
+
+/// A live batch moves its checkpoint only from where it stands: a batch applied again
+/// from the same start (a second runner that read the old checkpoint) is fenced and
+/// writes nothing, and a batch from a start that never was is fenced as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_batch_from_a_stale_checkpoint_is_fenced_and_writes_nothing() {
+    let pool = pool().await;
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    let store = MemoryStore::new();
+    for i in 0..6 {
+        deposit(&store, &format!("acct-{}", i % 2), 1).await;
+    }
+    let events = store
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .expect("the log");
+    let from = projection.checkpoint().await.expect("checkpoint");
+    assert_eq!(from, Position::START);
+    let (first, second) = events.split_at(3);
+    projection
+        .apply(from, first)
+        .await
+        .expect("the first batch");
+    for (start, batch) in [(from, second), (second[0].position, second)] {
+        match projection.apply(start, batch).await {
+            Err(tessera_projections::ApplyError::Fenced { expected }) => {
+                assert_eq!(expected, start);
+            }
+            other => panic!("a batch from {start} is fenced, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        projection.checkpoint().await.expect("checkpoint"),
+        first[2].position,
+        "the fenced batches moved nothing"
+    );
+    let schema = projection.active_schema().await.expect("schema");
+    let (_, applied) = model(&pool, &schema).await;
+    assert_eq!(
+        applied.len(),
+        3,
+        "only the first batch's events were applied"
+    );
+    projection
+        .apply(first[2].position, second)
+        .await
+        .expect("the second batch from where the first ended");
+    assert_eq!(
+        projection.checkpoint().await.expect("checkpoint"),
+        second[2].position
+    );
+    cleanup(&pool, &control, &name).await;
+}
