@@ -484,10 +484,12 @@ async fn after(store: &MemoryStore, from: Position) -> (Vec<RecordedEvent>, Posi
 }
 
 /// A runner's batch and a worker's mark take the same instances at the same moment, the
-/// batch's events naming them in the reverse order of their ids: both lock in id order,
-/// so neither waits for the other while holding what the other needs. Taking a batch's
-/// instances in the order of its events instead deadlocks here (PostgreSQL aborts one
-/// transaction after `deadlock_timeout`, and this test sees its error).
+/// batch's events naming them in the reverse order of their ids. The forward marks here
+/// lock no instance (they may not wait for the batch at all); the compensation marks of
+/// the last step lock their instances in id order, as the batch does, so neither waits
+/// for the other while holding what the other needs. Taking a batch's instances in the
+/// order of its events instead deadlocks there (PostgreSQL aborts one transaction after
+/// `deadlock_timeout`, and this test sees its error).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_a_batch_and_a_mark_over_the_same_instances_never_deadlock() {
     in_schema(|pool, schema| async move {
@@ -631,16 +633,18 @@ async fn pg_a_mark_of_a_held_row_waits_for_its_holder_and_then_decides() {
                 let (process, reserves) = (process.clone(), reserves.clone());
                 async move { process.mark_all_dispatched(&reserves).await }
             });
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Rows nobody holds are marked first, while the held one waits.
+            eventually("the rows nobody holds marked", || {
+                let (pool, schema, reserves) = (pool.clone(), schema.clone(), reserves.clone());
+                async move {
+                    let free = states(&pool, &schema).await;
+                    reserves[1..].iter().all(|r| free[&r.id.0] == "dispatched")
+                }
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             if marking.is_finished() {
                 panic!("the mark waits for the row's holder: {:?}", marking.await);
-            }
-            let free = states(&pool, &schema).await;
-            for r in &reserves[1..] {
-                assert_eq!(
-                    free[&r.id.0], "dispatched",
-                    "rows nobody holds are marked first"
-                );
             }
             if commits {
                 other.commit().await.expect("commit");
@@ -661,4 +665,77 @@ async fn pg_a_mark_of_a_held_row_waits_for_its_holder_and_then_decides() {
         })
         .await;
     }
+}
+
+/// The saga's pending commands of `kind` (by name).
+async fn pending_of(process: &PgProcess<Fulfil>, kind: &str) -> Vec<Issued<Cmd>> {
+    let pending = process.pending(10_000).await.expect("the outbox");
+    pending
+        .into_iter()
+        .map(|entry| entry.issued)
+        .filter(|issued| issued.command.name() == kind)
+        .collect()
+}
+
+/// Compensation marks lock their instances (a dispatched compensation changes its
+/// instance): racing a runner's batch whose events name the same instances in the
+/// reverse order of their ids, both lock in id order and neither is aborted as a
+/// deadlock. Taking a batch's instances in the order of its events deadlocks here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_batch_and_a_compensation_mark_over_the_same_instances_never_deadlock() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, Fulfil).await;
+        let store = MemoryStore::new();
+        let mut at = Position::START;
+        for round in 0..4 {
+            let orders: Vec<String> = (0..30).map(|i| format!("c{round}-o{i:03}")).collect();
+            let steps: [fn(String) -> Ev; 3] = [
+                |order| Ev::Placed { order },
+                |order| Ev::Reserved { order },
+                |order| Ev::Declined { order },
+            ];
+            for (n, step) in steps.iter().enumerate() {
+                for order in &orders {
+                    emit(&store, step(order.clone())).await;
+                }
+                let (batch, last) = after(&store, at).await;
+                process.apply(at, &batch).await.expect("a step applied");
+                at = last;
+                if n == 0 {
+                    let reserves = pending_of(&process, "Reserve").await;
+                    process
+                        .mark_all_dispatched(&reserves)
+                        .await
+                        .expect("reserves marked");
+                }
+            }
+            let releases = pending_of(&process, "Release").await;
+            assert_eq!(
+                releases.len(),
+                30,
+                "round {round}: a Release per declined order"
+            );
+            for order in orders.iter().rev() {
+                let order = order.clone();
+                emit(&store, Ev::Cancelled { order }).await;
+            }
+            let (cancelled, last) = after(&store, at).await;
+            let (applied, marked) = tokio::join!(
+                process.apply(at, &cancelled),
+                process.mark_all_dispatched(&releases),
+            );
+            applied.unwrap_or_else(|e| panic!("round {round}: the batch: {e}"));
+            marked.unwrap_or_else(|e| panic!("round {round}: the mark: {e}"));
+            at = last;
+            let states = states(&pool, &schema).await;
+            for r in &releases {
+                assert_ne!(
+                    states[&r.id.0], "pending",
+                    "round {round}: {:?}",
+                    r.instance
+                );
+            }
+        }
+    })
+    .await;
 }

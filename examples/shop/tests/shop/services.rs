@@ -319,7 +319,8 @@ impl Topology {
             });
             if broker == Broker::Rabbit {
                 let queues = std::process::Command::new("rabbitmqctl")
-                    .args(["list_queues", "-q", "-p", &tag])
+                    // A broker that stopped answering must not hang a failing test.
+                    .args(["-t", "10", "list_queues", "-q", "-p", &tag])
                     .args([
                         "name",
                         "messages_ready",
@@ -393,7 +394,7 @@ impl Drop for Topology {
             });
             if broker == Broker::Rabbit {
                 let _ = std::process::Command::new("rabbitmqctl")
-                    .args(["delete_vhost", &tag])
+                    .args(["-t", "10", "delete_vhost", &tag])
                     .output();
             }
         })

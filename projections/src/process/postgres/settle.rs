@@ -108,7 +108,8 @@ pub(super) async fn dispatched_all<P: ProcessManager>(
 /// runner's batches behind the marks) during a sale.
 ///
 /// The first statement marks every row no other transaction holds, and waits for none.
-/// A row it skipped is marked afterwards on its own, in a statement of its own: it then
+/// A row it skipped (still pending in its snapshot) is marked afterwards on its own, in
+/// a statement of its own: it then
 /// waits for the transaction holding it (a runner discarding the instance's commands,
 /// after which the row is no longer pending and stays as that transaction left it)
 /// while holding no lock itself, so the worker's marks are never part of a deadlock.
@@ -120,21 +121,24 @@ async fn forward_dispatched<P: ProcessManager>(
     let sql = &*this.sql;
     let ids: Vec<uuid::Uuid> = issued.iter().map(|i| i.id.0).collect();
     let now = this.clock.now();
-    let marked: HashSet<uuid::Uuid> = client
+    let rows = client
         .query(
             &client.prepare_cached(&sql.mark_dispatched_free).await?,
             &[&ids, &now],
         )
-        .await?
-        .iter()
-        .map(|row| row.try_get("command_id"))
-        .collect::<Result<_, _>>()?;
-    if marked.len() == ids.len() {
+        .await?;
+    let mut skipped = Vec::new();
+    for row in rows {
+        if !row.try_get::<_, bool>("marked")? {
+            skipped.push(row.try_get::<_, uuid::Uuid>("command_id")?);
+        }
+    }
+    if skipped.is_empty() {
         return Ok(());
     }
     let one = client.prepare_cached(&sql.mark_dispatched).await?;
-    for id in ids.iter().filter(|id| !marked.contains(id)) {
-        client.query(&one, &[&[*id].as_slice(), &now]).await?;
+    for id in skipped {
+        client.query(&one, &[&[id].as_slice(), &now]).await?;
     }
     Ok(())
 }

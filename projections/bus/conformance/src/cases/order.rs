@@ -170,11 +170,11 @@ pub async fn a_message_after_a_gap_is_held_back_until_its_predecessor(factory: &
         .expect("publish");
     let recorder = Recorder::default();
     let inbox = inbox(factory, &context, &recorder).await;
-    // Both reach the inbox and are held back before their predecessor exists (a broker
-    // may take a while to hand over what was published before the consumer: RabbitMQ
-    // claims it from the context's unrouted hold). A fixed sleep here let version 0,
-    // published after it, overtake a slow claim on a busy machine, and the case then
-    // tested no gap at all.
+    // They reach the inbox and are held back (at least twice in all) before their
+    // predecessor exists: a broker may take a while to hand over what was published
+    // before the consumer (RabbitMQ claims it from the context's unrouted hold). A fixed
+    // sleep here let version 0, published after it, overtake a slow claim on a busy
+    // machine, and the case then tested no gap at all.
     wait_until("versions 1 and 2 held back", || {
         inbox.status().held_back >= 2
     })
