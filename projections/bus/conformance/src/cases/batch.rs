@@ -32,6 +32,27 @@ struct Runs {
     gate: tokio::sync::watch::Receiver<bool>,
     fail_at: u64,
     failed: Arc<AtomicBool>,
+    /// Messages handled alone, and runs that handled at least one message: each is
+    /// owed exactly one move of the stream's position.
+    progress: Arc<AtomicUsize>,
+}
+
+/// Positions that count the moves asked of them.
+#[derive(Clone, Default)]
+struct Counting {
+    inner: MemoryCheckpoints,
+    moves: Arc<AtomicUsize>,
+}
+
+impl CheckpointStore for Counting {
+    async fn load(&self, name: &str) -> Result<Position, BoxError> {
+        self.inner.load(name).await
+    }
+
+    async fn advance(&self, name: &str, from: Position, to: Position) -> Result<bool, BoxError> {
+        self.moves.fetch_add(1, Ordering::SeqCst);
+        self.inner.advance(name, from, to).await
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -48,6 +69,7 @@ impl InboxHandler for Runs {
             return Err(format!("refusing {} once", m.version).into());
         }
         lock(&self.handled).push(m.version);
+        self.progress.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -55,6 +77,9 @@ impl InboxHandler for Runs {
         lock(&self.runs).push(messages.iter().map(|m| m.version).collect());
         for (i, m) in messages.iter().enumerate() {
             if m.version == self.fail_at && !self.failed.swap(true, Ordering::SeqCst) {
+                if i > 0 {
+                    self.progress.fetch_add(1, Ordering::SeqCst);
+                }
                 return Err(BatchFailed {
                     handled: i,
                     error: format!("refusing {} once", m.version).into(),
@@ -62,12 +87,15 @@ impl InboxHandler for Runs {
             }
             lock(&self.handled).push(m.version);
         }
+        if !messages.is_empty() {
+            self.progress.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(())
     }
 }
 
 /// The stored position of `stream` for the inbox named `consumer`.
-async fn position(positions: &MemoryCheckpoints, consumer: &str, stream: &str) -> Position {
+async fn position(positions: &impl CheckpointStore, consumer: &str, stream: &str) -> Position {
     positions
         .load(&format!("{consumer}:{stream}"))
         .await
@@ -78,7 +106,8 @@ async fn position(positions: &MemoryCheckpoints, consumer: &str, stream: &str) -
 /// wait; released, they reach the handler as runs of consecutive versions. A run that
 /// fails midway records the messages before the failure, the failed one is delivered
 /// again, and the ones after it wait for it: every message is handled once, in order,
-/// and the stream's position ends on the last.
+/// and the stream's position ends on the last, moved once per run (and once per message
+/// handled alone), not once per message.
 pub async fn a_streams_waiting_messages_reach_the_handler_together(factory: &impl BusFactory) {
     let context = unique("rn");
     let bus = factory.connect().await;
@@ -89,8 +118,9 @@ pub async fn a_streams_waiting_messages_reach_the_handler_together(factory: &imp
         gate,
         fail_at: 12,
         failed: Arc::default(),
+        progress: Arc::default(),
     };
-    let positions = MemoryCheckpoints::new();
+    let positions = Counting::default();
     let spec = ConsumerSpec::new(unique("c"), &context, format!("{context}.>"));
     let consumer = spec.name.clone();
     let inbox = Inbox::new(bus, handler.clone(), positions.clone(), fast_inbox(spec)).spawn();
@@ -138,6 +168,15 @@ pub async fn a_streams_waiting_messages_reach_the_handler_together(factory: &imp
         Position::new(COUNT, 0),
         "the position ends on the last message"
     );
+    let (moves, progress) = (
+        positions.moves.load(Ordering::SeqCst),
+        handler.progress.load(Ordering::SeqCst),
+    );
+    assert_eq!(
+        moves, progress,
+        "one move per run and per message handled alone: {runs:?}"
+    );
+    assert!((moves as u64) < COUNT, "{moves} moves for {COUNT} messages");
     factory.cleanup(vec![context]).await;
 }
 
