@@ -318,19 +318,33 @@ impl Topology {
                 }
             });
             if broker == Broker::Rabbit {
-                let queues = std::process::Command::new("rabbitmqctl")
-                    // A broker that stopped answering must not hang a failing test.
-                    .args(["-t", "10", "list_queues", "-q", "-p", &tag])
-                    .args([
-                        "name",
-                        "messages_ready",
-                        "messages_unacknowledged",
+                // `list_queues` counts no consumers on quorum queues (RabbitMQ 3.10):
+                // `list_consumers` shows them.
+                let lists: [(&str, &[&str]); 2] = [
+                    (
+                        "queues (ready, unacked)",
+                        &[
+                            "list_queues",
+                            "name",
+                            "messages_ready",
+                            "messages_unacknowledged",
+                        ],
+                    ),
+                    (
                         "consumers",
-                    ])
-                    .output();
-                if let Ok(out) = queues {
-                    report.push_str("RabbitMQ queues (ready, unacked, consumers):\n");
-                    report.push_str(&String::from_utf8_lossy(&out.stdout));
+                        &["list_consumers", "queue_name", "prefetch_count", "active"],
+                    ),
+                ];
+                for (what, args) in lists {
+                    // A broker that stopped answering must not hang a failing test.
+                    let out = std::process::Command::new("rabbitmqctl")
+                        .args(["-t", "10", "-q", "-p", &tag])
+                        .args(args)
+                        .output();
+                    if let Ok(out) = out {
+                        report.push_str(&format!("RabbitMQ {what}:\n"));
+                        report.push_str(&String::from_utf8_lossy(&out.stdout));
+                    }
                 }
             }
             let mut names: Vec<_> = std::fs::read_dir(&logs)
