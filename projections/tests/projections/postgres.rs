@@ -21,6 +21,16 @@ fn fast() -> RunnerConfig {
     }
 }
 
+/// A sums projection of its own name in a control schema of its own: the name, the
+/// control schema (for [`cleanup`]) and the projection.
+async fn sums(pool: &deadpool_postgres::Pool) -> (String, String, PgProjection<PgSums>) {
+    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
+    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
+        .await
+        .expect("projection");
+    (name, control, projection)
+}
+
 /// Per-stream totals folded from the log: the from-scratch answer.
 async fn expected(store: &MemoryStore) -> Vec<(String, i64)> {
     let events = store
@@ -49,10 +59,7 @@ struct Live {
 }
 
 async fn live_sums(pool: deadpool_postgres::Pool, deposits: usize, accounts: usize) -> Live {
-    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
-    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
-        .await
-        .expect("projection");
+    let (name, control, projection) = sums(&pool).await;
     let store = MemoryStore::new();
     for i in 0..deposits {
         deposit(&store, &format!("acct-{}", i % accounts), 1).await;
@@ -163,10 +170,7 @@ async fn pg_read_model_and_checkpoint_commit_together_under_kills() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_pg_runners_apply_each_event_once() {
     let pool = pool().await;
-    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
-    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
-        .await
-        .expect("projection");
+    let (name, control, projection) = sums(&pool).await;
     let store = MemoryStore::new();
     let a = Runner::new(store.clone(), projection.clone(), fast()).spawn();
     let b = Runner::new(store.clone(), projection.clone(), fast()).spawn();
@@ -492,10 +496,7 @@ async fn pg_a_replaced_version_leaves_no_prepared_statement_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pg_batch_from_a_stale_checkpoint_is_fenced_and_writes_nothing() {
     let pool = pool().await;
-    let (name, control) = (format!("sums_{}", unique()), format!("ctl_{}", unique()));
-    let projection = PgProjection::with_control_schema(pool.clone(), PgSums::new(&name), &control)
-        .await
-        .expect("projection");
+    let (name, control, projection) = sums(&pool).await;
     let store = MemoryStore::new();
     for i in 0..6 {
         deposit(&store, &format!("acct-{}", i % 2), 1).await;

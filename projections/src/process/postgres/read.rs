@@ -7,7 +7,7 @@ use deadpool_postgres::Pool;
 use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status};
 use tessera_core::BoxError;
 use tokio_postgres::types::Json;
-use tokio_postgres::{IsolationLevel, Row};
+use tokio_postgres::Row;
 
 use super::sql::Sql;
 use crate::process::InstanceCounts;
@@ -96,12 +96,7 @@ pub(super) async fn due<P: ProcessManager>(
     if scan.take::<P>(&rows)? || rows.len() < first {
         return Ok(scan.due);
     }
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = super::tx::snapshot(&mut client).await?;
     let mut scan = Scan::new(now, limit, &busy);
     let mut page = first;
     loop {

@@ -6,7 +6,6 @@ use deadpool_postgres::Pool;
 use tessera_core::process::{Instance, InstanceId, ProcessManager, Status};
 use tessera_core::BoxError;
 use tokio_postgres::types::Json;
-use tokio_postgres::IsolationLevel;
 
 use super::read::{deadline, entry};
 use super::sql::Sql;
@@ -55,12 +54,7 @@ pub(super) async fn record<P: ProcessManager>(
     id: &InstanceId,
 ) -> Result<Option<InstanceRecord<P::Command>>, BoxError> {
     let mut client = pool.get().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = super::tx::snapshot(&mut client).await?;
     let key: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&P::NAME, &id.as_str()];
     let exists = tx
         .query_opt(&tx.prepare_cached(&sql.instance).await?, &key)

@@ -108,11 +108,11 @@ pub(super) async fn dispatched_all<P: ProcessManager>(
 /// runner's batches behind the marks) during a sale.
 ///
 /// The first statement marks every row no other transaction holds, and waits for none.
-/// A row it skipped (still pending in its snapshot) is marked afterwards on its own, in
-/// a statement of its own: it then
-/// waits for the transaction holding it (a runner discarding the instance's commands,
-/// after which the row is no longer pending and stays as that transaction left it)
-/// while holding no lock itself, so the worker's marks are never part of a deadlock.
+/// A row it did not mark and that is still pending (one it skipped) is marked afterwards
+/// on its own, in a statement of its own: it then waits for the transaction holding it
+/// (a runner discarding the instance's commands, after which the row is no longer
+/// pending and stays as that transaction left it) while holding no lock itself, so the
+/// worker's marks are never part of a deadlock.
 async fn forward_dispatched<P: ProcessManager>(
     this: &PgProcess<P>,
     issued: &[Issued<P::Command>],
@@ -121,23 +121,26 @@ async fn forward_dispatched<P: ProcessManager>(
     let sql = &*this.sql;
     let ids: Vec<uuid::Uuid> = issued.iter().map(|i| i.id.0).collect();
     let now = this.clock.now();
-    let rows = client
+    let marked: HashSet<uuid::Uuid> = client
         .query(
             &client.prepare_cached(&sql.mark_dispatched_free).await?,
             &[&ids, &now],
         )
-        .await?;
-    let mut skipped = Vec::new();
-    for row in rows {
-        if !row.try_get::<_, bool>("marked")? {
-            skipped.push(row.try_get::<_, uuid::Uuid>("command_id")?);
-        }
-    }
-    if skipped.is_empty() {
+        .await?
+        .iter()
+        .map(|row| row.try_get("command_id"))
+        .collect::<Result<_, _>>()?;
+    if marked.len() == ids.len() {
         return Ok(());
     }
+    // Off the hot path: the rows skipped (or no longer pending) are looked at again.
+    let rest: Vec<uuid::Uuid> = ids.into_iter().filter(|id| !marked.contains(id)).collect();
+    let skipped = client
+        .query(&client.prepare_cached(&sql.still_pending).await?, &[&rest])
+        .await?;
     let one = client.prepare_cached(&sql.mark_dispatched).await?;
-    for id in skipped {
+    for row in skipped {
+        let id: uuid::Uuid = row.try_get("command_id")?;
         client.query(&one, &[&[id].as_slice(), &now]).await?;
     }
     Ok(())

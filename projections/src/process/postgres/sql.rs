@@ -56,6 +56,8 @@ pub(super) struct Sql {
     /// Marks pending forward commands dispatched, skipping rows another transaction
     /// holds, returning those it marked.
     pub(super) mark_dispatched_free: String,
+    /// Which of several commands are still pending.
+    pub(super) still_pending: String,
     /// Claims a scheduled deadline (compare-and-set), returning its timeout.
     pub(super) claim_deadline: String,
     /// Pending commands, oldest first.
@@ -117,6 +119,7 @@ impl Sql {
             settle_outbox: in_schema(include_str!("sql/settle_outbox.sql"), schema),
             mark_dispatched: in_schema(include_str!("sql/mark_dispatched.sql"), schema),
             mark_dispatched_free: in_schema(include_str!("sql/mark_dispatched_free.sql"), schema),
+            still_pending: in_schema(include_str!("sql/still_pending.sql"), schema),
             claim_deadline: in_schema(include_str!("sql/claim_deadline.sql"), schema),
             pending: in_schema(include_str!("sql/pending.sql"), schema),
             backlog: in_schema(include_str!("sql/backlog.sql"), schema),

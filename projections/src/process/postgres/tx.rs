@@ -12,6 +12,19 @@ use tokio_postgres::types::{Json, ToSql};
 
 use super::sql::Sql;
 
+/// A read-only repeatable-read transaction on `client`: every statement in it reads one
+/// snapshot (a scan of several pages, or an instance's record across its tables).
+pub(super) async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 /// The instance `id`, locked for the rest of the transaction.
 pub(super) async fn load<P: ProcessManager>(
     tx: &Transaction<'_>,

@@ -1,25 +1,16 @@
 -- Marks the forward commands $1 dispatched at $2, each only if still pending, without
 -- waiting for a row lock: a row another transaction holds (a runner discarding its
--- instance's commands) is skipped. Returns each id it marked with `true`, and each it
--- skipped while still pending in its snapshot with `false` (the caller marks those alone
--- afterwards); a command no longer pending is not returned. Takes no instance lock: a
--- forward command's mark changes only its outbox row, so it need not wait for a
--- runner's batch over the same instances.
+-- instance's commands) is skipped, and the caller marks it alone afterwards. Returns
+-- the ids it marked. Takes no instance lock: a forward command's mark changes only its
+-- outbox row, so it need not wait for a runner's batch over the same instances.
 WITH m AS (
     SELECT o.seq
     FROM {schema}.outbox o
     WHERE o.command_id = ANY($1::uuid[]) AND o.state = 'pending'
     FOR UPDATE SKIP LOCKED
-), marked AS (
-    UPDATE {schema}.outbox o
-    SET state = 'dispatched', attempts = o.attempts + 1, last_error = NULL, dispatched_at = $2, settled_at = $2
-    FROM m
-    WHERE o.seq = m.seq
-    RETURNING o.command_id
 )
-SELECT command_id, true AS marked FROM marked
-UNION ALL
-SELECT o.command_id, false
-FROM {schema}.outbox o
-WHERE o.command_id = ANY($1::uuid[]) AND o.state = 'pending'
-  AND o.command_id NOT IN (SELECT command_id FROM marked)
+UPDATE {schema}.outbox o
+SET state = 'dispatched', attempts = o.attempts + 1, last_error = NULL, dispatched_at = $2, settled_at = $2
+FROM m
+WHERE o.seq = m.seq
+RETURNING o.command_id
