@@ -5,6 +5,7 @@ use std::sync::Arc;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tessera_core::{BoxError, Position};
 use tessera_postgres::SchemaName;
+use tokio_postgres::Statement;
 
 use super::CheckpointStore;
 use crate::sql::{from_columns, in_schema, to_columns};
@@ -141,6 +142,31 @@ impl PgCheckpoints {
         Ok(())
     }
 
+    /// The compare-and-set statement of [`advance_with`](Self::advance_with), prepared
+    /// (once per connection), so that a caller can send it together with others.
+    pub(crate) async fn advance_statement(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<Statement, PgError> {
+        Ok(client.prepare_cached(&self.sql.advance).await?)
+    }
+
+    /// Compare-and-set through `client` (in a transaction, the row stays locked until it
+    /// ends): moves `name` from `from` to `to`; false when it was elsewhere. The
+    /// statement is sent when the future is first polled.
+    pub(crate) async fn advance_with(
+        &self,
+        client: &impl GenericClient,
+        advance: &Statement,
+        name: &str,
+        (from, to): (Position, Position),
+    ) -> Result<bool, PgError> {
+        let (fc, fp) = to_columns(from)?;
+        let (tc, tp) = to_columns(to)?;
+        let moved = client.query(advance, &[&name, &fc, &fp, &tc, &tp]).await?;
+        Ok(!moved.is_empty())
+    }
+
     /// The checkpoint of `name` read through `client` (`None`: no row).
     pub(crate) async fn read(
         &self,
@@ -171,14 +197,11 @@ impl CheckpointStore for PgCheckpoints {
     }
 
     async fn advance(&self, name: &str, from: Position, to: Position) -> Result<bool, BoxError> {
-        let (fc, fp) = to_columns(from)?;
-        let (tc, tp) = to_columns(to)?;
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached(&self.sql.advance).await?;
-        let moved = client
-            .query(&statement, &[&name, &fc, &fp, &tc, &tp])
-            .await?;
-        Ok(!moved.is_empty())
+        let statement = self.advance_statement(&client).await?;
+        Ok(self
+            .advance_with(&client, &statement, name, (from, to))
+            .await?)
     }
 
     /// One statement for all of them.

@@ -131,6 +131,10 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
         Ok(self.lock().backlog(now))
     }
 
+    async fn waiting(&self) -> Result<u64, BoxError> {
+        Ok(self.lock().outbox.waiting())
+    }
+
     async fn due(
         &self,
         now: SystemTime,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
+use futures_util::future::try_join;
+use futures_util::TryFutureExt;
 use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
 use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
@@ -13,7 +15,7 @@ use tokio::sync::Notify;
 use super::record::page_limit;
 use super::store::route;
 use super::{Backlog, Clock, Deadline, InstanceRecord, OutboxEntry, ProcessStore, Pruned};
-use crate::checkpoint::{expect_at, PgCheckpoints};
+use crate::checkpoint::PgCheckpoints;
 use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
 
@@ -117,10 +119,6 @@ impl<P: ProcessManager> PgProcess<P> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let sql = &*self.sql;
-        let stored = self.checkpoints.lock(&tx, P::NAME).await?;
-        if expect_at(stored.unwrap_or_default(), from).is_err() {
-            return Ok(false);
-        }
         let now = self.clock.now();
         let mut at = from;
         let mut routed = Vec::with_capacity(batch.len());
@@ -135,8 +133,6 @@ impl<P: ProcessManager> PgProcess<P> {
                 routed.push((e.id, trace, r));
             }
         }
-        // The batch's instances are locked first, in the order of their ids, as the
-        // worker's marks lock theirs: neither deadlocks the other.
         let reactions: Vec<batch::Reaction<'_, P>> = routed
             .iter()
             .map(|(event_id, trace, (id, start, event))| batch::Reaction {
@@ -147,8 +143,25 @@ impl<P: ProcessManager> PgProcess<P> {
                 trace: trace.as_ref(),
             })
             .collect();
-        batch::react_all(&tx, sql, self.process.as_ref(), &reactions, now).await?;
-        self.checkpoints.write(&tx, P::NAME, at).await?;
+        // The checkpoint moves from the batch's start to its end first (compare-and-set,
+        // its row locked for the transaction: a second runner's batch waits, then finds
+        // it moved and writes nothing); then the batch's instances are locked, in the
+        // order of their ids as the worker's marks lock theirs, so neither deadlocks the
+        // other. Both are sent together, in that order, with the handled check.
+        let advance = self.checkpoints.advance_statement(&tx).await?;
+        let reads = batch::Reads::prepare(&tx, sql).await?;
+        let (moved, loaded) = try_join(
+            self.checkpoints
+                .advance_with(&tx, &advance, P::NAME, (from, at))
+                .map_err(BoxError::from),
+            batch::load(&tx, &reads, &reactions),
+        )
+        .await?;
+        if !moved {
+            return Ok(false);
+        }
+        let process = self.process.as_ref();
+        batch::react_all(&tx, sql, process, (&reactions, loaded), now).await?;
         tx.commit().await?;
         Ok(true)
     }

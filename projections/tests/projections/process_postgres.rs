@@ -119,3 +119,113 @@ async fn pg_one_batch_leaves_what_one_event_at_a_time_leaves() {
     })
     .await;
 }
+
+/// The process's events of `orders` placed, read back from a memory log.
+async fn placed(orders: &[&str]) -> Vec<tessera_core::RecordedEvent> {
+    use tessera_core::{EventReader, MemoryStore, Position, ReadAll};
+    let store = MemoryStore::new();
+    for order in orders {
+        let order = (*order).to_owned();
+        crate::process_support::emit(&store, crate::process_support::Ev::Placed { order }).await;
+    }
+    store
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .expect("read")
+}
+
+/// Rows of the instances and outbox of `schema`.
+async fn written(pool: &Pool, schema: &str) -> (i64, i64) {
+    let client = pool.get().await.expect("connection");
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM \"{schema}\".instances), \
+                        (SELECT count(*) FROM \"{schema}\".outbox)"
+            ),
+            &[],
+        )
+        .await
+        .expect("count");
+    (row.get(0), row.get(1))
+}
+
+/// A batch from a checkpoint that has moved is refused and writes nothing: the
+/// checkpoint's compare-and-set comes first, and the instances, commands and handled
+/// records of the batch roll back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_batch_from_a_stale_checkpoint_is_fenced_and_writes_nothing() {
+    use tessera_projections::{ApplyError, Subscriber};
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema).await;
+        let events = placed(&["o1", "o2"]).await;
+        let (first, second) = events.split_at(1);
+        process
+            .apply(tessera_core::Position::START, first)
+            .await
+            .expect("first batch");
+        assert_eq!(written(&pool, &schema).await, (1, 1));
+        // From the start again, with an event not applied yet: refused.
+        let stale = process.apply(tessera_core::Position::START, second).await;
+        assert!(matches!(stale, Err(ApplyError::Fenced { .. })), "{stale:?}");
+        assert_eq!(written(&pool, &schema).await, (1, 1), "nothing of o2");
+        assert_eq!(
+            process.checkpoint().await.expect("checkpoint"),
+            first[0].position
+        );
+        // From where it is: applied.
+        process
+            .apply(first[0].position, second)
+            .await
+            .expect("next batch");
+        assert_eq!(written(&pool, &schema).await, (2, 2));
+    })
+    .await;
+}
+
+/// Two runners of one process: a batch that meets the checkpoint's row locked by the
+/// other's transaction waits for it, then finds the checkpoint moved and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_batch_waiting_for_another_runner_s_batch_is_fenced_after_it() {
+    use tessera_projections::{ApplyError, Subscriber};
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema).await;
+        let events = placed(&["o1", "o2"]).await;
+        let (first, second) = events.split_at(1);
+        // The other runner's batch: its checkpoint moved past `first`, not committed.
+        let mut other = pool.get().await.expect("connection");
+        let tx = other.transaction().await.expect("begin");
+        let moved = tx
+            .execute(
+                &format!(
+                    "UPDATE \"{schema}\".checkpoints SET commit_pos = $1, prepare_pos = $2 \
+                     WHERE name = 'fulfil'"
+                ),
+                &[
+                    &i64::try_from(first[0].position.commit).expect("position"),
+                    &i64::try_from(first[0].position.prepare).expect("position"),
+                ],
+            )
+            .await
+            .expect("move");
+        assert_eq!(moved, 1, "the process registered its checkpoint");
+        let waiting = {
+            let process = process.clone();
+            let second = second.to_vec();
+            tokio::spawn(async move { process.apply(tessera_core::Position::START, &second).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "waits for the other's batch");
+        tx.commit().await.expect("commit");
+        let applied = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("no deadlock")
+            .expect("task");
+        assert!(
+            matches!(applied, Err(ApplyError::Fenced { .. })),
+            "{applied:?}"
+        );
+        assert_eq!(written(&pool, &schema).await, (0, 0), "nothing written");
+    })
+    .await;
+}

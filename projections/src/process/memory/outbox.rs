@@ -87,11 +87,16 @@ impl<C: Clone> Outbox<C> {
             .and_then(|s| self.entries.get(s))
             .map(|e| e.issued_at);
         Backlog {
-            waiting: self.pending.len() as u64,
+            waiting: self.waiting(),
             retrying: self.views().filter(|e| e.attempts > 0).count() as u64,
             oldest,
             ..Backlog::default()
         }
+    }
+
+    /// How many commands are pending.
+    pub(super) fn waiting(&self) -> u64 {
+        self.pending.len() as u64
     }
 
     /// Pending commands, oldest first, at most `limit`.

@@ -15,9 +15,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use deadpool_postgres::Transaction;
+use futures_util::future::{try_join, try_join_all, BoxFuture};
 use tessera_core::process::{Effects, Input, Instance, InstanceId, ProcessManager, Trigger};
 use tessera_core::BoxError;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::Statement;
 use uuid::Uuid;
 
 use super::sql::Sql;
@@ -37,24 +39,98 @@ pub(super) struct Reaction<'a, P: ProcessManager> {
     pub(super) trace: Option<&'a Traced>,
 }
 
+/// A statement sent and not yet answered: the batch sends its writes together
+/// (pipelined), and the server runs them in the order sent.
+type Sent<'a> = BoxFuture<'a, Result<u64, tokio_postgres::Error>>;
+
+/// Sends `statement` with `params` through `tx` once polled.
+fn send<'a>(
+    tx: &'a Transaction<'_>,
+    statement: &'a Statement,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+) -> Sent<'a> {
+    Box::pin(tx.execute_raw(statement, params))
+}
+
+/// What a batch reads before its instances react: those that exist (locked for the
+/// transaction) and the triggers they handled before.
+pub(super) struct Loaded<P: ProcessManager> {
+    instances: HashMap<String, Instance<P>>,
+    seen: HashSet<Uuid>,
+}
+
+/// The statements of a batch's reads, prepared (once per connection) before any is
+/// sent, so that the reads leave in the order they are polled.
+pub(super) struct Reads {
+    load: Statement,
+    handled: Statement,
+}
+
+impl Reads {
+    pub(super) async fn prepare(tx: &Transaction<'_>, sql: &Sql) -> Result<Self, BoxError> {
+        Ok(Self {
+            load: tx.prepare_cached(&sql.load_instances).await?,
+            handled: tx.prepare_cached(&sql.handled_any).await?,
+        })
+    }
+}
+
+/// Loads the batch's instances that exist (locked in the order of their ids), then reads
+/// which of its triggers they handled before: two statements sent together, run in
+/// that order, so the handled check reads once the locks are held, as it did when it
+/// waited for them.
+pub(super) async fn load<P: ProcessManager>(
+    tx: &Transaction<'_>,
+    reads: &Reads,
+    reactions: &[Reaction<'_, P>],
+) -> Result<Loaded<P>, BoxError> {
+    if reactions.is_empty() {
+        let (instances, seen) = (HashMap::new(), HashSet::new());
+        return Ok(Loaded { instances, seen });
+    }
+    let mut ids: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let pairs: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
+    let triggers: Vec<Uuid> = reactions.iter().map(|r| r.trigger.0).collect();
+    let (rows, handled) = try_join(
+        tx.query(&reads.load, &[&P::NAME, &ids]),
+        tx.query(&reads.handled, &[&P::NAME, &pairs, &triggers]),
+    )
+    .await?;
+    let mut instances = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let instance = row.try_get::<_, Json<Instance<P>>>("data")?.0;
+        instances.insert(row.try_get("instance_id")?, instance);
+    }
+    // Each event of the batch is routed to one instance, so its trigger names the pair.
+    let seen = handled
+        .iter()
+        .map(|row| row.try_get(1).map_err(BoxError::from))
+        .collect::<Result<_, _>>()?;
+    Ok(Loaded { instances, seen })
+}
+
 /// Lets each instance react to its events of the batch, once per trigger, and records
-/// every outcome; the caller's transaction holds it all.
+/// every outcome; the caller's transaction holds it all, `loaded` what it read.
 pub(super) async fn react_all<P: ProcessManager>(
     tx: &Transaction<'_>,
     sql: &Sql,
     process: &P,
-    reactions: &[Reaction<'_, P>],
+    (reactions, loaded): (&[Reaction<'_, P>], Loaded<P>),
     now: SystemTime,
 ) -> Result<(), BoxError> {
     if reactions.is_empty() {
         return Ok(());
     }
-    let mut instances = load_all::<P>(tx, sql, reactions).await?;
+    let Loaded {
+        mut instances,
+        seen,
+    } = loaded;
     let previous: HashMap<String, u64> = instances
         .iter()
         .map(|(id, i)| (id.clone(), i.version))
         .collect();
-    let seen = handled::<P>(tx, sql, reactions).await?;
     let mut rounds: Vec<Round<'_, P>> = Vec::new();
     let mut reacted: HashMap<&str, usize> = HashMap::new();
     let mut handled_ids: Vec<&str> = Vec::new();
@@ -84,16 +160,6 @@ pub(super) async fn react_all<P: ProcessManager>(
         rounds[*round].add(id, effects, now);
         *round += 1;
     }
-    for round in &rounds {
-        round.write(tx, sql, now).await?;
-    }
-    if !handled_ids.is_empty() {
-        tx.execute(
-            &tx.prepare_cached(&sql.mark_handled_all).await?,
-            &[&P::NAME, &handled_ids, &handled_triggers, &now],
-        )
-        .await?;
-    }
     let mut saved: Vec<&str> = reacted.into_keys().collect();
     saved.sort_unstable();
     let mut new = Rows::default();
@@ -109,20 +175,32 @@ pub(super) async fn react_all<P: ProcessManager>(
             }
         }
     }
-    if !new.ids.is_empty() {
-        let params = new.params();
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
-        params.push(&now);
-        tx.execute(&tx.prepare_cached(&sql.insert_instances).await?, &params)
-            .await?;
+    // Every write of the batch, sent together in the order one at a time would run
+    // them: the rounds, the handled records, the instances (the compare-and-set last).
+    let writes = Writes::prepare(tx, sql).await?;
+    let mut sent: Vec<Sent<'_>> = Vec::new();
+    for round in &rounds {
+        round.send(tx, &writes, &now, &mut sent);
     }
-    if !changed.ids.is_empty() {
-        let params = changed.params();
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
+    if !handled_ids.is_empty() {
+        let params: Vec<&(dyn ToSql + Sync)> =
+            vec![&P::NAME, &handled_ids, &handled_triggers, &now];
+        sent.push(send(tx, &writes.mark_handled, params));
+    }
+    if !new.ids.is_empty() {
+        let mut params = new.params().to_vec();
+        params.push(&now);
+        sent.push(send(tx, &writes.insert_instances, params));
+    }
+    let compared = !changed.ids.is_empty();
+    if compared {
+        let mut params = changed.params().to_vec();
         params.extend_from_slice(&[&versions, &now]);
-        let written = tx
-            .execute(&tx.prepare_cached(&sql.update_instances).await?, &params)
-            .await?;
+        sent.push(send(tx, &writes.update_instances, params));
+    }
+    let done = try_join_all(sent).await?;
+    if compared {
+        let written = done.last().copied().unwrap_or_default();
         if written != changed.ids.len() as u64 {
             return Err(format!(
                 "{} of {} instances of {} changed concurrently",
@@ -136,47 +214,29 @@ pub(super) async fn react_all<P: ProcessManager>(
     Ok(())
 }
 
-/// The batch's instances that exist, by id, locked for the transaction.
-async fn load_all<P: ProcessManager>(
-    tx: &Transaction<'_>,
-    sql: &Sql,
-    reactions: &[Reaction<'_, P>],
-) -> Result<HashMap<String, Instance<P>>, BoxError> {
-    let mut ids: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let rows = tx
-        .query(
-            &tx.prepare_cached(&sql.load_instances).await?,
-            &[&P::NAME, &ids],
-        )
-        .await?;
-    let mut loaded = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let instance = row.try_get::<_, Json<Instance<P>>>("data")?.0;
-        loaded.insert(row.try_get("instance_id")?, instance);
-    }
-    Ok(loaded)
+/// The statements of a batch's writes, prepared before any is sent.
+struct Writes {
+    discard: Statement,
+    enqueue: Statement,
+    cancel: Statement,
+    schedule: Statement,
+    mark_handled: Statement,
+    insert_instances: Statement,
+    update_instances: Statement,
 }
 
-/// The triggers of the batch its instances handled before (each event of the batch is
-/// routed to one instance, so its trigger names the pair).
-async fn handled<P: ProcessManager>(
-    tx: &Transaction<'_>,
-    sql: &Sql,
-    reactions: &[Reaction<'_, P>],
-) -> Result<HashSet<Uuid>, BoxError> {
-    let ids: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
-    let triggers: Vec<Uuid> = reactions.iter().map(|r| r.trigger.0).collect();
-    let rows = tx
-        .query(
-            &tx.prepare_cached(&sql.handled_any).await?,
-            &[&P::NAME, &ids, &triggers],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| row.try_get(1).map_err(BoxError::from))
-        .collect()
+impl Writes {
+    async fn prepare(tx: &Transaction<'_>, sql: &Sql) -> Result<Self, BoxError> {
+        Ok(Self {
+            discard: tx.prepare_cached(&sql.discard_pending_all).await?,
+            enqueue: tx.prepare_cached(&sql.enqueue_all).await?,
+            cancel: tx.prepare_cached(&sql.cancel_deadlines_all).await?,
+            schedule: tx.prepare_cached(&sql.schedule_all).await?,
+            mark_handled: tx.prepare_cached(&sql.mark_handled_all).await?,
+            insert_instances: tx.prepare_cached(&sql.insert_instances).await?,
+            update_instances: tx.prepare_cached(&sql.update_instances).await?,
+        })
+    }
 }
 
 /// The `k`-th reaction of every instance that reacted at least `k` times: what it writes.
@@ -250,58 +310,47 @@ impl<'a, P: ProcessManager> Round<'a, P> {
         }
     }
 
-    /// Writes the round: a statement per kind of change it holds.
-    async fn write(
-        &self,
-        tx: &Transaction<'_>,
-        sql: &Sql,
-        now: SystemTime,
-    ) -> Result<(), BoxError> {
+    /// Sends the round's writes: a statement per kind of change it holds.
+    fn send<'b>(
+        &'b self,
+        tx: &'b Transaction<'_>,
+        writes: &'b Writes,
+        now: &'b SystemTime,
+        sent: &mut Vec<Sent<'b>>,
+    ) {
         if !self.discard.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(&sql.discard_pending_all).await?,
-                &[&P::NAME, &self.discard, &now],
-            )
-            .await?;
+            let params: Vec<&(dyn ToSql + Sync)> = vec![&P::NAME, &self.discard, now];
+            sent.push(send(tx, &writes.discard, params));
         }
         if !self.commands.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(&sql.enqueue_all).await?,
-                &[
-                    &P::NAME,
-                    &self.command_ids,
-                    &self.command_instances,
-                    &self.commands,
-                    &now,
-                ],
-            )
-            .await?;
+            let params: Vec<&(dyn ToSql + Sync)> = vec![
+                &P::NAME,
+                &self.command_ids,
+                &self.command_instances,
+                &self.commands,
+                now,
+            ];
+            sent.push(send(tx, &writes.enqueue, params));
         }
         if !self.cancel_instances.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(&sql.cancel_deadlines_all).await?,
-                &[&P::NAME, &self.cancel_instances, &self.cancel_keys, &now],
-            )
-            .await?;
+            let params: Vec<&(dyn ToSql + Sync)> =
+                vec![&P::NAME, &self.cancel_instances, &self.cancel_keys, now];
+            sent.push(send(tx, &writes.cancel, params));
         }
         if !self.deadline_ids.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(&sql.schedule_all).await?,
-                &[
-                    &P::NAME,
-                    &self.deadline_ids,
-                    &self.deadline_instances,
-                    &self.deadline_keys,
-                    &self.deadline_due,
-                    &self.deadline_timeouts,
-                    &self.deadline_traces,
-                    &now,
-                    &self.deadline_replaced,
-                ],
-            )
-            .await?;
+            let params: Vec<&(dyn ToSql + Sync)> = vec![
+                &P::NAME,
+                &self.deadline_ids,
+                &self.deadline_instances,
+                &self.deadline_keys,
+                &self.deadline_due,
+                &self.deadline_timeouts,
+                &self.deadline_traces,
+                now,
+                &self.deadline_replaced,
+            ];
+            sent.push(send(tx, &writes.schedule, params));
         }
-        Ok(())
     }
 }
 
@@ -337,7 +386,7 @@ impl<'a, P: ProcessManager> Rows<'a, Instance<P>> {
     }
 
     /// The process name and the five arrays, as statement parameters.
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 6] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
         [
             &P::NAME,
             &self.ids,
