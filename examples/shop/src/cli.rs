@@ -23,6 +23,9 @@ mod up;
 
 /// Longest `--payment-timeout-s`: 30 days (deadlines are stored as instants).
 pub const MAX_PAYMENT_TIMEOUT_S: u64 = 30 * 86_400;
+/// Most `--payment-concurrency`.
+const MAX_PAYMENT_CONCURRENCY: i64 = 1024;
+
 /// Longest `--payment-latency-ms`: a minute (far beyond the gateway route's timeout).
 pub const MAX_PAYMENT_LATENCY_MS: u64 = 60_000;
 /// Longest `--read-wait-ms`: ten minutes.
@@ -129,6 +132,13 @@ pub struct ServeArgs {
     /// Chance (0 to 1) that a gateway call fails transiently.
     #[arg(long, default_value_t = 0.0)]
     pub payment_failure_rate: f64,
+    /// Gateway calls in flight at once (the payment route's bulkhead, and how many
+    /// requested payments the payment worker handles at once; 1 to 1024). With a 5 ms
+    /// gateway, 16 would cap payments near 16 / (5 ms + recording the answer), under
+    /// the rate a flash sale places orders at.
+    #[arg(long, default_value_t = 64,
+        value_parser = clap::value_parser!(u16).range(1..=MAX_PAYMENT_CONCURRENCY))]
+    pub payment_concurrency: u16,
     /// Seconds a payment may go unanswered before the order is rejected (1 to 30 days).
     #[arg(long, default_value_t = 30,
         value_parser = clap::value_parser!(u64).range(1..=MAX_PAYMENT_TIMEOUT_S))]

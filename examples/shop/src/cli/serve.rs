@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tessera_core::BoxError;
+use tessera_projections::resilience::ResilienceConfig;
 use tokio::net::TcpListener;
 
 use super::{LogFormat, ServeArgs};
@@ -53,6 +54,10 @@ fn settings(
             limit_cents: args.payment_limit_cents,
         },
         payment_timeout: Duration::from_secs(args.payment_timeout_s),
+        resilience: ResilienceConfig {
+            max_concurrent: usize::from(args.payment_concurrency),
+            ..ResilienceConfig::default()
+        },
         read_wait: Duration::from_millis(args.read_wait_ms),
         admin_token,
         admin_open: args.admin_open,
@@ -238,6 +243,19 @@ mod tests {
         );
         let args = serve(&["--read-wait-ms", "30000", "--request-timeout-s", "31"]);
         assert!(settings(&args, addr, None).is_ok());
+    }
+
+    #[test]
+    fn the_payment_route_s_concurrency_comes_from_its_flag() {
+        let addr = "127.0.0.1:8080".parse().expect("addr");
+        let s = settings(&serve(&[]), addr, None).expect("settings");
+        assert_eq!(s.resilience.max_concurrent, 64);
+        let s = settings(&serve(&["--payment-concurrency", "3"]), addr, None);
+        assert_eq!(s.expect("settings").resilience.max_concurrent, 3);
+        for bad in ["0", "1025", "many"] {
+            let args = ["shop", "serve", "--payment-concurrency", bad];
+            assert!(Cli::try_parse_from(args).is_err(), "{bad} refused");
+        }
     }
 
     #[test]
