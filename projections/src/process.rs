@@ -189,7 +189,7 @@ pub use memory::MemoryProcess;
 pub use postgres::PgProcess;
 pub use record::{CommandRecord, CommandState, HandledInput, InstanceRecord};
 pub use retention::Pruned;
-pub use store::{Backlog, Deadline, DeadlineState, InstanceCounts, OutboxEntry, ProcessStore};
+pub use store::{Backlog, Deadline, DeadlineState, Due, InstanceCounts, OutboxEntry, ProcessStore};
 pub use worker::{Round, Worker, WorkerHandle};
 
 /// The longest a deadline is kept waiting: a request further out is due after this

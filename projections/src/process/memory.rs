@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use super::record::page_limit;
 use super::store::route;
 use super::{
-    Backlog, Clock, CommandState, Deadline, InstanceRecord, OutboxEntry, ProcessStore, Pruned,
+    Backlog, Clock, CommandState, Deadline, Due, InstanceRecord, OutboxEntry, ProcessStore, Pruned,
 };
 use crate::checkpoint::expect_at;
 use crate::{ApplyError, Subscriber};
@@ -140,7 +140,7 @@ impl<P: ProcessManager> ProcessStore<P> for MemoryProcess<P> {
         now: SystemTime,
         limit: usize,
         busy: &[InstanceId],
-    ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+    ) -> Result<Due<P::Command>, BoxError> {
         Ok(self.lock().outbox.due(now, limit, busy))
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::record::page_limit;
 use super::store::route;
-use super::{Backlog, Clock, Deadline, InstanceRecord, OutboxEntry, ProcessStore, Pruned};
+use super::{Backlog, Clock, Deadline, Due, InstanceRecord, OutboxEntry, ProcessStore, Pruned};
 use crate::checkpoint::PgCheckpoints;
 use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
@@ -219,7 +219,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         now: SystemTime,
         limit: usize,
         busy: &[InstanceId],
-    ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+    ) -> Result<Due<P::Command>, BoxError> {
         read::due::<P>(&self.pool, &self.sql, (now, limit), busy).await
     }
 

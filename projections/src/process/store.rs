@@ -13,6 +13,19 @@ use super::record::page_limit;
 use super::{Clock, InstanceRecord, Pruned};
 use crate::Subscriber;
 
+/// The commands a [`ProcessStore::due`] scan found.
+#[derive(Debug, Clone)]
+pub struct Due<C> {
+    /// The commands that may go now, oldest first.
+    pub entries: Vec<OutboxEntry<C>>,
+    /// Some pending command was not returned: it waits behind an instance in `busy` or
+    /// behind a command returned, its retry time has not come, or the scan stopped at
+    /// its limit. False: every pending command was returned, so until new commands are
+    /// queued (the store's [`wakeup`](ProcessStore::wakeup)) or a retry time comes, a
+    /// scan finds nothing, whichever instances land meanwhile.
+    pub more: bool,
+}
+
 /// Durable storage of a process manager's instances, handled inputs, outbox and
 /// deadlines. The [`Runner`](crate::Runner) drives it as a [`Subscriber`]; the
 /// [`Worker`](super::Worker) dispatches its outbox and fires its deadlines. Implemented by
@@ -50,12 +63,15 @@ pub trait ProcessStore<P: ProcessManager>: Subscriber + Clone {
     /// pending command of each instance not in `busy`, when its retry time has come (an
     /// instance's later commands wait behind it). On PostgreSQL, a scan of the pending
     /// commands in order, a page (usually the only one) at a time.
+    ///
+    /// [`Due::more`] says whether the scan passed over a pending command: the worker
+    /// claims again when one of its instances lands only if it did.
     fn due(
         &self,
         now: SystemTime,
         limit: usize,
         busy: &[InstanceId],
-    ) -> impl Future<Output = Result<Vec<OutboxEntry<P::Command>>, BoxError>> + Send;
+    ) -> impl Future<Output = Result<Due<P::Command>, BoxError>> + Send;
 
     /// Records that `issued` was dispatched (and what that did to its instance).
     fn mark_dispatched(

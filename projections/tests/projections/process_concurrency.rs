@@ -8,7 +8,7 @@ use std::time::Duration;
 use tessera_core::process::InstanceId;
 use tessera_core::{MemoryStore, Position};
 use tessera_projections::process::{
-    MemoryProcess, OutboxEntry, PgProcess, ProcessConfig, ProcessStore, Worker,
+    Due, MemoryProcess, PgProcess, ProcessConfig, ProcessStore, Worker,
 };
 use tessera_projections::{Runner, RunnerConfig};
 
@@ -42,8 +42,9 @@ async fn place<S: ProcessStore<Burst>>(store: &MemoryStore, process: &S, orders:
 }
 
 /// Each entry's instance and step.
-fn heads(due: Vec<OutboxEntry<Step>>) -> Vec<(String, u32)> {
-    due.into_iter()
+fn heads(due: Due<Step>) -> Vec<(String, u32)> {
+    due.entries
+        .into_iter()
         .map(|e| (e.issued.instance.to_string(), e.issued.command.n))
         .collect()
 }
@@ -111,6 +112,53 @@ async fn an_instance_keeps_its_order<S: ProcessStore<Burst>>(process: S) {
     assert!(process.pending(100).await.expect("pending").is_empty());
 }
 
+/// A scan says whether it left a pending command: none when it returned every one;
+/// one when a command waits behind a busy instance, behind the head it returned, for
+/// its retry time, or beyond the limit.
+async fn a_scan_says_whether_it_left_a_command<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    place(&store, &process, &orders(0..2)).await;
+    let now = process.clock().now();
+    let left = |due: &Due<Step>| due.more;
+    let all = process.due(now, 10, &[]).await.expect("due");
+    assert_eq!(all.entries.len(), 2);
+    assert!(!left(&all), "every pending command returned");
+    assert!(left(&process.due(now, 1, &[]).await.expect("due")), "limit");
+    let busy = process.due(now, 10, &["o0".into()]).await.expect("due");
+    assert_eq!(heads(busy.clone()), [("o1".into(), 1)]);
+    assert!(left(&busy), "o0's command waits for o0");
+    let later = now + Duration::from_secs(3600);
+    process
+        .mark_failed(&all.entries[1].issued, "gateway down", Some(later))
+        .await
+        .expect("mark failed");
+    let waiting = process.due(now, 10, &[]).await.expect("due");
+    assert_eq!(heads(waiting.clone()), [("o0".into(), 1)]);
+    assert!(left(&waiting), "o1's command waits for its retry");
+    process
+        .mark_dispatched(&all.entries[0].issued)
+        .await
+        .expect("mark");
+    process
+        .mark_dispatched(&all.entries[1].issued)
+        .await
+        .expect("mark");
+    let none = process.due(later, 10, &[]).await.expect("due");
+    assert!(none.entries.is_empty() && !left(&none), "nothing pending");
+}
+
+/// Instances with two commands each: the second waits behind the first.
+async fn a_scan_leaves_a_command_behind_its_head<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    place(&store, &process, &orders(0..1)).await;
+    let due = process
+        .due(process.clock().now(), 10, &[])
+        .await
+        .expect("due");
+    assert_eq!(heads(due.clone()), [("o0".into(), 1)]);
+    assert!(due.more, "step 2 waits behind step 1");
+}
+
 /// Instances with 150 queued commands each: the head of an instance behind two long
 /// busy queues is found (on PostgreSQL the scan reads pages of 64 and crosses five).
 async fn a_long_queue_hides_no_instance<S: ProcessStore<Burst>>(process: S) {
@@ -130,7 +178,12 @@ async fn a_long_queue_hides_no_instance<S: ProcessStore<Burst>>(process: S) {
     );
     // o0's head failed and waits an hour for its retry: none of o0's 149 later
     // commands goes before it.
-    let head = process.due(now, 1, &[]).await.expect("due").remove(0);
+    let head = process
+        .due(now, 1, &[])
+        .await
+        .expect("due")
+        .entries
+        .remove(0);
     assert_eq!(head.issued.instance.as_str(), "o0");
     process
         .mark_failed(&head.issued, "gateway down", Some(later))
@@ -187,6 +240,24 @@ async fn pg_a_long_queue_hides_no_instance() {
 async fn pg_commands_of_one_instance_go_in_order_one_at_a_time() {
     in_schema(|pool, schema| async move {
         an_instance_keeps_its_order(open(&pool, &schema, 4).await).await;
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scan_says_whether_it_left_a_command_in_memory() {
+    a_scan_says_whether_it_left_a_command(MemoryProcess::new(Burst { steps: 1 })).await;
+    a_scan_leaves_a_command_behind_its_head(MemoryProcess::new(Burst { steps: 2 })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_scan_says_whether_it_left_a_command() {
+    in_schema(|pool, schema| async move {
+        a_scan_says_whether_it_left_a_command(open(&pool, &schema, 1).await).await;
+    })
+    .await;
+    in_schema(|pool, schema| async move {
+        a_scan_leaves_a_command_behind_its_head(open(&pool, &schema, 2).await).await;
     })
     .await;
 }

@@ -15,8 +15,8 @@ use tessera_core::{
     MemoryStore, NewEvent, Position, RecordedEvent, StreamId,
 };
 use tessera_projections::process::{
-    Backlog, Clock, Deadline, DispatchError, Dispatcher, MemoryProcess, OutboxEntry, PgProcess,
-    ProcessConfig, ProcessStore, Pruned, Worker,
+    Backlog, Clock, Deadline, DispatchError, Dispatcher, Due, MemoryProcess, OutboxEntry,
+    PgProcess, ProcessConfig, ProcessStore, Pruned, Worker,
 };
 use tessera_projections::{ApplyError, Runner, RunnerConfig, Subscriber};
 use tokio::sync::Notify;
@@ -42,6 +42,8 @@ struct Marking<S> {
     fail: Arc<AtomicUsize>,
     /// Marks the store itself failed.
     errors: Arc<AtomicUsize>,
+    /// `due` scans asked for.
+    scans: Arc<AtomicUsize>,
 }
 
 impl<S> Marking<S> {
@@ -52,7 +54,12 @@ impl<S> Marking<S> {
             hold: Arc::default(),
             fail: Arc::default(),
             errors: Arc::default(),
+            scans: Arc::default(),
         }
+    }
+
+    fn scans(&self) -> usize {
+        self.scans.load(Ordering::SeqCst)
     }
 
     fn calls(&self) -> Vec<Mark> {
@@ -126,7 +133,8 @@ impl<P: ProcessManager, S: ProcessStore<P>> ProcessStore<P> for Marking<S> {
         now: SystemTime,
         limit: usize,
         busy: &[InstanceId],
-    ) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+    ) -> Result<Due<P::Command>, BoxError> {
+        self.scans.fetch_add(1, Ordering::SeqCst);
         self.inner.due(now, limit, busy).await
     }
 
@@ -235,6 +243,57 @@ async fn many_instances_are_marked_once_in_order<S: ProcessStore<Burst>>(process
             instances.len() == c.len()
         }),
         "one command per instance in a mark"
+    );
+}
+
+/// The worker's configuration with a tick an hour away: what it claims, it claims on
+/// a wake-up or a landing.
+fn slow_ticks() -> ProcessConfig {
+    ProcessConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..config()
+    }
+}
+
+/// Each instance's second command waits behind its first: once the first lands, the
+/// worker claims it at once, not at its next tick.
+async fn a_command_behind_a_landing_goes_at_once<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    place(&store, &process, &orders(3)).await;
+    let d = Recorder::new(process.clone(), Duration::from_millis(5));
+    let worker = Worker::new(process.clone(), Arc::new(d.clone()), slow_ticks()).spawn();
+    eventually("both steps of every instance landed", || async {
+        d.landed.lock().expect("lock").len() == 6
+    })
+    .await;
+    worker.stop().await;
+    assert_eq!(*d.violations.lock().expect("lock"), Vec::<String>::new());
+}
+
+/// Orders arrive one at a time, each dispatched and marked before the next: a landing
+/// that leaves nothing pending claims nothing, so an order costs the worker one scan
+/// (on its wake-up), not two.
+async fn a_landing_that_leaves_nothing_pending_scans_no_more<S: ProcessStore<Burst>>(process: S) {
+    let store = MemoryStore::new();
+    let process = Marking::new(process);
+    let d = Recorder::new(process.clone(), Duration::ZERO);
+    let worker = Worker::new(process.clone(), Arc::new(d.clone()), slow_ticks()).spawn();
+    eventually("the first scan", || async { process.scans() >= 1 }).await;
+    let before = process.scans();
+    for n in 0..5 {
+        place(&store, &process, &[format!("o{n}")]).await;
+        eventually("landed and marked", || async {
+            d.landed.lock().expect("lock").len() == n + 1
+                && process.pending(10).await.expect("pending").is_empty()
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    worker.stop().await;
+    let scans = process.scans() - before;
+    assert!(
+        scans <= 6,
+        "{scans} scans for 5 orders landing one at a time"
     );
 }
 
@@ -736,6 +795,35 @@ async fn pg_a_batch_and_a_compensation_mark_over_the_same_instances_never_deadlo
                 );
             }
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_behind_a_landing_goes_at_once_in_memory() {
+    a_command_behind_a_landing_goes_at_once(MemoryProcess::new(Burst { steps: 2 })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_command_behind_a_landing_goes_at_once() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, Burst { steps: 2 }).await;
+        a_command_behind_a_landing_goes_at_once(process).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landing_that_leaves_nothing_pending_scans_no_more_in_memory() {
+    let process = MemoryProcess::new(Burst { steps: 1 });
+    a_landing_that_leaves_nothing_pending_scans_no_more(process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_landing_that_leaves_nothing_pending_scans_no_more() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, Burst { steps: 1 }).await;
+        a_landing_that_leaves_nothing_pending_scans_no_more(process).await;
     })
     .await;
 }

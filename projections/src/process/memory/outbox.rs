@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use tessera_core::process::{InstanceId, Issued};
 use tessera_core::EventId;
 
-use crate::process::{Backlog, CommandRecord, CommandState, OutboxEntry};
+use crate::process::{Backlog, CommandRecord, CommandState, Due, OutboxEntry};
 
 struct Entry<C> {
     view: OutboxEntry<C>,
@@ -104,23 +104,22 @@ impl<C: Clone> Outbox<C> {
         self.views().take(limit).cloned().collect()
     }
 
-    /// The oldest pending command of each instance not in `busy`, if due at `now`.
-    pub(super) fn due(
-        &self,
-        now: SystemTime,
-        limit: usize,
-        busy: &[InstanceId],
-    ) -> Vec<OutboxEntry<C>> {
+    /// The oldest pending command of each instance not in `busy`, if due at `now`; and
+    /// whether any pending command was left.
+    pub(super) fn due(&self, now: SystemTime, limit: usize, busy: &[InstanceId]) -> Due<C> {
         // A set, not the slice: the scan may pass thousands of pending commands, and a
         // worker has up to its dispatch bound of instances busy.
         let busy: HashSet<&InstanceId> = busy.iter().collect();
         let mut heads = HashSet::new();
-        self.views()
+        let entries: Vec<OutboxEntry<C>> = self
+            .views()
             .filter(|e| heads.insert(&e.issued.instance))
             .filter(|e| e.not_before <= now && !busy.contains(&e.issued.instance))
             .take(limit)
             .cloned()
-            .collect()
+            .collect();
+        let more = self.pending.len() > entries.len();
+        Due { entries, more }
     }
 
     /// Command `id`, if it is pending.

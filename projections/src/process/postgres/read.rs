@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 
 use super::sql::Sql;
 use crate::process::InstanceCounts;
-use crate::process::{Backlog, Deadline, DeadlineState, OutboxEntry};
+use crate::process::{Backlog, Deadline, DeadlineState, Due, OutboxEntry};
 
 pub(super) async fn pending<P: ProcessManager>(
     pool: &Pool,
@@ -69,9 +69,11 @@ pub(super) async fn due<P: ProcessManager>(
     sql: &Sql,
     (now, limit): (SystemTime, usize),
     busy: &[InstanceId],
-) -> Result<Vec<OutboxEntry<P::Command>>, BoxError> {
+) -> Result<Due<P::Command>, BoxError> {
     if limit == 0 {
-        return Ok(Vec::new());
+        // Nothing looked at: anything may be pending.
+        let (entries, more) = (Vec::new(), true);
+        return Ok(Due { entries, more });
     }
     let busy: HashSet<&str> = busy.iter().map(InstanceId::as_str).collect();
     let mut client = pool.get().await?;
@@ -94,22 +96,22 @@ pub(super) async fn due<P: ProcessManager>(
         .query(&statement, &[&P::NAME, &0i64, &i64::try_from(first)?])
         .await?;
     if scan.take::<P>(&rows)? || rows.len() < first {
-        return Ok(scan.due);
+        return Ok(scan.done(rows.len() == first));
     }
     let tx = super::tx::snapshot(&mut client).await?;
     let mut scan = Scan::new(now, limit, &busy);
     let mut page = first;
-    loop {
+    let full = loop {
         let rows = tx
             .query(&statement, &[&P::NAME, &scan.after, &i64::try_from(page)?])
             .await?;
         if scan.take::<P>(&rows)? || rows.len() < page {
-            break;
+            break rows.len() == page;
         }
         page = page.saturating_mul(2).min(MAX_PAGE);
-    }
+    };
     tx.commit().await?;
-    Ok(scan.due)
+    Ok(scan.done(full))
 }
 
 /// The largest page of a `due` scan.
@@ -124,6 +126,8 @@ struct Scan<'a, C> {
     after: i64,
     met: HashSet<String>,
     due: Vec<OutboxEntry<C>>,
+    /// A pending row was passed over or left unread.
+    more: bool,
 }
 
 impl<'a, C> Scan<'a, C> {
@@ -135,25 +139,38 @@ impl<'a, C> Scan<'a, C> {
             after: 0,
             met: HashSet::new(),
             due: Vec::new(),
+            more: false,
+        }
+    }
+
+    /// What the scan found; `full`: its last page was full, so rows may follow it.
+    fn done(mut self, full: bool) -> Due<C> {
+        self.more |= full;
+        Due {
+            entries: self.due,
+            more: self.more,
         }
     }
 
     /// Takes the due heads of `rows` (the next page); true once `limit` are taken.
     fn take<P: ProcessManager<Command = C>>(&mut self, rows: &[Row]) -> Result<bool, BoxError> {
-        for row in rows {
+        for (n, row) in rows.iter().enumerate() {
             self.after = row.try_get("seq")?;
             let instance: &str = row.try_get("instance_id")?;
             if self.busy.contains(instance) || self.met.contains(instance) {
+                self.more = true;
                 continue;
             }
             // Met, due or not: a head waiting for its retry holds its instance's later
             // commands back.
             self.met.insert(instance.to_owned());
             if row.try_get::<_, SystemTime>("not_before")? > self.now {
+                self.more = true;
                 continue;
             }
             self.due.push(entry::<P>(row)?);
             if self.due.len() == self.limit {
+                self.more |= n + 1 < rows.len();
                 return Ok(true);
             }
         }

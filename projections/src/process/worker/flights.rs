@@ -35,6 +35,16 @@ enum Attempted<C> {
 /// A dispatch task, joined: its id and what it ended with, or why it did not end.
 type Joined<C> = Result<(Id, Result<Attempted<C>, BoxError>), tokio::task::JoinError>;
 
+/// What one [`Flights::launch`] did.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Launched {
+    /// Every free slot was filled: more may be due already.
+    pub(super) full: bool,
+    /// The scan left a pending command (behind an instance in flight, before its retry
+    /// time, or beyond the free slots).
+    pub(super) more: bool,
+}
+
 /// One finished flight: its instance, and what became of its command (an error if it
 /// could not be marked, or its task panicked).
 pub(super) struct Landed {
@@ -69,22 +79,27 @@ impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
 
     /// Claims the due commands of instances not in flight (dispatched, or waiting for
     /// their mark) nor in `held`, as many as there are free dispatch slots, and starts
-    /// them. Returns whether every free slot was filled (more may be due).
-    pub(super) async fn launch(&mut self, held: &[InstanceId]) -> Result<bool, BoxError> {
+    /// them. Returns whether every free slot was filled (more may be due now) and
+    /// whether the scan left a pending command (one may become due when an instance
+    /// lands).
+    pub(super) async fn launch(&mut self, held: &[InstanceId]) -> Result<Launched, BoxError> {
         let bound = self.config.max_concurrent_dispatches.max(1);
         let free = bound
             .saturating_sub(self.tasks.len())
             .min(self.config.batch);
         if free == 0 {
-            return Ok(true);
+            return Ok(Launched {
+                full: true,
+                more: true,
+            });
         }
         let mut skip: Vec<InstanceId> = self.busy.values().cloned().collect();
         skip.extend(self.marks.instances().cloned());
         skip.extend_from_slice(held);
         let now = self.store.clock().now();
         let due = self.store.due(now, free, &skip).await?;
-        let full = due.len() == free;
-        for entry in due {
+        let full = due.entries.len() == free;
+        for entry in due.entries {
             let instance = entry.issued.instance.clone();
             let flight = attempt(
                 self.store.clone(),
@@ -97,7 +112,10 @@ impl<'a, P: ProcessManager, S: ProcessStore<P>> Flights<'a, P, S> {
                 .spawn(flight.instrument(tracing::Span::current()));
             self.busy.insert(task.id(), instance);
         }
-        Ok(full)
+        Ok(Launched {
+            full,
+            more: due.more,
+        })
     }
 
     /// Waits for a dispatch or a mark to end (`None`: none in flight, nor waiting for its

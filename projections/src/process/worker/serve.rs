@@ -19,6 +19,10 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
     let mut retry: Option<Instant> = None;
     // Whether due commands may be waiting unclaimed.
     let mut scan = true;
+    // Whether the last scan left a pending command, which may become due when an
+    // instance in flight lands: if not, a landing frees nothing to claim (new commands
+    // come with a wake-up, retries with their timer, and the tick scans regardless).
+    let mut left = true;
     loop {
         let now = Instant::now();
         if now >= tick {
@@ -41,10 +45,13 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
             (retry, scan) = (None, true);
         }
         if scan {
-            scan = flights.launch(&[]).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "claiming commands failed; retrying");
-                false
-            });
+            (scan, left) = match flights.launch(&[]).await {
+                Ok(launched) => (launched.full, launched.more),
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming commands failed; retrying");
+                    (false, true)
+                }
+            };
         }
         let wait = retry.map_or(tick, |at| at.min(tick));
         tokio::select! {
@@ -58,7 +65,7 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
                             let at = Instant::now() + delay;
                             retry = Some(retry.map_or(at, |r| r.min(at)));
                         }
-                        Ok(_) => scan = true,
+                        Ok(_) => scan |= left,
                         Err(e) => tracing::warn!(error = %e, instance = %l.instance, "marking a dispatch failed; retrying"),
                     }
                 }
