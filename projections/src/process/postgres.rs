@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
-use futures_util::future::try_join;
-use futures_util::TryFutureExt;
+use futures_util::future::join;
 use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status, Trigger};
 use tessera_core::trace::TraceContext;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent, Upcasters};
@@ -150,16 +149,17 @@ impl<P: ProcessManager> PgProcess<P> {
         // other. Both are sent together, in that order, with the handled check.
         let advance = self.checkpoints.advance_statement(&tx).await?;
         let reads = batch::Reads::prepare(&tx, sql).await?;
-        let (moved, loaded) = try_join(
+        let (moved, loaded) = join(
             self.checkpoints
-                .advance_with(&tx, &advance, P::NAME, (from, at))
-                .map_err(BoxError::from),
+                .advance_with(&tx, &advance, P::NAME, (from, at)),
             batch::load(&tx, &reads, &reactions),
         )
-        .await?;
-        if !moved {
+        .await;
+        // Fenced first: a stale batch says so, whatever its reads met.
+        if !moved? {
             return Ok(false);
         }
+        let loaded = loaded?;
         let process = self.process.as_ref();
         batch::react_all(&tx, sql, process, (&reactions, loaded), now).await?;
         tx.commit().await?;

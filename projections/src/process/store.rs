@@ -18,11 +18,13 @@ use crate::Subscriber;
 pub struct Due<C> {
     /// The commands that may go now, oldest first.
     pub entries: Vec<OutboxEntry<C>>,
-    /// Some pending command was not returned: it waits behind an instance in `busy` or
-    /// behind a command returned, its retry time has not come, or the scan stopped at
-    /// its limit. False: every pending command was returned, so until new commands are
-    /// queued (the store's [`wakeup`](ProcessStore::wakeup)) or a retry time comes, a
-    /// scan finds nothing, whichever instances land meanwhile.
+    /// Some pending command was not returned (or may exist unread): it waits behind an
+    /// instance in `busy` or behind a command returned, its retry time has not come, or
+    /// the scan stopped at its limit or a full page. False: every pending command was
+    /// returned, so a later scan finds something only once new commands are queued
+    /// (in this process, the store's [`wakeup`](ProcessStore::wakeup) says so), a retry
+    /// time comes, or a returned command is left pending (a failed mark): an instance
+    /// landing frees nothing else.
     pub more: bool,
 }
 

@@ -88,10 +88,13 @@ impl<P: ProcessManager, S: ProcessStore<P>> Worker<P, S> {
         }
     }
 
-    /// Runs until stopped. It claims work as soon as a dispatch ends, when the store
-    /// signals new commands, and when a retry it scheduled comes due, so queued work
-    /// never waits for the poll interval; the poll interval paces due deadlines and
-    /// retries scheduled by other workers.
+    /// Runs until stopped. It claims work when the store signals new commands, when a
+    /// dispatch ends that may have freed one (its last scan passed over a pending
+    /// command, [`Due::more`](super::Due::more)), when a retry it scheduled comes due,
+    /// and shortly after a mark failed, so work queued in this process never waits for
+    /// the poll interval; the poll interval paces due deadlines, retries scheduled by
+    /// other workers and commands queued by another process (the store's wake-up is
+    /// this process's).
     ///
     /// Beside that, it prunes when it starts and every
     /// [`prune_interval`](ProcessConfig::prune_interval), in rounds of at most

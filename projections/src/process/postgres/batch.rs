@@ -12,10 +12,13 @@
 //! version it was loaded at.
 
 use std::collections::{HashMap, HashSet};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::SystemTime;
 
 use deadpool_postgres::Transaction;
-use futures_util::future::{try_join, try_join_all, BoxFuture};
+use futures_util::future::{maybe_done, try_join, BoxFuture, MaybeDone};
 use tessera_core::process::{Effects, Input, Instance, InstanceId, ProcessManager, Trigger};
 use tessera_core::BoxError;
 use tokio_postgres::types::{Json, ToSql};
@@ -44,12 +47,38 @@ pub(super) struct Reaction<'a, P: ProcessManager> {
 type Sent<'a> = BoxFuture<'a, Result<u64, tokio_postgres::Error>>;
 
 /// Sends `statement` with `params` through `tx` once polled.
-fn send<'a>(
+fn pipelined<'a>(
     tx: &'a Transaction<'_>,
     statement: &'a Statement,
     params: Vec<&'a (dyn ToSql + Sync)>,
 ) -> Sent<'a> {
     Box::pin(tx.execute_raw(statement, params))
+}
+
+/// Waits for every statement of `sent`, first polling each once in order (which sends
+/// it), and returns their answers in that order, or the first error. (`try_join_all`
+/// polls in order only up to a size; the order here must hold for any number.)
+async fn in_order(sent: Vec<Sent<'_>>) -> Result<Vec<u64>, tokio_postgres::Error> {
+    let mut sent: Vec<MaybeDone<Sent<'_>>> = sent.into_iter().map(maybe_done).collect();
+    poll_fn(|cx| {
+        let mut done = true;
+        for one in &mut sent {
+            done &= Pin::new(one).poll(cx).is_ready();
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    sent.iter_mut()
+        .map(|one| {
+            Pin::new(one)
+                .take_output()
+                .unwrap_or_else(|| unreachable!("every statement answered"))
+        })
+        .collect()
 }
 
 /// What a batch reads before its instances react: those that exist (locked for the
@@ -180,27 +209,27 @@ pub(super) async fn react_all<P: ProcessManager>(
     let writes = Writes::prepare(tx, sql).await?;
     let mut sent: Vec<Sent<'_>> = Vec::new();
     for round in &rounds {
-        round.send(tx, &writes, &now, &mut sent);
+        round.queue(tx, &writes, &now, &mut sent);
     }
     if !handled_ids.is_empty() {
         let params: Vec<&(dyn ToSql + Sync)> =
             vec![&P::NAME, &handled_ids, &handled_triggers, &now];
-        sent.push(send(tx, &writes.mark_handled, params));
+        sent.push(pipelined(tx, &writes.mark_handled, params));
     }
     if !new.ids.is_empty() {
         let mut params = new.params().to_vec();
         params.push(&now);
-        sent.push(send(tx, &writes.insert_instances, params));
+        sent.push(pipelined(tx, &writes.insert_instances, params));
     }
     let compared = !changed.ids.is_empty();
     if compared {
         let mut params = changed.params().to_vec();
         params.extend_from_slice(&[&versions, &now]);
-        sent.push(send(tx, &writes.update_instances, params));
+        sent.push(pipelined(tx, &writes.update_instances, params));
     }
-    let done = try_join_all(sent).await?;
+    let done = in_order(sent).await?;
     if compared {
-        let written = done.last().copied().unwrap_or_default();
+        let written = *done.last().ok_or("no answer to the instances' update")?;
         if written != changed.ids.len() as u64 {
             return Err(format!(
                 "{} of {} instances of {} changed concurrently",
@@ -310,8 +339,8 @@ impl<'a, P: ProcessManager> Round<'a, P> {
         }
     }
 
-    /// Sends the round's writes: a statement per kind of change it holds.
-    fn send<'b>(
+    /// Queues the round's writes: a statement per kind of change it holds.
+    fn queue<'b>(
         &'b self,
         tx: &'b Transaction<'_>,
         writes: &'b Writes,
@@ -320,7 +349,7 @@ impl<'a, P: ProcessManager> Round<'a, P> {
     ) {
         if !self.discard.is_empty() {
             let params: Vec<&(dyn ToSql + Sync)> = vec![&P::NAME, &self.discard, now];
-            sent.push(send(tx, &writes.discard, params));
+            sent.push(pipelined(tx, &writes.discard, params));
         }
         if !self.commands.is_empty() {
             let params: Vec<&(dyn ToSql + Sync)> = vec![
@@ -330,12 +359,12 @@ impl<'a, P: ProcessManager> Round<'a, P> {
                 &self.commands,
                 now,
             ];
-            sent.push(send(tx, &writes.enqueue, params));
+            sent.push(pipelined(tx, &writes.enqueue, params));
         }
         if !self.cancel_instances.is_empty() {
             let params: Vec<&(dyn ToSql + Sync)> =
                 vec![&P::NAME, &self.cancel_instances, &self.cancel_keys, now];
-            sent.push(send(tx, &writes.cancel, params));
+            sent.push(pipelined(tx, &writes.cancel, params));
         }
         if !self.deadline_ids.is_empty() {
             let params: Vec<&(dyn ToSql + Sync)> = vec![
@@ -349,7 +378,7 @@ impl<'a, P: ProcessManager> Round<'a, P> {
                 now,
                 &self.deadline_replaced,
             ];
-            sent.push(send(tx, &writes.schedule, params));
+            sent.push(pipelined(tx, &writes.schedule, params));
         }
     }
 }

@@ -22,7 +22,7 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
     // Whether the last scan left a pending command, which may become due when an
     // instance in flight lands: if not, a landing frees nothing to claim (new commands
     // come with a wake-up, retries with their timer, and the tick scans regardless).
-    let mut left = true;
+    let mut more = true;
     loop {
         let now = Instant::now();
         if now >= tick {
@@ -45,7 +45,7 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
             (retry, scan) = (None, true);
         }
         if scan {
-            (scan, left) = match flights.launch(&[]).await {
+            (scan, more) = match flights.launch(&[]).await {
                 Ok(launched) => (launched.full, launched.more),
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming commands failed; retrying");
@@ -65,8 +65,15 @@ pub(super) async fn serve<P: ProcessManager, S: ProcessStore<P>>(
                             let at = Instant::now() + delay;
                             retry = Some(retry.map_or(at, |r| r.min(at)));
                         }
-                        Ok(_) => scan |= left,
-                        Err(e) => tracing::warn!(error = %e, instance = %l.instance, "marking a dispatch failed; retrying"),
+                        Ok(_) => scan |= more,
+                        Err(e) => {
+                            // Its command is pending and claimable again: claimed after
+                            // the base backoff, or by a scan before that.
+                            tracing::warn!(error = %e, instance = %l.instance, "marking a dispatch failed; retrying");
+                            let at = Instant::now() + worker.config.base_backoff;
+                            retry = Some(retry.map_or(at, |r| r.min(at)));
+                            more = true;
+                        }
                     }
                 }
             }
