@@ -265,3 +265,38 @@ async fn pg_a_scan_says_whether_it_left_a_command() {
     })
     .await;
 }
+
+/// One instance reacting to 40 events of one batch: 40 rounds of writes, more than a
+/// fixed-size join polls in order, and its commands are queued in the order of the
+/// events all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_many_reactions_of_one_instance_in_one_batch_keep_their_order() {
+    use tessera_core::{EventReader, ReadAll};
+    use tessera_projections::Subscriber;
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, 1).await;
+        let store = MemoryStore::new();
+        for _ in 0..40 {
+            emit(&store, Ev::Placed { order: "o0".into() }).await;
+        }
+        let events = store
+            .read_all(ReadAll::after(Position::START, 100))
+            .await
+            .expect("read");
+        assert_eq!(events.len(), 40);
+        process
+            .apply(Position::START, &events)
+            .await
+            .expect("one batch");
+        let queued: Vec<uuid::Uuid> = process
+            .pending(100)
+            .await
+            .expect("pending")
+            .iter()
+            .map(|e| e.issued.trigger.0)
+            .collect();
+        let triggers: Vec<uuid::Uuid> = events.iter().map(|e| e.id.0).collect();
+        assert_eq!(queued, triggers, "queued in the order of the events");
+    })
+    .await;
+}
