@@ -271,18 +271,10 @@ async fn pg_a_scan_says_whether_it_left_a_command() {
 /// events all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_many_reactions_of_one_instance_in_one_batch_keep_their_order() {
-    use tessera_core::{EventReader, ReadAll};
     use tessera_projections::Subscriber;
     in_schema(|pool, schema| async move {
         let process = open(&pool, &schema, 1).await;
-        let store = MemoryStore::new();
-        for _ in 0..40 {
-            emit(&store, Ev::Placed { order: "o0".into() }).await;
-        }
-        let events = store
-            .read_all(ReadAll::after(Position::START, 100))
-            .await
-            .expect("read");
+        let events = crate::process_postgres::placed(&["o0"; 40]).await;
         assert_eq!(events.len(), 40);
         process
             .apply(Position::START, &events)

@@ -331,24 +331,33 @@ async fn a_crash_before_the_batched_mark_redispatches_once<S: ProcessStore<Fulfi
     }
 }
 
-/// Marks fail (the connection drops before the transaction): the commands they carried
-/// are dispatched again, land once, and are marked by a later mark.
-async fn a_failed_mark_redispatches_once<S: ProcessStore<Fulfil>>(process: S) {
+/// `fails` marks fail (the connection drops before the transaction) while `n` orders'
+/// commands go: the commands they carried are dispatched again, land once, and are
+/// marked by a later mark. With `config`'s tick an hour away, what claims them again is
+/// the worker's retry after a failed mark, not the tick.
+async fn a_failed_mark_redispatches_once<S: ProcessStore<Fulfil>>(
+    process: S,
+    (n, fails): (u32, usize),
+    config: ProcessConfig,
+) {
     let store = MemoryStore::new();
     let process = Marking::new(process);
-    place(&store, &process, &orders(6)).await;
-    process.fail.store(2, Ordering::SeqCst);
+    place(&store, &process, &orders(n)).await;
+    process.fail.store(fails, Ordering::SeqCst);
     let d = LedgerDispatcher::new(&store);
-    let worker = Worker::new(process.clone(), Arc::new(d.clone()), config()).spawn();
+    let worker = Worker::new(process.clone(), Arc::new(d.clone()), config).spawn();
     eventually("outbox drained", || async {
         process.pending(10).await.expect("pending").is_empty()
     })
     .await;
     worker.stop().await;
-    assert_eq!(process.fail.load(Ordering::SeqCst), 0, "both failures hit");
+    assert_eq!(process.fail.load(Ordering::SeqCst), 0, "every failure hit");
     let attempts = d.attempts().len();
-    assert!(attempts > 6, "{attempts} dispatches: some went again");
-    for order in orders(6) {
+    assert!(
+        attempts > n as usize,
+        "{attempts} dispatches: some went again"
+    );
+    for order in orders(n) {
         assert_eq!(ledger(&store, &order).await, ["Reserve"], "{order}: once");
     }
 }
@@ -458,7 +467,7 @@ async fn a_crash_before_the_batched_mark_redispatches_and_lands_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_batched_mark_redispatches_and_lands_once() {
-    a_failed_mark_redispatches_once(MemoryProcess::new(Fulfil)).await;
+    a_failed_mark_redispatches_once(MemoryProcess::new(Fulfil), (6, 2), config()).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -516,7 +525,7 @@ async fn pg_a_crash_before_the_batched_mark_redispatches_and_lands_once() {
 async fn pg_a_failed_batched_mark_redispatches_and_lands_once() {
     in_schema(|pool, schema| async move {
         let process = open(&pool, &schema, Fulfil).await;
-        a_failed_mark_redispatches_once(process).await;
+        a_failed_mark_redispatches_once(process, (6, 2), config()).await;
     })
     .await;
 }
@@ -824,6 +833,21 @@ async fn pg_a_landing_that_leaves_nothing_pending_scans_no_more() {
     in_schema(|pool, schema| async move {
         let process = open(&pool, &schema, Burst { steps: 1 }).await;
         a_landing_that_leaves_nothing_pending_scans_no_more(process).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_mark_is_claimed_again_before_the_tick_in_memory() {
+    let process = MemoryProcess::new(Fulfil);
+    a_failed_mark_redispatches_once(process, (1, 1), slow_ticks()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_failed_mark_is_claimed_again_before_the_tick() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, Fulfil).await;
+        a_failed_mark_redispatches_once(process, (1, 1), slow_ticks()).await;
     })
     .await;
 }

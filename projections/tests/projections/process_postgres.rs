@@ -121,7 +121,7 @@ async fn pg_one_batch_leaves_what_one_event_at_a_time_leaves() {
 }
 
 /// The process's events of `orders` placed, read back from a memory log.
-async fn placed(orders: &[&str]) -> Vec<tessera_core::RecordedEvent> {
+pub async fn placed(orders: &[&str]) -> Vec<tessera_core::RecordedEvent> {
     use tessera_core::{EventReader, MemoryStore, Position, ReadAll};
     let store = MemoryStore::new();
     for order in orders {

@@ -77,15 +77,7 @@ pub(super) async fn dispatched_all<P: ProcessManager>(
     tx::lock_all::<P>(&tx, sql, &instances).await?;
     let ids: Vec<uuid::Uuid> = issued.iter().map(|i| i.id.0).collect();
     let now = this.clock.now();
-    let marked: HashSet<uuid::Uuid> = tx
-        .query(
-            &tx.prepare_cached(&sql.mark_dispatched).await?,
-            &[&ids, &now],
-        )
-        .await?
-        .iter()
-        .map(|row| row.try_get("command_id"))
-        .collect::<Result<_, _>>()?;
+    let marked = mark(&tx, &sql.mark_dispatched, &ids, now).await?;
     for one in issued {
         if !marked.contains(&one.id.0) || !matches!(one.kind, CommandKind::Compensation { .. }) {
             continue;
@@ -121,15 +113,7 @@ async fn forward_dispatched<P: ProcessManager>(
     let sql = &*this.sql;
     let ids: Vec<uuid::Uuid> = issued.iter().map(|i| i.id.0).collect();
     let now = this.clock.now();
-    let marked: HashSet<uuid::Uuid> = client
-        .query(
-            &client.prepare_cached(&sql.mark_dispatched_free).await?,
-            &[&ids, &now],
-        )
-        .await?
-        .iter()
-        .map(|row| row.try_get("command_id"))
-        .collect::<Result<_, _>>()?;
+    let marked = mark(&client, &sql.mark_dispatched_free, &ids, now).await?;
     if marked.len() == ids.len() {
         return Ok(());
     }
@@ -144,6 +128,22 @@ async fn forward_dispatched<P: ProcessManager>(
         client.query(&one, &[&[id].as_slice(), &now]).await?;
     }
     Ok(())
+}
+
+/// Runs a mark statement (`mark_dispatched` or `mark_dispatched_free`) over the
+/// commands `ids` at `now`: the ids it marked.
+async fn mark(
+    client: &impl deadpool_postgres::GenericClient,
+    statement: &str,
+    ids: &[uuid::Uuid],
+    now: SystemTime,
+) -> Result<HashSet<uuid::Uuid>, BoxError> {
+    let rows = client
+        .query(&client.prepare_cached(statement).await?, &[&ids, &now])
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get("command_id").map_err(BoxError::from))
+        .collect()
 }
 
 pub(super) async fn fire_one<P: ProcessManager>(
