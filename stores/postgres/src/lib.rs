@@ -88,7 +88,8 @@
 //!   on a connection of their own that reconnects with backoff. Notifications are
 //!   hints: polling is the correctness path. A bounded buffer gives back-pressure.
 //!   While committed events wait behind an open transaction, one store-wide re-check
-//!   wakes the subscriptions again shortly (backing off to half a second). A store's
+//!   wakes the subscriptions again shortly (after a millisecond, doubling up to half a
+//!   second while they stay hidden). A store's
 //!   writers wake its own subscriptions at the commit, so its own `NOTIFY`s (their
 //!   payload names the store object) do not wake them again; several stores of one
 //!   process in one database can listen on one connection

@@ -22,7 +22,12 @@ use tracing::{Instrument, Span};
 
 use crate::PostgresStore;
 
-const FIRST_RECHECK_MS: u64 = 10;
+/// The first re-check's delay. Events are hidden mostly by another writer's transaction
+/// of a few milliseconds (a runner's, a saga's, an append to another store), whose end
+/// wakes nothing here: at 10 ms, one such wait in an order's path was a tenth of its
+/// place → confirmed time at low rates (issue 22); doubling from 1 ms finds the end
+/// within a millisecond or two and costs a long-held transaction a few more reads.
+const FIRST_RECHECK_MS: u64 = 1;
 const MAX_RECHECK_MS: u64 = 500;
 
 #[derive(Clone, Debug)]
@@ -230,9 +235,9 @@ mod tests {
         for _ in 0..50 {
             recheck.after_check(true, 250, &appended);
         }
-        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS + 1)).await;
+        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS * 2 - 1)).await;
         assert_eq!(*rx.borrow(), 1, "not before the doubled delay");
-        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
         assert_eq!(*rx.borrow(), 2);
         // Nothing hidden any more: no wake-up, and the delay starts again.
         recheck.after_check(false, 250, &appended);
