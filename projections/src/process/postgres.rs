@@ -48,6 +48,11 @@ const MIGRATIONS: &[crate::migrate::Migration] = &[
         name: "records: instances paged by id, one instance's commands and deadlines",
         sql: include_str!("postgres/sql/records.sql"),
     },
+    crate::migrate::Migration {
+        version: 5,
+        name: "instances: room for HOT updates",
+        sql: include_str!("postgres/sql/fillfactor.sql"),
+    },
 ];
 
 /// A process store in PostgreSQL. Several process managers can share one schema (rows

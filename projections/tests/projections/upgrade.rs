@@ -50,8 +50,24 @@ async fn a_process_schema_of_the_previous_release_is_upgraded_in_place() {
         ("process".to_owned(), 2),
         ("process".to_owned(), 3),
         ("process".to_owned(), 4),
+        ("process".to_owned(), 5),
     ];
     assert_eq!(recorded(&client, &schema).await, expected);
+    let options: Option<Vec<String>> = client
+        .query_one(
+            &format!(
+                "SELECT reloptions FROM pg_class WHERE oid = '\"{schema}\".instances'::regclass"
+            ),
+            &[],
+        )
+        .await
+        .expect("instances' options")
+        .get(0);
+    assert_eq!(
+        options,
+        Some(vec!["fillfactor=80".to_owned()]),
+        "room for HOT updates"
+    );
     // Starting again changes nothing.
     let again = PgProcess::new(pool.clone(), Fulfil, &schema)
         .await

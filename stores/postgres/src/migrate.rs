@@ -14,11 +14,18 @@ struct Migration {
 }
 
 /// Every migration, in order. Never edit a released one: add the next.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events, streams, snapshots",
-    sql: include_str!("migrations/0001_events.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events, streams, snapshots",
+        sql: include_str!("migrations/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "streams: room for HOT updates",
+        sql: include_str!("migrations/0002_streams_fillfactor.sql"),
+    },
+];
 
 /// The newest schema version this crate knows.
 pub(crate) fn latest() -> i32 {
