@@ -85,7 +85,8 @@ pub enum Command {
     Projections(Database),
     /// Place and read orders through the API; report throughput, latency and outcomes.
     Load(LoadArgs),
-    /// Place orders in process on PostgreSQL (the real handlers and saga, no HTTP).
+    /// Place orders in process (the real handlers and saga, no HTTP) on PostgreSQL, or
+    /// in memory to measure the pipeline without HTTP.
     Seed(SeedArgs),
     /// Serve the API gateway in front of the ordering, inventory and payment services.
     Gateway(gateway::GatewayArgs),
@@ -311,7 +312,16 @@ pub struct SeedArgs {
     /// Append the placed order ids to this file, one a line.
     #[arg(long)]
     pub ids_file: Option<std::path::PathBuf>,
-    /// The database (required).
+    /// Latency of the simulated payment gateway (at most 60000).
+    #[arg(long, default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_PAYMENT_LATENCY_MS))]
+    pub payment_latency_ms: u64,
+    /// Gateway calls in flight at once (1 to 1024), as `serve --payment-concurrency`.
+    #[arg(long, default_value_t = 64,
+        value_parser = clap::value_parser!(u16).range(1..=MAX_PAYMENT_CONCURRENCY))]
+    pub payment_concurrency: u16,
+    /// The database (none: the in-memory store, gone when seeding ends: the run
+    /// measures the pipeline in process, without HTTP).
     #[command(flatten)]
     pub database: Database,
 }
@@ -415,7 +425,16 @@ mod tests {
             if l.orders == 0 && l.read_existing && l.reads == 5000 && l.skus == 20));
         let seed = Cli::parse_from(["shop", "seed", "--orders", "7", "--ids-file", "ids.txt"]);
         assert!(matches!(seed.command, Command::Seed(ref s)
-            if s.orders == 7 && s.skus == 20 && s.ids_file.is_some()));
+            if s.orders == 7 && s.skus == 20 && s.ids_file.is_some()
+                && s.payment_latency_ms == 1 && s.payment_concurrency == 64
+                && s.database.database_url.is_none() == std::env::var_os("DATABASE_URL").is_none()));
+        for bad in [
+            ["--payment-concurrency", "0"],
+            ["--payment-latency-ms", "60001"],
+        ] {
+            let args = ["shop", "seed", "--orders", "1", bad[0], bad[1]];
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
         assert!(
             Cli::try_parse_from(["shop", "seed"]).is_err(),
             "seed needs --orders"

@@ -24,7 +24,8 @@
 //! shop projections --database-url URL
 //! shop load --orders N --concurrency C [--skus N] [--reads R] [--read-existing]
 //!           [--target http://127.0.0.1:8080]
-//! shop seed --database-url URL --orders N [--skus N] [--ids-file PATH]
+//! shop seed [--database-url URL] --orders N [--skus N] [--concurrency C] [--ids-file PATH]
+//!           [--payment-latency-ms 1] [--payment-concurrency 64]
 //! ```
 //!
 //! With no `--database-url` (and no `DATABASE_URL`) `serve` runs on the embedded
@@ -74,6 +75,10 @@
 //! stop after their current batch, keeping their checkpoints.
 
 use std::process::ExitCode;
+
+/// The process's allocator (see the shop's `Cargo.toml` for why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     shop::cli::main()

@@ -1,6 +1,7 @@
 //! `shop seed`: places orders in process, through the real command handlers, saga,
 //! relays, inboxes and payment worker (no HTTP), and waits until every one has settled.
-//! Fills a PostgreSQL shop quickly for read and memory measurements.
+//! Fills a PostgreSQL shop quickly for read and memory measurements; without a database
+//! it runs on the in-memory store and measures the pipeline in process, without HTTP.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use tessera_core::{BoxError, CommandOptions, EventStore, Metadata, SnapshotStore
 use uuid::Uuid;
 
 use super::SeedArgs;
-use crate::app::{postgres_parts, App};
+use crate::app::{memory_parts, postgres_parts, App};
 use crate::fulfilment::Fulfilment;
 use crate::inventory::ProductCommand;
 use crate::ordering::{Line, OrderCommand, OrderStatus};
@@ -35,35 +36,30 @@ const STALL: Duration = Duration::from_secs(120);
 /// end `payment_timeout` instead of confirmed.
 const AHEAD_PER_TASK: usize = 4;
 
-/// Runs `shop seed`.
+/// Runs `shop seed`: on PostgreSQL when a database is given, else on the in-memory
+/// store (an in-process measurement of the pipeline: nothing is kept).
 pub async fn run(args: SeedArgs) -> Result<(), BoxError> {
-    let url = args
-        .database
-        .database_url
-        .as_deref()
-        .ok_or("shop seed needs --database-url (or DATABASE_URL)")?;
     let mut settings = Settings {
         prefix: args.database.schema_prefix.clone(),
         ..Settings::default()
     };
-    settings.gateway.latency = Duration::from_millis(1);
+    settings.gateway.latency = Duration::from_millis(args.payment_latency_ms);
+    settings.resilience.max_concurrent = usize::from(args.payment_concurrency);
     let saga = Fulfilment {
         payment_timeout: settings.payment_timeout,
     };
-    let parts = postgres_parts(url, &settings.prefix, saga).await?;
-    let app = App::start(settings, parts);
-    let started = Instant::now();
-    let result = seed(
-        &app,
-        args.orders,
-        args.skus,
-        args.concurrency,
-        Duration::from_secs(5),
-    )
-    .await;
-    app.shutdown().await;
-    let seeded = result?;
-    let secs = started.elapsed().as_secs_f64();
+    let (seeded, secs, store) = match args.database.database_url.as_deref() {
+        Some(url) => {
+            let parts = postgres_parts(url, &settings.prefix, saga).await?;
+            let (seeded, secs) = timed(App::start(settings, parts), &args).await;
+            (seeded?, secs, "postgres")
+        }
+        None => {
+            let parts = memory_parts(&settings.prefix, saga);
+            let (seeded, secs) = timed(App::start(settings, parts), &args).await;
+            (seeded?, secs, "memory")
+        }
+    };
     if let Some(path) = &args.ids_file {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -74,12 +70,32 @@ pub async fn run(args: SeedArgs) -> Result<(), BoxError> {
         }
     }
     println!(
-        "workload=shop-seed orders={} confirmed={} seconds={secs:.1} orders_per_s={:.1}",
+        "workload=shop-seed store={store} orders={} confirmed={} seconds={secs:.2} orders_per_s={:.1}",
         seeded.ids.len(),
         seeded.confirmed,
         seeded.ids.len() as f64 / secs.max(1e-9)
     );
     Ok(())
+}
+
+/// Seeds `app` as `args` say, shuts it down, and gives the outcome with the seconds
+/// from the first order placed to the last one settled.
+async fn timed<S: EventStore + SnapshotStore>(
+    app: Arc<App<S>>,
+    args: &SeedArgs,
+) -> (Result<Seeded, BoxError>, f64) {
+    let started = Instant::now();
+    let result = seed(
+        &app,
+        args.orders,
+        args.skus,
+        args.concurrency,
+        Duration::from_secs(5),
+    )
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    app.shutdown().await;
+    (result, secs)
 }
 
 /// Places `orders` one-unit orders on `app`, round robin over `skus` products (created,
@@ -228,11 +244,33 @@ mod tests {
 
     use tessera_core::process::Status;
 
-    use super::seed;
+    use super::{run, seed};
     use crate::app::{memory_parts, App};
+    use crate::cli::{Database, SeedArgs};
     use crate::fulfilment::Fulfilment;
     use crate::ordering::OrderStatus;
     use crate::settings::Settings;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_database_seeding_runs_on_the_memory_store() {
+        let args = SeedArgs {
+            orders: 25,
+            skus: 1,
+            concurrency: 8,
+            ids_file: Some(std::env::temp_dir().join(format!("seed-{}.txt", uuid::Uuid::new_v4()))),
+            payment_latency_ms: 0,
+            payment_concurrency: 4,
+            database: Database {
+                database_url: None,
+                schema_prefix: String::new(),
+            },
+        };
+        let path = args.ids_file.clone().expect("a path");
+        run(args).await.expect("seeded in memory");
+        let ids = std::fs::read_to_string(&path).expect("ids written");
+        std::fs::remove_file(&path).expect("removed");
+        assert_eq!(ids.lines().count(), 25, "every placed order's id");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn seeded_orders_are_settled_by_the_real_saga() {
