@@ -2,7 +2,7 @@
 //! (what the worker claims) and of each instance's (what discarding and pruning touch),
 //! so neither walks every command ever issued.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
 use tessera_core::process::{InstanceId, Issued};
@@ -108,9 +108,15 @@ impl<C: Clone> Outbox<C> {
     /// whether any pending command was left.
     pub(super) fn due(&self, now: SystemTime, limit: usize, busy: &[InstanceId]) -> Due<C> {
         // A set, not the slice: the scan may pass thousands of pending commands, and a
-        // worker has up to its dispatch bound of instances busy.
-        let busy: HashSet<&InstanceId> = busy.iter().collect();
-        let mut heads = HashSet::new();
+        // worker has up to its dispatch bound of instances busy. Both sets are rebuilt on
+        // every call, so they hash with foldhash, not SipHash (a tenth of the in-process
+        // pipeline's samples were this scan, most of them hashing instance ids), and the
+        // heads' set is sized once for the commands it may meet.
+        let busy: foldhash::HashSet<&InstanceId> = busy.iter().collect();
+        let mut heads = foldhash::HashSet::with_capacity_and_hasher(
+            self.pending.len().min(limit.saturating_add(busy.len())),
+            foldhash::fast::RandomState::default(),
+        );
         let entries: Vec<OutboxEntry<C>> = self
             .views()
             .filter(|e| heads.insert(&e.issued.instance))
