@@ -20,24 +20,33 @@ P=hops$$; LISTEN=127.0.0.1:18391
 drop() {
   PGOPTIONS="-c client_min_messages=warning" psql -q -o /dev/null "$URL" -c "DO \$\$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE '${P}\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(s) || ' CASCADE'; END LOOP; END \$\$"
 }
+# shellcheck disable=SC2086 # SERVE_ARGS holds several flags
 "$SHOP" serve --listen "$LISTEN" --database-url "$URL" --schema-prefix "${P}_" --admin-open \
   $SERVE_ARGS > "/tmp/$P-serve.log" 2>&1 &
 SERVE=$!
-trap 'kill $SERVE 2> /dev/null; wait $SERVE 2> /dev/null; drop; rm -f /tmp/$P-serve.log' EXIT
-sleep 8
+trap 'kill $SERVE 2> /dev/null; wait $SERVE 2> /dev/null; drop' EXIT
+for _ in $(seq 1 60); do
+  curl -sf "http://$LISTEN/health/ready" > /dev/null && break
+  sleep 0.5
+done
+curl -sf "http://$LISTEN/health/ready" > /dev/null \
+  || { echo "shop serve is not ready; its log: /tmp/$P-serve.log" >&2; exit 1; }
 "$SHOP" load --target "http://$LISTEN" --reads 0 --settle-s 120 --orders "$ORDERS" \
-  --rate "$RATE" 2> /dev/null | tail -1
+  --rate "$RATE" > "/tmp/$P-load.log" 2>&1 \
+  || { echo "shop load failed; its output: /tmp/$P-load.log" >&2; exit 1; }
+tail -1 "/tmp/$P-load.log"
+rm -f "/tmp/$P-load.log" "/tmp/$P-serve.log"
 psql -q "$URL" -c "
 WITH e AS (
-  SELECT 'ordering' AS store, stream_id, event_type, recorded_at, metadata->>'correlation_id' AS c FROM ${P}_ordering.events
-  UNION ALL SELECT 'inventory', stream_id, event_type, recorded_at, metadata->>'correlation_id' FROM ${P}_inventory.events
-  UNION ALL SELECT 'payment', stream_id, event_type, recorded_at, metadata->>'correlation_id' FROM ${P}_payment.events
+  SELECT 'ordering' AS store, stream_id, event_type, recorded_at, global_position AS pos, metadata->>'correlation_id' AS c FROM ${P}_ordering.events
+  UNION ALL SELECT 'inventory', stream_id, event_type, recorded_at, global_position, metadata->>'correlation_id' FROM ${P}_inventory.events
+  UNION ALL SELECT 'payment', stream_id, event_type, recorded_at, global_position, metadata->>'correlation_id' FROM ${P}_payment.events
 ), late AS (
   SELECT metadata->>'correlation_id' AS c FROM ${P}_ordering.events
   WHERE event_type = 'OrderPlaced' ORDER BY global_position DESC LIMIT $((ORDERS * 4 / 5))
 ), hops AS (
   SELECT store || ' ' || split_part(stream_id, '-', 1) || ' ' || event_type AS hop,
-         extract(epoch FROM recorded_at - lag(recorded_at) OVER (PARTITION BY c ORDER BY recorded_at)) * 1000 AS ms,
+         extract(epoch FROM recorded_at - lag(recorded_at) OVER (PARTITION BY c ORDER BY recorded_at, store, pos)) * 1000 AS ms,
          extract(epoch FROM recorded_at - min(recorded_at) OVER (PARTITION BY c)) * 1000 AS since
   FROM e JOIN late USING (c)
 )

@@ -127,6 +127,20 @@ async fn a_pg_view_answers_gets_and_filtered_pages() {
         .await
         .expect("view");
     exercise(view).await;
+    // Its documents' pages keep room for a changed document's next version (HOT).
+    let options: Option<Vec<String>> = pool
+        .get()
+        .await
+        .expect("connection")
+        .query_one(
+            "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname = 'docs' AND n.nspname LIKE $1 || '%'",
+            &[&prefix],
+        )
+        .await
+        .expect("the docs table's options")
+        .get(0);
+    assert_eq!(options, Some(vec!["fillfactor=80".to_owned()]));
     cleanup(&pool, &control, &format!("{prefix}accounts")).await;
 }
 

@@ -224,21 +224,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn many_subscriptions_finding_hidden_events_schedule_one_wake_up_at_a_time() {
-        let (appended, rx) = tokio::sync::watch::channel(0u64);
+        let (appended, mut rx) = tokio::sync::watch::channel(0u64);
         let recheck = Arc::new(Recheck::default());
+        let asked = tokio::time::Instant::now();
         for _ in 0..50 {
             recheck.after_check(true, 250, &appended);
         }
-        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS + 1)).await;
-        assert_eq!(*rx.borrow(), 1, "one wake-up for fifty checks");
+        rx.changed().await.expect("a wake-up");
+        assert_eq!(asked.elapsed(), Duration::from_millis(FIRST_RECHECK_MS));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(*rx.borrow_and_update(), 1, "one wake-up for fifty checks");
         // Still hidden: the next one comes after twice the delay, and again only one.
+        let asked = tokio::time::Instant::now();
         for _ in 0..50 {
             recheck.after_check(true, 250, &appended);
         }
-        tokio::time::sleep(Duration::from_millis(FIRST_RECHECK_MS * 2 - 1)).await;
-        assert_eq!(*rx.borrow(), 1, "not before the doubled delay");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        assert_eq!(*rx.borrow(), 2);
+        rx.changed().await.expect("a wake-up");
+        assert_eq!(
+            asked.elapsed(),
+            Duration::from_millis(FIRST_RECHECK_MS * 2),
+            "after twice the delay"
+        );
+        assert_eq!(*rx.borrow_and_update(), 2);
         // Nothing hidden any more: no wake-up, and the delay starts again.
         recheck.after_check(false, 250, &appended);
         tokio::time::sleep(Duration::from_secs(1)).await;

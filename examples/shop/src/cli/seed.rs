@@ -55,6 +55,10 @@ pub async fn run(args: SeedArgs) -> Result<(), BoxError> {
             (seeded?, secs, "postgres")
         }
         None => {
+            eprintln!(
+                "shop seed: no --database-url (or DATABASE_URL): seeding the in-memory store, \
+                 which is gone when seeding ends (a measurement of the pipeline in process)"
+            );
             let parts = memory_parts(&settings.prefix, saga);
             let (seeded, secs) = timed(App::start(settings, parts), &args).await;
             (seeded?, secs, "memory")
@@ -79,7 +83,8 @@ pub async fn run(args: SeedArgs) -> Result<(), BoxError> {
 }
 
 /// Seeds `app` as `args` say, shuts it down, and gives the outcome with the seconds
-/// from the first order placed to the last one settled.
+/// from the start of seeding (stocking the products, then placing) to the last order
+/// settled, not counting the shutdown.
 async fn timed<S: EventStore + SnapshotStore>(
     app: Arc<App<S>>,
     args: &SeedArgs,
