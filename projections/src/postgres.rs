@@ -54,9 +54,10 @@ pub trait PgHandler: Send + Sync + 'static {
 
 /// Which version a runner applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    version: i32,
-    schema: String,
+pub(crate) struct Target {
+    pub(crate) version: i32,
+    /// Its schema, quoted.
+    pub(crate) schema: String,
 }
 
 /// A projection into PostgreSQL tables. Clones share the handler and pool.
@@ -178,6 +179,18 @@ impl<H: PgHandler> PgProjection<H> {
             .target
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(t);
+    }
+
+    /// The pool, the version this clone's runner applies to (`None` until its
+    /// [`Subscriber::checkpoint`] read it) and the compare-and-set of
+    /// `sql/advance_active.sql` filled in: what a subscriber that writes a batch in one
+    /// statement of its own (a view's live runner) builds that statement from.
+    pub(crate) fn live_parts(&self) -> (&Pool, Option<Target>, &str) {
+        (
+            &self.pool,
+            self.current_target(),
+            self.control.advance_active_sql(),
+        )
     }
 
     fn current_target(&self) -> Option<Target> {

@@ -56,15 +56,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
 
+#[cfg(feature = "postgres")]
+mod live;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod store;
+mod subscriber;
 
 pub use memory::{Docs, MemView};
 #[cfg(feature = "postgres")]
 pub use postgres::PgView;
 pub use store::{QueryError, ViewStore};
+pub use subscriber::ViewSubscriber;
 
 /// One read model: which events it reads and how they change its documents.
 pub trait View: Send + Sync + 'static {

@@ -178,6 +178,12 @@ impl Control {
         Ok(tx.query_opt(&statement, &params).await?.is_some())
     }
 
+    /// The text of [`advance_active`](Self::advance_active)'s statement (`$1`..`$6` as
+    /// there), for a statement that embeds it.
+    pub(super) fn advance_active_sql(&self) -> &str {
+        &self.advance_active
+    }
+
     /// Locks one version's checkpoint (for a rebuild); returns it.
     pub(super) async fn lock_version(
         &self,

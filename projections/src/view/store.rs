@@ -4,7 +4,7 @@
 use deadpool_postgres::Pool;
 use tessera_core::{BoxError, EventReader, Position};
 
-use super::{memory::MemView, wanted, Filters, Page, View};
+use super::{memory::MemView, wanted, Filters, Page, View, ViewSubscriber};
 #[cfg(feature = "postgres")]
 use super::{postgres, PgView};
 use crate::{MemoryProjection, Progress, Runner, RunnerConfig, RunnerHandle, Subscriber};
@@ -179,13 +179,21 @@ impl<V: View> ViewStore<V> {
         }
     }
 
-    /// Starts the view's runner on `store`.
-    pub fn spawn<S: EventReader>(&self, store: S, config: RunnerConfig) -> RunnerHandle<S> {
+    /// The subscriber a runner of this view drives (one per runner). In PostgreSQL each
+    /// batch is one statement, the checkpoint's compare-and-set and the documents' writes
+    /// together, reading only the documents the subscriber's last batch did not leave it
+    /// (see `view/live.rs` for why that is sound).
+    pub fn subscriber(&self) -> ViewSubscriber<V> {
         match self {
-            ViewStore::Memory(m) => Runner::new(store, m.clone(), config).spawn(),
+            ViewStore::Memory(m) => ViewSubscriber::memory(m.clone()),
             #[cfg(feature = "postgres")]
-            ViewStore::Pg(p, _) => Runner::new(store, p.clone(), config).spawn(),
+            ViewStore::Pg(p, _) => ViewSubscriber::pg(super::live::PgLive::new(p.clone())),
         }
+    }
+
+    /// Starts the view's runner on `store`, driving a fresh [`Self::subscriber`].
+    pub fn spawn<S: EventReader>(&self, store: S, config: RunnerConfig) -> RunnerHandle<S> {
+        Runner::new(store, self.subscriber(), config).spawn()
     }
 
     /// Rebuilds the view from `store` without downtime; returns the events applied.
@@ -204,7 +212,7 @@ impl<V: View> ViewStore<V> {
 
 /// Whether `e` says the schema or table went away (a rebuild switched versions).
 #[cfg(feature = "postgres")]
-fn switched(e: &BoxError) -> bool {
+pub(super) fn switched(e: &BoxError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
     while let Some(err) = source {
         if let Some(db) = err.downcast_ref::<tokio_postgres::Error>() {

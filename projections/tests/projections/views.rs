@@ -2,8 +2,10 @@
 //! of filterable fields, and a rebuild that keeps serving.
 
 use serde::{Deserialize, Serialize};
-use tessera_core::{BoxError, EventFilter, MemoryStore, RecordedEvent};
-use tessera_projections::{QueryError, RunnerConfig, View, ViewStore};
+use tessera_core::{
+    BoxError, EventFilter, EventReader, MemoryStore, Position, ReadAll, RecordedEvent,
+};
+use tessera_projections::{ApplyError, QueryError, RunnerConfig, Subscriber, View, ViewStore};
 
 use crate::pg_support::{cleanup, pool, unique};
 use crate::support::{deposit, WAIT};
@@ -188,4 +190,209 @@ async fn a_pg_view_reads_the_version_active_now() {
         5
     );
     cleanup(&pool, &control, &name).await;
+}
+
+/// A PostgreSQL view and a fresh name for it: (view, prefix, control schema).
+async fn pg_accounts(pool: &deadpool_postgres::Pool) -> (ViewStore<Accounts>, String, String) {
+    let (prefix, control) = (format!("v{}_", unique()), format!("vctl_{}", unique()));
+    let view = ViewStore::<Accounts>::postgres(pool.clone(), &prefix, &control)
+        .await
+        .expect("view");
+    (view, prefix, control)
+}
+
+/// The totals of the accounts in `view`, by id.
+async fn totals(view: &ViewStore<Accounts>) -> Vec<(String, i64)> {
+    let page = view.list(&Vec::new(), None, 100).await.expect("list");
+    let mut all: Vec<_> = page.items.into_iter().map(|a| (a.id, a.total)).collect();
+    all.sort();
+    all
+}
+
+/// Two runners of one PostgreSQL view (two view objects, as in two processes), each
+/// writing its batches in one statement and keeping the documents it wrote: every
+/// deposit counts once, whichever runner wins each batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pg_view_runners_count_each_event_once() {
+    let pool = pool().await;
+    let (view, prefix, control) = pg_accounts(&pool).await;
+    let other = ViewStore::<Accounts>::postgres(pool.clone(), &prefix, &control)
+        .await
+        .expect("the second view object");
+    let log = MemoryStore::new();
+    let a = view.spawn(log.clone(), RunnerConfig::default());
+    let b = other.spawn(log.clone(), RunnerConfig::default());
+    let mut last = tessera_core::Position::START;
+    let mut wanted = [0i64; 5];
+    for i in 0..400usize {
+        let amount = i64::try_from(i % 7).expect("small") + 1;
+        wanted[i % 5] += amount;
+        last = deposit(&log, &format!("acct-{}", i % 5), amount).await;
+        if i % 10 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    a.wait_for(last, WAIT).await.expect("a caught up");
+    b.wait_for(last, WAIT).await.expect("b caught up");
+    let expected: Vec<_> = (0..5).map(|i| (format!("acct-{i}"), wanted[i])).collect();
+    assert_eq!(totals(&view).await, expected);
+    a.stop().await;
+    b.stop().await;
+    cleanup(&pool, &control, &format!("{prefix}accounts")).await;
+}
+
+/// Driven by hand, a view's PostgreSQL subscriber moves its checkpoint only from where
+/// it stands: a batch from a stale start is fenced and writes none of its documents, and
+/// a subscriber whose last batch is no longer the stored one reads the documents again
+/// instead of folding into the ones it kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_view_batch_from_a_stale_start_is_fenced_and_kept_documents_expire() {
+    let pool = pool().await;
+    let (view, prefix, control) = pg_accounts(&pool).await;
+    let log = MemoryStore::new();
+    for (i, amount) in [1, 2, 4, 8, 16, 32, 64, 128, 256].iter().enumerate() {
+        deposit(&log, &format!("acct-{}", i % 2), *amount).await;
+    }
+    let events = log
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .expect("the log");
+    let (one, two, three) = (&events[..3], &events[3..6], &events[6..]);
+    let (a, b) = (view.subscriber(), view.subscriber());
+    let start = a.checkpoint().await.expect("checkpoint");
+    b.checkpoint().await.expect("checkpoint");
+    a.apply(start, one).await.expect("a's first batch");
+    let after_one = vec![("acct-0".to_owned(), 1 + 4), ("acct-1".to_owned(), 2)];
+    assert_eq!(totals(&view).await, after_one);
+    // b still believes the checkpoint is at the start: fenced, with a batch whose
+    // documents differ from the stored ones (acct-0 would be 1), and nothing written.
+    match b.apply(start, &one[..2]).await {
+        Err(ApplyError::Fenced { expected }) => assert_eq!(expected, start),
+        other => panic!("a batch from a stale start is fenced, got {other:?}"),
+    }
+    assert_eq!(
+        totals(&view).await,
+        after_one,
+        "the fenced batch wrote nothing"
+    );
+    // b goes on from the stored checkpoint; a's kept documents are now stale, so its
+    // next batch (from where b left the checkpoint) reads them again.
+    assert_eq!(b.checkpoint().await.expect("checkpoint"), one[2].position);
+    b.apply(one[2].position, two).await.expect("b's batch");
+    a.apply(two[2].position, three)
+        .await
+        .expect("a's second batch");
+    let all = vec![
+        ("acct-0".to_owned(), 1 + 4 + 16 + 64 + 256),
+        ("acct-1".to_owned(), 2 + 8 + 32 + 128),
+    ];
+    assert_eq!(totals(&view).await, all);
+    assert_eq!(
+        view.checkpoint().await.expect("checkpoint"),
+        three[2].position
+    );
+    cleanup(&pool, &control, &format!("{prefix}accounts")).await;
+}
+
+/// The documents a view's PostgreSQL subscriber kept belong to the version they were
+/// written to: once another version is active (switched in by hand at the same
+/// checkpoint, its documents different) and the subscriber has read its checkpoint, the
+/// next batch folds into that version's documents, not the ones kept from the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_view_subscriber_folds_into_the_version_active_now() {
+    let pool = pool().await;
+    let (view, prefix, control) = pg_accounts(&pool).await;
+    let log = MemoryStore::new();
+    deposit(&log, "acct-0", 5).await;
+    deposit(&log, "acct-0", 1).await;
+    let events = log
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .expect("the log");
+    let live = view.subscriber();
+    let start = live.checkpoint().await.expect("checkpoint");
+    live.apply(start, &events[..1])
+        .await
+        .expect("the first batch");
+    let name = format!("{prefix}accounts");
+    pool.get()
+        .await
+        .expect("connection")
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{name}_v2\";
+             CREATE TABLE \"{name}_v2\".docs (LIKE \"{name}_v1\".docs INCLUDING ALL);
+             INSERT INTO \"{name}_v2\".docs SELECT * FROM \"{name}_v1\".docs;
+             UPDATE \"{name}_v2\".docs SET doc = jsonb_set(doc, '{{total}}', '42');
+             INSERT INTO \"{control}\".checkpoints (name, commit_pos, prepare_pos)
+               SELECT '{name}_v2', commit_pos, prepare_pos FROM \"{control}\".checkpoints
+                WHERE name = '{name}_v1';
+             UPDATE \"{control}\".active SET version = 2, schema_name = '{name}_v2' WHERE name = '{name}';"
+        ))
+        .await
+        .expect("switch by hand");
+    let at = live.checkpoint().await.expect("version 2's checkpoint");
+    assert_eq!(at, events[0].position);
+    live.apply(at, &events[1..])
+        .await
+        .expect("the second batch");
+    let doc = view.get("acct-0").await.unwrap().expect("document");
+    assert_eq!(
+        doc.total, 43,
+        "folded into version 2's document, not the one kept from 1"
+    );
+    cleanup(&pool, &control, &name).await;
+}
+
+/// A view's PostgreSQL runner killed at any point of a batch (reading documents,
+/// folding, in its one statement) leaves documents and checkpoint agreeing: after
+/// fifteen kills under a stream of deposits, a last runner brings every total to the
+/// sum of its deposits, none counted twice or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_pg_view_runner_counts_each_event_once() {
+    let pool = pool().await;
+    let (view, prefix, control) = pg_accounts(&pool).await;
+    let log = MemoryStore::new();
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for i in 0..600usize {
+                deposit(&log, &format!("acct-{}", i % 9), 1).await;
+                if i % 20 == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        })
+    };
+    for round in 0..15u64 {
+        let runner = view.spawn(log.clone(), RunnerConfig::default());
+        tokio::time::sleep(std::time::Duration::from_millis(3 + round % 5)).await;
+        runner.abort().await;
+        // Whatever the kill left: the documents hold exactly the events up to the
+        // checkpoint.
+        let upto = view.checkpoint().await.expect("checkpoint");
+        let counted: i64 = totals(&view).await.iter().map(|(_, t)| t).sum();
+        let wanted = log
+            .read_all(ReadAll::after(Position::START, usize::MAX))
+            .await
+            .expect("the log")
+            .iter()
+            .filter(|e| e.position <= upto)
+            .count();
+        assert_eq!(
+            usize::try_from(counted).ok(),
+            Some(wanted),
+            "round {round}: documents and checkpoint disagree"
+        );
+    }
+    writer.await.expect("writer");
+    let runner = view.spawn(log.clone(), RunnerConfig::default());
+    let last = deposit(&log, "acct-0", 1).await;
+    runner.wait_for(last, WAIT).await.expect("caught up");
+    // 600 deposits over nine accounts (the first six get 67, the rest 66), and one more.
+    let expected: Vec<_> = (0..9)
+        .map(|i| (format!("acct-{i}"), [68, 67, 67, 67, 67, 67, 66, 66, 66][i]))
+        .collect();
+    assert_eq!(totals(&view).await, expected);
+    runner.stop().await;
+    cleanup(&pool, &control, &format!("{prefix}accounts")).await;
 }
