@@ -211,8 +211,10 @@ impl Builder {
     /// signals every listening connection of a database on every `NOTIFY` in it,
     /// whatever the channel, and each signalled connection spends a transaction reading
     /// the queue, so three stores listening on one connection cost the server a third
-    /// of what three connections cost. `other` must be on the same database: its
-    /// connection settings are used. If `other` has no LISTEN connection (a pool store
+    /// of what three connections cost. The stores share the `NOTIFY` side as well: the
+    /// hints that their appends committed go out together, one statement (one
+    /// transaction) per interval for all of them. `other` must be on the same
+    /// database: its connection settings are used. If `other` has no LISTEN connection (a pool store
     /// without [`listen_config`](Builder::listen_config)), this store's own settings
     /// apply.
     ///

@@ -87,19 +87,23 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
     let sql = Arc::new(Sql::new(&builder.schema));
     let endpoint: Arc<str> = endpoint.into();
     let (appended, _) = watch::channel(0);
-    let (committed, notified) = watch::channel(0);
     let token = crate::notify::token();
-    tokio::spawn(crate::notify::run(
-        pool.clone(),
-        (sql.notify.clone(), token.clone()),
-        notified,
-    ));
+    let listen = builder
+        .shared_listener
+        .or_else(|| listen.map(|(config, tls)| crate::listen::Listener::new(config, tls)));
+    // Stores sharing a LISTEN connection (one database) share its notifier too.
+    let notifier = listen.as_ref().map_or_else(
+        || Arc::new(crate::notify::Notifier::new()),
+        |l| l.notifier(),
+    );
+    notifier.start(&pool);
     let writer = Writer {
         pool: pool.clone(),
         sql: sql.clone(),
         endpoint: endpoint.clone(),
         appended: appended.clone(),
-        committed,
+        notifier,
+        hint: Arc::new((builder.schema.channel(), token.clone())),
         max_group: builder.max_group,
     };
     let capacity = builder.max_group.saturating_mul(16).max(1024);
@@ -111,9 +115,7 @@ pub(crate) async fn build(builder: Builder) -> Result<PostgresStore, StoreError>
         endpoint,
         committer,
         appended,
-        listen: builder
-            .shared_listener
-            .or_else(|| listen.map(|(config, tls)| crate::listen::Listener::new(config, tls))),
+        listen,
         token,
         listener: OnceLock::new(),
         subscription: builder.subscription,

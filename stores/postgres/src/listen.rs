@@ -47,6 +47,8 @@ pub(crate) struct Listener {
     interests: Mutex<Interests>,
     /// A store registered: LISTEN on its channel.
     registered: Notify,
+    /// The `NOTIFY` side of the stores sharing this connection (one database).
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 #[derive(Default)]
@@ -74,7 +76,13 @@ impl Listener {
             tls,
             interests: Mutex::default(),
             registered: Notify::new(),
+            notifier: Arc::new(crate::notify::Notifier::new()),
         })
+    }
+
+    /// The notifier of the stores listening here.
+    pub(crate) fn notifier(&self) -> Arc<crate::notify::Notifier> {
+        Arc::clone(&self.notifier)
     }
 
     fn interests(&self) -> MutexGuard<'_, Interests> {

@@ -3,20 +3,30 @@
 //! `NOTIFY` inside an appending transaction holds the server's notification lock across
 //! the commit's WAL flush, which serializes every commit; as a transaction of its own it
 //! needs a commit of its own. So one task sends it, off the append path: each committed
-//! group marks the log changed, and the task sends one `NOTIFY` per change it sees, so
-//! any number of commits during one `NOTIFY` cost a single next one, and at most one
-//! is sent per [`MIN_INTERVAL`]: under load every `NOTIFY` is a transaction the server
-//! runs beside the appends, and a hint does not need to come more often. The last
-//! commit is always followed by a notification (unless the database is unreachable:
-//! polling covers that). Subscribers of the same store object do not wait for it: the
-//! writers wake them directly, and its payload is the store's token (a random id per
+//! group leaves a hint (its store's channel and token), and the task sends the hints it
+//! finds in one statement, so any number of commits during one `NOTIFY` cost a single
+//! next one, and at most one is sent per [`MIN_INTERVAL`]: under load every `NOTIFY` is
+//! a transaction the server runs beside the appends, and a hint does not need to come
+//! more often. The last commit is always followed by a notification (unless the
+//! database is unreachable: polling covers that).
+//!
+//! Stores of one database built with [`Builder::listen_with`](crate::Builder::listen_with)
+//! share their LISTEN connection's notifier: the hints of all of them go out in one
+//! statement (one `pg_notify` per channel), so three stores of a process cost one
+//! notifying transaction per interval, not three.
+//!
+//! Subscribers of the same store object do not wait for it: the writers wake them
+//! directly, and its payload is the store's token (a random id per
 //! [`PostgresStore`](crate::PostgresStore) built), so its own listener ignores it
 //! instead of waking them a second time for the same commits.
 
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio::sync::watch;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::error::describe;
 
@@ -24,37 +34,189 @@ use crate::error::describe;
 /// waits beyond the commit for its wake-up.
 pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How long the task waits after a `NOTIFY` failed.
+const FAILED_PAUSE: Duration = Duration::from_millis(100);
+
+/// Every pending hint in one statement, committed asynchronously: `NOTIFY` needs a
+/// transaction id, and a hint is not worth waiting for a WAL flush. `$1`: channels,
+/// `$2`: the sending stores' tokens.
+const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), \
+     count(pg_notify(h.channel, h.token)) FROM unnest($1::text[], $2::text[]) AS h(channel, token)";
+
 /// A random token naming one store object in `NOTIFY` payloads.
 pub(crate) fn token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Sends `notify` (with `token` as its payload) after each change of `committed` until
-/// every sender is gone.
-pub(crate) async fn run(
-    pool: Pool,
-    (notify, token): (String, String),
-    mut committed: watch::Receiver<u64>,
-) {
-    while committed.changed().await.is_ok() {
-        committed.borrow_and_update();
-        let sent = match pool.get().await {
-            Ok(client) => match client.prepare_cached(&notify).await {
-                Ok(statement) => client
-                    .execute(&statement, &[&token])
-                    .await
-                    .map(drop)
-                    .map_err(|e| describe(&e)),
-                Err(e) => Err(describe(&e)),
-            },
-            Err(e) => Err(e.to_string()),
+/// One store's hint: its channel and its token.
+pub(crate) type Hint = (String, String);
+
+/// The notifier of one store, or of the stores sharing a LISTEN connection. Its task
+/// ends once the notifier is dropped (with the last store), after sending what is
+/// pending.
+pub(crate) struct Notifier {
+    shared: Arc<Shared>,
+    /// The task, started by the first store built on the notifier (on that store's
+    /// pool and runtime), and again by a later one if it ended with its runtime.
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    hints: Vec<Hint>,
+    closed: bool,
+}
+
+impl Shared {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Notifier {
+    /// A notifier whose task starts with [`Self::start`].
+    pub(crate) fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                pending: Mutex::default(),
+                wake: Notify::new(),
+            }),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// Starts the task sending on `pool`, unless it runs (a store sharing the notifier
+    /// started it on its own pool, of the same database).
+    pub(crate) fn start(&self, pool: &Pool) {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if task.as_ref().is_none_or(JoinHandle::is_finished) {
+            let pool = pool.clone();
+            let sending = run(Arc::clone(&self.shared), move |hints| {
+                send(pool.clone(), hints)
+            });
+            *task = Some(tokio::spawn(sending));
+        }
+    }
+
+    /// Appends of the store named by `hint` committed.
+    pub(crate) fn committed(&self, hint: &Hint) {
+        let mut pending = self.shared.pending();
+        if !pending.hints.contains(hint) {
+            pending.hints.push(hint.clone());
+        }
+        drop(pending);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.shared.pending().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+/// Sends `hints` in one statement.
+async fn send(pool: Pool, hints: Vec<Hint>) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(NOTIFY)
+        .await
+        .map_err(|e| describe(&e))?;
+    let (channels, tokens): (Vec<String>, Vec<String>) = hints.into_iter().unzip();
+    client
+        .execute(&statement, &[&channels, &tokens])
+        .await
+        .map(drop)
+        .map_err(|e| describe(&e))
+}
+
+/// Sends the pending hints through `send` whenever there are some, at most once per
+/// [`MIN_INTERVAL`], until the notifier is dropped and nothing is pending.
+async fn run<F, Fut>(shared: Arc<Shared>, mut send: F)
+where
+    F: FnMut(Vec<Hint>) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    loop {
+        let (hints, closed) = {
+            let mut pending = shared.pending();
+            (std::mem::take(&mut pending.hints), pending.closed)
         };
-        match sent {
+        if hints.is_empty() {
+            if closed {
+                return;
+            }
+            shared.wake.notified().await;
+            continue;
+        }
+        match send(hints).await {
             Ok(()) => tokio::time::sleep(MIN_INTERVAL).await,
             Err(e) => {
                 tracing::debug!(error = %e, "NOTIFY failed; subscribers elsewhere fall back to polling");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(FAILED_PAUSE).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::{run, Hint, Notifier, MIN_INTERVAL};
+
+    /// A notifier whose task records what it sends.
+    fn recording() -> (Notifier, Arc<Mutex<Vec<Vec<Hint>>>>) {
+        let notifier = Notifier::new();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&sent);
+        tokio::spawn(run(Arc::clone(&notifier.shared), move |hints| {
+            log.lock().unwrap().push(hints);
+            async { Ok(()) }
+        }));
+        (notifier, sent)
+    }
+
+    fn hint(store: &str) -> Hint {
+        (format!("tessera_{store}"), format!("token-{store}"))
+    }
+
+    /// Commits of two stores sharing a notifier within one interval go out in one
+    /// statement, each store's hint once however many commits it made; a commit after
+    /// the interval gets a statement of its own; the last hints go out when the
+    /// notifier is dropped.
+    #[tokio::test(start_paused = true)]
+    async fn hints_of_one_interval_go_out_together_once_each() {
+        let (notifier, sent) = recording();
+        notifier.committed(&hint("ordering"));
+        tokio::task::yield_now().await;
+        // The first went out at once; these wait out the interval together.
+        for _ in 0..3 {
+            notifier.committed(&hint("payment"));
+            notifier.committed(&hint("inventory"));
+        }
+        notifier.committed(&hint("ordering"));
+        tokio::time::sleep(MIN_INTERVAL + Duration::from_millis(1)).await;
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![
+                vec![hint("ordering")],
+                vec![hint("payment"), hint("inventory"), hint("ordering")],
+            ]
+        );
+        tokio::time::sleep(MIN_INTERVAL * 5).await;
+        notifier.committed(&hint("payment"));
+        drop(notifier);
+        tokio::time::sleep(MIN_INTERVAL).await;
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(sent[2], vec![hint("payment")]);
     }
 }

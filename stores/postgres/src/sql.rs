@@ -20,7 +20,6 @@ pub(crate) struct Sql {
     pub(crate) conflict: String,
     pub(crate) count: String,
     pub(crate) count_filtered: String,
-    pub(crate) notify: String,
     pub(crate) read_all: String,
     /// The log after a position and the hidden-events check, in one statement.
     pub(crate) read_all_checked: String,
@@ -75,12 +74,6 @@ impl Sql {
             conflict: s(include_str!("append/sql/conflict.sql")),
             count: s(include_str!("sql/count.sql")),
             count_filtered: s(include_str!("sql/count_filtered.sql")),
-            // Committed asynchronously: NOTIFY needs a transaction id, and a hint is not worth
-            // waiting for a WAL flush. `$1`: the sending store's token (see `notify`).
-            notify: format!(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_notify('{}', $1)",
-                schema.channel()
-            ),
             read_all: s(include_str!("sql/read_all.sql")),
             read_all_checked: s(include_str!("sql/read_all_checked.sql")),
             read_all_filtered: s(include_str!("sql/read_all_filtered.sql")),

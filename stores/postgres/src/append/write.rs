@@ -25,8 +25,10 @@ pub(crate) struct Writer {
     pub(crate) sql: Arc<Sql>,
     pub(crate) endpoint: Arc<str>,
     pub(crate) appended: watch::Sender<u64>,
-    /// Tells the notifier task that appends committed.
-    pub(crate) committed: watch::Sender<u64>,
+    /// Told when appends committed: it sends other processes the hint.
+    pub(crate) notifier: Arc<crate::notify::Notifier>,
+    /// This store's channel and token, for the notifier.
+    pub(crate) hint: Arc<crate::notify::Hint>,
     pub(crate) max_group: usize,
 }
 
@@ -81,7 +83,7 @@ impl Writer {
                     }
                     if any {
                         self.appended.send_modify(|v| *v = v.wrapping_add(1));
-                        self.committed.send_modify(|v| *v = v.wrapping_add(1));
+                        self.notifier.committed(&self.hint);
                     }
                 }
                 GroupResult::Lost(e) => {

@@ -311,6 +311,52 @@ async fn stores_listening_together_share_one_connection() {
     );
 }
 
+/// Stores sharing a LISTEN connection share its notifier as well (one `NOTIFY`
+/// statement carries the hints of all of them): appends to each still wake, on that
+/// store's own channel, subscribers in another process that only hints can wake in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_listening_together_notify_other_processes_on_each_channel() {
+    let (a_db, b_db) = (TestDb::new("notify_a").await, TestDb::new("notify_b").await);
+    let a = hints_only(a_db.builder()).build().await.unwrap();
+    let b = hints_only(b_db.builder())
+        .listen_with(&a)
+        .build()
+        .await
+        .unwrap();
+    // The other process: a store object of its own on each schema, polling every 30 s.
+    let far_a = hints_only(a_db.builder().application_name(format!("{}-far", a_db.app)))
+        .build()
+        .await
+        .unwrap();
+    let far_b = hints_only(b_db.builder().application_name(format!("{}-far", b_db.app)))
+        .build()
+        .await
+        .unwrap();
+    let mut a_sub = far_a.subscribe(Position::START, EventFilter::all());
+    let mut b_sub = far_b.subscribe(Position::START, EventFilter::all());
+    let raw = raw_client().await;
+    wait_for_listener(&raw, &format!("{}-far", a_db.app)).await;
+    wait_for_listener(&raw, &format!("{}-far", b_db.app)).await;
+    // Past the subscriptions' first reads of the empty logs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stream = StreamId::new("order-1").unwrap();
+    for round in 0..3 {
+        let (ta, tb) = (format!("A{round}"), format!("B{round}"));
+        let (x, y) = tokio::join!(
+            a.append(&stream, ExpectedVersion::Any, vec![event(&ta)]),
+            b.append(&stream, ExpectedVersion::Any, vec![event(&tb)]),
+        );
+        x.unwrap();
+        y.unwrap();
+        let got_a = take(&mut a_sub, 1, Duration::from_secs(10)).await;
+        let got_b = take(&mut b_sub, 1, Duration::from_secs(10)).await;
+        assert_eq!(
+            (got_a[0].event_type.as_str(), got_b[0].event_type.as_str()),
+            (ta.as_str(), tb.as_str())
+        );
+    }
+}
+
 /// Polling is the correctness path: a subscriber whose store has no LISTEN connection
 /// at all (built on a pool without [`tessera_postgres::Builder::listen_config`]), fed by
 /// another store instance (whose appends cannot wake it in-process), still gets every
