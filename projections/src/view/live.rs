@@ -17,8 +17,18 @@
 //! reads only the documents it has not kept, and its compare-and-set proves the kept
 //! ones current, or fences it with nothing written. A failed or fenced batch, or any
 //! other start, forgets them.
+//!
+//! While the kept documents are current, a key the batch touches that is not among them
+//! is presumed new and not read: its document is inserted without `ON CONFLICT`, so if
+//! one was stored after all (it was kept once and let go, or written before this runner
+//! started) the statement fails on the documents' primary key, nothing of it commits,
+//! and the batch is folded again from documents read from the table. After such a miss
+//! the runner presumes nothing for [`DISTRUST_BATCHES`] batches, so a view whose events
+//! touch old documents at random pays the read it always paid, not a failed statement
+//! as well.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
@@ -27,22 +37,65 @@ use super::{PgView, View};
 use crate::sql::{fill, from_columns, to_columns};
 use crate::{ApplyError, PgProjection, Subscriber};
 
-/// At most this many documents are kept between batches; past it, only the last
-/// batch's are.
+/// About this many documents are kept between batches, in two generations: the
+/// documents of the latest batches, and those of the batches before them.
 const KEPT_DOCS: usize = 4096;
+
+/// Batches after a wrong presumption during which missing documents are read.
+pub(super) const DISTRUST_BATCHES: u32 = 64;
 
 /// The documents as stored once the checkpoint of `schema` stands at `at`: each with
 /// the position that created it.
 struct Kept<D> {
     schema: String,
     at: Position,
-    docs: HashMap<String, (Position, D)>,
+    docs: Generations<D>,
+}
+
+/// Kept documents, the newer generation first; when it fills, it becomes the older and
+/// the older is let go.
+struct Generations<D> {
+    young: HashMap<String, (Position, D)>,
+    old: HashMap<String, (Position, D)>,
+}
+
+impl<D> Default for Generations<D> {
+    fn default() -> Self {
+        Self {
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
+}
+
+impl<D> Generations<D> {
+    fn take(&mut self, key: &str) -> Option<(Position, D)> {
+        self.young.remove(key).or_else(|| self.old.remove(key))
+    }
+
+    fn put(&mut self, key: String, doc: (Position, D)) {
+        self.young.insert(key, doc);
+        if self.young.len() >= KEPT_DOCS / 2 {
+            self.old = std::mem::take(&mut self.young);
+        }
+    }
+}
+
+/// A document a batch touches, as the batch starts it.
+struct Touched<D> {
+    /// The position that created it (the batch's first event on it, if new).
+    created: Position,
+    doc: Option<D>,
+    /// Not read: presumed new, inserted without `ON CONFLICT`.
+    presumed: bool,
 }
 
 /// The live runner's subscriber of a view in PostgreSQL.
 pub(super) struct PgLive<V: View> {
     projection: PgProjection<PgView<V>>,
     kept: Mutex<Option<Kept<V::Doc>>>,
+    /// Batches left during which nothing is presumed new.
+    distrust: AtomicU32,
 }
 
 impl<V: View> PgLive<V> {
@@ -50,21 +103,34 @@ impl<V: View> PgLive<V> {
         Self {
             projection,
             kept: Mutex::new(None),
+            distrust: AtomicU32::new(0),
         }
     }
 
     /// The documents kept, if they are the stored ones for a batch starting at `from`
     /// in `schema` (the kept set is taken either way: a batch that fails forgets it).
-    fn take_kept(&self, schema: &str, from: Position) -> HashMap<String, (Position, V::Doc)> {
+    fn take_kept(&self, schema: &str, from: Position) -> Option<Generations<V::Doc>> {
         let kept = self
             .kept
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match kept {
-            Some(k) if k.schema == schema && k.at == from => k.docs,
-            _ => HashMap::new(),
+            Some(k) if k.schema == schema && k.at == from => Some(k.docs),
+            _ => None,
         }
+    }
+
+    fn keep(&self, kept: Kept<V::Doc>) {
+        *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(kept);
+    }
+
+    /// Whether this batch may presume documents missing from current kept ones new
+    /// (and counts a distrusted batch down).
+    fn presume(&self) -> bool {
+        self.distrust
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
     }
 
     /// What a statement's `error` means for a batch from `from` on `version`: a
@@ -80,9 +146,107 @@ impl<V: View> PgLive<V> {
         ApplyError::Failed { applied: 0, error }
     }
 
-    fn keep(&self, kept: Kept<V::Doc>) {
-        *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(kept);
+    /// The documents `batch` touches as it starts them, with each event's key: from
+    /// `kept`, read from `schema` through `client`, or presumed new (`presume`).
+    async fn start(
+        &self,
+        client: &deadpool_postgres::Object,
+        schema: &str,
+        batch: &[RecordedEvent],
+        (kept, presume): (&mut Generations<V::Doc>, bool),
+    ) -> Result<(Vec<Option<String>>, HashMap<String, Touched<V::Doc>>), BoxError> {
+        let mut keys: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        let mut touched: HashMap<String, Touched<V::Doc>> = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        for event in batch {
+            let key = V::key(event)?;
+            if let Some(key) = key.as_ref().filter(|k| !touched.contains_key(*k)) {
+                let entry = match kept.take(key) {
+                    Some((created, doc)) => Touched {
+                        created,
+                        doc: Some(doc),
+                        presumed: false,
+                    },
+                    None => {
+                        if !presume {
+                            missing.push(key.clone());
+                        }
+                        Touched {
+                            created: event.position,
+                            doc: None,
+                            presumed: presume,
+                        }
+                    }
+                };
+                touched.insert(key.clone(), entry);
+            }
+            keys.push(key);
+        }
+        if !missing.is_empty() {
+            let select = client
+                .prepare_cached(&fill(include_str!("sql/load.sql"), schema))
+                .await?;
+            for row in client.query(&select, &[&missing]).await? {
+                let key: String = row.try_get(0)?;
+                let doc: serde_json::Value = row.try_get(3)?;
+                let created = from_columns(&row, 1, self.name())?;
+                let doc = Some(serde_json::from_value(doc)?);
+                touched.insert(
+                    key,
+                    Touched {
+                        created,
+                        doc,
+                        presumed: false,
+                    },
+                );
+            }
+        }
+        Ok((keys, touched))
     }
+
+    /// Sends the batch's one statement: moves the checkpoint from `from` to `to` and
+    /// writes `touched`; whether it moved.
+    async fn write(
+        &self,
+        client: &deadpool_postgres::Object,
+        (schema, version, advance): (&str, i32, &str),
+        (from, to): (Position, Position),
+        touched: &HashMap<String, Touched<V::Doc>>,
+    ) -> Result<bool, BoxError> {
+        // Known documents (upserted) and presumed new ones (inserted), as columns.
+        type Columns<'a> = (Vec<&'a str>, Vec<i64>, Vec<i64>, Vec<serde_json::Value>);
+        let mut columns: [Columns<'_>; 2] = Default::default();
+        for (key, t) in touched {
+            let Some(doc) = &t.doc else { continue };
+            let (c, p) = to_columns(t.created)?;
+            let set = &mut columns[usize::from(t.presumed)];
+            set.0.push(key.as_str());
+            set.1.push(c);
+            set.2.push(p);
+            set.3.push(serde_json::to_value(doc)?);
+        }
+        let ((fc, fp), (tc, tp)) = (to_columns(from)?, to_columns(to)?);
+        let text = fill(include_str!("sql/apply.sql"), schema).replace("{advance}", advance);
+        let statement = client.prepare_cached(&text).await?;
+        let name = self.name();
+        let [known, new] = &columns;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 14] = [
+            &name, &version, &fc, &fp, &tc, &tp, &known.0, &known.1, &known.2, &known.3, &new.0,
+            &new.1, &new.2, &new.3,
+        ];
+        let moved: i64 = client.query_one(&statement, &params).await?.try_get(0)?;
+        Ok(moved > 0)
+    }
+}
+
+/// Whether `e` is the documents' primary key refusing a document presumed new.
+fn stored_after_all(e: &BoxError) -> bool {
+    e.downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::as_db_error)
+        .is_some_and(|db| {
+            *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+                && db.table() == Some("docs")
+        })
 }
 
 impl<V: View> Subscriber for PgLive<V> {
@@ -104,95 +268,47 @@ impl<V: View> Subscriber for PgLive<V> {
         let Some(target) = target else {
             return Err(ApplyError::Fenced { expected: from });
         };
-        let mut kept = self.take_kept(&target.schema, from);
-        let mut keys: Vec<Option<String>> = Vec::with_capacity(batch.len());
-        let mut touched: HashMap<String, (Position, Option<V::Doc>)> = HashMap::new();
-        let mut missing: Vec<String> = Vec::new();
-        for event in batch {
-            let key = V::key(event).map_err(failed)?;
-            if let Some(key) = key.as_ref().filter(|k| !touched.contains_key(*k)) {
-                let known = kept.remove(key);
-                if known.is_none() {
-                    missing.push(key.clone());
-                }
-                let (created, doc) = known.map_or((event.position, None), |(c, d)| (c, Some(d)));
-                touched.insert(key.clone(), (created, doc));
-            }
-            keys.push(key);
-        }
-        let client = pool.get().await.map_err(|e| failed(e.into()))?;
-        if !missing.is_empty() {
-            let load = async {
-                let select = client
-                    .prepare_cached(&fill(include_str!("sql/load.sql"), &target.schema))
-                    .await?;
-                for row in client.query(&select, &[&missing]).await? {
-                    let key: String = row.try_get(0)?;
-                    let doc: serde_json::Value = row.try_get(3)?;
-                    let created = from_columns(&row, 1, self.name())?;
-                    touched.insert(key, (created, Some(serde_json::from_value(doc)?)));
-                }
-                Ok::<_, BoxError>(())
-            };
-            if let Err(e) = load.await {
-                return Err(self.failure(from, target.version, e).await);
-            }
-        }
-        for (event, key) in batch.iter().zip(&keys) {
-            let Some(key) = key else { continue };
-            let entry = touched
-                .get_mut(key)
-                .ok_or("document vanished")
-                .map_err(|e| failed(e.into()))?;
-            entry.1 = Some(V::apply(entry.1.take(), event).map_err(failed)?);
-        }
+        let kept = self.take_kept(&target.schema, from);
+        let mut presume = kept.is_some() && self.presume();
+        let mut kept = kept.unwrap_or_default();
         let last = batch.last().map_or(from, |e| e.position);
-        let write = async {
-            let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (key, (created, doc)) in &touched {
-                let Some(doc) = doc else { continue };
-                let (c, p) = to_columns(*created)?;
-                columns.0.push(key.as_str());
-                columns.1.push(c);
-                columns.2.push(p);
-                columns.3.push(serde_json::to_value(doc)?);
+        let client = pool.get().await.map_err(|e| failed(e.into()))?;
+        let touched = loop {
+            let started = self
+                .start(&client, &target.schema, batch, (&mut kept, presume))
+                .await;
+            let (keys, mut touched) = match started {
+                Ok(started) => started,
+                Err(e) => return Err(self.failure(from, target.version, e).await),
+            };
+            for (event, key) in batch.iter().zip(&keys) {
+                let Some(key) = key else { continue };
+                let entry = touched
+                    .get_mut(key)
+                    .ok_or("document vanished")
+                    .map_err(|e| failed(e.into()))?;
+                entry.doc = Some(V::apply(entry.doc.take(), event).map_err(failed)?);
             }
-            let ((fc, fp), (tc, tp)) = (to_columns(from)?, to_columns(last)?);
-            let text =
-                fill(include_str!("sql/apply.sql"), &target.schema).replace("{advance}", advance);
-            let statement = client.prepare_cached(&text).await?;
-            let name = self.name();
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
-                &name,
-                &target.version,
-                &fc,
-                &fp,
-                &tc,
-                &tp,
-                &columns.0,
-                &columns.1,
-                &columns.2,
-                &columns.3,
-            ];
-            let moved: i64 = client.query_one(&statement, &params).await?.try_get(0)?;
-            Ok::<_, BoxError>(moved > 0)
+            let at = (&*target.schema, target.version, advance);
+            match self.write(&client, at, (from, last), &touched).await {
+                Ok(true) => break touched,
+                Ok(false) => return Err(ApplyError::Fenced { expected: from }),
+                // A document presumed new was stored: nothing committed; fold again
+                // from the table, and presume nothing for a while.
+                Err(e) if presume && stored_after_all(&e) => {
+                    self.distrust.store(DISTRUST_BATCHES, Ordering::Relaxed);
+                    presume = false;
+                    kept = Generations::default();
+                }
+                Err(e) => return Err(self.failure(from, target.version, e).await),
+            }
         };
-        match write.await {
-            Ok(true) => {}
-            Ok(false) => return Err(ApplyError::Fenced { expected: from }),
-            Err(e) => return Err(self.failure(from, target.version, e).await),
-        }
         // Committed: the kept documents not touched are unchanged, the touched ones are
         // as written.
-        let fresh = touched
-            .into_iter()
-            .filter_map(|(key, (created, doc))| Some((key, (created, doc?))));
-        let fresh: Vec<_> = fresh.collect();
-        if kept.len() + fresh.len() > KEPT_DOCS {
-            kept.clear();
-        }
-        if fresh.len() <= KEPT_DOCS {
-            kept.extend(fresh);
+        for (key, t) in touched {
+            if let Some(doc) = t.doc {
+                kept.put(key, (t.created, doc));
+            }
         }
         self.keep(Kept {
             schema: target.schema,

@@ -396,3 +396,42 @@ async fn a_killed_pg_view_runner_counts_each_event_once() {
     runner.stop().await;
     cleanup(&pool, &control, &format!("{prefix}accounts")).await;
 }
+
+/// Once a view's PostgreSQL subscriber keeps current documents, a key it has not kept
+/// is presumed new and not read. A document another runner stored is refused as new by
+/// the table's key: nothing of that statement commits, and the batch is folded again
+/// from the stored document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_view_document_presumed_new_but_stored_is_read_and_folded_again() {
+    let pool = pool().await;
+    let (view, prefix, control) = pg_accounts(&pool).await;
+    let log = MemoryStore::new();
+    deposit(&log, "acct-1", 1).await;
+    deposit(&log, "acct-0", 2).await;
+    deposit(&log, "acct-1", 4).await;
+    let events = log
+        .read_all(ReadAll::after(Position::START, 100))
+        .await
+        .expect("the log");
+    let (a, b) = (view.subscriber(), view.subscriber());
+    let start = b.checkpoint().await.expect("checkpoint");
+    b.apply(start, &events[..1]).await.expect("b stores acct-1");
+    assert_eq!(
+        a.checkpoint().await.expect("checkpoint"),
+        events[0].position
+    );
+    // a's first batch reads what it touches and keeps acct-0 only.
+    a.apply(events[0].position, &events[1..2])
+        .await
+        .expect("a's first batch");
+    a.apply(events[1].position, &events[2..])
+        .await
+        .expect("a's second batch, acct-1 presumed new, refused, folded again");
+    let all = vec![("acct-0".to_owned(), 2), ("acct-1".to_owned(), 1 + 4)];
+    assert_eq!(totals(&view).await, all);
+    assert_eq!(
+        view.checkpoint().await.expect("checkpoint"),
+        events[2].position
+    );
+    cleanup(&pool, &control, &format!("{prefix}accounts")).await;
+}
