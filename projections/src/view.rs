@@ -7,6 +7,14 @@
 //! [`ViewStore`] holds either, answers `get` and `list` (filters and cursors), runs the
 //! view's runner and rebuilds it without downtime.
 //!
+//! The runner drives a [`ViewSubscriber`] ([`ViewStore::subscriber`], also for runners
+//! built by hand, under [`leader`](crate::leader) election say). In PostgreSQL it does
+//! not go through `PgProjection`'s transaction: each batch is one statement, the
+//! checkpoint's compare-and-set and the documents' writes together, and it reads only
+//! the documents its last batch did not leave it; a key it has not kept is presumed new
+//! while its kept documents are current, and the table's primary key catches a wrong
+//! presumption (the batch is then folded again from the stored document).
+//!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! use serde::{Deserialize, Serialize};
