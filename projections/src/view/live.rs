@@ -18,17 +18,19 @@
 //! ones current, or fences it with nothing written. A failed or fenced batch, or any
 //! other start, forgets them.
 //!
-//! While the kept documents are current, a key the batch touches that is not among them
-//! is presumed new and not read: its document is inserted without `ON CONFLICT`, so if
-//! one was stored after all (it was kept once and let go, or written before this runner
+//! While the kept documents are current, and the runner's last read of documents it had
+//! not kept found none of them stored (the view's events mostly start new documents, as
+//! every order does in the shop's), a key the batch touches that is not kept is presumed
+//! new and not read: its document is inserted without `ON CONFLICT`, so if one was
+//! stored after all (it was kept once and let go, or written before this runner
 //! started) the statement fails on the documents' primary key, nothing of it commits,
 //! and the batch is folded again from documents read from the table. After such a miss
-//! the runner presumes nothing for [`DISTRUST_BATCHES`] batches, so a view whose events
-//! touch old documents at random pays the read it always paid, not a failed statement
-//! as well.
+//! the runner reads for [`DISTRUST_BATCHES`] batches, and presumes again only once a
+//! read finds nothing stored: a view whose events touch old documents never presumes,
+//! and pays the read it always paid, not a failed statement as well.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
@@ -96,6 +98,8 @@ pub(super) struct PgLive<V: View> {
     kept: Mutex<Option<Kept<V::Doc>>>,
     /// Batches left during which nothing is presumed new.
     distrust: AtomicU32,
+    /// The last read of documents not kept found none of them stored.
+    reads_found_none: AtomicBool,
 }
 
 impl<V: View> PgLive<V> {
@@ -104,6 +108,7 @@ impl<V: View> PgLive<V> {
             projection,
             kept: Mutex::new(None),
             distrust: AtomicU32::new(0),
+            reads_found_none: AtomicBool::new(false),
         }
     }
 
@@ -128,9 +133,11 @@ impl<V: View> PgLive<V> {
     /// Whether this batch may presume documents missing from current kept ones new
     /// (and counts a distrusted batch down).
     fn presume(&self) -> bool {
-        self.distrust
+        let trusted = self
+            .distrust
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_err()
+            .is_err();
+        trusted && self.reads_found_none.load(Ordering::Relaxed)
     }
 
     /// What a statement's `error` means for a batch from `from` on `version`: a
@@ -186,7 +193,10 @@ impl<V: View> PgLive<V> {
             let select = client
                 .prepare_cached(&fill(include_str!("sql/load.sql"), schema))
                 .await?;
-            for row in client.query(&select, &[&missing]).await? {
+            let rows = client.query(&select, &[&missing]).await?;
+            self.reads_found_none
+                .store(rows.is_empty(), Ordering::Relaxed);
+            for row in rows {
                 let key: String = row.try_get(0)?;
                 let doc: serde_json::Value = row.try_get(3)?;
                 let created = from_columns(&row, 1, self.name())?;
@@ -297,6 +307,7 @@ impl<V: View> Subscriber for PgLive<V> {
                 // from the table, and presume nothing for a while.
                 Err(e) if presume && stored_after_all(&e) => {
                     self.distrust.store(DISTRUST_BATCHES, Ordering::Relaxed);
+                    self.reads_found_none.store(false, Ordering::Relaxed);
                     presume = false;
                     kept = Generations::default();
                 }

@@ -265,7 +265,8 @@ async fn a_pg_view_batch_from_a_stale_start_is_fenced_and_kept_documents_expire(
     let after_one = vec![("acct-0".to_owned(), 1 + 4), ("acct-1".to_owned(), 2)];
     assert_eq!(totals(&view).await, after_one);
     // b still believes the checkpoint is at the start: fenced, with a batch whose
-    // documents differ from the stored ones (acct-0 would be 1), and nothing written.
+    // documents differ from the stored ones (written, acct-0 would be 1 + 1 + 4), and
+    // nothing written.
     match b.apply(start, &one[..2]).await {
         Err(ApplyError::Fenced { expected }) => assert_eq!(expected, start),
         other => panic!("a batch from a stale start is fenced, got {other:?}"),
@@ -291,6 +292,17 @@ async fn a_pg_view_batch_from_a_stale_start_is_fenced_and_kept_documents_expire(
         view.checkpoint().await.expect("checkpoint"),
         three[2].position
     );
+    // A batch that would move the checkpoint back (events before its start) moves
+    // nothing: what a runner keeps relies on checkpoints only moving forward.
+    match a.apply(three[2].position, one).await {
+        Err(ApplyError::Fenced { .. }) => {}
+        other => panic!("a batch ending before its start is refused, got {other:?}"),
+    }
+    assert_eq!(
+        view.checkpoint().await.expect("checkpoint"),
+        three[2].position
+    );
+    assert_eq!(totals(&view).await, all, "the refused batch wrote nothing");
     cleanup(&pool, &control, &format!("{prefix}accounts")).await;
 }
 
@@ -368,9 +380,15 @@ async fn a_killed_pg_view_runner_counts_each_event_once() {
         tokio::time::sleep(std::time::Duration::from_millis(3 + round % 5)).await;
         runner.abort().await;
         // Whatever the kill left: the documents hold exactly the events up to the
-        // checkpoint.
-        let upto = view.checkpoint().await.expect("checkpoint");
-        let counted: i64 = totals(&view).await.iter().map(|(_, t)| t).sum();
+        // checkpoint. (A statement the killed runner had sent may still commit: read
+        // until the checkpoint stands still around the documents' read.)
+        let (upto, counted) = loop {
+            let before = view.checkpoint().await.expect("checkpoint");
+            let counted: i64 = totals(&view).await.iter().map(|(_, t)| t).sum();
+            if view.checkpoint().await.expect("checkpoint") == before {
+                break (before, counted);
+            }
+        };
         let wanted = log
             .read_all(ReadAll::after(Position::START, usize::MAX))
             .await
@@ -420,12 +438,15 @@ async fn a_pg_view_document_presumed_new_but_stored_is_read_and_folded_again() {
         a.checkpoint().await.expect("checkpoint"),
         events[0].position
     );
-    // a's first batch reads what it touches and keeps acct-0 only.
+    // a's first batch reads what it touches (finding nothing stored) and keeps acct-0
+    // only.
     a.apply(events[0].position, &events[1..2])
         .await
         .expect("a's first batch");
-    a.apply(events[1].position, &events[2..])
+    let second = tokio::time::timeout(WAIT, a.apply(events[1].position, &events[2..]));
+    second
         .await
+        .expect("a's second batch ends")
         .expect("a's second batch, acct-1 presumed new, refused, folded again");
     let all = vec![("acct-0".to_owned(), 2), ("acct-1".to_owned(), 1 + 4)];
     assert_eq!(totals(&view).await, all);

@@ -7,13 +7,16 @@
 //! finds in one statement, so any number of commits during one `NOTIFY` cost a single
 //! next one, and at most one is sent per [`MIN_INTERVAL`]: under load every `NOTIFY` is
 //! a transaction the server runs beside the appends, and a hint does not need to come
-//! more often. The last commit is always followed by a notification (unless the
-//! database is unreachable: polling covers that).
+//! more often. The last commit is always followed by a notification: a failed one is
+//! sent again after a pause (while the database is unreachable, polling covers the
+//! wait).
 //!
 //! Stores of one database built with [`Builder::listen_with`](crate::Builder::listen_with)
 //! share their LISTEN connection's notifier: the hints of all of them go out in one
 //! statement (one `pg_notify` per channel), so three stores of a process cost one
-//! notifying transaction per interval, not three.
+//! notifying transaction per interval, not three. Its task runs on the pool and runtime
+//! of the store that started it; a commit of any of them starts it again, on that
+//! store's pool, if it ended with its runtime.
 //!
 //! Subscribers of the same store object do not wait for it: the writers wake them
 //! directly, and its payload is the store's token (a random id per
@@ -76,6 +79,18 @@ impl Shared {
     fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Queues `hints` (each once) and wakes the task.
+    fn add(&self, hints: impl IntoIterator<Item = Hint>) {
+        let mut pending = self.pending();
+        for hint in hints {
+            if !pending.hints.contains(&hint) {
+                pending.hints.push(hint);
+            }
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
 }
 
 impl Notifier {
@@ -103,14 +118,11 @@ impl Notifier {
         }
     }
 
-    /// Appends of the store named by `hint` committed.
-    pub(crate) fn committed(&self, hint: &Hint) {
-        let mut pending = self.shared.pending();
-        if !pending.hints.contains(hint) {
-            pending.hints.push(hint.clone());
-        }
-        drop(pending);
-        self.shared.wake.notify_one();
+    /// Appends of the store named by `hint` committed (on `pool`, which starts the task
+    /// again if it ended with the runtime of the store that started it).
+    pub(crate) fn committed(&self, hint: &Hint, pool: &Pool) {
+        self.shared.add(std::iter::once(hint.clone()));
+        self.start(pool);
     }
 }
 
@@ -155,11 +167,17 @@ where
             shared.wake.notified().await;
             continue;
         }
-        match send(hints).await {
+        match send(hints.clone()).await {
             Ok(()) => tokio::time::sleep(MIN_INTERVAL).await,
             Err(e) => {
-                tracing::debug!(error = %e, "NOTIFY failed; subscribers elsewhere fall back to polling");
+                // Sent again after the pause (with whatever came meanwhile): a killed
+                // connection must not cost the commits their hint.
+                tracing::debug!(error = %e, "NOTIFY failed; retrying, subscribers elsewhere poll meanwhile");
                 tokio::time::sleep(FAILED_PAUSE).await;
+                if shared.pending().closed {
+                    return;
+                }
+                shared.add(hints);
             }
         }
     }
@@ -170,53 +188,88 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use super::{run, Hint, Notifier, MIN_INTERVAL};
+    use tokio::task::JoinHandle;
 
-    /// A notifier whose task records what it sends.
-    fn recording() -> (Notifier, Arc<Mutex<Vec<Vec<Hint>>>>) {
+    use super::{run, Hint, Notifier, FAILED_PAUSE, MIN_INTERVAL};
+
+    type Sent = Arc<Mutex<Vec<Vec<Hint>>>>;
+
+    /// A notifier whose task records what it sends, failing the first `failures` sends.
+    fn recording(failures: usize) -> (Notifier, Sent, JoinHandle<()>) {
         let notifier = Notifier::new();
-        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sent: Sent = Arc::default();
         let log = Arc::clone(&sent);
-        tokio::spawn(run(Arc::clone(&notifier.shared), move |hints| {
-            log.lock().unwrap().push(hints);
-            async { Ok(()) }
+        let mut left = failures;
+        let task = tokio::spawn(run(Arc::clone(&notifier.shared), move |hints| {
+            let failed = left > 0;
+            left = left.saturating_sub(1);
+            if !failed {
+                log.lock().unwrap().push(hints);
+            }
+            async move {
+                if failed {
+                    Err("connection killed".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
         }));
-        (notifier, sent)
+        (notifier, sent, task)
     }
 
     fn hint(store: &str) -> Hint {
         (format!("tessera_{store}"), format!("token-{store}"))
     }
 
-    /// Commits of two stores sharing a notifier within one interval go out in one
-    /// statement, each store's hint once however many commits it made; a commit after
-    /// the interval gets a statement of its own; the last hints go out when the
-    /// notifier is dropped.
+    fn commit(notifier: &Notifier, store: &str) {
+        notifier.shared.add([hint(store)]);
+    }
+
+    /// Commits of stores sharing a notifier within one interval go out in one
+    /// statement, each store's hint once however many commits it made, and not before
+    /// the interval since the last statement ends; the last hints go out when the
+    /// notifier is dropped, and then the task ends.
     #[tokio::test(start_paused = true)]
     async fn hints_of_one_interval_go_out_together_once_each() {
-        let (notifier, sent) = recording();
-        notifier.committed(&hint("ordering"));
+        let (notifier, sent, task) = recording(0);
+        commit(&notifier, "ordering");
         tokio::task::yield_now().await;
-        // The first went out at once; these wait out the interval together.
-        for _ in 0..3 {
-            notifier.committed(&hint("payment"));
-            notifier.committed(&hint("inventory"));
+        assert_eq!(*sent.lock().unwrap(), vec![vec![hint("ordering")]]);
+        for store in ["payment", "inventory", "payment", "ordering"] {
+            commit(&notifier, store);
+            tokio::task::yield_now().await;
         }
-        notifier.committed(&hint("ordering"));
-        tokio::time::sleep(MIN_INTERVAL + Duration::from_millis(1)).await;
+        tokio::time::sleep(MIN_INTERVAL - Duration::from_millis(1)).await;
+        assert_eq!(sent.lock().unwrap().len(), 1, "sent within the interval");
+        tokio::time::sleep(Duration::from_millis(2)).await;
         assert_eq!(
-            *sent.lock().unwrap(),
-            vec![
-                vec![hint("ordering")],
-                vec![hint("payment"), hint("inventory"), hint("ordering")],
-            ]
+            sent.lock().unwrap()[1],
+            vec![hint("payment"), hint("inventory"), hint("ordering")]
         );
         tokio::time::sleep(MIN_INTERVAL * 5).await;
-        notifier.committed(&hint("payment"));
+        commit(&notifier, "payment");
         drop(notifier);
-        tokio::time::sleep(MIN_INTERVAL).await;
+        tokio::time::timeout(MIN_INTERVAL * 2, task)
+            .await
+            .expect("the task ends once the notifier is dropped")
+            .expect("the task");
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 3, "{sent:?}");
         assert_eq!(sent[2], vec![hint("payment")]);
+    }
+
+    /// A failed `NOTIFY` (its connection killed) is sent again after a pause, with the
+    /// hints that came meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_notify_is_sent_again() {
+        let (notifier, sent, _task) = recording(1);
+        commit(&notifier, "ordering");
+        tokio::task::yield_now().await;
+        commit(&notifier, "payment");
+        tokio::time::sleep(FAILED_PAUSE + Duration::from_millis(1)).await;
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![vec![hint("payment"), hint("ordering")]]
+        );
     }
 }

@@ -4,7 +4,8 @@
 -- checkpoint stay locked for the rest of the transaction: a second runner waits here,
 -- then (the row re-read once the first commits) finds the checkpoint moved, moves
 -- nothing and is fenced; a rebuild's take-over waits here for the live batch. Returns a
--- row if it moved the checkpoint.
+-- row if it moved the checkpoint. It never moves one back (a batch ending before its
+-- start): what a view runner keeps relies on checkpoints only moving forward.
 WITH a AS (
     SELECT a.schema_name
       FROM {schema}.active a
@@ -15,4 +16,5 @@ UPDATE {schema}.checkpoints c
    SET commit_pos = $5, prepare_pos = $6, updated_at = now()
   FROM a
  WHERE c.name = a.schema_name AND c.commit_pos = $3 AND c.prepare_pos = $4
+   AND ($5::bigint, $6::bigint) >= ($3::bigint, $4::bigint)
 RETURNING c.name

@@ -83,7 +83,7 @@ impl Writer {
                     }
                     if any {
                         self.appended.send_modify(|v| *v = v.wrapping_add(1));
-                        self.notifier.committed(&self.hint);
+                        self.notifier.committed(&self.hint, &self.pool);
                     }
                 }
                 GroupResult::Lost(e) => {

@@ -312,8 +312,9 @@ async fn stores_listening_together_share_one_connection() {
 }
 
 /// Stores sharing a LISTEN connection share its notifier as well (one `NOTIFY`
-/// statement carries the hints of all of them): appends to each still wake, on that
-/// store's own channel, subscribers in another process that only hints can wake in time.
+/// statement carries the hints of all of them; `notify.rs`'s unit tests show the
+/// sharing): appends to each, committed together, still wake, on that store's own
+/// channel, subscribers in another process that only hints can wake in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_listening_together_notify_other_processes_on_each_channel() {
     let (a_db, b_db) = (TestDb::new("notify_a").await, TestDb::new("notify_b").await);
