@@ -329,3 +329,27 @@ impl<V: View> Subscriber for PgLive<V> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tessera_core::Position;
+
+    use super::{Generations, KEPT_DOCS};
+
+    /// However many documents pass through, at most [`KEPT_DOCS`] stay kept, the
+    /// latest ones among them; one taken is gone.
+    #[test]
+    fn kept_documents_stay_bounded_and_recent() {
+        let mut kept = Generations::default();
+        for n in 0..10 * KEPT_DOCS {
+            kept.put(format!("doc-{n}"), (Position::new(1, 1), n));
+            assert!(kept.young.len() + kept.old.len() <= KEPT_DOCS);
+        }
+        let last = 10 * KEPT_DOCS - 1;
+        assert_eq!(kept.take(&format!("doc-{last}")).map(|d| d.1), Some(last));
+        assert!(kept.take(&format!("doc-{last}")).is_none(), "taken once");
+        let older = last + 1 - KEPT_DOCS / 2;
+        assert_eq!(kept.take(&format!("doc-{older}")).map(|d| d.1), Some(older));
+        assert!(kept.take("doc-0").is_none(), "the oldest were let go");
+    }
+}
