@@ -46,6 +46,7 @@ $B batch --batches 300 --size 100 | line
 $B long-stream --streams 4 --length "$long" --commands 50 | line
 $B rebuild --events "$rebuild" --streams 10000 | line
 $B latency --rate 1000 --seconds "$seconds" | line
+$B view-latency --rate 1000 --seconds "$seconds" --rounds 2 | line
 $B --store memory append --concurrency 1 --aggregates "$mem" --commands 1 | line
 $B --store memory batch --batches 10000 --size 100 | line
 

@@ -129,6 +129,20 @@ enum Workload {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
+    /// Append → document view latency on PostgreSQL, a view's two ways of applying a
+    /// live batch in alternating rounds: a transaction of five statements
+    /// (`PgProjection` over `PgView`) and the `ViewStore`'s one statement.
+    ViewLatency {
+        /// Events per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seconds per round.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Rounds, each both ways.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+    },
     /// Outbox relay throughput from a PostgreSQL log to a broker, beside the broker's
     /// own client publishing the same messages (rounds alternating).
     Relay {
@@ -244,18 +258,10 @@ async fn run_workload(cli: Cli) -> ExitCode {
         batch,
     } = cli.workload
     {
-        let url = cli.database_url.clone();
-        let result = tessera_benches::pg::with_store(
-            &cli.database_url,
-            &run_id,
-            cli.writers,
-            |store, schema| async move {
-                rebuild_workload(&url, &store, &schema, events, streams, batch).await
-            },
-        )
-        .await
-        .and_then(|r| r);
-        return finish(result);
+        return on_pg_store(&cli, &run_id, |url, store, schema| async move {
+            rebuild_workload(&url, &store, &schema, events, streams, batch).await
+        })
+        .await;
     }
     if let Workload::Latency { rate, seconds } = cli.workload {
         let url = cli.database_url.clone();
@@ -280,6 +286,17 @@ async fn run_workload(cli: Cli) -> ExitCode {
         .await
         .and_then(|r| r);
         return finish(result);
+    }
+    if let Workload::ViewLatency {
+        rate,
+        seconds,
+        rounds,
+    } = cli.workload
+    {
+        return on_pg_store(&cli, &run_id, |url, store, schema| async move {
+            view_latency_rounds(&store, &schema, &url, (rate, seconds, rounds)).await
+        })
+        .await;
     }
     if let Workload::Relay {
         ref bus,
@@ -330,6 +347,84 @@ async fn run_workload(cli: Cli) -> ExitCode {
         .and_then(|r| r),
     };
     finish(result)
+}
+
+/// Runs `workload` on a fresh PostgreSQL store (its URL, the store, its schema) and
+/// reports its summary.
+async fn on_pg_store<F, Fut>(cli: &Cli, run_id: &str, workload: F) -> ExitCode
+where
+    F: FnOnce(String, tessera_postgres::PostgresStore, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Summary, String>>,
+{
+    let url = cli.database_url.clone();
+    let result =
+        tessera_benches::pg::with_store(&cli.database_url, run_id, cli.writers, |store, schema| {
+            workload(url, store, schema)
+        })
+        .await
+        .and_then(|r| r);
+    finish(result)
+}
+
+/// The rounds of the `view-latency` workload on `store` (schema `schema`), each path
+/// in turn, every view dropped after its round.
+async fn view_latency_rounds(
+    store: &tessera_postgres::PostgresStore,
+    schema: &str,
+    url: &str,
+    (rate, seconds, rounds): (u32, u32, u32),
+) -> Result<Summary, String> {
+    use tessera_benches::workload::view_latency::{round, Path};
+    let client = tessera_benches::baseline::connect(url).await?;
+    let mut s = Summary::default();
+    s.add("workload", "view-latency")
+        .add("rate_per_s", rate)
+        .add("seconds", seconds);
+    let paths = [Path::Transaction, Path::OneStatement];
+    let mut all = [
+        tessera_benches::stats::Latencies::with_capacity(0),
+        tessera_benches::stats::Latencies::with_capacity(0),
+    ];
+    for r in 0..rounds {
+        for (i, path) in paths.into_iter().enumerate() {
+            let (prefix, control) = (format!("v{r}{i}_"), format!("{schema}_vctl"));
+            let drop = format!(
+                "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; \
+                 DROP SCHEMA IF EXISTS \"{prefix}bench_order_docs_v1\" CASCADE;"
+            );
+            client
+                .batch_execute(&drop)
+                .await
+                .map_err(|e| e.to_string())?;
+            let out = round(store, (&prefix, &control), path, (rate, seconds)).await;
+            client
+                .batch_execute(&drop)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut lat = out?;
+            let key = format!("{}_r{r}", path.name());
+            s.add(
+                &format!("{key}_p50_ms"),
+                format!("{:.3}", lat.percentile_ms(50.0)),
+            );
+            s.add(
+                &format!("{key}_p99_ms"),
+                format!("{:.3}", lat.percentile_ms(99.0)),
+            );
+            all[i].merge(lat);
+        }
+    }
+    for (path, lat) in paths.into_iter().zip(&mut all) {
+        s.add(
+            &format!("{}_p50_ms", path.name()),
+            format!("{:.3}", lat.percentile_ms(50.0)),
+        );
+        s.add(
+            &format!("{}_p99_ms", path.name()),
+            format!("{:.3}", lat.percentile_ms(99.0)),
+        );
+    }
+    Ok(s)
 }
 
 fn finish(result: Result<Summary, String>) -> ExitCode {
@@ -702,6 +797,7 @@ async fn run<S: EventStore + SnapshotStore>(
         Workload::OtlpSink { .. } => return Err("not a workload".into()),
         Workload::Rebuild { .. }
         | Workload::Latency { .. }
+        | Workload::ViewLatency { .. }
         | Workload::Relay { .. }
         | Workload::BusLatency { .. } => return Err("this workload runs on PostgreSQL only".into()),
         Workload::LongStream {

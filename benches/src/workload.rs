@@ -7,3 +7,4 @@ pub mod latency;
 pub mod long_stream;
 pub mod rebuild;
 pub mod relay;
+pub mod view_latency;

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use tessera_core::{EventAppender, ExpectedVersion, Position, StreamId};
+use tessera_core::{EventAppender, EventReader, ExpectedVersion, Position, StreamId};
 use tessera_postgres::PostgresStore;
-use tessera_projections::{PgProjection, Runner, RunnerConfig};
+use tessera_projections::{PgProjection, Runner, RunnerConfig, Subscriber};
 
 use crate::order::sample_event;
 use crate::stats::Latencies;
@@ -23,7 +23,24 @@ pub async fn run(
         PgProjection::with_control_schema(store.pool().clone(), OrderTotals, control_schema)
             .await
             .map_err(|e| e.to_string())?;
-    let runner = Runner::new(store.clone(), projection, RunnerConfig::default()).spawn();
+    measure(store, projection, rate, seconds).await
+}
+
+/// The latency loop of [`run`] for any subscriber: its runner first catches up with the
+/// log as it is, then `rate` events a second are appended for `seconds`.
+pub async fn measure<Sub: Subscriber>(
+    store: &PostgresStore,
+    subscriber: Sub,
+    rate: u32,
+    seconds: u32,
+) -> Result<Latencies, String> {
+    let runner = Runner::new(store.clone(), subscriber, RunnerConfig::default()).spawn();
+    if let Some(head) = store.head().await.map_err(|e| e.to_string())? {
+        runner
+            .wait_for(head, Duration::from_secs(120))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let mut watch = runner.watch();
     // Records when each checkpoint was first seen.
     let observer = tokio::spawn(async move {
