@@ -386,8 +386,11 @@ async fn view_latency_rounds(
         tessera_benches::stats::Latencies::with_capacity(0),
     ];
     for r in 0..rounds {
-        for (i, path) in paths.into_iter().enumerate() {
-            let (prefix, control) = (format!("v{r}{i}_"), format!("{schema}_vctl"));
+        // Each way goes first in every other round.
+        let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let path = paths[i];
+            let (prefix, control) = (format!("{schema}_v{r}{i}_"), format!("{schema}_vctl"));
             let drop = format!(
                 "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; \
                  DROP SCHEMA IF EXISTS \"{prefix}bench_order_docs_v1\" CASCADE;"
@@ -397,11 +400,9 @@ async fn view_latency_rounds(
                 .await
                 .map_err(|e| e.to_string())?;
             let out = round(store, (&prefix, &control), path, (rate, seconds)).await;
-            client
-                .batch_execute(&drop)
-                .await
-                .map_err(|e| e.to_string())?;
+            let cleaned = client.batch_execute(&drop).await;
             let mut lat = out?;
+            cleaned.map_err(|e| e.to_string())?;
             let key = format!("{}_r{r}", path.name());
             s.add(
                 &format!("{key}_p50_ms"),

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use tessera_core::{EventAppender, EventReader, ExpectedVersion, Position, StreamId};
+use tessera_core::{EventAppender, ExpectedVersion, Position, StreamId};
 use tessera_postgres::PostgresStore;
 use tessera_projections::{PgProjection, Runner, RunnerConfig, Subscriber};
 
@@ -27,7 +27,8 @@ pub async fn run(
 }
 
 /// The latency loop of [`run`] for any subscriber: its runner first catches up with the
-/// log as it is, then `rate` events a second are appended for `seconds`.
+/// log as it is and applies one warm-up event, then `rate` events a second are appended
+/// for `seconds`.
 pub async fn measure<Sub: Subscriber>(
     store: &PostgresStore,
     subscriber: Sub,
@@ -35,12 +36,17 @@ pub async fn measure<Sub: Subscriber>(
     seconds: u32,
 ) -> Result<Latencies, String> {
     let runner = Runner::new(store.clone(), subscriber, RunnerConfig::default()).spawn();
-    if let Some(head) = store.head().await.map_err(|e| e.to_string())? {
-        runner
-            .wait_for(head, Duration::from_secs(120))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    // Past its start-up: it has caught up with the log and applied one more event.
+    let warm_up = StreamId::new("benchorder-warmup").map_err(|e| e.to_string())?;
+    let head = store
+        .append(&warm_up, ExpectedVersion::Any, vec![sample_event(0)])
+        .await
+        .map_err(|e| format!("append: {e}"))?
+        .position;
+    runner
+        .wait_for(head, Duration::from_secs(120))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut watch = runner.watch();
     // Records when each checkpoint was first seen.
     let observer = tokio::spawn(async move {

@@ -26,8 +26,9 @@
 //! started) the statement fails on the documents' primary key, nothing of it commits,
 //! and the batch is folded again from documents read from the table. After such a miss
 //! the runner reads for [`DISTRUST_BATCHES`] batches, and presumes again only once a
-//! read finds nothing stored: a view whose events touch old documents never presumes,
-//! and pays the read it always paid, not a failed statement as well.
+//! read finds nothing stored: a view whose events only ever update old documents never
+//! presumes after its first miss, and pays the read it always paid, not a failed
+//! statement as well (one mixing new and old documents may miss once per such cycle).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

@@ -382,13 +382,16 @@ async fn a_killed_pg_view_runner_counts_each_event_once() {
         // Whatever the kill left: the documents hold exactly the events up to the
         // checkpoint. (A statement the killed runner had sent may still commit: read
         // until the checkpoint stands still around the documents' read.)
-        let (upto, counted) = loop {
+        let mut stood = None;
+        for _ in 0..100 {
             let before = view.checkpoint().await.expect("checkpoint");
             let counted: i64 = totals(&view).await.iter().map(|(_, t)| t).sum();
             if view.checkpoint().await.expect("checkpoint") == before {
-                break (before, counted);
+                stood = Some((before, counted));
+                break;
             }
-        };
+        }
+        let (upto, counted) = stood.expect("the checkpoint stands still once the runner is killed");
         let wanted = log
             .read_all(ReadAll::after(Position::START, usize::MAX))
             .await

@@ -9,7 +9,8 @@
 //! a transaction the server runs beside the appends, and a hint does not need to come
 //! more often. The last commit is always followed by a notification: a failed one is
 //! sent again after a pause (while the database is unreachable, polling covers the
-//! wait).
+//! wait), and once the stores are dropped it gets one last try. Hints taken by a send
+//! that its runtime's shutdown cancels are lost (polling covers them too).
 //!
 //! Stores of one database built with [`Builder::listen_with`](crate::Builder::listen_with)
 //! share their LISTEN connection's notifier: the hints of all of them go out in one
@@ -174,10 +175,17 @@ where
                 // connection must not cost the commits their hint.
                 tracing::debug!(error = %e, "NOTIFY failed; retrying, subscribers elsewhere poll meanwhile");
                 tokio::time::sleep(FAILED_PAUSE).await;
-                if shared.pending().closed {
+                // Once the notifier is dropped, one last try for everything pending,
+                // then the task ends (so an unreachable database does not keep it).
+                let closed = shared.pending().closed;
+                shared.add(hints);
+                if closed {
+                    let last = std::mem::take(&mut shared.pending().hints);
+                    if let Err(e) = send(last).await {
+                        tracing::debug!(error = %e, "last NOTIFY failed; subscribers elsewhere poll");
+                    }
                     return;
                 }
-                shared.add(hints);
             }
         }
     }
@@ -256,6 +264,25 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 3, "{sent:?}");
         assert_eq!(sent[2], vec![hint("payment")]);
+    }
+
+    /// Hints whose `NOTIFY` failed just before the stores were dropped get one last
+    /// try, with those that came meanwhile, and then the task ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_notifier_gives_a_failed_notify_one_last_try() {
+        let (notifier, sent, task) = recording(1);
+        commit(&notifier, "ordering");
+        tokio::task::yield_now().await;
+        commit(&notifier, "payment");
+        drop(notifier);
+        tokio::time::timeout(FAILED_PAUSE * 2, task)
+            .await
+            .expect("the task ends")
+            .expect("the task");
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![vec![hint("payment"), hint("ordering")]]
+        );
     }
 
     /// A failed `NOTIFY` (its connection killed) is sent again after a pause, with the
