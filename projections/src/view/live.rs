@@ -32,12 +32,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
 
 use super::{PgView, View};
-use crate::sql::{fill, from_columns, to_columns};
+use crate::sql::{fill, to_columns};
 use crate::{ApplyError, PgProjection, Subscriber};
 
 /// About this many documents are kept between batches, in two generations: the
@@ -101,6 +101,9 @@ pub(super) struct PgLive<V: View> {
     distrust: AtomicU32,
     /// The last read of documents not kept found none of them stored.
     reads_found_none: AtomicBool,
+    /// The batch statement's text and the schema it was filled in for (built once
+    /// per version, not per batch).
+    statement: Mutex<Option<(String, Arc<str>)>>,
 }
 
 impl<V: View> PgLive<V> {
@@ -110,6 +113,7 @@ impl<V: View> PgLive<V> {
             kept: Mutex::new(None),
             distrust: AtomicU32::new(0),
             reads_found_none: AtomicBool::new(false),
+            statement: Mutex::new(None),
         }
     }
 
@@ -191,28 +195,42 @@ impl<V: View> PgLive<V> {
             keys.push(key);
         }
         if !missing.is_empty() {
-            let select = client
-                .prepare_cached(&fill(include_str!("sql/load.sql"), schema))
-                .await?;
-            let rows = client.query(&select, &[&missing]).await?;
+            let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+            let stored = super::postgres::load(client, schema, &missing, self.name()).await?;
             self.reads_found_none
-                .store(rows.is_empty(), Ordering::Relaxed);
-            for row in rows {
-                let key: String = row.try_get(0)?;
-                let doc: serde_json::Value = row.try_get(3)?;
-                let created = from_columns(&row, 1, self.name())?;
-                let doc = Some(serde_json::from_value(doc)?);
+                .store(stored.is_empty(), Ordering::Relaxed);
+            for (key, created, doc) in stored {
+                let doc = Some(doc);
+                let presumed = false;
                 touched.insert(
                     key,
                     Touched {
                         created,
                         doc,
-                        presumed: false,
+                        presumed,
                     },
                 );
             }
         }
         Ok((keys, touched))
+    }
+
+    /// `sql/apply.sql` filled in for `schema` with the compare-and-set `advance`.
+    fn statement_text(&self, schema: &str, advance: &str) -> Arc<str> {
+        let mut cached = self
+            .statement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match cached.as_ref() {
+            Some((filled_for, text)) if filled_for == schema => Arc::clone(text),
+            _ => {
+                let text: Arc<str> = fill(include_str!("sql/apply.sql"), schema)
+                    .replace("{advance}", advance)
+                    .into();
+                *cached = Some((schema.to_owned(), Arc::clone(&text)));
+                text
+            }
+        }
     }
 
     /// Sends the batch's one statement: moves the checkpoint from `from` to `to` and
@@ -237,7 +255,7 @@ impl<V: View> PgLive<V> {
             set.3.push(serde_json::to_value(doc)?);
         }
         let ((fc, fp), (tc, tp)) = (to_columns(from)?, to_columns(to)?);
-        let text = fill(include_str!("sql/apply.sql"), schema).replace("{advance}", advance);
+        let text = self.statement_text(schema, advance);
         let statement = client.prepare_cached(&text).await?;
         let name = self.name();
         let [known, new] = &columns;

@@ -63,14 +63,8 @@ impl<V: View> PgHandler for PgView<V> {
             return Ok(());
         }
         let wanted: Vec<&str> = touched.keys().map(String::as_str).collect();
-        let select = tx
-            .prepare_cached(&fill(include_str!("sql/load.sql"), schema))
-            .await?;
-        for row in tx.query(&select, &[&wanted]).await? {
-            let key: String = row.try_get(0)?;
-            let doc: serde_json::Value = row.try_get(3)?;
-            let created = from_columns(&row, 1, &self.name)?;
-            touched.insert(key, (created, Some(serde_json::from_value(doc)?)));
+        for (key, created, doc) in load(tx, schema, &wanted, &self.name).await? {
+            touched.insert(key, (created, Some(doc)));
         }
         for (event, key) in events.iter().zip(&keys) {
             let Some(key) = key else { continue };
@@ -93,6 +87,28 @@ impl<V: View> PgHandler for PgView<V> {
             .await?;
         Ok(())
     }
+}
+
+/// The stored documents of `keys` in `schema` (quoted), each with the position that
+/// created it, in one statement (`owner` names the view in errors).
+pub(super) async fn load<D: serde::de::DeserializeOwned>(
+    client: &impl GenericClient,
+    schema: &str,
+    keys: &[&str],
+    owner: &str,
+) -> Result<Vec<(String, Position, D)>, BoxError> {
+    let select = client
+        .prepare_cached(&fill(include_str!("sql/load.sql"), schema))
+        .await?;
+    let rows = client.query(&select, &[&keys]).await?;
+    let mut docs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get(0)?;
+        let doc: serde_json::Value = row.try_get(3)?;
+        let created = from_columns(&row, 1, owner)?;
+        docs.push((key, created, serde_json::from_value(doc)?));
+    }
+    Ok(docs)
 }
 
 /// The document under `key` in `schema` (quoted).

@@ -16,7 +16,7 @@ pub struct ViewSubscriber<V: View>(Inner<V>);
 enum Inner<V: View> {
     Memory(MemoryProjection<MemView<V>>),
     #[cfg(feature = "postgres")]
-    Pg(PgLive<V>),
+    Pg(Box<PgLive<V>>),
 }
 
 impl<V: View> ViewSubscriber<V> {
@@ -26,7 +26,7 @@ impl<V: View> ViewSubscriber<V> {
 
     #[cfg(feature = "postgres")]
     pub(super) fn pg(live: PgLive<V>) -> Self {
-        Self(Inner::Pg(live))
+        Self(Inner::Pg(Box::new(live)))
     }
 }
 

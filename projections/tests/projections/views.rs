@@ -166,16 +166,8 @@ async fn a_pg_view_reads_the_version_active_now() {
     assert_eq!(doc.total, 5);
     // Version 2 of the table, with the document changed, made active by hand.
     let name = format!("{prefix}accounts");
+    switch_to_a_changed_v2(&pool, &name, &control).await;
     let client = pool.get().await.expect("connection");
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{name}_v2\";
-             CREATE TABLE \"{name}_v2\".docs AS SELECT * FROM \"{name}_v1\".docs;
-             UPDATE \"{name}_v2\".docs SET doc = jsonb_set(doc, '{{total}}', '42');
-             UPDATE \"{control}\".active SET version = 2, schema_name = '{name}_v2' WHERE name = '{name}';"
-        ))
-        .await
-        .expect("switch by hand");
     let doc = view.get("acct-0").await.unwrap().expect("document");
     assert_eq!(doc.total, 42, "read from the version active now");
     // And back: the remembered version is checked on every read.
@@ -190,6 +182,33 @@ async fn a_pg_view_reads_the_version_active_now() {
         5
     );
     cleanup(&pool, &control, &name).await;
+}
+
+/// Makes a version 2 of view `name` (control schema `control`) active by hand: its
+/// documents version 1's with every total set to 42, its checkpoint version 1's.
+async fn switch_to_a_changed_v2(pool: &deadpool_postgres::Pool, name: &str, control: &str) {
+    pool.get()
+        .await
+        .expect("connection")
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{name}_v2\";
+             CREATE TABLE \"{name}_v2\".docs (LIKE \"{name}_v1\".docs INCLUDING ALL);
+             INSERT INTO \"{name}_v2\".docs SELECT * FROM \"{name}_v1\".docs;
+             UPDATE \"{name}_v2\".docs SET doc = jsonb_set(doc, '{{total}}', '42');
+             INSERT INTO \"{control}\".checkpoints (name, commit_pos, prepare_pos)
+               SELECT '{name}_v2', commit_pos, prepare_pos FROM \"{control}\".checkpoints
+                WHERE name = '{name}_v1';
+             UPDATE \"{control}\".active SET version = 2, schema_name = '{name}_v2' WHERE name = '{name}';"
+        ))
+        .await
+        .expect("switch by hand");
+}
+
+/// Every event of `log`.
+async fn whole_log(log: &MemoryStore) -> Vec<RecordedEvent> {
+    log.read_all(ReadAll::after(Position::START, usize::MAX))
+        .await
+        .expect("the log")
 }
 
 /// A PostgreSQL view and a fresh name for it: (view, prefix, control schema).
@@ -253,10 +272,7 @@ async fn a_pg_view_batch_from_a_stale_start_is_fenced_and_kept_documents_expire(
     for (i, amount) in [1, 2, 4, 8, 16, 32, 64, 128, 256].iter().enumerate() {
         deposit(&log, &format!("acct-{}", i % 2), *amount).await;
     }
-    let events = log
-        .read_all(ReadAll::after(Position::START, 100))
-        .await
-        .expect("the log");
+    let events = whole_log(&log).await;
     let (one, two, three) = (&events[..3], &events[3..6], &events[6..]);
     let (a, b) = (view.subscriber(), view.subscriber());
     let start = a.checkpoint().await.expect("checkpoint");
@@ -317,31 +333,14 @@ async fn a_pg_view_subscriber_folds_into_the_version_active_now() {
     let log = MemoryStore::new();
     deposit(&log, "acct-0", 5).await;
     deposit(&log, "acct-0", 1).await;
-    let events = log
-        .read_all(ReadAll::after(Position::START, 100))
-        .await
-        .expect("the log");
+    let events = whole_log(&log).await;
     let live = view.subscriber();
     let start = live.checkpoint().await.expect("checkpoint");
     live.apply(start, &events[..1])
         .await
         .expect("the first batch");
     let name = format!("{prefix}accounts");
-    pool.get()
-        .await
-        .expect("connection")
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{name}_v2\";
-             CREATE TABLE \"{name}_v2\".docs (LIKE \"{name}_v1\".docs INCLUDING ALL);
-             INSERT INTO \"{name}_v2\".docs SELECT * FROM \"{name}_v1\".docs;
-             UPDATE \"{name}_v2\".docs SET doc = jsonb_set(doc, '{{total}}', '42');
-             INSERT INTO \"{control}\".checkpoints (name, commit_pos, prepare_pos)
-               SELECT '{name}_v2', commit_pos, prepare_pos FROM \"{control}\".checkpoints
-                WHERE name = '{name}_v1';
-             UPDATE \"{control}\".active SET version = 2, schema_name = '{name}_v2' WHERE name = '{name}';"
-        ))
-        .await
-        .expect("switch by hand");
+    switch_to_a_changed_v2(&pool, &name, &control).await;
     let at = live.checkpoint().await.expect("version 2's checkpoint");
     assert_eq!(at, events[0].position);
     live.apply(at, &events[1..])
@@ -392,10 +391,8 @@ async fn a_killed_pg_view_runner_counts_each_event_once() {
             }
         }
         let (upto, counted) = stood.expect("the checkpoint stands still once the runner is killed");
-        let wanted = log
-            .read_all(ReadAll::after(Position::START, usize::MAX))
+        let wanted = whole_log(&log)
             .await
-            .expect("the log")
             .iter()
             .filter(|e| e.position <= upto)
             .count();
@@ -430,10 +427,7 @@ async fn a_pg_view_document_presumed_new_but_stored_is_read_and_folded_again() {
     deposit(&log, "acct-1", 1).await;
     deposit(&log, "acct-0", 2).await;
     deposit(&log, "acct-1", 4).await;
-    let events = log
-        .read_all(ReadAll::after(Position::START, 100))
-        .await
-        .expect("the log");
+    let events = whole_log(&log).await;
     let (a, b) = (view.subscriber(), view.subscriber());
     let start = b.checkpoint().await.expect("checkpoint");
     b.apply(start, &events[..1]).await.expect("b stores acct-1");

@@ -25,12 +25,12 @@
 //! instead of waking them a second time for the same commits.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 use crate::error::describe;
 
@@ -60,14 +60,23 @@ pub(crate) type Hint = (String, String);
 /// pending.
 pub(crate) struct Notifier {
     shared: Arc<Shared>,
-    /// The task, started by the first store built on the notifier (on that store's
-    /// pool and runtime), and again by a later one if it ended with its runtime.
-    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
     pending: Mutex<Pending>,
     wake: Notify,
+    /// The task runs (cleared when it ends, by returning or with its runtime): a
+    /// commit checks this, not the task's handle, so the append path takes no lock.
+    running: AtomicBool,
+}
+
+/// Clears [`Shared::running`] when the task ends, however it ends.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+    }
 }
 
 #[derive(Default)]
@@ -101,29 +110,37 @@ impl Notifier {
             shared: Arc::new(Shared {
                 pending: Mutex::default(),
                 wake: Notify::new(),
+                running: AtomicBool::new(false),
             }),
-            task: Mutex::new(None),
         }
     }
 
     /// Starts the task sending on `pool`, unless it runs (a store sharing the notifier
     /// started it on its own pool, of the same database).
     pub(crate) fn start(&self, pool: &Pool) {
-        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-        if task.as_ref().is_none_or(JoinHandle::is_finished) {
-            let pool = pool.clone();
-            let sending = run(Arc::clone(&self.shared), move |hints| {
-                send(pool.clone(), hints)
-            });
-            *task = Some(tokio::spawn(sending));
+        if self.shared.running.swap(true, Ordering::AcqRel) {
+            return;
         }
+        // Moved into the task, so it clears `running` even if the task is dropped
+        // before its first poll.
+        let running = Running(Arc::clone(&self.shared));
+        let pool = pool.clone();
+        let sending = run(Arc::clone(&self.shared), move |hints| {
+            send(pool.clone(), hints)
+        });
+        tokio::spawn(async move {
+            let _running = running;
+            sending.await;
+        });
     }
 
     /// Appends of the store named by `hint` committed (on `pool`, which starts the task
     /// again if it ended with the runtime of the store that started it).
     pub(crate) fn committed(&self, hint: &Hint, pool: &Pool) {
         self.shared.add(std::iter::once(hint.clone()));
-        self.start(pool);
+        if !self.shared.running.load(Ordering::Acquire) {
+            self.start(pool);
+        }
     }
 }
 
@@ -282,6 +299,46 @@ mod tests {
         assert_eq!(
             *sent.lock().unwrap(),
             vec![vec![hint("payment"), hint("ordering")]]
+        );
+    }
+
+    /// The task ends with the runtime it was started on (here before it ever ran); a
+    /// commit made from another runtime starts it again there.
+    #[test]
+    fn a_commit_restarts_a_task_that_ended_with_its_runtime() {
+        let config: tokio_postgres::Config = "host=127.0.0.1 port=1 user=nobody".parse().unwrap();
+        let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .unwrap();
+        let notifier = Notifier::new();
+        let first = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        first.block_on(async { notifier.start(&pool) });
+        assert!(notifier
+            .shared
+            .running
+            .load(std::sync::atomic::Ordering::Acquire));
+        drop(first);
+        assert!(
+            !notifier
+                .shared
+                .running
+                .load(std::sync::atomic::Ordering::Acquire),
+            "the task ended with its runtime"
+        );
+        let second = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        second.block_on(async { notifier.committed(&hint("ordering"), &pool) });
+        assert!(
+            notifier
+                .shared
+                .running
+                .load(std::sync::atomic::Ordering::Acquire),
+            "the commit started it again"
         );
     }
 

@@ -252,18 +252,28 @@ async fn a_stores_own_notifications_do_not_wake_it_twice() {
     assert!(store.wakeups() > before, "another store's NOTIFY woke it");
 }
 
-/// Stores built with `listen_with` share one LISTEN connection, each still woken by its
-/// own channel's notifications (and only those), including after the store whose
-/// connection it was is dropped and after the shared connection is killed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stores_listening_together_share_one_connection() {
-    let (a_db, b_db) = (TestDb::new("shared_a").await, TestDb::new("shared_b").await);
+/// Two stores (`{name}_a`, `{name}_b`), hints only, the second built `listen_with` the
+/// first.
+async fn listening_together(name: &str) -> (TestDb, TestDb, PostgresStore, PostgresStore) {
+    let (a_db, b_db) = (
+        TestDb::new(&format!("{name}_a")).await,
+        TestDb::new(&format!("{name}_b")).await,
+    );
     let a = hints_only(a_db.builder()).build().await.unwrap();
     let b = hints_only(b_db.builder())
         .listen_with(&a)
         .build()
         .await
         .unwrap();
+    (a_db, b_db, a, b)
+}
+
+/// Stores built with `listen_with` share one LISTEN connection, each still woken by its
+/// own channel's notifications (and only those), including after the store whose
+/// connection it was is dropped and after the shared connection is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_listening_together_share_one_connection() {
+    let (a_db, b_db, a, b) = listening_together("shared").await;
     let mut a_sub = a.subscribe(Position::START, EventFilter::all());
     let mut b_sub = b.subscribe(Position::START, EventFilter::all());
     let raw = raw_client().await;
@@ -317,13 +327,7 @@ async fn stores_listening_together_share_one_connection() {
 /// channel, subscribers in another process that only hints can wake in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_listening_together_notify_other_processes_on_each_channel() {
-    let (a_db, b_db) = (TestDb::new("notify_a").await, TestDb::new("notify_b").await);
-    let a = hints_only(a_db.builder()).build().await.unwrap();
-    let b = hints_only(b_db.builder())
-        .listen_with(&a)
-        .build()
-        .await
-        .unwrap();
+    let (a_db, b_db, a, b) = listening_together("notify").await;
     // The other process: a store object of its own on each schema, polling every 30 s.
     let far_a = hints_only(a_db.builder().application_name(format!("{}-far", a_db.app)))
         .build()
