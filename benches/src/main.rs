@@ -267,11 +267,11 @@ async fn run_workload(cli: Cli) -> ExitCode {
         let url = cli.database_url.clone();
         let result = tessera_benches::pg::with_store(&cli.database_url, &run_id, cli.writers, |store, schema| async move {
             let control = format!("{schema}_ctl");
-            let out = tessera_benches::workload::latency::run(&store, &control, rate, seconds).await;
+            let out = tessera_benches::workload::latency::run(&store, &schema, &control, rate, seconds).await;
             let client = tessera_benches::baseline::connect(&url).await?;
             client
                 .batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; DROP SCHEMA IF EXISTS bench_order_totals_v1 CASCADE;"
+                    "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; DROP SCHEMA IF EXISTS \"{schema}_totals_v1\" CASCADE;"
                 ))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -457,11 +457,11 @@ async fn rebuild_workload(
     let (raw_rows, raw_el) = rebuild::raw_copy(url, schema).await?;
     let control = format!("{schema}_ctl");
     let rss_before = rebuild::rss_kib();
-    let (done, el, peak) = rebuild::rebuild(store, &control, batch).await?;
+    let (done, el, peak) = rebuild::rebuild(store, schema, &control, batch).await?;
     let client = tessera_benches::baseline::connect(url).await?;
     client
         .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; DROP SCHEMA IF EXISTS bench_order_totals_v1 CASCADE; DROP SCHEMA IF EXISTS bench_order_totals_v2 CASCADE;"
+            "DROP SCHEMA IF EXISTS \"{control}\" CASCADE; DROP SCHEMA IF EXISTS \"{schema}_totals_v1\" CASCADE; DROP SCHEMA IF EXISTS \"{schema}_totals_v2\" CASCADE;"
         ))
         .await
         .map_err(|e| e.to_string())?;

@@ -15,14 +15,18 @@ use crate::workload::rebuild::OrderTotals;
 /// moment the runner's checkpoint covers it.
 pub async fn run(
     store: &PostgresStore,
+    schema: &str,
     control_schema: &str,
     rate: u32,
     seconds: u32,
 ) -> Result<Latencies, String> {
-    let projection =
-        PgProjection::with_control_schema(store.pool().clone(), OrderTotals, control_schema)
-            .await
-            .map_err(|e| e.to_string())?;
+    let projection = PgProjection::with_control_schema(
+        store.pool().clone(),
+        OrderTotals::of_run(schema),
+        control_schema,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     measure(store, projection, rate, seconds).await
 }
 

@@ -38,11 +38,23 @@ pub async fn fill(store: &PostgresStore, events: usize, streams: usize) -> Resul
 }
 
 /// Line count and running total per order: one upsert statement per batch.
-pub struct OrderTotals;
+pub struct OrderTotals {
+    name: String,
+}
+
+impl OrderTotals {
+    /// The projection of the run whose store schema is `schema`: its versions are
+    /// `{schema}_totals_v{n}`, so runs on one database do not meet.
+    pub fn of_run(schema: &str) -> Self {
+        Self {
+            name: format!("{schema}_totals"),
+        }
+    }
+}
 
 impl PgHandler for OrderTotals {
     fn name(&self) -> &str {
-        "bench_order_totals"
+        &self.name
     }
 
     fn filter(&self) -> EventFilter {
@@ -89,14 +101,17 @@ impl PgHandler for OrderTotals {
     }
 }
 
-/// Rebuilds [`OrderTotals`] from `store`; returns events applied, time and peak RSS (KiB).
+/// Rebuilds [`OrderTotals::of_run`]`(schema)` from `store`; returns events applied, time
+/// and peak RSS (KiB).
 pub async fn rebuild(
     store: &PostgresStore,
+    schema: &str,
     control_schema: &str,
     batch: usize,
 ) -> Result<(u64, Duration, u64), String> {
+    let totals = OrderTotals::of_run(schema);
     let projection =
-        PgProjection::with_control_schema(store.pool().clone(), OrderTotals, control_schema)
+        PgProjection::with_control_schema(store.pool().clone(), totals, control_schema)
             .await
             .map_err(|e| e.to_string())?;
     let mut peak = rss_kib();

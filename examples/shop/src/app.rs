@@ -84,6 +84,8 @@ pub struct App<S> {
     workers: Mutex<Vec<WorkerHandle>>,
     rebuilds: Mutex<BTreeMap<String, RebuildState>>,
     draining: AtomicBool,
+    /// Kept for its task: see [`Parts::analyzer`].
+    _analyzer: Option<tessera_postgres::Analyzer>,
 }
 
 fn reactor_config() -> RunnerConfig {
@@ -126,6 +128,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
             inbox_positions,
             worker_checkpoints,
             backend,
+            analyzer,
         } = parts;
         let cache = settings.state_cache;
         let orders = cached(CommandHandler::new(stores.ordering.clone(), ()), cache);
@@ -165,6 +168,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
             workers: Mutex::new(Vec::new()),
             rebuilds: Mutex::new(BTreeMap::new()),
             draining: AtomicBool::new(false),
+            _analyzer: analyzer,
         });
         // All-in-one, the saga's dispatcher waits until the owner in this process
         // handled a command (decision 14); split, the broker's confirmation is the

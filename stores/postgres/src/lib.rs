@@ -131,10 +131,18 @@
 //!   log: a loose index scan of the category index, a scan of the `streams` table, and
 //!   a walk of the log index that stops at the limit, under the same visibility rule as
 //!   `read_all` (each statement in `sql/catalog_*.sql` says what it costs).
+//! - **Plans made for the tables as they are** ([`Analyzer`], opt-in): a prepared
+//!   statement's plan, made while its table was nearly empty, reads the whole table on
+//!   every run until the table's statistics change, which autovacuum does a minute or
+//!   more later. An analyzer runs `ANALYZE` (indexed columns only) on the tables of the
+//!   schemas it watches each time one doubles past 1,000 rows, so the plans are made
+//!   again. A sustained flash sale on a new database settled 908–958 orders/s with it
+//!   and 715–729 without (BENCHMARKS.md, session 22).
 //! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
 //!   `read_all` and `subscribe` spans; `categories`, `streams` and `correlated` spans
 //!   carry the limit, never the caller's ids.
 
+pub mod analyze;
 mod append;
 mod builder;
 mod catalog;
@@ -154,6 +162,7 @@ mod subscribe;
 mod tail;
 pub mod tls;
 
+pub use analyze::{Analyzer, AnalyzerConfig};
 pub use builder::Builder;
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use store::PostgresStore;

@@ -10,7 +10,7 @@ use tessera_projections::integration::Bus;
 use tessera_projections::process::{MemoryProcess, PgProcess};
 use tessera_projections::{Checkpoints, MemoryCheckpoints, View, ViewStore};
 
-use super::parts::{pg_checkpoints, store, Contexts, Parts, SagaStore, Views};
+use super::parts::{analyzer, pg_checkpoints, store, Contexts, Parts, SagaStore, Views};
 use crate::fulfilment::Fulfilment;
 use crate::service::Service;
 
@@ -82,10 +82,11 @@ pub async fn service_parts(
             Service::Ordering => Checkpoints::Memory(MemoryCheckpoints::new()), // no relay
             _ => pg_checkpoints(pool.clone(), &format!("{prefix}{name}_relays")).await?,
         },
-        inbox_positions: pg_checkpoints(pool, &inbox_schema).await?,
+        inbox_positions: pg_checkpoints(pool.clone(), &inbox_schema).await?,
         worker_checkpoints,
         stores,
         backend: "postgres",
+        analyzer: Some(analyzer(pool, prefix)),
     })
 }
 

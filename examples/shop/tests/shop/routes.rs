@@ -41,6 +41,7 @@ fn over<S>(mem: Parts<MemoryStore>, stores: Contexts<S>) -> Parts<S> {
         inbox_positions: mem.inbox_positions,
         worker_checkpoints: mem.worker_checkpoints,
         backend: "memory",
+        analyzer: None,
     }
 }
 

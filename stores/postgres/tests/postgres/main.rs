@@ -2,6 +2,7 @@
 //! default `postgres://postgres@127.0.0.1:5432/test`). Each test works in a schema of its
 //! own and drops it at the end.
 
+mod analyze;
 mod append;
 mod bad_input;
 mod cancel;

@@ -1,0 +1,181 @@
+//! Statistics kept up with fast-growing tables, so that cached plans do not outlive
+//! the table sizes they were made for.
+//!
+//! A prepared statement's plan is made once and cached on its connection (PostgreSQL
+//! switches to a generic plan after five runs). Made while a table is nearly empty, it
+//! reads the table in full (a sequential scan, a hash join): the cheapest way then.
+//! Nothing makes it again until the table's statistics change, which autovacuum does
+//! only when its next round (once a minute by default) finds enough rows changed. A
+//! table that goes from empty to thousands of rows in seconds (checkpoints of an
+//! inbox, a saga's records, the log of a new store) is read in full by every run of
+//! such a plan meanwhile: its cost grows with the table.
+//!
+//! An [`Analyzer`] checks the tables of the schemas it watches once a second and runs
+//! `ANALYZE` on each that holds at least [`AnalyzerConfig::min_rows`] live rows and
+//! twice as many as its statistics last counted. The statistics change, every cached
+//! plan that reads the table is made again on its next run, and the planner then sees
+//! the table as it is. A table's size doubling between two runs, `ANALYZE` runs about
+//! twenty times in a table's life up to a billion rows, after which autovacuum's own
+//! thresholds are the nearer ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tessera_core::BoxError;
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+
+/// The tables of the watched schemas whose live rows reached `$2` and twice the count
+/// of their last statistics (`reltuples` is -1 before the first `ANALYZE` or vacuum),
+/// with their indexed columns (`NULL`: none).
+const GROWN: &str = "SELECT format('%I.%I', s.schemaname, s.relname), \
+       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) \
+          FROM pg_attribute a \
+         WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped \
+           AND a.attnum IN (SELECT unnest(i.indkey::int2[]) FROM pg_index i \
+                             WHERE i.indrelid = s.relid)) \
+     FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+     WHERE s.schemaname LIKE ANY($1::text[]) AND s.n_live_tup >= $2 \
+       AND s.n_live_tup >= 2 * greatest(c.reltuples, 0) \
+     ORDER BY 1";
+
+/// How an [`Analyzer`] works.
+#[derive(Debug, Clone)]
+pub struct AnalyzerConfig {
+    /// Between two checks (default 1 s).
+    pub interval: Duration,
+    /// Live rows a table needs before it is analyzed (default 1,000): below that, a
+    /// full read costs little.
+    pub min_rows: i64,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            min_rows: 1_000,
+        }
+    }
+}
+
+/// Runs `ANALYZE` on the tables of some schemas as they grow. See the
+/// [module](self) docs. Clones share one task, which ends when the last is dropped.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use tessera_postgres::{Analyzer, AnalyzerConfig, PostgresStore, SchemaName};
+///
+/// let url = std::env::var("DATABASE_URL")
+///     .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+/// # let name = format!("doc_{}", fastrand::u64(..));
+/// # let schema = SchemaName::new(&name).unwrap();
+/// # /*
+/// let schema = SchemaName::new("ordering").unwrap();
+/// # */
+/// let store = PostgresStore::builder(url).schema(schema).build().await.unwrap();
+/// // The store's schema and those of its read models, `ordering_orders_v1` and on.
+/// # let pattern = format!("{name}%");
+/// # /*
+/// let pattern = "ordering%".to_owned();
+/// # */
+/// let analyzer = Analyzer::spawn(store.pool().clone(), vec![pattern], AnalyzerConfig::default());
+/// // … the service runs; dropping the last clone stops it.
+/// drop(analyzer);
+/// # let client = store.pool().get().await.unwrap();
+/// # client.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await.unwrap();
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Analyzer {
+    task: Arc<Task>,
+}
+
+/// Aborts the task when the last handle goes.
+struct Task(JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Analyzer {
+    /// Watches the schemas whose names match one of `schemas` (`LIKE` patterns: `%`
+    /// for any run of characters, `_` for one), on a task of the current runtime.
+    pub fn spawn(pool: Pool, schemas: Vec<String>, config: AnalyzerConfig) -> Self {
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(config.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                match analyze_grown(&pool, &schemas, config.min_rows).await {
+                    Ok(tables) => {
+                        failing = false;
+                        if !tables.is_empty() {
+                            tracing::debug!(?tables, "analyzed grown tables");
+                        }
+                    }
+                    // Once per spell of failures: the database may be down for a while.
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(%error, "analyzing grown tables failed");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        Self {
+            task: Arc::new(Task(task)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("running", &!self.task.0.is_finished())
+            .finish()
+    }
+}
+
+/// One check of an [`Analyzer`], now: runs `ANALYZE` on the indexed columns (all
+/// columns when none is indexed) of each table of the schemas matching `schemas` that
+/// holds at least `min_rows` live rows and twice as many as its
+/// statistics last counted; returns their names (`schema.table`, quoted where needed),
+/// in name order. The live rows are the server's cumulative statistics, which a
+/// backend reports at most about once a second.
+pub async fn analyze_grown(
+    pool: &Pool,
+    schemas: &[String],
+    min_rows: i64,
+) -> Result<Vec<String>, BoxError> {
+    let client = pool.get().await?;
+    let grown: Vec<(String, Option<String>)> = client
+        .query(GROWN, &[&schemas, &min_rows])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut analyzed = Vec::with_capacity(grown.len());
+    for (table, indexed) in grown {
+        // Names come from `format('%I.%I')` and `quote_ident`: quoted where needed. The
+        // indexed columns only: the table's size is what the plans lacked, and the
+        // statistics of the others (a JSON document, say) cost several times more to
+        // gather; autovacuum's own analyze gathers them later.
+        let statement = match indexed {
+            Some(columns) => format!("ANALYZE {table} ({columns})"),
+            None => format!("ANALYZE {table}"),
+        };
+        match client.batch_execute(&statement).await {
+            Ok(()) => analyzed.push(table),
+            // Dropped since (a rebuild's old version): nothing to do.
+            Err(e)
+                if e.code() == Some(&SqlState::UNDEFINED_TABLE)
+                    || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(analyzed)
+}

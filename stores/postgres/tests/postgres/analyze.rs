@@ -1,0 +1,179 @@
+//! The analyzer: a plan cached while a table was nearly empty is made again once the
+//! table has grown, and only the watched schemas' tables are analyzed.
+
+use std::time::{Duration, Instant};
+
+use tessera_postgres::{analyze::analyze_grown, Analyzer, AnalyzerConfig};
+use tokio_postgres::Client;
+
+use crate::common::{raw_client, TestDb};
+
+/// A table of `marks` in `schema`, without autovacuum (only the analyzer changes its
+/// statistics here), holding one row.
+async fn marks(raw: &Client, schema: &str) -> String {
+    let table = format!("\"{schema}\".marks");
+    raw.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+         CREATE TABLE {table} (name text PRIMARY KEY, n bigint NOT NULL)
+             WITH (autovacuum_enabled = false);
+         INSERT INTO {table} VALUES ('m0', 0);"
+    ))
+    .await
+    .expect("marks table");
+    table
+}
+
+/// Adds `rows` rows to `table`, and has this session's statistics flushed at once.
+async fn grow(raw: &Client, table: &str, from: usize, rows: usize) {
+    raw.batch_execute(&format!(
+        "SELECT pg_stat_force_next_flush();
+         INSERT INTO {table} SELECT 'm' || g, g FROM generate_series({from}, {}) g;",
+        from + rows - 1
+    ))
+    .await
+    .expect("grow");
+}
+
+async fn plan(raw: &Client) -> String {
+    raw.query("EXPLAIN EXECUTE lookup('{m0,m7}')", &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn reltuples(raw: &Client, table: &str) -> f32 {
+    raw.query_one(
+        &format!("SELECT reltuples FROM pg_class WHERE oid = '{table}'::regclass"),
+        &[],
+    )
+    .await
+    .expect("reltuples")
+    .get(0)
+}
+
+#[tokio::test]
+async fn a_plan_cached_on_a_small_table_is_made_again_once_the_table_is_analyzed_grown() {
+    let db = TestDb::new("analyze_plan").await;
+    let store = db.store().await;
+    let raw = raw_client().await;
+    let schema = db.schema.as_str().to_owned();
+    let table = marks(&raw, &schema).await;
+    // A schema the analyzer does not watch, whose table grows too.
+    let other = format!("{schema}_other");
+    let other_table = marks(&raw, &other).await;
+    // A join of an array against the table, its generic plan made and kept while the
+    // table holds one row (generic plans, as PostgreSQL picks after five runs when they
+    // cost no more, and as the store's append connections always use).
+    raw.batch_execute(&format!(
+        "SET plan_cache_mode = force_generic_plan;
+         PREPARE lookup(text[]) AS SELECT m.n FROM {table} m JOIN unnest($1) AS u(name) ON m.name = u.name"
+    ))
+    .await
+    .expect("prepare");
+    for _ in 0..8 {
+        raw.batch_execute("EXECUTE lookup('{m0}')")
+            .await
+            .expect("execute");
+    }
+    grow(&raw, &table, 1, 5_000).await;
+    grow(&raw, &other_table, 1, 5_000).await;
+    let before = plan(&raw).await;
+    assert!(
+        before.contains("Seq Scan on marks"),
+        "the premise: the plan cached on one row reads the whole table:\n{before}"
+    );
+
+    // The server's statistics may take a moment to count the new rows.
+    let watched = vec![schema.clone()];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let analyzed = loop {
+        let analyzed = analyze_grown(store.pool(), &watched, 1_000)
+            .await
+            .expect("analyze");
+        if !analyzed.is_empty() || Instant::now() > deadline {
+            break analyzed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Quoted only where needed (`format('%I.%I')`).
+    assert_eq!(analyzed, vec![format!("{schema}.marks")]);
+    assert!(reltuples(&raw, &table).await >= 5_000.0);
+    // The indexed column only: the others' statistics are left to autovacuum.
+    let columns: Vec<String> = raw
+        .query(
+            "SELECT attname::text FROM pg_stats WHERE schemaname = $1 AND tablename = 'marks'",
+            &[&schema],
+        )
+        .await
+        .expect("pg_stats")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(columns, vec!["name".to_owned()]);
+    assert!(
+        reltuples(&raw, &other_table).await < 0.0,
+        "a schema not watched is left alone"
+    );
+    let after = plan(&raw).await;
+    assert!(
+        !after.contains("Seq Scan"),
+        "the plan is made again for the table as it is now:\n{after}"
+    );
+    // Not grown since: not analyzed again.
+    let again = analyze_grown(store.pool(), &watched, 1_000)
+        .await
+        .expect("analyze");
+    assert!(again.is_empty(), "analyzed again without growth: {again:?}");
+    raw.batch_execute(&format!("DROP SCHEMA \"{other}\" CASCADE"))
+        .await
+        .expect("drop other");
+}
+
+#[tokio::test]
+async fn an_analyzer_analyzes_grown_tables_by_itself_and_stops_with_its_last_handle() {
+    let db = TestDb::new("analyze_task").await;
+    let store = db.store().await;
+    let raw = raw_client().await;
+    let schema = db.schema.as_str().to_owned();
+    let table = marks(&raw, &schema).await;
+    // Small tables are left alone.
+    let config = AnalyzerConfig {
+        interval: Duration::from_millis(20),
+        min_rows: 2_000,
+    };
+    let analyzer = Analyzer::spawn(store.pool().clone(), vec![format!("{schema}%")], config);
+    grow(&raw, &table, 1, 1_000).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        reltuples(&raw, &table).await < 0.0,
+        "analyzed below min_rows"
+    );
+    grow(&raw, &table, 1_001, 1_500).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reltuples(&raw, &table).await < 2_500.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the analyzer did not analyze the grown table"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let clone = analyzer.clone();
+    drop(analyzer);
+    // A clone keeps it running: the table doubled is analyzed again.
+    grow(&raw, &table, 2_501, 3_000).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reltuples(&raw, &table).await < 5_500.0 {
+        assert!(Instant::now() < deadline, "the clone's analyzer stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(clone);
+    grow(&raw, &table, 5_501, 10_000).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        reltuples(&raw, &table).await < 6_000.0,
+        "the analyzer ran on after its last handle was dropped"
+    );
+}
