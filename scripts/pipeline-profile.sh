@@ -45,6 +45,7 @@ for BUILD in "$@"; do
     --rate "$RATE" $HOTARG --database-url "$URL" 2> /dev/null | tail -1
   psql -q -A -F ' | ' "$URL" -c "SELECT calls, round(calls::numeric / $ORDERS, 2) AS per_order,
       round(total_exec_time::numeric) AS ms,
+      round(shared_blks_hit::numeric / greatest(calls, 1), 1) AS blocks_per_call,
       left(regexp_replace(regexp_replace(query, '--[^\n]*', '', 'g'), '\s+', ' ', 'g'), 70)
       || coalesce(' … ' || substring(regexp_replace(query, '\s+', ' ', 'g') from 'FROM \S+ WHERE .{0,50}'), '') AS query
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'
