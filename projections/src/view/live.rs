@@ -34,7 +34,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tessera_core::{BoxError, EventFilter, Position, RecordedEvent};
+use metrics::Key;
+use tessera_core::{telemetry, BoxError, EventFilter, Position, RecordedEvent};
 
 use super::{PgView, View};
 use crate::sql::{fill, to_columns};
@@ -93,6 +94,41 @@ struct Touched<D> {
     presumed: bool,
 }
 
+/// How a committed batch came by its documents, and how often a presumption was
+/// refused: `tessera_view_documents_total` (`view`, `source` = `kept`, `read` or
+/// `presumed`) and `tessera_view_presumptions_refused_total` (`view`).
+struct DocMetrics {
+    kept: Key,
+    read: Key,
+    presumed: Key,
+    refused: Key,
+}
+
+impl DocMetrics {
+    fn new(view: &str) -> Self {
+        let docs = |source| {
+            telemetry::key(
+                "tessera_view_documents_total",
+                &[("view", view), ("source", source)],
+            )
+        };
+        Self {
+            kept: docs("kept"),
+            read: docs("read"),
+            presumed: docs("presumed"),
+            refused: telemetry::key("tessera_view_presumptions_refused_total", &[("view", view)]),
+        }
+    }
+}
+
+/// Where a batch's documents came from: kept, read (found or not), presumed new.
+#[derive(Default)]
+struct Sources {
+    kept: u64,
+    read: u64,
+    presumed: u64,
+}
+
 /// The live runner's subscriber of a view in PostgreSQL.
 pub(super) struct PgLive<V: View> {
     projection: PgProjection<PgView<V>>,
@@ -104,11 +140,13 @@ pub(super) struct PgLive<V: View> {
     /// The batch statement's text and the schema it was filled in for (built once
     /// per version, not per batch).
     statement: Mutex<Option<(String, Arc<str>)>>,
+    metrics: DocMetrics,
 }
 
 impl<V: View> PgLive<V> {
     pub(super) fn new(projection: PgProjection<PgView<V>>) -> Self {
         Self {
+            metrics: DocMetrics::new(Subscriber::name(&projection)),
             projection,
             kept: Mutex::new(None),
             distrust: AtomicU32::new(0),
@@ -166,7 +204,8 @@ impl<V: View> PgLive<V> {
         schema: &str,
         batch: &[RecordedEvent],
         (kept, presume): (&mut Generations<V::Doc>, bool),
-    ) -> Result<(Vec<Option<String>>, HashMap<String, Touched<V::Doc>>), BoxError> {
+    ) -> Result<Started<V::Doc>, BoxError> {
+        let mut sources = Sources::default();
         let mut keys: Vec<Option<String>> = Vec::with_capacity(batch.len());
         let mut touched: HashMap<String, Touched<V::Doc>> = HashMap::new();
         let mut missing: Vec<String> = Vec::new();
@@ -174,13 +213,18 @@ impl<V: View> PgLive<V> {
             let key = V::key(event)?;
             if let Some(key) = key.as_ref().filter(|k| !touched.contains_key(*k)) {
                 let entry = match kept.take(key) {
-                    Some((created, doc)) => Touched {
-                        created,
-                        doc: Some(doc),
-                        presumed: false,
-                    },
+                    Some((created, doc)) => {
+                        sources.kept += 1;
+                        Touched {
+                            created,
+                            doc: Some(doc),
+                            presumed: false,
+                        }
+                    }
                     None => {
-                        if !presume {
+                        if presume {
+                            sources.presumed += 1;
+                        } else {
                             missing.push(key.clone());
                         }
                         Touched {
@@ -195,6 +239,7 @@ impl<V: View> PgLive<V> {
             keys.push(key);
         }
         if !missing.is_empty() {
+            sources.read = missing.len() as u64;
             let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
             let stored = super::postgres::load(client, schema, &missing, self.name()).await?;
             self.reads_found_none
@@ -212,7 +257,7 @@ impl<V: View> PgLive<V> {
                 );
             }
         }
-        Ok((keys, touched))
+        Ok((keys, touched, sources))
     }
 
     /// `sql/apply.sql` filled in for `schema` with the compare-and-set `advance`.
@@ -268,6 +313,10 @@ impl<V: View> PgLive<V> {
     }
 }
 
+/// A batch's documents as it starts them: each event's key, the documents, and where
+/// they came from.
+type Started<D> = (Vec<Option<String>>, HashMap<String, Touched<D>>, Sources);
+
 /// Whether `e` is the documents' primary key refusing a document presumed new.
 fn stored_after_all(e: &BoxError) -> bool {
     e.downcast_ref::<tokio_postgres::Error>()
@@ -302,11 +351,11 @@ impl<V: View> Subscriber for PgLive<V> {
         let mut kept = kept.unwrap_or_default();
         let last = batch.last().map_or(from, |e| e.position);
         let client = pool.get().await.map_err(|e| failed(e.into()))?;
-        let touched = loop {
+        let (touched, sources) = loop {
             let started = self
                 .start(&client, &target.schema, batch, (&mut kept, presume))
                 .await;
-            let (keys, mut touched) = match started {
+            let (keys, mut touched, sources) = match started {
                 Ok(started) => started,
                 Err(e) => return Err(self.failure(from, target.version, e).await),
             };
@@ -320,11 +369,12 @@ impl<V: View> Subscriber for PgLive<V> {
             }
             let at = (&*target.schema, target.version, advance);
             match self.write(&client, at, (from, last), &touched).await {
-                Ok(true) => break touched,
+                Ok(true) => break (touched, sources),
                 Ok(false) => return Err(ApplyError::Fenced { expected: from }),
                 // A document presumed new was stored: nothing committed; fold again
                 // from the table, and presume nothing for a while.
                 Err(e) if presume && stored_after_all(&e) => {
+                    telemetry::increment(&self.metrics.refused, 1);
                     self.distrust.store(DISTRUST_BATCHES, Ordering::Relaxed);
                     self.reads_found_none.store(false, Ordering::Relaxed);
                     presume = false;
@@ -333,6 +383,10 @@ impl<V: View> Subscriber for PgLive<V> {
                 Err(e) => return Err(self.failure(from, target.version, e).await),
             }
         };
+        let m = &self.metrics;
+        telemetry::increment(&m.kept, sources.kept);
+        telemetry::increment(&m.read, sources.read);
+        telemetry::increment(&m.presumed, sources.presumed);
         // Committed: the kept documents not touched are unchanged, the touched ones are
         // as written.
         for (key, t) in touched {

@@ -7,6 +7,8 @@ use tessera_core::{
 };
 use tessera_projections::{ApplyError, QueryError, RunnerConfig, Subscriber, View, ViewStore};
 
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
 use crate::pg_support::{cleanup, pool, unique};
 use crate::support::{deposit, WAIT};
 
@@ -419,14 +421,86 @@ async fn a_killed_pg_view_runner_counts_each_event_once() {
 /// is presumed new and not read. A document another runner stored is refused as new by
 /// the table's key: nothing of that statement commits, and the batch is folded again
 /// from the stored document.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Where a view's committed batches took their documents from, since the last reading:
+/// (kept, read, presumed) and refused presumptions, from `tessera_view_documents_total`
+/// and `tessera_view_presumptions_refused_total`.
+fn sources(snapshotter: &Snapshotter) -> (u64, u64, u64, u64) {
+    let mut counts = (0, 0, 0, 0);
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let DebugValue::Counter(n) = value else {
+            continue;
+        };
+        let key = key.key();
+        let source = key
+            .labels()
+            .find(|l| l.key() == "source")
+            .map(|l| l.value().to_owned());
+        match (key.name(), source.as_deref()) {
+            ("tessera_view_documents_total", Some("kept")) => counts.0 += n,
+            ("tessera_view_documents_total", Some("read")) => counts.1 += n,
+            ("tessera_view_documents_total", Some("presumed")) => counts.2 += n,
+            ("tessera_view_presumptions_refused_total", None) => counts.3 += n,
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// A runner whose kept documents are current and whose last read found nothing stored
+/// presumes the keys it has not kept new, and reads none of them; one it keeps it
+/// neither reads nor presumes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_pg_view_presumes_new_documents_while_its_reads_find_none_stored() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let pool = pool().await;
+    let (view, prefix, control) = pg_accounts(&pool).await;
+    let log = MemoryStore::new();
+    deposit(&log, "acct-0", 1).await;
+    deposit(&log, "acct-1", 2).await;
+    deposit(&log, "acct-2", 4).await;
+    deposit(&log, "acct-0", 8).await;
+    let events = whole_log(&log).await;
+    let a = view.subscriber();
+    let start = a.checkpoint().await.expect("checkpoint");
+    a.apply(start, &events[..1]).await.expect("first batch");
+    // Nothing kept yet: read, and found none stored.
+    assert_eq!(sources(&snapshotter), (0, 1, 0, 0));
+    a.apply(events[0].position, &events[1..2])
+        .await
+        .expect("second batch");
+    assert_eq!(sources(&snapshotter), (0, 0, 1, 0), "acct-1 presumed new");
+    a.apply(events[1].position, &events[2..])
+        .await
+        .expect("third batch");
+    assert_eq!(
+        sources(&snapshotter),
+        (1, 0, 1, 0),
+        "acct-0 kept, acct-2 presumed"
+    );
+    let all = vec![
+        ("acct-0".to_owned(), 1 + 8),
+        ("acct-1".to_owned(), 2),
+        ("acct-2".to_owned(), 4),
+    ];
+    assert_eq!(totals(&view).await, all);
+    cleanup(&pool, &control, &format!("{prefix}accounts")).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_pg_view_document_presumed_new_but_stored_is_read_and_folded_again() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let pool = pool().await;
     let (view, prefix, control) = pg_accounts(&pool).await;
     let log = MemoryStore::new();
     deposit(&log, "acct-1", 1).await;
     deposit(&log, "acct-0", 2).await;
     deposit(&log, "acct-1", 4).await;
+    deposit(&log, "acct-2", 16).await;
+    deposit(&log, "acct-3", 32).await;
     let events = whole_log(&log).await;
     let (a, b) = (view.subscriber(), view.subscriber());
     let start = b.checkpoint().await.expect("checkpoint");
@@ -440,16 +514,36 @@ async fn a_pg_view_document_presumed_new_but_stored_is_read_and_folded_again() {
     a.apply(events[0].position, &events[1..2])
         .await
         .expect("a's first batch");
-    let second = tokio::time::timeout(WAIT, a.apply(events[1].position, &events[2..]));
+    let _ = sources(&snapshotter);
+    let second = tokio::time::timeout(WAIT, a.apply(events[1].position, &events[2..3]));
     second
         .await
         .expect("a's second batch ends")
         .expect("a's second batch, acct-1 presumed new, refused, folded again");
-    let all = vec![("acct-0".to_owned(), 2), ("acct-1".to_owned(), 1 + 4)];
+    assert_eq!(
+        sources(&snapshotter),
+        (0, 1, 0, 1),
+        "acct-1 presumed, refused, then read"
+    );
+    // After a refusal the runner reads what it has not kept: acct-2 is new, and read;
+    // that read found nothing stored, but the runner keeps reading for a while (acct-3).
+    for (i, key) in [(3, "acct-2"), (4, "acct-3")] {
+        a.apply(events[i - 1].position, &events[i..=i])
+            .await
+            .expect("a later batch");
+        let read = (0, 1, 0, 0);
+        assert_eq!(sources(&snapshotter), read, "{key} read, not presumed");
+    }
+    let all = vec![
+        ("acct-0".to_owned(), 2),
+        ("acct-1".to_owned(), 1 + 4),
+        ("acct-2".to_owned(), 16),
+        ("acct-3".to_owned(), 32),
+    ];
     assert_eq!(totals(&view).await, all);
     assert_eq!(
         view.checkpoint().await.expect("checkpoint"),
-        events[2].position
+        events[4].position
     );
     cleanup(&pool, &control, &format!("{prefix}accounts")).await;
 }

@@ -1,8 +1,8 @@
 //! Statistics kept up with fast-growing tables, so that cached plans do not outlive
 //! the table sizes they were made for.
 //!
-//! A prepared statement's plan is made once and cached on its connection (PostgreSQL
-//! switches to a generic plan after five runs). Made while a table is nearly empty, it
+//! A prepared statement's plan is made once and cached on its connection (after five
+//! runs PostgreSQL keeps a generic plan, when its estimated cost is no higher). Made while a table is nearly empty, it
 //! reads the table in full (a sequential scan, a hash join): the cheapest way then.
 //! Nothing makes it again until the table's statistics change, which autovacuum does
 //! only when its next round (once a minute by default) finds enough rows changed. A
@@ -15,8 +15,13 @@
 //! twice as many as its statistics last counted. The statistics change, every cached
 //! plan that reads the table is made again on its next run, and the planner then sees
 //! the table as it is. A table's size doubling between two runs, `ANALYZE` runs about
-//! twenty times in a table's life up to a billion rows, after which autovacuum's own
-//! thresholds are the nearer ones.
+//! twenty times in a table's life up to a billion rows: autovacuum's threshold (50 rows
+//! and a tenth of the table) is nearer, but its rounds come a minute apart, and never
+//! where it is off. Tables the connection's role does not own (nor is a member of the
+//! owner) are left alone: `ANALYZE` would skip them with a warning.
+//!
+//! Only the indexed columns are analyzed: statistics of expressions in indexes, and of
+//! columns used only in filters, are left to autovacuum's own `ANALYZE`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +33,8 @@ use tokio_postgres::error::SqlState;
 
 /// The tables of the watched schemas whose live rows reached `$2` and twice the count
 /// of their last statistics (`reltuples` is -1 before the first `ANALYZE` or vacuum),
-/// with their indexed columns (`NULL`: none).
+/// owned by the connection's role (or one it is a member of), with their indexed
+/// columns (`NULL`: none).
 const GROWN: &str = "SELECT format('%I.%I', s.schemaname, s.relname), \
        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) \
           FROM pg_attribute a \
@@ -37,16 +43,17 @@ const GROWN: &str = "SELECT format('%I.%I', s.schemaname, s.relname), \
                              WHERE i.indrelid = s.relid)) \
      FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
      WHERE s.schemaname LIKE ANY($1::text[]) AND s.n_live_tup >= $2 \
+       AND pg_has_role(c.relowner, 'USAGE') \
        AND s.n_live_tup >= 2 * greatest(c.reltuples, 0) \
      ORDER BY 1";
 
 /// How an [`Analyzer`] works.
 #[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
-    /// Between two checks (default 1 s).
+    /// Between two checks (default 1 s; at least 1 ms).
     pub interval: Duration,
-    /// Live rows a table needs before it is analyzed (default 1,000): below that, a
-    /// full read costs little.
+    /// Live rows a table needs before it is analyzed (default 1,000; at least 1):
+    /// below that, a full read costs little.
     pub min_rows: i64,
 }
 
@@ -104,13 +111,15 @@ impl Analyzer {
     /// Watches the schemas whose names match one of `schemas` (`LIKE` patterns: `%`
     /// for any run of characters, `_` for one), on a task of the current runtime.
     pub fn spawn(pool: Pool, schemas: Vec<String>, config: AnalyzerConfig) -> Self {
+        let interval = config.interval.max(Duration::from_millis(1));
+        let min_rows = config.min_rows.max(1);
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(config.interval);
+            let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failing = false;
             loop {
                 tick.tick().await;
-                match analyze_grown(&pool, &schemas, config.min_rows).await {
+                match analyze_grown(&pool, &schemas, min_rows).await {
                     Ok(tables) => {
                         failing = false;
                         if !tables.is_empty() {
@@ -170,11 +179,20 @@ pub async fn analyze_grown(
         };
         match client.batch_execute(&statement).await {
             Ok(()) => analyzed.push(table),
-            // Dropped since (a rebuild's old version): nothing to do.
+            // Dropped since (a rebuild's old version), or a column with it: nothing to do.
             Err(e)
-                if e.code() == Some(&SqlState::UNDEFINED_TABLE)
-                    || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {}
-            Err(e) => return Err(e.into()),
+                if [
+                    SqlState::UNDEFINED_TABLE,
+                    SqlState::INVALID_SCHEMA_NAME,
+                    SqlState::UNDEFINED_COLUMN,
+                ]
+                .iter()
+                .any(|code| e.code() == Some(code)) => {}
+            // Lost connection: the next check tries again.
+            Err(e) if e.is_closed() => return Err(e.into()),
+            // One table failing (a lock or statement timeout, say) does not hold back
+            // the others; it is tried again at the next check.
+            Err(e) => tracing::debug!(%table, error = %e, "analyzing a grown table failed"),
         }
     }
     Ok(analyzed)

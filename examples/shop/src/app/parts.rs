@@ -67,11 +67,11 @@ pub struct Parts<S> {
     pub analyzer: Option<Analyzer>,
 }
 
-/// An [`Analyzer`] of the shop's schemas ([`schema_patterns`]) on `pool`: a flash sale
-/// on a new database takes a table of inbox positions, saga records and log rows from
-/// empty to thousands of rows in seconds, faster than autovacuum's rounds.
-pub(super) fn analyzer(pool: deadpool_postgres::Pool, prefix: &str) -> Analyzer {
-    Analyzer::spawn(pool, schema_patterns(prefix), AnalyzerConfig::default())
+/// An [`Analyzer`] of the schemas matching `schemas` on `pool`: a flash sale on a new
+/// database takes a table of inbox positions, saga records and log rows from empty to
+/// thousands of rows in seconds, faster than autovacuum's rounds.
+pub(super) fn analyzer(pool: deadpool_postgres::Pool, schemas: Vec<String>) -> Analyzer {
+    Analyzer::spawn(pool, schemas, AnalyzerConfig::default())
 }
 
 /// Where the saga's process runtime keeps its instances.
@@ -204,7 +204,7 @@ pub async fn eventstoredb_parts(
             .await?,
         stores,
         backend: "eventstoredb",
-        analyzer: Some(analyzer(pool, prefix)),
+        analyzer: Some(analyzer(pool, schema_patterns(prefix))),
     })
 }
 
@@ -270,7 +270,7 @@ pub async fn postgres_parts(
         },
         views,
         backend: "postgres",
-        analyzer: Some(analyzer(pool, prefix)),
+        analyzer: Some(analyzer(pool, schema_patterns(prefix))),
     })
 }
 

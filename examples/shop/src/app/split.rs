@@ -86,8 +86,20 @@ pub async fn service_parts(
         worker_checkpoints,
         stores,
         backend: "postgres",
-        analyzer: Some(analyzer(pool, prefix)),
+        // This service's schemas only: each service's database is its own, but the
+        // services may share one server and one database in a test.
+        analyzer: Some(analyzer(pool, own_schemas(service, prefix))),
     })
+}
+
+/// The `LIKE` patterns of the schemas `service` creates.
+fn own_schemas(service: Service, prefix: &str) -> Vec<String> {
+    let contexts: &[&str] = match service {
+        Service::Ordering => &["ordering", "catalogue", "fulfilment"],
+        Service::Inventory => &["inventory"],
+        Service::Payment => &["payment"],
+    };
+    contexts.iter().map(|c| format!("{prefix}{c}%")).collect()
 }
 
 /// A read model in PostgreSQL when this service owns it, else in memory (never fed).
