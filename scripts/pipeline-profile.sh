@@ -25,7 +25,8 @@ runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -A trust -U postgres > /dev/
 runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "-p $PORT -k $DIR \
   -c listen_addresses=127.0.0.1 -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on \
   -c max_connections=200 -c shared_preload_libraries=pg_stat_statements \
-  -c pg_stat_statements.track=all -c pg_stat_statements.max=10000" start > /dev/null
+  -c pg_stat_statements.track=all -c pg_stat_statements.max=10000 \
+  -c pg_stat_statements.track_planning=on" start > /dev/null
 trap 'runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -m fast stop > /dev/null; rm -rf "$DIR"' EXIT
 URL=postgres://postgres@127.0.0.1:$PORT/postgres
 psql -q "$URL" -c "CREATE EXTENSION pg_stat_statements" > /dev/null
@@ -46,6 +47,7 @@ for BUILD in "$@"; do
   psql -q -A -F ' | ' "$URL" -c "SELECT calls, round(calls::numeric / $ORDERS, 2) AS per_order,
       round(total_exec_time::numeric) AS ms,
       round(shared_blks_hit::numeric / greatest(calls, 1), 1) AS blocks_per_call,
+      plans, round(total_plan_time::numeric) AS plan_ms,
       left(regexp_replace(regexp_replace(query, '--[^\n]*', '', 'g'), '\s+', ' ', 'g'), 70)
       || coalesce(' … ' || substring(regexp_replace(query, '\s+', ' ', 'g') from 'FROM \S+ WHERE .{0,50}'), '') AS query
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'
@@ -58,6 +60,8 @@ for BUILD in "$@"; do
       || round(sum(calls) FILTER (WHERE query NOT LIKE '%SELECT (SELECT version FROM%'
            AND query NOT LIKE 'SELECT data FROM %.instances WHERE process = \$1 AND instance_id = \$2')::numeric / $ORDERS, 1)
       || '), execution ms per order: ' || round(sum(total_exec_time)::numeric / $ORDERS, 2)
+      || ', planning ms per order: ' || round(sum(total_plan_time)::numeric / $ORDERS, 2)
+      || ' (' || sum(plans) || ' plans made)'
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'"
   kill "$SERVE"; wait "$SERVE" 2> /dev/null
 done

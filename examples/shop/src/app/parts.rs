@@ -63,7 +63,7 @@ pub struct Parts<S> {
     /// `"memory"`, `"postgres"` or `"eventstoredb"`.
     pub backend: &'static str,
     /// Keeps the statistics of the shop's PostgreSQL tables up with their growth, so
-    /// plans cached while they were nearly empty are made again ([`analyzer`]).
+    /// plans cached while they were nearly empty are made again ([`Analyzer`]; `None` in memory).
     pub analyzer: Option<Analyzer>,
 }
 
