@@ -9,13 +9,13 @@
 #
 # An argument may carry `serve` flags after the binary, quoted as one word
 # ("/tmp/shop --max-backlog 0"). ORDERS (3000), RATE (200), PORT (5491), TOP (25
-# statements), SORT (calls, or total_exec_time: where the server's time went) and HOT=1
+# statements), SORT (calls, total_exec_time: where the server's time went, or total_plan_time) and HOT=1
 # (every order on one product) override. Needs root (runs initdb/pg_ctl as `postgres`).
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 SHOP_BINARY..." >&2; exit 2; }
 ORDERS=${ORDERS:-3000}; RATE=${RATE:-200}; PORT=${PORT:-5491}; TOP=${TOP:-25}
 SORT=${SORT:-calls}
-case $SORT in calls|total_exec_time) ;; *) echo "SORT is calls or total_exec_time" >&2; exit 2 ;; esac
+case $SORT in calls|total_exec_time|total_plan_time) ;; *) echo "SORT is calls, total_exec_time or total_plan_time" >&2; exit 2 ;; esac
 BIN=$(pg_config --bindir)
 DIR=/tmp/pg-profile-$$
 mkdir -p "$DIR"; chown postgres "$DIR"

@@ -352,7 +352,7 @@ impl<S: EventStore + SnapshotStore> App<S> {
 /// Commands the saga has in flight at once. All-in-one, a dispatch lasts until the
 /// owner here handled the command, so this bounds how many commands the owners' inboxes
 /// are handed at once, and how many a hot product's reservations coalesce.
-const DISPATCHES_IN_FLIGHT: usize = 128;
+const DISPATCHES_IN_FLIGHT: usize = 256;
 
 /// Source streams (or, for commands, messages) each inbox handles at once: as many as
 /// the saga may have in flight.
