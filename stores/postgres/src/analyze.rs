@@ -2,8 +2,9 @@
 //! the table sizes they were made for.
 //!
 //! A prepared statement's plan is made once and cached on its connection (after five
-//! runs PostgreSQL keeps a generic plan, when its estimated cost is no higher). Made while a table is nearly empty, it
-//! reads the table in full (a sequential scan, a hash join): the cheapest way then.
+//! runs PostgreSQL keeps a generic plan, when its estimated cost is no higher). Made
+//! while a table is nearly empty, it reads the table in full (a sequential scan, a hash
+//! join): the cheapest way then.
 //! Nothing makes it again until the table's statistics change, which autovacuum does
 //! only when its next round (once a minute by default) finds enough rows changed. A
 //! table that goes from empty to thousands of rows in seconds (checkpoints of an
@@ -14,8 +15,8 @@
 //! `ANALYZE` on each that holds at least [`AnalyzerConfig::min_rows`] live rows and
 //! twice as many as its statistics last counted. The statistics change, every cached
 //! plan that reads the table is made again on its next run, and the planner then sees
-//! the table as it is. A table's size doubling between two runs, `ANALYZE` runs about
-//! twenty times in a table's life up to a billion rows: autovacuum's threshold (50 rows
+//! the table as it is. A table must double between two runs, so `ANALYZE` runs about
+//! twenty times in its life up to a billion rows: autovacuum's threshold (50 rows
 //! and a tenth of the table) is nearer, but its rounds come a minute apart, and never
 //! where it is off. Tables the connection's role does not own (nor is a member of the
 //! owner) are left alone: `ANALYZE` would skip them with a warning.
