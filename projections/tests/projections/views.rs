@@ -213,6 +213,15 @@ async fn whole_log(log: &MemoryStore) -> Vec<RecordedEvent> {
         .expect("the log")
 }
 
+/// The events of a log holding `amounts` deposited to their accounts, in that order.
+async fn deposits(amounts: &[(&str, i64)]) -> Vec<RecordedEvent> {
+    let log = MemoryStore::new();
+    for (account, amount) in amounts {
+        deposit(&log, account, *amount).await;
+    }
+    whole_log(&log).await
+}
+
 /// A PostgreSQL view and a fresh name for it: (view, prefix, control schema).
 async fn pg_accounts(pool: &deadpool_postgres::Pool) -> (ViewStore<Accounts>, String, String) {
     let (prefix, control) = (format!("v{}_", unique()), format!("vctl_{}", unique()));
@@ -456,12 +465,7 @@ async fn a_pg_view_presumes_new_documents_while_its_reads_find_none_stored() {
     let _local = metrics::set_default_local_recorder(&recorder);
     let pool = pool().await;
     let (view, prefix, control) = pg_accounts(&pool).await;
-    let log = MemoryStore::new();
-    deposit(&log, "acct-0", 1).await;
-    deposit(&log, "acct-1", 2).await;
-    deposit(&log, "acct-2", 4).await;
-    deposit(&log, "acct-0", 8).await;
-    let events = whole_log(&log).await;
+    let events = deposits(&[("acct-0", 1), ("acct-1", 2), ("acct-2", 4), ("acct-0", 8)]).await;
     let a = view.subscriber();
     let start = a.checkpoint().await.expect("checkpoint");
     a.apply(start, &events[..1]).await.expect("first batch");
@@ -495,13 +499,14 @@ async fn a_pg_view_document_presumed_new_but_stored_is_read_and_folded_again() {
     let _local = metrics::set_default_local_recorder(&recorder);
     let pool = pool().await;
     let (view, prefix, control) = pg_accounts(&pool).await;
-    let log = MemoryStore::new();
-    deposit(&log, "acct-1", 1).await;
-    deposit(&log, "acct-0", 2).await;
-    deposit(&log, "acct-1", 4).await;
-    deposit(&log, "acct-2", 16).await;
-    deposit(&log, "acct-3", 32).await;
-    let events = whole_log(&log).await;
+    let events = deposits(&[
+        ("acct-1", 1),
+        ("acct-0", 2),
+        ("acct-1", 4),
+        ("acct-2", 16),
+        ("acct-3", 32),
+    ])
+    .await;
     let (a, b) = (view.subscriber(), view.subscriber());
     let start = b.checkpoint().await.expect("checkpoint");
     b.apply(start, &events[..1]).await.expect("b stores acct-1");

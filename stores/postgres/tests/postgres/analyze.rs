@@ -61,10 +61,10 @@ async fn a_plan_cached_on_a_small_table_is_made_again_once_the_table_is_analyzed
     let raw = raw_client().await;
     let schema = db.schema.as_str().to_owned();
     let table = marks(&raw, &schema).await;
-    // A schema the analyzer does not watch, whose table grows too.
-    let other = format!("{schema}_other");
-    let _drop_other = DropSchema(other.clone());
-    let other_table = marks(&raw, &other).await;
+    // A schema the analyzer does not watch (dropped with its `TestDb`), whose table
+    // grows too.
+    let other = TestDb::new("analyze_other").await;
+    let other_table = marks(&raw, other.schema.as_str()).await;
     // A join of an array against the table, its generic plan made and kept while the
     // table holds one row (generic plans, as PostgreSQL picks after five runs when they
     // cost no more, and as the store's append connections always use).
@@ -128,26 +128,6 @@ async fn a_plan_cached_on_a_small_table_is_made_again_once_the_table_is_analyzed
         .await
         .expect("analyze");
     assert!(again.is_empty(), "analyzed again without growth: {again:?}");
-}
-
-/// Drops the schema when dropped (a failing test leaves nothing behind).
-struct DropSchema(String);
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let _ = raw_client().await.batch_execute(&sql).await;
-            });
-        })
-        .join()
-        .ok();
-    }
 }
 
 #[tokio::test]
