@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tessera_postgres::{analyze::analyze_grown, Analyzer, AnalyzerConfig};
 use tokio_postgres::Client;
 
-use crate::common::{raw_client, TestDb};
+use crate::common::{database_url, raw_client, TestDb};
 
 /// A table of `Marks` (a name that needs quoting) in `schema`, without autovacuum
 /// (only the analyzer changes its statistics here), holding one row.
@@ -174,4 +174,118 @@ async fn an_analyzer_analyzes_grown_tables_by_itself_and_stops_with_its_last_han
         reltuples(&raw, &table).await < 6_000.0,
         "the analyzer ran on after its last handle was dropped"
     );
+}
+
+/// A pool of one connection to the test database as `user`, its settings `options`
+/// (`-c name=value`).
+fn pool_of(user: &str, options: &str) -> deadpool_postgres::Pool {
+    let mut config: tokio_postgres::Config = database_url().parse().expect("database url");
+    config.user(user).options(options);
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(1)
+        .build()
+        .expect("pool")
+}
+
+/// Waits until the server's statistics count at least `rows` live rows in each of
+/// `tables` (they may take a moment to arrive).
+async fn counted(raw: &Client, tables: &[&str], rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for table in tables {
+        let sql =
+            format!("SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = '{table}'::regclass");
+        while raw
+            .query_one(&sql, &[])
+            .await
+            .expect("stats")
+            .get::<_, i64>(0)
+            < rows
+        {
+            assert!(Instant::now() < deadline, "{table}: rows not counted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_table_that_cannot_be_analyzed_now_does_not_hold_back_the_others() {
+    let db = TestDb::new("analyze_fail").await;
+    let raw = raw_client().await;
+    let schema = db.schema.as_str().to_owned();
+    let first = marks(&raw, &schema).await;
+    let second = format!("\"{schema}\".\"Notes\"");
+    raw.batch_execute(&format!(
+        "CREATE TABLE {second} (LIKE {first} INCLUDING ALL) WITH (autovacuum_enabled = false)"
+    ))
+    .await
+    .expect("second table");
+    grow(&raw, &first, 1, 2_000).await;
+    grow(&raw, &second, 1, 2_000).await;
+    counted(&raw, &[&first, &second], 2_000).await;
+    // `Marks`, checked first (by name), is locked by another transaction: the
+    // analyzer's `ANALYZE` of it gives up after its lock timeout. (Should the test
+    // fail, the server ends the lock's session, which the schema's drop would wait for.)
+    let locker = raw_client().await;
+    locker
+        .batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = '5s';
+             BEGIN; LOCK TABLE {first} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .expect("lock");
+    let pool = pool_of("postgres", "-c lock_timeout=200");
+    let analyzed = analyze_grown(&pool, &[schema.clone()], 1_000)
+        .await
+        .expect("a table failing is not the check failing");
+    assert_eq!(analyzed, vec![format!("{schema}.\"Notes\"")]);
+    assert!(reltuples(&raw, &second).await >= 2_000.0);
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    assert!(
+        reltuples(&raw, &first).await < 0.0,
+        "not analyzed while locked"
+    );
+    // Tried again at the next check.
+    let analyzed = analyze_grown(&pool, &[schema.clone()], 1_000)
+        .await
+        .expect("analyze");
+    assert_eq!(analyzed, vec![format!("{schema}.\"Marks\"")]);
+}
+
+#[tokio::test]
+async fn tables_of_another_owner_are_left_alone() {
+    let db = TestDb::new("analyze_owner").await;
+    let raw = raw_client().await;
+    let schema = db.schema.as_str().to_owned();
+    let role = format!("{schema}_role");
+    // Owned by the test's superuser, not by (nor through) the analyzer's role.
+    let theirs = marks(&raw, &schema).await;
+    let ours = format!("\"{schema}\".\"Notes\"");
+    raw.batch_execute(&format!(
+        "CREATE ROLE \"{role}\" LOGIN;
+         GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";
+         CREATE TABLE {ours} (LIKE {theirs} INCLUDING ALL) WITH (autovacuum_enabled = false);
+         ALTER TABLE {ours} OWNER TO \"{role}\";"
+    ))
+    .await
+    .expect("role and tables");
+    grow(&raw, &theirs, 1, 2_000).await;
+    grow(&raw, &ours, 1, 2_000).await;
+    counted(&raw, &[&theirs, &ours], 2_000).await;
+    let pool = pool_of(&role, "");
+    let analyzed = analyze_grown(&pool, &[schema.clone()], 1_000).await;
+    drop(pool);
+    let ours_counted = reltuples(&raw, &ours).await;
+    let theirs_counted = reltuples(&raw, &theirs).await;
+    raw.batch_execute(&format!(
+        "DROP SCHEMA \"{schema}\" CASCADE; DROP ROLE \"{role}\""
+    ))
+    .await
+    .expect("drop role");
+    assert_eq!(
+        analyzed.expect("analyze"),
+        vec![format!("{schema}.\"Notes\"")]
+    );
+    assert!(ours_counted >= 2_000.0);
+    assert!(theirs_counted < 0.0, "another owner's table analyzed");
 }
