@@ -1,25 +1,32 @@
 //! `shop seed` on PostgreSQL: seeded orders are real, settled orders to a served shop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use shop::app::{postgres_parts, App};
 use shop::cli::seed::seed;
 use shop::fulfilment::Fulfilment;
+use tessera_postgres::PostgresStore;
 
-use crate::support::{database_url, eventually, settings, unique_prefix, TestShop};
+use crate::support::{database_url, drop_schemas, eventually, settings, unique_prefix, TestShop};
+
+/// A shop on PostgreSQL in schemas of `prefix`, in process.
+async fn start(prefix: &str) -> Arc<App<PostgresStore>> {
+    let mut s = settings();
+    s.prefix = prefix.to_owned();
+    let saga = Fulfilment {
+        payment_timeout: s.payment_timeout,
+    };
+    let parts = postgres_parts(&database_url(), prefix, saga)
+        .await
+        .expect("PostgreSQL at DATABASE_URL");
+    App::start(s, parts)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_orders_are_served_as_settled() {
     let prefix = unique_prefix();
-    let mut s = settings();
-    s.prefix = prefix.clone();
-    let saga = Fulfilment {
-        payment_timeout: s.payment_timeout,
-    };
-    let parts = postgres_parts(&database_url(), &prefix, saga)
-        .await
-        .expect("PostgreSQL at DATABASE_URL");
-    let app = App::start(s, parts);
+    let app = start(&prefix).await;
     let seeded = seed(&app, 12, 3, 4, Duration::from_secs(1))
         .await
         .expect("seed");
@@ -51,4 +58,44 @@ async fn seeded_orders_are_served_as_settled() {
     let (_, product) = shop.get("/v1/products/seed-0").await;
     assert_eq!(product["reserved"], 4, "{product}");
     shop.finish().await;
+}
+
+/// A shop on PostgreSQL keeps the statistics of its fast-growing tables current (its
+/// `Analyzer`): once it has placed a few hundred orders, tables of its schemas have been
+/// analyzed by an explicit `ANALYZE`, which nothing else here runs (autovacuum's count
+/// apart, as `last_autoanalyze`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_shop_analyzes_its_grown_tables() {
+    let prefix = unique_prefix();
+    let app = start(&prefix).await;
+    let seeded = seed(&app, 300, 10, 8, Duration::from_secs(1))
+        .await
+        .expect("seed");
+    assert_eq!(seeded.confirmed, 300);
+    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let analyzed = eventually("a table of the shop's schemas is analyzed", || async {
+        let rows = client
+            .query(
+                "SELECT s.schemaname || '.' || s.relname FROM pg_stat_user_tables s \
+                 WHERE starts_with(s.schemaname, $1) AND s.last_analyze IS NOT NULL",
+                &[&prefix],
+            )
+            .await
+            .ok()?;
+        (!rows.is_empty()).then(|| {
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+    app.shutdown().await;
+    drop_schemas(&prefix).await;
+    assert!(
+        analyzed.iter().any(|t| t.ends_with(".events")),
+        "the log's table among them: {analyzed:?}"
+    );
 }

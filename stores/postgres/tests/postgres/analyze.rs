@@ -235,7 +235,7 @@ async fn a_table_that_cannot_be_analyzed_now_does_not_hold_back_the_others() {
         .await
         .expect("lock");
     let pool = pool_of("postgres", "-c lock_timeout=200");
-    let analyzed = analyze_grown(&pool, &[schema.clone()], 1_000)
+    let analyzed = analyze_grown(&pool, std::slice::from_ref(&schema), 1_000)
         .await
         .expect("a table failing is not the check failing");
     assert_eq!(analyzed, vec![format!("{schema}.\"Notes\"")]);
@@ -246,7 +246,7 @@ async fn a_table_that_cannot_be_analyzed_now_does_not_hold_back_the_others() {
         "not analyzed while locked"
     );
     // Tried again at the next check.
-    let analyzed = analyze_grown(&pool, &[schema.clone()], 1_000)
+    let analyzed = analyze_grown(&pool, std::slice::from_ref(&schema), 1_000)
         .await
         .expect("analyze");
     assert_eq!(analyzed, vec![format!("{schema}.\"Marks\"")]);
@@ -273,7 +273,7 @@ async fn tables_of_another_owner_are_left_alone() {
     grow(&raw, &ours, 1, 2_000).await;
     counted(&raw, &[&theirs, &ours], 2_000).await;
     let pool = pool_of(&role, "");
-    let analyzed = analyze_grown(&pool, &[schema.clone()], 1_000).await;
+    let analyzed = analyze_grown(&pool, std::slice::from_ref(&schema), 1_000).await;
     drop(pool);
     let ours_counted = reltuples(&raw, &ours).await;
     let theirs_counted = reltuples(&raw, &theirs).await;
