@@ -67,7 +67,9 @@ pub struct Relay<S, C> {
     store: S,
     bus: Arc<dyn Bus>,
     pipeline: Pipeline<C>,
-    last_public: Arc<Mutex<HashMap<String, u64>>>,
+    /// Each stream's last public version this relay published, in batches without a
+    /// gap up to `Remembered::to`.
+    last_public: Arc<Mutex<Remembered>>,
     /// The bus's last confirmation was known when its send returned (nothing to
     /// pipeline, so no look-up of what follows).
     confirms_on_send: AtomicBool,
@@ -103,6 +105,15 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
             confirms_on_send: AtomicBool::new(false),
         }
     }
+}
+
+/// What a relay remembers of the streams it published.
+#[derive(Default)]
+struct Remembered {
+    /// Where its last batch ended.
+    to: Position,
+    /// Each stream's last public version published.
+    last: HashMap<String, u64>,
 }
 
 impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
@@ -142,6 +153,7 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
         self.last_public
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .last
             .get(event.stream_id.as_str())
             .copied()
             .filter(|v| *v < event.version.0)
@@ -203,16 +215,36 @@ impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
 }
 
 impl<S: EventReader, C: CheckpointStore> Relay<S, C> {
-    /// Remembers each stream's last public version published.
-    fn remember(&self, published: HashMap<String, u64>) {
-        let mut last = self
+    /// Remembers each stream's last public version published, in the batch up to `to`.
+    fn remember(&self, to: Position, published: HashMap<String, u64>) {
+        let mut remembered = self
             .last_public
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if last.len() + published.len() > REMEMBERED_STREAMS {
-            last.clear();
+        if remembered.last.len() + published.len() > REMEMBERED_STREAMS {
+            remembered.last.clear();
         }
-        last.extend(published);
+        remembered.last.extend(published);
+        remembered.to = to;
+    }
+
+    /// Forgets what it remembers unless its batches reach up to `from`, where the batch
+    /// now starts. Where they do not (another relay published past this one's last
+    /// batch and moved the checkpoint, or this batch is sent again after a failure), a
+    /// stream's public events may have been published since without this relay: its
+    /// memory of their last version could be older than the true one, and a message
+    /// whose `previous` is too old lets an inbox that gets it before its predecessor
+    /// (a broker's redelivery reorders) hand it over first and drop the predecessor as
+    /// a duplicate.
+    fn forget_unless_at(&self, from: Position) {
+        let mut remembered = self
+            .last_public
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if remembered.to != from {
+            remembered.last.clear();
+            remembered.to = from;
+        }
     }
 
     /// Whether the log holds an event to publish after `to` (a failed read says no: the
@@ -243,6 +275,7 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
         let failed = |error| ApplyError::Failed { applied: 0, error };
         let mut turn = self.pipeline.begin(from).await?;
         let mut last_in_batch = HashMap::new();
+        self.forget_unless_at(from);
         // Fenced before publishing: a second relay that lost the race publishes nothing.
         let (stored, built) = tokio::join!(turn.load(), self.messages(batch, &mut last_in_batch));
         turn.fence(stored.map_err(failed)?).await?;
@@ -272,7 +305,7 @@ impl<S: EventReader, C: CheckpointStore> Subscriber for Relay<S, C> {
         // Remembered once sent: the next batch's `previous` follows this one. If this
         // one is published again after a failure, a remembered version at or after an
         // event is not used for it (the stream is looked up again).
-        self.remember(last_in_batch);
+        self.remember(to, last_in_batch);
         turn.sent(to, confirmation, more).await
     }
 }

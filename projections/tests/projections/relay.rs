@@ -213,3 +213,63 @@ fn spawn_bank_relay(
     );
     Runner::new(store.clone(), relay, RunnerConfig::default()).spawn()
 }
+
+/// Two relays on one checkpoint, taking turns: a relay does not trust what it
+/// remembers of a stream once another has published past it. Relay A publishes
+/// `acct-1`@0, B publishes @1 and moves the checkpoint, then A publishes @2: its
+/// `previous` is 1, not the 0 A last published itself (with 0, an inbox that got @2
+/// before @1, as a broker's redelivery can order them, would hand @2 over first and
+/// then drop @1 as a duplicate).
+#[tokio::test]
+async fn a_relay_does_not_trust_its_memory_of_a_stream_after_another_published() {
+    use tessera_core::{EventAppender, EventReader, ExpectedVersion, NewEvent, ReadAll, StreamId};
+    use tessera_projections::Subscriber;
+    let store = tessera_core::MemoryStore::new();
+    let stream = StreamId::new("acct-1").expect("id");
+    for _ in 0..3 {
+        let event = NewEvent::json("Deposited", &serde_json::json!({})).expect("json");
+        store
+            .append(&stream, ExpectedVersion::Any, vec![event])
+            .await
+            .expect("append");
+    }
+    let log = store
+        .read_all(ReadAll::after(tessera_core::Position::START, 10))
+        .await
+        .expect("read");
+    let bus = MemoryBus::new();
+    let checkpoints = MemoryCheckpoints::new();
+    let relay = || {
+        let public = PublicEvents::new("bank").map("acct", "Deposited", "Deposited", 2, |e| {
+            Ok(e.data.to_value()?)
+        });
+        Relay::new(
+            "relay",
+            public,
+            store.clone(),
+            Arc::new(bus.clone()),
+            checkpoints.clone(),
+        )
+    };
+    let (a, b) = (relay(), relay());
+    a.apply(tessera_core::Position::START, &log[..1])
+        .await
+        .expect("a publishes @0");
+    assert_eq!(a.checkpoint().await.expect("checkpoint"), log[0].position);
+    b.apply(log[0].position, &log[1..2])
+        .await
+        .expect("b publishes @1");
+    assert_eq!(b.checkpoint().await.expect("checkpoint"), log[1].position);
+    a.apply(log[1].position, &log[2..])
+        .await
+        .expect("a publishes @2");
+    let got: Vec<(u64, Option<u64>)> = bus
+        .messages("bank")
+        .iter()
+        .map(|m| {
+            let m = m.as_ref().expect("a message");
+            (m.version, m.previous)
+        })
+        .collect();
+    assert_eq!(got, [(0, None), (1, Some(0)), (2, Some(1))]);
+}
