@@ -19,6 +19,7 @@ use crate::{ApplyError, PgError, Subscriber};
 use tessera_postgres::SchemaName;
 
 mod batch;
+mod mark;
 mod prune;
 mod read;
 mod records;
@@ -71,6 +72,8 @@ pub struct PgProcess<P: ProcessManager> {
     clock: Clock,
     wake: Arc<Notify>,
     upcasters: Arc<Upcasters>,
+    /// Where the outbox scan starts.
+    mark: Arc<mark::LowWater>,
 }
 
 impl<P: ProcessManager> Clone for PgProcess<P> {
@@ -83,6 +86,7 @@ impl<P: ProcessManager> Clone for PgProcess<P> {
             clock: self.clock,
             wake: Arc::clone(&self.wake),
             upcasters: Arc::clone(&self.upcasters),
+            mark: Arc::clone(&self.mark),
         }
     }
 }
@@ -109,6 +113,7 @@ impl<P: ProcessManager> PgProcess<P> {
             clock: Clock::new(),
             wake: Arc::new(Notify::new()),
             upcasters: Arc::new(Upcasters::new()),
+            mark: Arc::default(),
         })
     }
 
@@ -225,7 +230,7 @@ impl<P: ProcessManager> ProcessStore<P> for PgProcess<P> {
         limit: usize,
         busy: &[InstanceId],
     ) -> Result<Due<P::Command>, BoxError> {
-        read::due::<P>(&self.pool, &self.sql, (now, limit), busy).await
+        read::due::<P>((&self.pool, &self.sql, &self.mark), (now, limit), busy).await
     }
 
     async fn mark_dispatched(&self, issued: &Issued<P::Command>) -> Result<(), BoxError> {

@@ -292,3 +292,66 @@ async fn pg_many_reactions_of_one_instance_in_one_batch_keep_their_order() {
     })
     .await;
 }
+
+/// The outbox scan starts after a low-water mark, which never passes a command queued
+/// by a transaction still open: here one drew its seq between committed commands and
+/// stayed open while every other command was dispatched and the outbox scanned again
+/// and again; once it commits, its command is due. Once the mark has moved, what lies
+/// below it is not read again (shown by setting a settled command back to pending by
+/// hand, which the store never does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_the_outbox_scan_s_mark_waits_for_open_transactions() {
+    in_schema(|pool, schema| async move {
+        let process = open(&pool, &schema, 1).await;
+        let store = MemoryStore::new();
+        place(&store, &process, &orders(0..3)).await;
+        let open_tx = pool.get().await.expect("connection");
+        open_tx.batch_execute("BEGIN").await.expect("begin");
+        let late: uuid::Uuid = open_tx
+            .query_one(
+                &format!(
+                    "INSERT INTO \"{schema}\".outbox \
+                         (process, command_id, instance_id, issued, not_before) \
+                     SELECT process, u, instance_id, jsonb_set(issued, '{{id}}', to_jsonb(u)), \
+                            not_before \
+                     FROM \"{schema}\".outbox, gen_random_uuid() AS u \
+                     WHERE instance_id = 'o0' RETURNING command_id"
+                ),
+                &[],
+            )
+            .await
+            .expect("a command queued, not committed")
+            .get(0);
+        place(&store, &process, &orders(3..5)).await;
+        let now = process.clock().now();
+        let mut dispatched = Vec::new();
+        for _ in 0..6 {
+            for entry in process.due(now, 10, &[]).await.expect("due").entries {
+                process.mark_dispatched(&entry.issued).await.expect("mark");
+                dispatched.push(entry.issued.instance.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        dispatched.sort();
+        assert_eq!(dispatched, orders(0..5), "each committed command once");
+        open_tx.batch_execute("COMMIT").await.expect("commit");
+        for _ in 0..4 {
+            let due = process.due(now, 10, &[]).await.expect("due");
+            let ids: Vec<uuid::Uuid> = due.entries.iter().map(|e| e.issued.id.0).collect();
+            assert_eq!(ids, [late], "the late command is due, and only it");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        pool.get()
+            .await
+            .expect("connection")
+            .batch_execute(&format!(
+                "UPDATE \"{schema}\".outbox SET state = 'pending' WHERE instance_id = 'o1'"
+            ))
+            .await
+            .expect("o1's command set back to pending");
+        let due = process.due(now, 10, &[]).await.expect("due");
+        let ids: Vec<uuid::Uuid> = due.entries.iter().map(|e| e.issued.id.0).collect();
+        assert_eq!(ids, [late], "the scan read below its mark");
+    })
+    .await;
+}

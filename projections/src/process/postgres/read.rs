@@ -9,6 +9,7 @@ use tessera_core::BoxError;
 use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
+use super::mark::{Horizon, LowWater};
 use super::sql::Sql;
 use crate::process::InstanceCounts;
 use crate::process::{Backlog, Deadline, DeadlineState, Due, OutboxEntry};
@@ -65,8 +66,7 @@ pub(super) async fn waiting<P: ProcessManager>(pool: &Pool, sql: &Sql) -> Result
 }
 
 pub(super) async fn due<P: ProcessManager>(
-    pool: &Pool,
-    sql: &Sql,
+    (pool, sql, mark): (&Pool, &Sql, &LowWater),
     (now, limit): (SystemTime, usize),
     busy: &[InstanceId],
 ) -> Result<Due<P::Command>, BoxError> {
@@ -90,22 +90,39 @@ pub(super) async fn due<P: ProcessManager>(
     // (Not the anti-join this was: a nested loop over the pending index whenever
     // statistics lagged a fast-growing outbox, 14 ms a call at 200 pending rows in a
     // flash sale, against 0.1 ms for the page.)
-    let first = limit.saturating_add(busy.len()).max(64);
-    let mut scan = Scan::new(now, limit, &busy);
+    // From the low-water mark: every command at or below it is settled.
+    let from = mark.after();
+    // Busy instances are left out by the statement; a page somewhat larger than the
+    // slots to fill leaves room for later commands of the instances met and for heads
+    // waiting for their retry.
+    let first = limit.saturating_add(16);
+    let busy_ids: Vec<&str> = busy.iter().copied().collect();
+    let mut scan = Scan::new(now, limit, &busy, from);
     let rows = client
-        .query(&statement, &[&P::NAME, &0i64, &i64::try_from(first)?])
+        .query(
+            &statement,
+            &[&P::NAME, &from, &i64::try_from(first)?, &busy_ids],
+        )
         .await?;
-    if scan.take::<P>(&rows)? || rows.len() < first {
+    if let Some(horizon) = Horizon::of(&rows)? {
+        mark.saw(horizon);
+    }
+    let rows = commands(&rows)?;
+    if scan.take::<P>(rows)? || rows.len() < first {
         return Ok(scan.done(rows.len() == first));
     }
     let tx = super::tx::snapshot(&mut client).await?;
-    let mut scan = Scan::new(now, limit, &busy);
+    let mut scan = Scan::new(now, limit, &busy, from);
     let mut page = first;
     let full = loop {
         let rows = tx
-            .query(&statement, &[&P::NAME, &scan.after, &i64::try_from(page)?])
+            .query(
+                &statement,
+                &[&P::NAME, &scan.after, &i64::try_from(page)?, &busy_ids],
+            )
             .await?;
-        if scan.take::<P>(&rows)? || rows.len() < page {
+        let rows = commands(&rows)?;
+        if scan.take::<P>(rows)? || rows.len() < page {
             break rows.len() == page;
         }
         page = page.saturating_mul(2).min(MAX_PAGE);
@@ -116,6 +133,15 @@ pub(super) async fn due<P: ProcessManager>(
 
 /// The largest page of a `due` scan.
 const MAX_PAGE: usize = 4096;
+
+/// A `due` page's commands: none when it is the one row of nulls that carries the
+/// horizon alone.
+fn commands(rows: &[Row]) -> Result<&[Row], tokio_postgres::Error> {
+    match rows.first() {
+        Some(row) if row.try_get::<_, Option<i64>>("seq")?.is_none() => Ok(&[]),
+        _ => Ok(rows),
+    }
+}
 
 /// A `due` scan of the pending commands in order: where it is, the instances met, the
 /// commands taken.
@@ -131,15 +157,17 @@ struct Scan<'a, C> {
 }
 
 impl<'a, C> Scan<'a, C> {
-    fn new(now: SystemTime, limit: usize, busy: &'a HashSet<&'a str>) -> Self {
+    fn new(now: SystemTime, limit: usize, busy: &'a HashSet<&'a str>, after: i64) -> Self {
         Self {
             now,
             limit,
             busy,
-            after: 0,
+            after,
             met: HashSet::new(),
             due: Vec::new(),
-            more: false,
+            // A busy instance's command in flight is pending until marked: passed over
+            // (the statement leaves busy instances out).
+            more: !busy.is_empty(),
         }
     }
 
