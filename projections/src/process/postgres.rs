@@ -117,6 +117,14 @@ impl<P: ProcessManager> PgProcess<P> {
         })
     }
 
+    /// Where the worker's outbox scan starts: no command at or below this `seq` is
+    /// pending, nor ever will be (the scan's low-water mark; 0 until it first moves).
+    /// For diagnostics and tests.
+    #[must_use]
+    pub fn low_water(&self) -> i64 {
+        self.mark.after()
+    }
+
     /// Decodes events with these upcasters.
     #[must_use]
     pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {

@@ -61,7 +61,7 @@ async fn seeded_orders_are_served_as_settled() {
 }
 
 /// A shop on PostgreSQL keeps the statistics of its fast-growing tables current (its
-/// `Analyzer`): once it has placed a few hundred orders, tables of its schemas have been
+/// `Analyzer`): once it has placed a few hundred orders, its log's table has been
 /// analyzed by an explicit `ANALYZE`, which nothing else here runs (autovacuum's count
 /// apart, as `last_autoanalyze`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +76,7 @@ async fn a_postgres_shop_analyzes_its_grown_tables() {
         .await
         .expect("connect");
     tokio::spawn(connection);
-    let analyzed = eventually("a table of the shop's schemas is analyzed", || async {
+    eventually("the shop's log table is analyzed", || async {
         let rows = client
             .query(
                 "SELECT s.schemaname || '.' || s.relname FROM pg_stat_user_tables s \
@@ -85,17 +85,11 @@ async fn a_postgres_shop_analyzes_its_grown_tables() {
             )
             .await
             .ok()?;
-        (!rows.is_empty()).then(|| {
-            rows.iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect::<Vec<_>>()
-        })
+        rows.iter()
+            .any(|r| r.get::<_, String>(0).ends_with(".events"))
+            .then_some(())
     })
     .await;
     app.shutdown().await;
     drop_schemas(&prefix).await;
-    assert!(
-        analyzed.iter().any(|t| t.ends_with(".events")),
-        "the log's table among them: {analyzed:?}"
-    );
 }

@@ -1,7 +1,7 @@
 //! Reading a PostgreSQL process store: outbox, instances and deadlines.
 
 use std::collections::HashSet;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use deadpool_postgres::Pool;
 use tessera_core::process::{Instance, InstanceId, Issued, ProcessManager, Status};
@@ -105,7 +105,12 @@ pub(super) async fn due<P: ProcessManager>(
         )
         .await?;
     if let Some(horizon) = Horizon::of(&rows)? {
-        mark.saw(horizon);
+        if let Some(candidate) = mark.saw(horizon, Instant::now()) {
+            // The mark only saves work: without a fresh xid, no candidate this time.
+            if let Ok(xid) = fresh_xid(&client).await {
+                mark.propose(candidate, xid);
+            }
+        }
     }
     let rows = commands(&rows)?;
     if scan.take::<P>(rows)? || rows.len() < first {
@@ -129,6 +134,23 @@ pub(super) async fn due<P: ProcessManager>(
     };
     tx.commit().await?;
     Ok(scan.done(full))
+}
+
+/// A new xid, in a transaction that does nothing else (its commit not waited for: a
+/// crash ends every transaction the mark waits for anyway).
+async fn fresh_xid(client: &deadpool_postgres::Client) -> Result<i64, BoxError> {
+    let messages = client
+        .simple_query(
+            "BEGIN; SET LOCAL synchronous_commit = off; \
+             SELECT pg_current_xact_id()::text; COMMIT",
+        )
+        .await?;
+    for message in messages {
+        if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+            return Ok(row.get(0).ok_or("no xid")?.parse()?);
+        }
+    }
+    Err("no xid".into())
 }
 
 /// The largest page of a `due` scan.

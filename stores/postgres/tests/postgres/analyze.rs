@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tessera_postgres::{analyze::analyze_grown, Analyzer, AnalyzerConfig};
 use tokio_postgres::Client;
 
-use crate::common::{database_url, raw_client, TestDb};
+use crate::common::{database_url, raw_client, run_detached, TestDb};
 
 /// A table of `Marks` (a name that needs quoting) in `schema`, without autovacuum
 /// (only the analyzer changes its statistics here), holding one row.
@@ -176,11 +176,14 @@ async fn an_analyzer_analyzes_grown_tables_by_itself_and_stops_with_its_last_han
     );
 }
 
-/// A pool of one connection to the test database as `user`, its settings `options`
-/// (`-c name=value`).
-fn pool_of(user: &str, options: &str) -> deadpool_postgres::Pool {
+/// A pool of one connection to the test database (as `user`, if given), its settings
+/// `options` (`-c name=value`).
+fn pool_of(user: Option<&str>, options: &str) -> deadpool_postgres::Pool {
     let mut config: tokio_postgres::Config = database_url().parse().expect("database url");
-    config.user(user).options(options);
+    config.options(options);
+    if let Some(user) = user {
+        config.user(user);
+    }
     let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
     deadpool_postgres::Pool::builder(manager)
         .max_size(1)
@@ -234,7 +237,7 @@ async fn a_table_that_cannot_be_analyzed_now_does_not_hold_back_the_others() {
         ))
         .await
         .expect("lock");
-    let pool = pool_of("postgres", "-c lock_timeout=200");
+    let pool = pool_of(None, "-c lock_timeout=200");
     let analyzed = analyze_grown(&pool, std::slice::from_ref(&schema), 1_000)
         .await
         .expect("a table failing is not the check failing");
@@ -258,6 +261,7 @@ async fn tables_of_another_owner_are_left_alone() {
     let raw = raw_client().await;
     let schema = db.schema.as_str().to_owned();
     let role = format!("{schema}_role");
+    let _dropped = DropRole(role.clone());
     // Owned by the test's superuser, not by (nor through) the analyzer's role.
     let theirs = marks(&raw, &schema).await;
     let ours = format!("\"{schema}\".\"Notes\"");
@@ -272,20 +276,28 @@ async fn tables_of_another_owner_are_left_alone() {
     grow(&raw, &theirs, 1, 2_000).await;
     grow(&raw, &ours, 1, 2_000).await;
     counted(&raw, &[&theirs, &ours], 2_000).await;
-    let pool = pool_of(&role, "");
+    let pool = pool_of(Some(&role), "");
     let analyzed = analyze_grown(&pool, std::slice::from_ref(&schema), 1_000).await;
     drop(pool);
     let ours_counted = reltuples(&raw, &ours).await;
     let theirs_counted = reltuples(&raw, &theirs).await;
-    raw.batch_execute(&format!(
-        "DROP SCHEMA \"{schema}\" CASCADE; DROP ROLE \"{role}\""
-    ))
-    .await
-    .expect("drop role");
     assert_eq!(
         analyzed.expect("analyze"),
         vec![format!("{schema}.\"Notes\"")]
     );
     assert!(ours_counted >= 2_000.0);
     assert!(theirs_counted < 0.0, "another owner's table analyzed");
+}
+
+/// Drops a role of the test's own when dropped, after what it owns and the privileges
+/// granted to it, whatever the test did.
+struct DropRole(String);
+
+impl Drop for DropRole {
+    fn drop(&mut self) {
+        let sql = format!("DROP OWNED BY \"{0}\"; DROP ROLE IF EXISTS \"{0}\"", self.0);
+        if !run_detached(sql) {
+            eprintln!("could not drop test role {}", self.0);
+        }
+    }
 }

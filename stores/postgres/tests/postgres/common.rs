@@ -112,24 +112,29 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema.as_str());
-        let url = database_url();
-        // A thread of its own: this may run inside (or after) the test's runtime.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-                tokio::spawn(connection);
-                client.batch_execute(&sql).await
-            })
-            .map_err(std::io::Error::other)
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        if !run_detached(sql) {
             eprintln!("could not drop test schema {}", self.schema);
         }
     }
+}
+
+/// Runs `sql` on a connection of its own, in a thread of its own (a `Drop` may run
+/// inside or after the test's runtime); whether it succeeded.
+pub fn run_detached(sql: String) -> bool {
+    let url = database_url();
+    let done = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+            tokio::spawn(connection);
+            client.batch_execute(&sql).await
+        })
+        .map_err(std::io::Error::other)
+    })
+    .join();
+    matches!(done, Ok(Ok(())))
 }
 
 /// Opens a foreign transaction holding `stream`'s row lock, so appends to it block

@@ -5,22 +5,21 @@
 -- written out and sorted) to be passed over on every call.
 --
 -- Every row also carries the statement's horizon, for the scan's low-water mark
--- (`mark.rs`): its snapshot's xmin and xmax, the highest seq it sees, and the first
--- pending seq after $2, busy or not. With no command in the page, one row of nulls
+-- (`mark.rs`): its snapshot's xmin, the highest seq it sees, and the first pending seq
+-- after $2, busy or not. With no command in the page, one row of nulls
 -- carries it. The mark is read through a subquery, so no plan is made for its value: a
 -- custom plan for a mark near the end looks cheaper than the generic plan, and
 -- PostgreSQL then made a custom plan for about three calls in four (1,888 plans in
 -- 2,561 calls of a 30-s flash sale, 0.22 ms each).
 WITH h AS MATERIALIZED (
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
-           pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax,
            (SELECT max(seq) FROM {schema}.outbox) AS top,
            (SELECT min(f.seq) FROM {schema}.outbox f
              WHERE f.process = $1 AND f.state = 'pending' AND f.seq > (SELECT $2::bigint))
                AS first
 )
 SELECT o.seq, o.instance_id, o.issued, o.attempts, o.not_before, o.last_error,
-       h.xmin AS h_xmin, h.xmax AS h_xmax, h.top AS h_top, h.first AS h_first
+       h.xmin AS h_xmin, h.top AS h_top, h.first AS h_first
 FROM h
 LEFT JOIN LATERAL (
     SELECT p.seq, p.instance_id, p.issued, p.attempts, p.not_before, p.last_error
