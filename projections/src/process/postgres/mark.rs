@@ -14,7 +14,8 @@
 //! 1. Each scan's one statement also reads the highest `seq` it sees (`top`) and the
 //!    first pending one after the mark (`first`). A *candidate* mark is the lower of
 //!    `top` and `first − 1`. A command at or below it that the scan could not see was
-//!    queued before the scan (its seq is below a committed one), by a transaction that
+//!    queued before the scan (its seq is below a committed one, and the identity's
+//!    sequence hands out values in time order: its cache is 1), by a transaction that
 //!    had its xid by then: queuing assigns the transaction its xid before drawing the
 //!    seq (the queuing statements call `pg_current_xact_id()` in their `WHERE`,
 //!    evaluated before the row's defaults). After the scan the store takes a fresh xid
