@@ -75,7 +75,7 @@ pub(super) async fn due<P: ProcessManager>(
         let (entries, more) = (Vec::new(), true);
         return Ok(Due { entries, more });
     }
-    let busy: HashSet<&str> = busy.iter().map(InstanceId::as_str).collect();
+    let busy: Vec<&str> = busy.iter().map(InstanceId::as_str).collect();
     let mut client = pool.get().await?;
     // Run once per free slot: prepared once per connection, not parsed and planned each time.
     let statement = client.prepare_cached(&sql.due).await?;
@@ -96,12 +96,11 @@ pub(super) async fn due<P: ProcessManager>(
     // slots to fill leaves room for later commands of the instances met and for heads
     // waiting for their retry.
     let first = limit.saturating_add(16);
-    let busy_ids: Vec<&str> = busy.iter().copied().collect();
-    let mut scan = Scan::new(now, limit, &busy, from);
+    let mut scan = Scan::new(now, limit, !busy.is_empty(), from);
     let rows = client
         .query(
             &statement,
-            &[&P::NAME, &from, &i64::try_from(first)?, &busy_ids],
+            &[&P::NAME, &from, &i64::try_from(first)?, &busy],
         )
         .await?;
     if let Some(horizon) = Horizon::of(&rows)? {
@@ -117,13 +116,13 @@ pub(super) async fn due<P: ProcessManager>(
         return Ok(scan.done(rows.len() == first));
     }
     let tx = super::tx::snapshot(&mut client).await?;
-    let mut scan = Scan::new(now, limit, &busy, from);
+    let mut scan = Scan::new(now, limit, !busy.is_empty(), from);
     let mut page = first;
     let full = loop {
         let rows = tx
             .query(
                 &statement,
-                &[&P::NAME, &scan.after, &i64::try_from(page)?, &busy_ids],
+                &[&P::NAME, &scan.after, &i64::try_from(page)?, &busy],
             )
             .await?;
         let rows = commands(&rows)?;
@@ -167,10 +166,9 @@ fn commands(rows: &[Row]) -> Result<&[Row], tokio_postgres::Error> {
 
 /// A `due` scan of the pending commands in order: where it is, the instances met, the
 /// commands taken.
-struct Scan<'a, C> {
+struct Scan<C> {
     now: SystemTime,
     limit: usize,
-    busy: &'a HashSet<&'a str>,
     after: i64,
     met: HashSet<String>,
     due: Vec<OutboxEntry<C>>,
@@ -178,18 +176,18 @@ struct Scan<'a, C> {
     more: bool,
 }
 
-impl<'a, C> Scan<'a, C> {
-    fn new(now: SystemTime, limit: usize, busy: &'a HashSet<&'a str>, after: i64) -> Self {
+impl<C> Scan<C> {
+    /// A scan from `after`; `busy`: some instance is busy (the statement leaves busy
+    /// instances out).
+    fn new(now: SystemTime, limit: usize, busy: bool, after: i64) -> Self {
         Self {
             now,
             limit,
-            busy,
             after,
             met: HashSet::new(),
             due: Vec::new(),
-            // A busy instance's command in flight is pending until marked: passed over
-            // (the statement leaves busy instances out).
-            more: !busy.is_empty(),
+            // A busy instance's command in flight is pending until marked: passed over.
+            more: busy,
         }
     }
 
@@ -207,7 +205,7 @@ impl<'a, C> Scan<'a, C> {
         for (n, row) in rows.iter().enumerate() {
             self.after = row.try_get("seq")?;
             let instance: &str = row.try_get("instance_id")?;
-            if self.busy.contains(instance) || self.met.contains(instance) {
+            if self.met.contains(instance) {
                 self.more = true;
                 continue;
             }
