@@ -12,7 +12,8 @@
 #
 # RATES ("200 400"), ORDERS_PER_S (15: orders = rate x this), ROUNDS (2), HOT=1 (every
 # order on one product: the flash sale) and DATABASE_URL
-# (postgres://postgres@127.0.0.1:5432/test) override. Build each binary first (for an
+# (postgres://postgres@127.0.0.1:5432/test) override; LOAD_ARGS adds `shop load` flags
+# ("--poll-ms 20"). Build each binary first (for an
 # earlier commit: a `git worktree` of it and `cargo build -p shop --release` there).
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 SHOP_BINARY..." >&2; exit 2; }
@@ -36,7 +37,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
       S=$!
       sleep 10
       "$SHOP" load --target "http://$LISTEN" --reads 0 --settle-s 300 --orders $((RATE * PER)) \
-        --rate "$RATE" $HOTARG --database-url "$URL" > "/tmp/pipeline-ab-load.log" 2>&1 &
+        --rate "$RATE" $HOTARG ${LOAD_ARGS:-} --database-url "$URL" > "/tmp/pipeline-ab-load.log" 2>&1 &
       L=$!
       sleep 3
       A=($(ticks $S) $(ticks $L) $(pg_ticks) $(cpu_total)); sleep 10

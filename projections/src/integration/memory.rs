@@ -17,7 +17,9 @@ use super::{wire, Acker, Bus, BusError, Consumer, ConsumerSpec, Delivery, Messag
 /// A broker in process memory. Clones share it.
 ///
 /// Per context it keeps every message published, in order, as headers and body in the
-/// one wire format (so a delivery decodes as it would from a real broker), and drops a
+/// one wire format, decoded from them once when published (so a delivery reads as it
+/// would from a real broker, without paying the decoding again at each delivery to each
+/// consumer, under the bus's lock), and drops a
 /// repeat of a message id it already holds (as JetStream's duplicate window does, without the
 /// window). Durable consumers keep their position and unacknowledged messages across
 /// re-opening; a delivery dropped unsettled or retried is delivered again, before newer
@@ -30,7 +32,6 @@ pub struct MemoryBus {
 #[derive(Default)]
 struct Inner {
     state: Mutex<State>,
-    wake: Notify,
 }
 
 #[derive(Default)]
@@ -39,25 +40,44 @@ struct State {
     consumers: HashMap<String, Cursor>,
 }
 
-#[derive(Default)]
-struct ContextLog {
-    messages: Vec<Stored>,
-    ids: HashSet<uuid::Uuid>,
-    dead: Vec<(Stored, String)>,
+impl State {
+    /// Wakes the consumers of `context`: it holds new messages. The others sleep on:
+    /// a publish to one context, or a settlement on one consumer, wakes nobody else.
+    fn wake(&self, context: &str) {
+        for cursor in self.consumers.values() {
+            if cursor.spec.context == context {
+                cursor.wake.notify_waiters();
+            }
+        }
+    }
 }
 
-/// A message as a broker holds it.
-#[derive(Clone)]
+#[derive(Default)]
+struct ContextLog {
+    messages: Vec<Arc<Stored>>,
+    ids: HashSet<uuid::Uuid>,
+    dead: Vec<(Arc<Stored>, String)>,
+}
+
+/// A message as a broker holds it: its subject, and what its headers and body decode
+/// to (decoded once, when published). Shared by the log, its deliveries and the
+/// dead-letter destination.
 struct Stored {
     subject: String,
-    headers: Vec<(String, String)>,
-    body: Bytes,
+    decoded: Result<Message, MessageError>,
 }
 
 impl Stored {
+    fn new(subject: String, headers: &[(String, String)], body: Bytes) -> Arc<Self> {
+        let headers = headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        Arc::new(Self {
+            subject,
+            decoded: wire::from_headers(headers, body),
+        })
+    }
+
     fn decode(&self) -> Result<Message, MessageError> {
-        let headers = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        wire::from_headers(headers, self.body.clone())
+        self.decoded.clone()
     }
 }
 
@@ -68,6 +88,9 @@ struct Cursor {
     /// Delivered, not acknowledged: index → (deliveries so far, due again at; `None`
     /// while a delivery is out).
     pending: BTreeMap<usize, (u32, Option<Instant>)>,
+    /// Wakes the consumers that read through it: a message for its context, a
+    /// settlement of one of its deliveries.
+    wake: Arc<Notify>,
 }
 
 impl MemoryBus {
@@ -88,7 +111,7 @@ impl MemoryBus {
         self.lock()
             .contexts
             .get(context)
-            .map(|c| c.messages.iter().map(Stored::decode).collect())
+            .map(|c| c.messages.iter().map(|m| m.decode()).collect())
             .unwrap_or_default()
     }
 
@@ -115,38 +138,47 @@ impl MemoryBus {
         headers: Vec<(String, String)>,
         body: Bytes,
     ) {
-        let stored = Stored {
-            subject: subject.to_owned(),
-            headers,
-            body,
-        };
-        self.lock()
+        let stored = Stored::new(subject.to_owned(), &headers, body);
+        let mut state = self.lock();
+        state
             .contexts
             .entry(context.to_owned())
             .or_default()
             .messages
             .push(stored);
-        self.inner.wake.notify_waiters();
+        state.wake(context);
     }
 }
 
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, messages: &[Message]) -> Result<(), BusError> {
-        {
-            let mut state = self.lock();
-            for m in messages {
-                let log = state.contexts.entry(context_of(m)).or_default();
-                if log.ids.insert(m.id) {
-                    log.messages.push(Stored {
-                        subject: m.subject.clone(),
-                        headers: wire::to_headers(m),
-                        body: m.payload.clone(),
-                    });
+        // Encoded and decoded before the lock is taken: other consumers go on meanwhile.
+        let stored: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                let headers = wire::to_headers(m);
+                (
+                    m,
+                    Stored::new(m.subject.clone(), &headers, m.payload.clone()),
+                )
+            })
+            .collect();
+        let mut state = self.lock();
+        let mut grown: Vec<String> = Vec::new();
+        for (m, stored) in stored {
+            let context = context_of(m);
+            let log = state.contexts.entry(context.clone()).or_default();
+            if log.ids.insert(m.id) {
+                log.messages.push(stored);
+                if !grown.contains(&context) {
+                    grown.push(context);
                 }
             }
         }
-        self.inner.wake.notify_waiters();
+        for context in &grown {
+            state.wake(context);
+        }
         Ok(())
     }
 
@@ -159,6 +191,7 @@ impl Bus for MemoryBus {
                 spec: spec.clone(),
                 next: 0,
                 pending: BTreeMap::new(),
+                wake: Arc::default(),
             });
         if cursor.spec.context != spec.context || cursor.spec.filter != spec.filter {
             return Err(BusError::Refused(format!(
@@ -174,6 +207,7 @@ impl Bus for MemoryBus {
         Ok(Box::new(MemoryConsumer {
             bus: self.clone(),
             name: spec.name.clone(),
+            wake: Arc::clone(&cursor.wake),
         }))
     }
 
@@ -194,11 +228,14 @@ fn context_of(m: &Message) -> String {
 struct MemoryConsumer {
     bus: MemoryBus,
     name: String,
+    /// Its cursor's wake-up.
+    wake: Arc<Notify>,
 }
 
 impl MemoryConsumer {
-    /// The next message to deliver now, if any, marked as out.
-    fn take(&self) -> Option<(Result<Message, MessageError>, u32, usize)> {
+    /// The next message to deliver now, if any, marked as out: the message, its
+    /// delivery attempt and its index in the log.
+    fn take(&self) -> Option<(Arc<Stored>, u32, usize)> {
         let mut state = self.bus.lock();
         let State {
             contexts,
@@ -220,7 +257,7 @@ impl MemoryConsumer {
             }
             entry.0 += 1;
             entry.1 = None;
-            return Some((log.messages[i].decode(), entry.0, i));
+            return Some((Arc::clone(&log.messages[i]), entry.0, i));
         }
         // Unacknowledged messages, out or waiting to be redelivered, fill the window.
         if cursor.pending.len() >= cursor.spec.max_in_flight.max(1) {
@@ -231,7 +268,7 @@ impl MemoryConsumer {
             cursor.next += 1;
             if subject_matches(&cursor.spec.filter, &log.messages[i].subject) {
                 cursor.pending.insert(i, (1, None));
-                return Some((log.messages[i].decode(), 1, i));
+                return Some((Arc::clone(&log.messages[i]), 1, i));
             }
         }
         None
@@ -257,8 +294,9 @@ impl Consumer for MemoryConsumer {
     async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
         let deadline = Instant::now() + wait;
         loop {
-            let notified = self.bus.inner.wake.notified();
-            if let Some((message, attempt, index)) = self.take() {
+            let notified = self.wake.notified();
+            if let Some((stored, attempt, index)) = self.take() {
+                let message = stored.decode();
                 let acker = MemoryAcker {
                     bus: self.bus.clone(),
                     name: self.name.clone(),
@@ -296,9 +334,10 @@ impl MemoryAcker {
                 return;
             };
             how(&mut state, &mut cursor);
+            // Its own consumer: the window has room again, or a redelivery is due.
+            cursor.wake.notify_waiters();
             state.consumers.insert(self.name.clone(), cursor);
         }
-        self.bus.inner.wake.notify_waiters();
     }
 }
 
@@ -327,7 +366,7 @@ impl Acker for MemoryAcker {
         self.settle(|state, cursor| {
             cursor.pending.remove(&index);
             if let Some(log) = state.contexts.get_mut(&cursor.spec.context) {
-                let message = log.messages[index].clone();
+                let message = Arc::clone(&log.messages[index]);
                 log.dead.push((message, reason.to_owned()));
             }
         });
@@ -345,5 +384,95 @@ impl Drop for MemoryAcker {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tessera_core::Position;
+    use tokio::time::Instant;
+    use uuid::Uuid;
+
+    use super::super::{Bus, ConsumerSpec, Message, MessageKind};
+    use super::MemoryBus;
+
+    fn event(source: &str, n: u64) -> Message {
+        Message {
+            id: Uuid::from_u64_pair(0, n),
+            kind: MessageKind::Event,
+            name: "Happened".to_owned(),
+            schema_version: 1,
+            source: source.to_owned(),
+            subject: format!("{source}.thing.Happened"),
+            stream: "thing-1".to_owned(),
+            version: n,
+            previous: n.checked_sub(1),
+            position: Position::new(n, n),
+            correlation_id: None,
+            causation_id: None,
+            idempotency_key: None,
+            headers: BTreeMap::new(),
+            content_type: super::super::JSON.to_owned(),
+            payload: Bytes::from_static(b"{}"),
+        }
+    }
+
+    /// Time is paused: while every task waits, the clock jumps to the next timer. A
+    /// consumer that missed its wake-up would sleep until its 5 ms re-look and see the
+    /// clock moved; woken, it delivers at the instant of the publish or the ack.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_consumer_is_woken_by_a_publish_to_its_context_and_by_its_own_acks() {
+        let bus = MemoryBus::new();
+        let mut spec = ConsumerSpec::new("c", "ordering", "ordering.>");
+        spec.max_in_flight = 1;
+        let mut consumer = bus.consume(&spec).await.expect("consume");
+        let mut other = bus
+            .consume(&ConsumerSpec::new("o", "payment", "payment.>"))
+            .await
+            .expect("consume");
+
+        let start = Instant::now();
+        let publisher = bus.clone();
+        let published = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            publisher
+                .publish(&[event("ordering", 1), event("ordering", 2)])
+                .await
+        });
+        let first = consumer
+            .next(Duration::from_secs(1))
+            .await
+            .expect("next")
+            .expect("the first message");
+        assert_eq!(start.elapsed(), Duration::ZERO, "woken by the publish");
+        assert_eq!(first.message.as_ref().expect("decodes").version, 1);
+        published.await.expect("task").expect("publish");
+
+        // One in flight: the second waits for the first's ack, which wakes it.
+        let start = Instant::now();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            first.ack().await
+        });
+        let second = consumer
+            .next(Duration::from_secs(1))
+            .await
+            .expect("next")
+            .expect("the second message");
+        assert_eq!(start.elapsed(), Duration::ZERO, "woken by the ack");
+        assert_eq!(second.message.as_ref().expect("decodes").version, 2);
+
+        // Another context's consumer saw nothing, and waits out its time.
+        let start = Instant::now();
+        assert!(other
+            .next(Duration::from_millis(20))
+            .await
+            .expect("next")
+            .is_none());
+        assert!(start.elapsed() >= Duration::from_millis(20));
     }
 }
