@@ -176,6 +176,32 @@ async fn an_analyzer_analyzes_grown_tables_by_itself_and_stops_with_its_last_han
     );
 }
 
+/// The default threshold is low: a saga's instances or an inbox's positions read in
+/// full at a few hundred rows cost a millisecond a call; they are analyzed long before
+/// a thousand.
+#[tokio::test]
+async fn by_default_an_analyzer_analyzes_a_table_of_a_hundred_rows() {
+    let db = TestDb::new("analyze_default").await;
+    let store = db.store().await;
+    let raw = raw_client().await;
+    let schema = db.schema.as_str().to_owned();
+    let table = marks(&raw, &schema).await;
+    let config = AnalyzerConfig {
+        interval: Duration::from_millis(20),
+        ..AnalyzerConfig::default()
+    };
+    let _analyzer = Analyzer::spawn(store.pool().clone(), vec![format!("{schema}%")], config);
+    grow(&raw, &table, 1, 100).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reltuples(&raw, &table).await < 100.0 {
+        assert!(
+            Instant::now() < deadline,
+            "a table of 100 rows was not analyzed with the default threshold"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A pool of one connection to the test database (as `user`, if given), its settings
 /// `options` (`-c name=value`).
 fn pool_of(user: Option<&str>, options: &str) -> deadpool_postgres::Pool {
