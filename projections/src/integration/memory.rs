@@ -17,9 +17,8 @@ use super::{wire, Acker, Bus, BusError, Consumer, ConsumerSpec, Delivery, Messag
 /// A broker in process memory. Clones share it.
 ///
 /// Per context it keeps every message published, in order, as headers and body in the
-/// one wire format, decoded from them once when published (so a delivery reads as it
-/// would from a real broker, without paying the decoding again at each delivery to each
-/// consumer, under the bus's lock), and drops a
+/// one wire format, decoded from them once when published, outside the bus's lock (so
+/// a delivery reads as it would from a real broker), and drops a
 /// repeat of a message id it already holds (as JetStream's duplicate window does, without the
 /// window). Durable consumers keep their position and unacknowledged messages across
 /// re-opening; a delivery dropped unsettled or retried is delivered again, before newer
@@ -41,14 +40,21 @@ struct State {
 }
 
 impl State {
-    /// Wakes the consumers of `context`: it holds new messages. The others sleep on:
-    /// a publish to one context, or a settlement on one consumer, wakes nobody else.
-    fn wake(&self, context: &str) {
-        for cursor in self.consumers.values() {
-            if cursor.spec.context == context {
-                cursor.wake.notify_waiters();
-            }
-        }
+    /// The wake-ups of the consumers of `context`, to call once the lock is let go: it
+    /// holds new messages. The others sleep on: a publish to one context, or a
+    /// settlement on one consumer, wakes nobody else.
+    fn wakes(&self, context: &str) -> Vec<Arc<Notify>> {
+        self.consumers
+            .values()
+            .filter(|cursor| cursor.spec.context == context)
+            .map(|cursor| Arc::clone(&cursor.wake))
+            .collect()
+    }
+}
+
+fn wake_all(wakes: Vec<Arc<Notify>>) {
+    for wake in wakes {
+        wake.notify_waiters();
     }
 }
 
@@ -139,14 +145,17 @@ impl MemoryBus {
         body: Bytes,
     ) {
         let stored = Stored::new(subject.to_owned(), &headers, body);
-        let mut state = self.lock();
-        state
-            .contexts
-            .entry(context.to_owned())
-            .or_default()
-            .messages
-            .push(stored);
-        state.wake(context);
+        let wakes = {
+            let mut state = self.lock();
+            state
+                .contexts
+                .entry(context.to_owned())
+                .or_default()
+                .messages
+                .push(stored);
+            state.wakes(context)
+        };
+        wake_all(wakes);
     }
 }
 
@@ -164,21 +173,22 @@ impl Bus for MemoryBus {
                 )
             })
             .collect();
-        let mut state = self.lock();
-        let mut grown: Vec<String> = Vec::new();
-        for (m, stored) in stored {
-            let context = context_of(m);
-            let log = state.contexts.entry(context.clone()).or_default();
-            if log.ids.insert(m.id) {
-                log.messages.push(stored);
-                if !grown.contains(&context) {
-                    grown.push(context);
+        let wakes: Vec<_> = {
+            let mut state = self.lock();
+            let mut grown: Vec<String> = Vec::new();
+            for (m, stored) in stored {
+                let context = context_of(m);
+                let log = state.contexts.entry(context.clone()).or_default();
+                if log.ids.insert(m.id) {
+                    log.messages.push(stored);
+                    if !grown.contains(&context) {
+                        grown.push(context);
+                    }
                 }
             }
-        }
-        for context in &grown {
-            state.wake(context);
-        }
+            grown.iter().flat_map(|c| state.wakes(c)).collect()
+        };
+        wake_all(wakes);
         Ok(())
     }
 
@@ -200,10 +210,12 @@ impl Bus for MemoryBus {
             )));
         }
         cursor.spec = spec.clone();
-        // A re-opened consumer gets its unsettled deliveries again.
+        // A re-opened consumer gets its unsettled deliveries again (a handle already
+        // waiting on the cursor is woken for them).
         for (_, due) in cursor.pending.values_mut() {
             due.get_or_insert_with(Instant::now);
         }
+        cursor.wake.notify_waiters();
         Ok(Box::new(MemoryConsumer {
             bus: self.clone(),
             name: spec.name.clone(),
@@ -244,17 +256,20 @@ impl MemoryConsumer {
         let cursor = consumers.get_mut(&self.name)?;
         let log = contexts.get(&cursor.spec.context)?;
         let now = Instant::now();
-        // Redeliveries first, oldest first, once due.
-        let due = cursor
-            .pending
-            .iter()
-            .find(|(_, (_, at))| at.is_some_and(|at| at <= now))
-            .map(|(i, _)| *i);
-        if let Some(i) = due {
-            let entry = cursor.pending.get_mut(&i)?;
-            if entry.0 >= cursor.spec.max_deliveries {
-                return None;
+        // Redeliveries first, oldest first, once due. One delivered `max_deliveries`
+        // times is offered no more and leaves the window; the others go on.
+        loop {
+            let due = cursor
+                .pending
+                .iter()
+                .find(|(_, (_, at))| at.is_some_and(|at| at <= now))
+                .map(|(i, (n, _))| (*i, *n));
+            let Some((i, deliveries)) = due else { break };
+            if deliveries >= cursor.spec.max_deliveries {
+                cursor.pending.remove(&i);
+                continue;
             }
+            let entry = cursor.pending.get_mut(&i)?;
             entry.0 += 1;
             entry.1 = None;
             return Some((Arc::clone(&log.messages[i]), entry.0, i));
@@ -328,16 +343,18 @@ struct MemoryAcker {
 impl MemoryAcker {
     fn settle(&mut self, how: impl FnOnce(&mut State, &mut Cursor)) {
         self.settled = true;
-        {
+        let wake = {
             let mut state = self.bus.lock();
             let Some(mut cursor) = state.consumers.remove(&self.name) else {
                 return;
             };
             how(&mut state, &mut cursor);
-            // Its own consumer: the window has room again, or a redelivery is due.
-            cursor.wake.notify_waiters();
+            let wake = Arc::clone(&cursor.wake);
             state.consumers.insert(self.name.clone(), cursor);
-        }
+            wake
+        };
+        // Its own consumer: the window has room again, or a redelivery is due.
+        wake.notify_waiters();
     }
 }
 
@@ -466,13 +483,52 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO, "woken by the ack");
         assert_eq!(second.message.as_ref().expect("decodes").version, 2);
 
-        // Another context's consumer saw nothing, and waits out its time.
+        // A consumer of another context is not handed a publish to this one: it waits
+        // out its time.
         let start = Instant::now();
+        let publisher = bus.clone();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            publisher.publish(&[event("ordering", 3)]).await
+        });
         assert!(other
             .next(Duration::from_millis(20))
             .await
             .expect("next")
             .is_none());
         assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    /// A message delivered `max_deliveries` times is offered no more, and the consumer
+    /// goes on with the next (it used to stop for good at the spent message).
+    #[tokio::test(start_paused = true)]
+    async fn a_message_out_of_deliveries_does_not_hold_back_the_next() {
+        let bus = MemoryBus::new();
+        let mut spec = ConsumerSpec::new("c", "ordering", "ordering.>");
+        spec.max_in_flight = 1;
+        spec.max_deliveries = 2;
+        let mut consumer = bus.consume(&spec).await.expect("consume");
+        bus.publish(&[event("ordering", 1), event("ordering", 2)])
+            .await
+            .expect("publish");
+        for attempt in 1..=2 {
+            let d = consumer
+                .next(Duration::from_secs(1))
+                .await
+                .expect("next")
+                .expect("the first message again");
+            assert_eq!(
+                (d.attempt, d.message.as_ref().expect("decodes").version),
+                (attempt, 1)
+            );
+            d.retry(Duration::ZERO).await.expect("retry");
+        }
+        let next = consumer
+            .next(Duration::from_secs(1))
+            .await
+            .expect("next")
+            .expect("the second message, past the spent first");
+        assert_eq!(next.message.as_ref().expect("decodes").version, 2);
+        assert_eq!(next.attempt, 1);
     }
 }

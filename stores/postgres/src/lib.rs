@@ -136,8 +136,8 @@
 //!   every run until the table's statistics change, which autovacuum does a minute or
 //!   more later. An analyzer runs `ANALYZE` (indexed columns only) on the tables of the
 //!   schemas it watches each time one doubles past 64 rows, so the plans are made
-//!   again. A 30-s flash sale on a new database settled 835–958 orders/s with it and
-//!   641–729 without (BENCHMARKS.md, session 22).
+//!   again. A 30-s flash sale on a new database settled 835–958 orders/s with it (from
+//!   1,000 rows, its threshold then) and 641–729 without (BENCHMARKS.md, session 22).
 //! - **Tracing**: `append` (stream, expected version, events), `read_stream`,
 //!   `read_all` and `subscribe` spans; `categories`, `streams` and `correlated` spans
 //!   carry the limit, never the caller's ids.

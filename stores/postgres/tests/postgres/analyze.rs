@@ -176,9 +176,8 @@ async fn an_analyzer_analyzes_grown_tables_by_itself_and_stops_with_its_last_han
     );
 }
 
-/// The default threshold is low: a saga's instances or an inbox's positions read in
-/// full at a few hundred rows cost a millisecond a call; they are analyzed long before
-/// a thousand.
+/// The default threshold is low: a saga's instances read in full below a thousand rows
+/// cost up to a millisecond a call; they are analyzed long before a thousand.
 #[tokio::test]
 async fn by_default_an_analyzer_analyzes_a_table_of_a_hundred_rows() {
     let db = TestDb::new("analyze_default").await;
