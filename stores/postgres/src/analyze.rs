@@ -48,6 +48,15 @@ const GROWN: &str = "SELECT format('%I.%I', s.schemaname, s.relname), \
        AND s.n_live_tup >= 2 * greatest(c.reltuples, 0) \
      ORDER BY 1";
 
+/// Prefixed to each `ANALYZE`, in the same implicit transaction: when the session sets
+/// no `lock_timeout` of its own, the `ANALYZE` waits at most a second for its table's
+/// lock (held by a migration's `ALTER TABLE`, a `CREATE INDEX`, a `VACUUM`) and is
+/// tried again at the next check, instead of holding one of the pool's connections
+/// for as long as the lock lasts.
+const LOCK_WAIT: &str = "SELECT set_config('lock_timeout', \
+       CASE current_setting('lock_timeout') WHEN '0' THEN '1s' \
+            ELSE current_setting('lock_timeout') END, true)";
+
 /// How an [`Analyzer`] works.
 #[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
@@ -179,8 +188,8 @@ pub async fn analyze_grown(
         // statistics of the others (a JSON document, say) cost several times more to
         // gather; autovacuum's own analyze gathers them later.
         let statement = match indexed {
-            Some(columns) => format!("ANALYZE {table} ({columns})"),
-            None => format!("ANALYZE {table}"),
+            Some(columns) => format!("{LOCK_WAIT}; ANALYZE {table} ({columns})"),
+            None => format!("{LOCK_WAIT}; ANALYZE {table}"),
         };
         match client.batch_execute(&statement).await {
             Ok(()) => analyzed.push(table),

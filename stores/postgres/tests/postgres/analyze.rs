@@ -252,8 +252,9 @@ async fn a_table_that_cannot_be_analyzed_now_does_not_hold_back_the_others() {
     grow(&raw, &second, 1, 2_000).await;
     counted(&raw, &[&first, &second], 2_000).await;
     // `Marks`, checked first (by name), is locked by another transaction: the
-    // analyzer's `ANALYZE` of it gives up after its lock timeout. (Should the test
-    // fail, the server ends the lock's session, which the schema's drop would wait for.)
+    // analyzer's `ANALYZE` of it gives up after its own lock timeout (a second, the
+    // pool setting none). (Should the test fail, the server ends the lock's session
+    // after 5 s, which the schema's drop would wait for.)
     let locker = raw_client().await;
     locker
         .batch_execute(&format!(
@@ -262,11 +263,21 @@ async fn a_table_that_cannot_be_analyzed_now_does_not_hold_back_the_others() {
         ))
         .await
         .expect("lock");
-    let pool = pool_of(None, "-c lock_timeout=200");
+    let pool = pool_of(None, "");
+    let started = Instant::now();
     let analyzed = analyze_grown(&pool, std::slice::from_ref(&schema), 1_000)
         .await
         .expect("a table failing is not the check failing");
-    assert_eq!(analyzed, vec![format!("{schema}.\"Notes\"")]);
+    assert_eq!(
+        analyzed,
+        vec![format!("{schema}.\"Notes\"")],
+        "the locked table was analyzed: the analyzer waited until its lock ended"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(reltuples(&raw, &second).await >= 2_000.0);
     locker.batch_execute("ROLLBACK").await.expect("unlock");
     assert!(
