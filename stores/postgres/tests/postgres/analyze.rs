@@ -150,23 +150,18 @@ async fn an_analyzer_analyzes_grown_tables_by_itself_and_stops_with_its_last_han
         "analyzed below min_rows"
     );
     grow(&raw, &table, 1_001, 1_500).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reltuples(&raw, &table).await < 2_500.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the analyzer did not analyze the grown table"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    analyzed_within_10_s(
+        &raw,
+        &table,
+        2_500.0,
+        "the analyzer did not analyze the grown table",
+    )
+    .await;
     let clone = analyzer.clone();
     drop(analyzer);
     // A clone keeps it running: the table doubled is analyzed again.
     grow(&raw, &table, 2_501, 3_000).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reltuples(&raw, &table).await < 5_500.0 {
-        assert!(Instant::now() < deadline, "the clone's analyzer stopped");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    analyzed_within_10_s(&raw, &table, 5_500.0, "the clone's analyzer stopped").await;
     drop(clone);
     grow(&raw, &table, 5_501, 10_000).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -191,12 +186,21 @@ async fn by_default_an_analyzer_analyzes_a_table_of_a_hundred_rows() {
     };
     let _analyzer = Analyzer::spawn(store.pool().clone(), vec![format!("{schema}%")], config);
     grow(&raw, &table, 1, 100).await;
+    analyzed_within_10_s(
+        &raw,
+        &table,
+        100.0,
+        "a table of 100 rows was not analyzed with the default threshold",
+    )
+    .await;
+}
+
+/// Waits until `table`'s statistics count at least `rows`, failing with `otherwise`
+/// after 10 s.
+async fn analyzed_within_10_s(raw: &Client, table: &str, rows: f32, otherwise: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while reltuples(&raw, &table).await < 100.0 {
-        assert!(
-            Instant::now() < deadline,
-            "a table of 100 rows was not analyzed with the default threshold"
-        );
+    while reltuples(raw, table).await < rows {
+        assert!(Instant::now() < deadline, "{otherwise}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
